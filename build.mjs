@@ -1,0 +1,52 @@
+// Compiles the TypeScript sources to dist/ and copies the non-TypeScript assets beside them.
+// --if-needed: skip quietly when TypeScript is not installed (a production `npm ci --omit=dev`).
+// --if-stale: skip when dist/ is newer than every source file.
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+const root = new URL('.', import.meta.url).pathname;
+const sourceDirs = ['gateway', 'admin', 'config'];
+const args = new Set(process.argv.slice(2));
+const require = createRequire(import.meta.url);
+
+function newestMtime(dir) {
+  let newest = 0;
+  if (!existsSync(dir)) return newest;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+let tsc;
+try {
+  tsc = require.resolve('typescript/bin/tsc');
+} catch {
+  if (args.has('--if-needed') || args.has('--if-stale')) process.exit(0);
+  console.error('build: TypeScript is not installed; run `npm ci` first');
+  process.exit(1);
+}
+
+const stamp = join(root, 'dist', '.built');
+if (args.has('--if-stale') && existsSync(stamp)) {
+  const sources = Math.max(
+    ...sourceDirs.map((d) => newestMtime(join(root, d))),
+    statSync(join(root, 'tsconfig.json')).mtimeMs,
+  );
+  if (statSync(stamp).mtimeMs >= sources) process.exit(0);
+}
+
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+if (result.status !== 0) process.exit(result.status ?? 1);
+for (const dir of sourceDirs) {
+  if (!existsSync(join(root, dir))) continue;
+  cpSync(join(root, dir), join(root, 'dist', dir), {
+    recursive: true,
+    filter: (src) => statSync(src).isDirectory() || !src.endsWith('.ts'),
+  });
+}
+import('node:fs').then(({ writeFileSync }) => writeFileSync(stamp, new Date().toISOString()));

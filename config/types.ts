@@ -1,0 +1,132 @@
+// The validated, frozen configuration as the rest of the gateway sees it.
+// Units are normalised: durations in milliseconds, sizes in bytes, rates as points per window.
+// The YAML key names are kept as they are (snake_case) so docs, errors and code say the same thing.
+
+/** `100/h` → { points: 100, duration_ms: 3_600_000, text: '100/h' } */
+export interface Rate {
+  readonly points: number;
+  readonly duration_ms: number;
+  readonly text: string;
+}
+
+export type AuthMode = 'required' | 'optional' | 'public';
+export type TokenAlgorithm = 'HS256' | 'EdDSA' | 'ES256';
+export type DeviceBindingMode = 'off' | 'user-agent' | 'dpop';
+
+export interface RouteConfig {
+  readonly name: string;
+  /** Normalised prefix: starts with '/', no trailing '/' unless it is exactly '/'. */
+  readonly path: string;
+  /** Upper-case method names; null means every method. */
+  readonly methods: readonly string[] | null;
+  /** Lower-case host without port; null matches any host. */
+  readonly host: string | null;
+  /** Origins (`http://127.0.0.1:3000`), no path; several are balanced round robin. */
+  readonly upstream: readonly string[];
+  readonly auth: AuthMode;
+  readonly roles: readonly string[];
+  readonly strip_prefix: boolean;
+  readonly rate_limit: Rate | null;
+  readonly timeout: number; // ms
+  readonly websocket: boolean;
+  readonly forward_authorization: boolean;
+  readonly body_limit: number | null; // bytes; null = streamed, unlimited
+}
+
+export interface GatewayConfig {
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly trusted_proxies: readonly string[]; // CIDRs or single addresses
+    readonly body_limit: number; // bytes
+    readonly workers: number;
+    readonly cors: { readonly allowed_origins: readonly string[] };
+    readonly headers_timeout: number; // ms: the whole header block must arrive within it (slowloris)
+    readonly idle_timeout: number; // ms: a connection silent this long is closed (slow bodies)
+    readonly keep_alive_timeout: number; // ms
+    readonly shutdown_timeout: number; // ms: SIGTERM waits this long for in-flight requests
+    readonly max_header_size: number; // bytes
+  };
+  readonly admin: {
+    readonly host: string;
+    readonly port: number;
+    readonly token: string | null; // null = admin API off
+  };
+  readonly storage: {
+    readonly users: string; // `sqlite:/abs/path.db` (resolved) or postgres://…
+    readonly state: string; // `memory` or redis://…
+    readonly on_state_error: 'deny' | 'allow';
+  };
+  readonly tokens: {
+    readonly algorithm: TokenAlgorithm;
+    readonly secret: string | null;
+    readonly private_key_file: string | null; // absolute after loading
+    readonly issuer: string;
+    readonly audience: string;
+    readonly access_ttl: number; // ms
+    readonly refresh_ttl: number; // ms
+    readonly refresh_reuse_grace: number; // ms
+  };
+  readonly sessions: {
+    readonly max_active: number;
+    readonly on_exceed: 'evict_oldest' | 'reject_new';
+  };
+  readonly device_binding: {
+    readonly mode: DeviceBindingMode;
+    readonly on_mismatch: 'revoke' | 'reject';
+  };
+  readonly auth: {
+    readonly base_path: string;
+    readonly profile_path: string;
+    readonly profile_cache_ttl: number; // ms
+  };
+  readonly passwords: {
+    readonly min_length: number;
+    readonly max_length: number;
+    readonly reject_common: boolean;
+    readonly reject_numeric: boolean;
+    readonly reject_similar: boolean;
+    readonly argon2: {
+      readonly memory_kib: number;
+      readonly iterations: number;
+      readonly parallelism: number;
+    };
+  };
+  readonly brute_force: {
+    readonly failure_limit: number;
+    readonly account_failure_limit: number;
+    readonly cooloff: number; // ms
+    readonly reset_on_success: boolean;
+  };
+  readonly rate_limits: {
+    readonly global: { readonly anonymous: Rate; readonly authenticated: Rate };
+    readonly login: { readonly per_email: Rate; readonly per_ip: Rate };
+    readonly register: { readonly per_email: Rate; readonly per_ip: Rate };
+  };
+  readonly routes: readonly RouteConfig[];
+  readonly identity_headers: {
+    readonly user_id: string;
+    readonly email: string;
+    readonly roles: string;
+    readonly session_id: string;
+    readonly assertion: string | null; // null = off
+    readonly assertion_key_file: string | null; // absolute; null = generated beside the user database
+  };
+  readonly logging: {
+    readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+    readonly format: 'json' | 'pretty';
+  };
+}
+
+/** Where the config came from: relative paths were resolved against `dir`. */
+export interface ConfigSource {
+  readonly file: string | null;
+  readonly dir: string;
+}
+
+export interface LoadedConfig {
+  readonly config: GatewayConfig;
+  readonly source: ConfigSource;
+  /** Human warnings (e.g. a generated secret is in use); the loader never logs itself. */
+  readonly warnings: readonly string[];
+}

@@ -1,0 +1,71 @@
+// The one error type of the gateway and the table that gives each code its HTTP status and public message.
+// A stage throws GatewayError(code); the renderer (gateway/http/reply.ts) turns it into the envelope.
+
+export const ERROR_TABLE = {
+  bad_request: { status: 400, message: 'Bad request' },
+  validation_failed: { status: 400, message: 'Validation failed' },
+  invalid_json: { status: 400, message: 'Request body is not valid JSON' },
+  bad_path: { status: 400, message: 'Request path is not allowed' },
+  invalid_credentials: { status: 401, message: 'Invalid email or password' },
+  missing_token: { status: 401, message: 'Authentication credentials were not provided' },
+  invalid_token: { status: 401, message: 'Token is invalid' },
+  token_expired: { status: 401, message: 'Token has expired' },
+  token_revoked: { status: 401, message: 'Token has been revoked' },
+  session_replaced: { status: 401, message: 'Session was replaced by a newer login' },
+  device_mismatch: { status: 401, message: 'Token was issued for a different device/browser' },
+  refresh_reused: { status: 401, message: 'Refresh token was already used; the session has been revoked' },
+  forbidden: { status: 403, message: 'You do not have permission to access this resource' },
+  route_not_found: { status: 404, message: 'No route matches this request' },
+  user_not_found: { status: 404, message: 'User not found' },
+  not_found: { status: 404, message: 'Not found' },
+  method_not_allowed: { status: 405, message: 'Method not allowed' },
+  request_timeout: { status: 408, message: 'Request was not received in time' },
+  email_taken: { status: 409, message: 'An account with this email already exists' },
+  payload_too_large: { status: 413, message: 'Request body is too large' },
+  unsupported_media_type: { status: 415, message: 'Content-Type must be application/json' },
+  account_locked: { status: 429, message: 'Too many failed login attempts; try again later' },
+  rate_limited: { status: 429, message: 'Too many requests' },
+  headers_too_large: { status: 431, message: 'Request headers are too large' },
+  internal_error: { status: 500, message: 'Internal server error' },
+  upstream_unavailable: { status: 502, message: 'Upstream is unavailable' },
+  state_unavailable: { status: 503, message: 'Session state store is unavailable' },
+  shutting_down: { status: 503, message: 'Gateway is shutting down' },
+  upstream_timeout: { status: 504, message: 'Upstream did not answer in time' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_TABLE;
+
+export interface GatewayErrorOptions {
+  /** Public message replacing the table's (e.g. naming the invalid field). Never put secrets here. */
+  message?: string;
+  /** Logged, never sent. */
+  cause?: unknown;
+  /** Extra response headers (Allow, Retry-After, WWW-Authenticate...). */
+  headers?: Readonly<Record<string, string>>;
+  /** Close the connection after the reply (HTTP-level garbage, smuggling attempts). */
+  close?: boolean;
+}
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>> | undefined;
+  readonly close: boolean;
+
+  constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
+    super(
+      options.message ?? ERROR_TABLE[code].message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = ERROR_TABLE[code].status;
+    this.headers = options.headers;
+    this.close = options.close ?? false;
+  }
+}
+
+/** Any thrown value as a GatewayError; unknown errors become internal_error with the original as cause. */
+export function toGatewayError(err: unknown): GatewayError {
+  return err instanceof GatewayError ? err : new GatewayError('internal_error', { cause: err });
+}
