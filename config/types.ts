@@ -112,6 +112,8 @@ export interface GatewayConfig {
     readonly assertion: string | null; // null = off
     readonly assertion_key_file: string | null; // absolute; null = generated beside the user database
   };
+  /** The bundled echo server for trying the gateway out (`host:port`); null = not started. */
+  readonly echo_upstream: { readonly host: string; readonly port: number } | null;
   readonly logging: {
     readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
     readonly format: 'json' | 'pretty';
