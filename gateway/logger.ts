@@ -13,7 +13,7 @@ export interface Logger {
   trace(obj: object, msg?: string): void;
   child(bindings: Record<string, unknown>): Logger;
   isLevelEnabled(level: LogLevel): boolean;
-  flush(): void;
+  flush(cb?: (err?: Error) => void): void;
 }
 
 /** Keys whose values are secrets wherever they appear, one or two levels deep. */

@@ -1,0 +1,65 @@
+// The per-request state that stages read and fill in, and the Stage contract every stage obeys.
+// It holds no behaviour: stages live in their own files and are ordered in pipeline/index.ts.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ParsedTarget } from '../routing/canonical-path.js';
+import type { RouteMatch } from '../routing/router.js';
+import type { CompiledRoute, RuntimeState } from '../runtime.js';
+
+/** Who the caller is, once authenticated. */
+export interface Identity {
+  readonly userId: string;
+  readonly email: string;
+  readonly roles: readonly string[];
+  readonly sessionId: string;
+}
+
+export interface UpgradeRequest {
+  readonly socket: Duplex;
+  readonly head: Buffer;
+}
+
+/**
+ * A stage MUST either return (the request continues), set `ctx.ended` after writing a reply itself,
+ * or throw a GatewayError (the runner renders it). A stage MUST NOT read a claim of a token that an
+ * earlier stage has not verified, and only the forward stage writes to an upstream.
+ */
+export type Stage = (ctx: RequestContext) => void | Promise<void>;
+
+export class RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The runtime snapshot this request uses from start to end, even if a reload swaps it. */
+  readonly state: RuntimeState;
+  readonly upgrade: UpgradeRequest | null;
+  readonly startedAt: number;
+  reqId = '';
+  clientIp = '';
+  forwardedFor = '';
+  forwardedProto = 'http';
+  forwardedHost = '';
+  host = '';
+  target: ParsedTarget | null = null;
+  match: RouteMatch<CompiledRoute> | null = null;
+  identity: Identity | null = null;
+  /** The header list sent upstream, built by the identity-headers stage. */
+  upstreamHeaders: string[] | null = null;
+  /** Set when a stage has written the reply itself. */
+  ended = false;
+  /** Upstream status, or the gateway's own, for the access log. */
+  errorCode: string | null = null;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    state: RuntimeState,
+    upgrade: UpgradeRequest | null,
+    startedAt: number,
+  ) {
+    this.req = req;
+    this.res = res;
+    this.state = state;
+    this.upgrade = upgrade;
+    this.startedAt = startedAt;
+  }
+}

@@ -1,0 +1,44 @@
+// Builds the header list the upstream receives: the client's headers minus every copy of our
+// identity and forwarding headers (on every route), then ours. Nothing here trusts the client.
+import type { GatewayConfig } from '../../config/types.js';
+import { createRequestHeaderPolicy, filterRequestHeaders } from '../upstream/headers.js';
+import type { RequestContext, Stage } from './context.js';
+
+export function createIdentityHeaders(config: GatewayConfig): Stage {
+  const names = config.identity_headers;
+  const policy = createRequestHeaderPolicy(
+    [names.user_id, names.email, names.roles, names.session_id, names.assertion].filter(
+      (n): n is string => n !== null,
+    ),
+  );
+  return function identityHeaders(ctx: RequestContext): void {
+    const route = ctx.match!.entry.config;
+    const out: string[] = [];
+    const req = ctx.req;
+    filterRequestHeaders(req.rawHeaders, req.headers.connection, policy, route.forward_authorization, out);
+    out.push(
+      'x-forwarded-for',
+      ctx.forwardedFor,
+      'x-forwarded-proto',
+      ctx.forwardedProto,
+      'x-forwarded-host',
+      ctx.forwardedHost,
+      'x-request-id',
+      ctx.reqId,
+    );
+    const id = ctx.identity;
+    if (id !== null) {
+      out.push(
+        names.user_id,
+        id.userId,
+        names.email,
+        id.email,
+        names.roles,
+        id.roles.join(','),
+        names.session_id,
+        id.sessionId,
+      );
+    }
+    ctx.upstreamHeaders = out;
+  };
+}

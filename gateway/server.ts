@@ -1,0 +1,144 @@
+// The main listener: turns each request (or upgrade) into a RequestContext, runs the current
+// runtime's stages, renders any error as the envelope, logs one access line, and drains on shutdown.
+import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { GatewayConfig } from '../config/types.js';
+import { GatewayError, toGatewayError } from './errors.js';
+import { sendError, writeRawError } from './http/reply.js';
+import type { Logger } from './logger.js';
+import { RequestContext } from './pipeline/context.js';
+import type { RuntimeState } from './runtime.js';
+
+export interface MainListener {
+  readonly server: Server;
+  /** Requests whose response has not closed yet. */
+  inFlight(): number;
+  /** Stop accepting, finish in-flight requests (at most `timeoutMs`), then close every connection. */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+const CLIENT_ERRORS: Record<string, GatewayError> = {
+  HPE_HEADER_OVERFLOW: new GatewayError('headers_too_large', { close: true }),
+  ERR_HTTP_REQUEST_TIMEOUT: new GatewayError('request_timeout', { close: true }),
+};
+const GARBAGE = new GatewayError('bad_request', { message: 'Malformed HTTP request', close: true });
+
+function logAccess(ctx: RequestContext, log: Logger): void {
+  const res = ctx.res;
+  const route = ctx.match?.entry.config.name;
+  log.info(
+    {
+      reqId: ctx.reqId,
+      method: ctx.req.method,
+      // The path only: a query string may carry secrets the client should not have put there.
+      path: ctx.target?.rawPath ?? (ctx.req.url ?? '').split('?')[0],
+      status: res.statusCode,
+      ms: Math.round((performance.now() - ctx.startedAt) * 100) / 100,
+      ip: ctx.clientIp,
+      route,
+      user: ctx.identity?.userId,
+      code: ctx.errorCode ?? undefined,
+      aborted: res.writableFinished ? undefined : true,
+    },
+    'request',
+  );
+}
+
+function fail(ctx: RequestContext, thrown: unknown, log: Logger): void {
+  const err = toGatewayError(thrown);
+  ctx.errorCode = err.code;
+  if (err.status >= 500)
+    log.error({ reqId: ctx.reqId, code: err.code, err: err.cause ?? err }, 'request failed');
+  if (!sendError(ctx.res, err)) ctx.res.destroy();
+}
+
+async function run(ctx: RequestContext, log: Logger): Promise<void> {
+  const stages = ctx.state.stages;
+  try {
+    for (let i = 0; i < stages.length; i++) {
+      const pending = stages[i]!(ctx);
+      if (pending !== undefined) await pending;
+      if (ctx.ended) return;
+    }
+  } catch (err) {
+    fail(ctx, err, log);
+  }
+}
+
+export function createMainListener(
+  config: GatewayConfig,
+  current: () => RuntimeState,
+  log: Logger,
+): MainListener {
+  const s = config.server;
+  let active = 0;
+  let draining = false;
+  let idle: (() => void) | null = null;
+
+  const begin = (ctx: RequestContext): void => {
+    active++;
+    if (draining) ctx.res.setHeader('connection', 'close');
+    ctx.res.once('close', () => {
+      active--;
+      logAccess(ctx, log);
+      if (active === 0 && idle !== null) idle();
+    });
+    void run(ctx, log);
+  };
+
+  const server = createServer(
+    {
+      // Node's own Host check answers outside the envelope: the check-host stage does it instead.
+      requireHostHeader: false,
+      headersTimeout: s.headers_timeout,
+      // Bodies are streamed and may be large: a slow body is bounded by the idle timeout instead.
+      requestTimeout: 0,
+      keepAliveTimeout: s.keep_alive_timeout,
+      maxHeaderSize: s.max_header_size,
+      connectionsCheckingInterval: Math.min(1_000, s.headers_timeout),
+    },
+    (req, res) => begin(new RequestContext(req, res, current(), null, performance.now())),
+  );
+  server.timeout = s.idle_timeout;
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // A ServerResponse on the raw socket lets error replies before the upgrade use the same renderer.
+    const res = new ServerResponse(req);
+    res.assignSocket(socket as Socket);
+    res.shouldKeepAlive = false;
+    res.once('finish', () => socket.end());
+    socket.on('error', () => socket.destroy());
+    begin(new RequestContext(req, res, current(), { socket, head }, performance.now()));
+  });
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    writeRawError(socket, CLIENT_ERRORS[err.code ?? ''] ?? GARBAGE);
+  });
+
+  return {
+    server,
+    inFlight: () => active,
+    drain(timeoutMs) {
+      draining = true;
+      server.close();
+      server.closeIdleConnections();
+      return new Promise<void>((resolve) => {
+        const finish = (): void => {
+          clearTimeout(timer);
+          server.closeAllConnections();
+          resolve();
+        };
+        const timer = setTimeout(finish, timeoutMs);
+        timer.unref();
+        if (active === 0) finish();
+        else idle = finish;
+      });
+    },
+  };
+}

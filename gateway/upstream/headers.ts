@@ -1,0 +1,104 @@
+// Decides which request and response headers cross the gateway (RFC 9110 §7.6.1 hop-by-hop rules)
+// and which names are the gateway's own. It does not add values: the identity stage does that.
+
+/** Canonical header name: case-insensitive, `_` and `-` the same (some upstream stacks fold them). */
+export function canonicalHeaderName(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+}
+
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'http2-settings',
+];
+
+/** Forwarded metadata is rebuilt by the gateway; a client copy is never believed downstream. */
+const FORWARDED_METADATA = ['forwarded', 'x-real-ip', 'x-request-id', 'x-client-ip', 'true-client-ip'];
+
+export const DEFAULT_IDENTITY_HEADERS = [
+  'x-user-id',
+  'x-user-email',
+  'x-user-roles',
+  'x-session-id',
+  'x-auth-assertion',
+];
+
+/** Headers a client's `Connection` list may never remove: framing and routing depend on them. */
+const PROTECTED = new Set(['host', 'content-length', 'content-type']);
+
+export interface RequestHeaderPolicy {
+  /** Canonical names stripped from every client request, on every route. */
+  readonly drop: ReadonlySet<string>;
+}
+
+export function createRequestHeaderPolicy(identityHeaderNames: readonly string[]): RequestHeaderPolicy {
+  const drop = new Set<string>([...HOP_BY_HOP, ...FORWARDED_METADATA, ...DEFAULT_IDENTITY_HEADERS, 'expect']);
+  for (const name of identityHeaderNames) drop.add(canonicalHeaderName(name));
+  return { drop };
+}
+
+function isDropped(
+  canonical: string,
+  policy: RequestHeaderPolicy,
+  nominated: ReadonlySet<string> | null,
+): boolean {
+  if (policy.drop.has(canonical) || canonical.startsWith('x-forwarded-')) return true;
+  return nominated?.has(canonical) === true && !PROTECTED.has(canonical);
+}
+
+function nominatedBy(connection: string | undefined): Set<string> | null {
+  if (connection === undefined) return null;
+  const names = new Set<string>();
+  for (const part of connection.split(',')) {
+    const name = part.trim();
+    if (name !== '') names.add(canonicalHeaderName(name));
+  }
+  return names;
+}
+
+/**
+ * Copies the client's headers that may reach the upstream into `out` as a flat [name, value, ...] list,
+ * in the client's order and casing. `Authorization` is kept only when `keepAuthorization` is set.
+ */
+export function filterRequestHeaders(
+  rawHeaders: readonly string[],
+  connection: string | undefined,
+  policy: RequestHeaderPolicy,
+  keepAuthorization: boolean,
+  out: string[],
+): void {
+  const nominated = nominatedBy(connection);
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const canonical = canonicalHeaderName(name);
+    if (isDropped(canonical, policy, nominated)) continue;
+    if (canonical === 'authorization' && !keepAuthorization) continue;
+    out.push(name, rawHeaders[i + 1]!);
+  }
+}
+
+const RESPONSE_HOP_BY_HOP = new Set(HOP_BY_HOP);
+
+/** Response headers from the upstream minus hop-by-hop ones and those its `Connection` names. */
+export function filterResponseHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
+  const connection = headers.connection;
+  const nominated = typeof connection === 'string' ? nominatedBy(connection) : null;
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || RESPONSE_HOP_BY_HOP.has(name)) continue;
+    if (nominated?.has(name) === true && !PROTECTED.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
