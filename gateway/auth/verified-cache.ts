@@ -1,0 +1,52 @@
+// A bounded map from a whole access-token string to its frozen, verified claims, so a token seen again
+// skips the signature check. It never replaces the per-request session lookup, and never outlives `exp`.
+
+export interface VerifiedCacheStats {
+  readonly hits: number;
+  readonly misses: number;
+  readonly size: number;
+}
+
+export interface VerifiedCache<T extends { readonly exp: number }> {
+  get(token: string, nowMs: number): T | undefined;
+  set(token: string, claims: T, nowMs: number): void;
+  stats(): VerifiedCacheStats;
+}
+
+export function createVerifiedCache<T extends { readonly exp: number }>(
+  maxEntries: number,
+): VerifiedCache<T> {
+  if (!Number.isInteger(maxEntries) || maxEntries < 0)
+    throw new Error('cache size must be a whole number >= 0');
+  // Keyed by the WHOLE token: a key made of any part (the signature, the jti) would let a re-encoded payload
+  // that reuses a valid signature borrow the claims verified for the original.
+  const entries = new Map<string, T>();
+  let hits = 0;
+  let misses = 0;
+  return {
+    get(token, nowMs) {
+      const claims = entries.get(token);
+      if (claims !== undefined) {
+        // No clock tolerance here: only a fresh verify may grant the 30 s grace after exp.
+        if (nowMs < claims.exp * 1000) {
+          hits++;
+          return claims;
+        }
+        entries.delete(token);
+      }
+      misses++;
+      return undefined;
+    },
+    set(token, claims, nowMs) {
+      if (maxEntries === 0 || nowMs >= claims.exp * 1000) return;
+      if (entries.size >= maxEntries && !entries.has(token)) {
+        const oldest = entries.keys().next();
+        if (oldest.done !== true) entries.delete(oldest.value);
+      }
+      entries.set(token, claims);
+    },
+    stats() {
+      return { hits, misses, size: entries.size };
+    },
+  };
+}
