@@ -1,0 +1,61 @@
+// The SQLite user-store schema as an ordered list of versioned migrations, applied by sqlite-store.ts.
+// Append only: a shipped migration is never edited, a change is a new version.
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const SQLITE_MIGRATIONS: readonly Migration[] = Object.freeze([
+  {
+    version: 1,
+    name: 'users, login records, audit events',
+    // STRICT tables: SQLite otherwise stores whatever type it is given, and a text timestamp
+    // would silently sort wrong. Times are integer milliseconds since the epoch.
+    sql: `
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY CHECK (length(id) = 32),
+        email TEXT NOT NULL,
+        email_canonical TEXT NOT NULL UNIQUE,
+        first_name TEXT NOT NULL,
+        last_name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        is_active INTEGER NOT NULL DEFAULT 1,
+        is_deleted INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX users_created ON users (created_at, id);
+
+      CREATE TABLE login_records (
+        id INTEGER PRIMARY KEY,
+        user_id TEXT REFERENCES users (id),
+        email TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        user_agent TEXT NOT NULL,
+        success INTEGER NOT NULL,
+        reason TEXT,
+        at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX login_records_user ON login_records (user_id, at, id);
+
+      -- No foreign key on user_id: an event must be recorded even when it names an unknown id.
+      CREATE TABLE audit_events (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        user_id TEXT,
+        actor TEXT,
+        ip TEXT,
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_events_user ON audit_events (user_id, id);
+      CREATE INDEX audit_events_type ON audit_events (type, id);
+      CREATE INDEX audit_events_at ON audit_events (at);
+    `,
+  },
+]);

@@ -1,0 +1,77 @@
+// SQLite row shapes of the user store and their conversion to the UserStore types (booleans, Dates,
+// JSON columns). No database access here: sqlite-store.ts runs the queries.
+
+import { GatewayError } from '../errors.js';
+import type { AuditEvent, LoginRecord, User } from './user-store.js';
+
+export interface UserRow {
+  id: string;
+  email: string;
+  email_canonical: string;
+  first_name: string;
+  last_name: string;
+  password_hash: string;
+  roles: string;
+  is_active: number;
+  is_deleted: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface LoginRow {
+  user_id: string | null;
+  email: string;
+  ip: string;
+  user_agent: string;
+  success: number;
+  reason: string | null;
+  at: number;
+}
+
+export interface AuditRow {
+  id: number;
+  at: number;
+  type: string;
+  user_id: string | null;
+  actor: string | null;
+  ip: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export function toUser(row: UserRow): User {
+  const roles: unknown = JSON.parse(row.roles);
+  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
+    throw new GatewayError('internal_error', { cause: new Error(`user ${row.id} has malformed roles`) });
+  }
+  return {
+    id: row.id,
+    email: row.email,
+    email_canonical: row.email_canonical,
+    first_name: row.first_name,
+    last_name: row.last_name,
+    password_hash: row.password_hash,
+    roles: Object.freeze(roles),
+    is_active: row.is_active === 1,
+    is_deleted: row.is_deleted === 1,
+    created_at: new Date(row.created_at),
+    updated_at: new Date(row.updated_at),
+  };
+}
+
+export function toAuditEvent(row: AuditRow): AuditEvent {
+  return {
+    id: row.id,
+    at: new Date(row.at),
+    type: row.type,
+    user_id: row.user_id,
+    actor: row.actor,
+    ip: row.ip,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+  };
+}
+
+export function toLoginRecord(row: LoginRow): LoginRecord {
+  return { ...row, success: row.success === 1, at: new Date(row.at) };
+}

@@ -1,0 +1,278 @@
+// UserStore on one SQLite file via better-sqlite3 (the only module importing it): WAL, synchronous=FULL,
+// versioned migrations on open. Not for several replicas or workers > 1: that needs the PostgreSQL store.
+
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { GatewayError } from '../errors.js';
+import { canonicalJson, chainHash, createChainVerifier, GENESIS_HASH, toPlainJson } from './audit-chain.js';
+import { canonicalEmail } from './email.js';
+import { type Migration, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import {
+  type AuditRow,
+  type LoginRow,
+  toAuditEvent,
+  toLoginRecord,
+  toUser,
+  type UserRow,
+} from './sqlite-rows.js';
+import {
+  type AuditEvent,
+  checkLimit,
+  DEFAULT_ROLES,
+  decodeCursor,
+  encodeCursor,
+  type User,
+  type UserStore,
+  type UserStoreOptions,
+} from './user-store.js';
+
+// Another process (the `portcullis user` CLI) may hold the write lock for a moment.
+const BUSY_TIMEOUT_MS = 5_000;
+
+function open(path: string, fileMustExist: boolean): Database.Database {
+  if (path !== ':memory:' && !fileMustExist) mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { fileMustExist, timeout: BUSY_TIMEOUT_MS });
+  db.pragma('journal_mode = WAL');
+  // FULL syncs the WAL on every commit: an acknowledged registration survives power loss, not only
+  // a process crash. Registrations are rare enough that the fsync is worth it.
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  return db;
+}
+
+function migrate(db: Database.Database, migrations: readonly Migration[], now: number): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`);
+  const current = db.prepare<[], number | null>('SELECT max(version) FROM schema_migrations').pluck();
+  const known = migrations.at(-1)?.version ?? 0;
+  const found = current.get() ?? 0;
+  if (found > known) {
+    throw new Error(
+      `user database schema version ${found} is newer than this gateway's (${known}): upgrade it`,
+    );
+  }
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  for (const migration of migrations) {
+    // IMMEDIATE takes the write lock before re-reading the version, so two processes opening the
+    // same new file cannot both apply a migration.
+    db.transaction(() => {
+      if ((current.get() ?? 0) >= migration.version) return;
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, now);
+    }).immediate();
+  }
+}
+
+/** Opens (creating if needed) and migrates a database file, then closes it. For tests and tooling. */
+export function migrateSqliteFile(path: string, migrations: readonly Migration[] = SQLITE_MIGRATIONS): void {
+  const db = open(path, false);
+  try {
+    migrate(db, migrations, Date.now());
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Runs one raw SQL statement on an existing database file through a connection of its own and
+ * returns the rows it reads. Lets tests (and operators' tooling) reach the file the way someone
+ * with file access would, e.g. to tamper with an audit event, without importing better-sqlite3.
+ */
+export function sqliteExec(path: string, sql: string, ...params: unknown[]): Record<string, unknown>[] {
+  const db = open(path, true);
+  try {
+    const statement = db.prepare<unknown[], Record<string, unknown>>(sql);
+    if (statement.reader) return statement.all(...params);
+    statement.run(...params);
+    return [];
+  } finally {
+    db.close();
+  }
+}
+
+function isSqliteError(err: unknown): err is InstanceType<typeof Database.SqliteError> {
+  return err instanceof Database.SqliteError;
+}
+
+/** `path` is a file path (the `sqlite:` prefix already removed) or `:memory:`. */
+export function createSqliteUserStore(path: string, options: UserStoreOptions = {}): UserStore {
+  const now = options.now ?? Date.now;
+  const db = open(path, false);
+  try {
+    migrate(db, SQLITE_MIGRATIONS, now());
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  // Search folds names the way emails are canonicalised, so `Zoë`, `ZOË` and `ｚｏｅ̈` find each other.
+  db.function('portcullis_fold', { deterministic: true }, (value: unknown) =>
+    typeof value === 'string' ? canonicalEmail(value) : value,
+  );
+
+  const sql = {
+    insertUser: db.prepare(`INSERT INTO users (id, email, email_canonical, first_name, last_name,
+      password_hash, roles, is_active, is_deleted, created_at, updated_at)
+      VALUES (@id, @email, @email_canonical, @first_name, @last_name, @password_hash, @roles, 1, 0, @now, @now)`),
+    byEmail: db.prepare<[string], UserRow>('SELECT * FROM users WHERE email_canonical = ?'),
+    byId: db.prepare<[string], UserRow>('SELECT * FROM users WHERE id = ?'),
+    setHash: db.prepare<[string, number, string], UserRow>(
+      'UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? RETURNING *',
+    ),
+    setRoles: db.prepare<[string, number, string], UserRow>(
+      'UPDATE users SET roles = ?, updated_at = ? WHERE id = ? RETURNING *',
+    ),
+    setActive: db.prepare<[number, number, string], UserRow>(
+      'UPDATE users SET is_active = ?, updated_at = ? WHERE id = ? RETURNING *',
+    ),
+    softDelete: db.prepare<[number, string], UserRow>(
+      'UPDATE users SET is_deleted = 1, updated_at = ? WHERE id = ? RETURNING *',
+    ),
+    search: db.prepare<[Record<string, string | number | null>], UserRow>(`SELECT * FROM users
+      WHERE (@q IS NULL OR instr(email_canonical, @q) > 0 OR instr(portcullis_fold(first_name), @q) > 0
+             OR instr(portcullis_fold(last_name), @q) > 0)
+        AND (@after_at IS NULL OR (created_at, id) > (@after_at, @after_id))
+      ORDER BY created_at, id LIMIT @limit`),
+    insertLogin: db.prepare(`INSERT INTO login_records (user_id, email, ip, user_agent, success, reason, at)
+      VALUES (@user_id, @email, @ip, @user_agent, @success, @reason, @at)`),
+    recentLogins: db.prepare<[string, number], LoginRow>(
+      `SELECT user_id, email, ip, user_agent, success, reason, at FROM login_records
+       WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?`,
+    ),
+    lastAudit: db.prepare<[], { id: number; hash: string }>(
+      'SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1',
+    ),
+    insertAudit:
+      db.prepare(`INSERT INTO audit_events (id, at, type, user_id, actor, ip, details, prev_hash, hash)
+      VALUES (@id, @at, @type, @user_id, @actor, @ip, @details, @prev_hash, @hash)`),
+    listAudit: db.prepare<[Record<string, string | number | null>], AuditRow>(`SELECT * FROM audit_events
+      WHERE (@user IS NULL OR user_id = @user) AND (@type IS NULL OR type = @type)
+        AND (@since IS NULL OR at >= @since)
+      ORDER BY id DESC LIMIT @limit`),
+    allAudit: db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY id'),
+    ping: db.prepare('SELECT 1'),
+  };
+
+  // Audit ids are assigned inside the write lock because each id is part of the hashed content.
+  const appendAudit = db.transaction((event: Omit<AuditEvent, 'id' | 'at'>): AuditEvent => {
+    const last = sql.lastAudit.get();
+    const content = { ...event, id: (last?.id ?? 0) + 1, at: now(), details: toPlainJson(event.details) };
+    const prevHash = last?.hash ?? GENESIS_HASH;
+    sql.insertAudit.run({
+      ...content,
+      details: canonicalJson(content.details),
+      prev_hash: prevHash,
+      hash: chainHash(prevHash, content),
+    });
+    return { ...content, at: new Date(content.at), details: content.details as Record<string, unknown> };
+  });
+
+  // Every method funnels driver errors through here: callers only ever see GatewayErrors.
+  async function guarded<T>(work: () => T): Promise<T> {
+    try {
+      return work();
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      throw new GatewayError('internal_error', { cause: err });
+    }
+  }
+
+  const updated = (row: UserRow | undefined): User | null => (row === undefined ? null : toUser(row));
+
+  return {
+    createUser: (input) =>
+      guarded(() => {
+        const at = now();
+        const user: User = {
+          id: randomBytes(16).toString('hex'),
+          email: input.email.trim(),
+          email_canonical: canonicalEmail(input.email),
+          first_name: input.first_name,
+          last_name: input.last_name,
+          password_hash: input.password_hash,
+          roles: Object.freeze([...(input.roles ?? DEFAULT_ROLES)]),
+          is_active: true,
+          is_deleted: false,
+          created_at: new Date(at),
+          updated_at: new Date(at),
+        };
+        try {
+          sql.insertUser.run({ ...user, roles: JSON.stringify(user.roles), now: at });
+        } catch (err) {
+          // Only the canonical email carries a UNIQUE constraint; a primary-key clash is reported
+          // as SQLITE_CONSTRAINT_PRIMARYKEY and stays an internal error.
+          if (isSqliteError(err) && err.code === 'SQLITE_CONSTRAINT_UNIQUE') {
+            throw new GatewayError('email_taken', { cause: err });
+          }
+          throw err;
+        }
+        return user;
+      }),
+    findByEmail: (email) => guarded(() => updated(sql.byEmail.get(canonicalEmail(email)))),
+    findById: (id) => guarded(() => updated(sql.byId.get(id))),
+    updatePasswordHash: (id, hash) => guarded(() => updated(sql.setHash.get(hash, now(), id))),
+    setRoles: (id, roles) => guarded(() => updated(sql.setRoles.get(JSON.stringify([...roles]), now(), id))),
+    setActive: (id, active) => guarded(() => updated(sql.setActive.get(active ? 1 : 0, now(), id))),
+    softDelete: (id) => guarded(() => updated(sql.softDelete.get(now(), id))),
+    searchUsers: (query) =>
+      guarded(() => {
+        const limit = checkLimit(query.limit);
+        const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
+        const q = query.q === undefined ? '' : canonicalEmail(query.q);
+        const rows = sql.search.all({
+          q: q === '' ? null : q,
+          after_at: after?.created_at ?? null,
+          after_id: after?.id ?? null,
+          limit: limit + 1,
+        });
+        const users = rows.slice(0, limit).map(toUser);
+        const last = users.at(-1);
+        const next_cursor =
+          rows.length > limit && last !== undefined
+            ? encodeCursor({ created_at: last.created_at.getTime(), id: last.id })
+            : null;
+        return { users, next_cursor };
+      }),
+    recordLogin: (attempt) =>
+      guarded(() => {
+        sql.insertLogin.run({ ...attempt, success: attempt.success ? 1 : 0, at: now() });
+      }),
+    recentLogins: (userId, limit) =>
+      guarded(() => sql.recentLogins.all(userId, checkLimit(limit)).map(toLoginRecord)),
+    appendAudit: (event) => guarded(() => appendAudit.immediate(event)),
+    listAudit: (query) =>
+      guarded(() =>
+        sql.listAudit
+          .all({
+            user: query.user ?? null,
+            type: query.type ?? null,
+            since: query.since?.getTime() ?? null,
+            limit: checkLimit(query.limit),
+          })
+          .map(toAuditEvent),
+      ),
+    verifyAudit: () =>
+      guarded(() => {
+        const verify = createChainVerifier();
+        for (const row of sql.allAudit.iterate()) {
+          let details: unknown;
+          try {
+            details = JSON.parse(row.details);
+          } catch {
+            return { ok: false, first_bad_id: row.id };
+          }
+          const bad = verify({ ...row, details });
+          if (bad !== null) return { ok: false, first_bad_id: bad };
+        }
+        return { ok: true };
+      }),
+    ping: () =>
+      guarded(() => {
+        sql.ping.get();
+      }),
+    close: async () => {
+      if (db.open) db.close();
+    },
+  };
+}

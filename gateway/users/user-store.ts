@@ -1,0 +1,153 @@
+// The UserStore contract every backend (SQLite now, PostgreSQL later) implements, with its types and
+// the backend-independent pieces (search cursor, limits). No storage code and no policy decisions here.
+
+import { GatewayError } from '../errors.js';
+
+export interface User {
+  /** 32 lowercase hex characters from a CSPRNG: never sequential, never guessable. */
+  readonly id: string;
+  /** As the user typed it, trimmed. */
+  readonly email: string;
+  /** canonicalEmail(email): what uniqueness and lookups compare. */
+  readonly email_canonical: string;
+  readonly first_name: string;
+  readonly last_name: string;
+  readonly password_hash: string;
+  readonly roles: readonly string[];
+  readonly is_active: boolean;
+  readonly is_deleted: boolean;
+  readonly created_at: Date;
+  readonly updated_at: Date;
+}
+
+export interface NewUser {
+  readonly email: string;
+  readonly first_name: string;
+  readonly last_name: string;
+  readonly password_hash: string;
+  /** Default ['user']. */
+  readonly roles?: readonly string[];
+}
+
+export interface SearchQuery {
+  /** Case-insensitive substring of the email (canonical form), first name or last name. */
+  readonly q?: string;
+  /** 1..MAX_SEARCH_LIMIT. */
+  readonly limit: number;
+  /** next_cursor of the previous page. */
+  readonly cursor?: string;
+}
+
+export interface SearchResult {
+  /** Oldest first, ordered by (created_at, id); deleted and disabled users included. */
+  readonly users: readonly User[];
+  /** null on the last page. */
+  readonly next_cursor: string | null;
+}
+
+export interface LoginAttempt {
+  /** null when the email matched no user. */
+  readonly user_id: string | null;
+  readonly email: string;
+  readonly ip: string;
+  readonly user_agent: string;
+  readonly success: boolean;
+  /** Why it failed (e.g. 'bad_password', 'locked'); null on success. */
+  readonly reason: string | null;
+}
+
+export interface LoginRecord extends LoginAttempt {
+  readonly at: Date;
+}
+
+export interface AuditInput {
+  readonly type: string;
+  readonly user_id: string | null;
+  /** Who did it: 'admin', 'cli', a user id; null for the gateway itself. */
+  readonly actor: string | null;
+  readonly ip: string | null;
+  /** JSON-serialisable; never put a password, token or hash here. */
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditEvent extends AuditInput {
+  /** Increasing from 1 in insertion order. */
+  readonly id: number;
+  readonly at: Date;
+}
+
+export interface AuditQuery {
+  readonly user?: string;
+  readonly type?: string;
+  /** Events at or after this instant. */
+  readonly since?: Date;
+  /** 1..MAX_SEARCH_LIMIT. */
+  readonly limit: number;
+}
+
+export type AuditVerification = { readonly ok: true } | { readonly ok: false; readonly first_bad_id: number };
+
+/** Options every backend accepts, so the shared test suite can freeze the clock. */
+export interface UserStoreOptions {
+  /** Milliseconds since the epoch; default Date.now. */
+  readonly now?: () => number;
+}
+
+/**
+ * Every method is async so a networked backend can implement the same contract.
+ * Lookups return deleted and disabled users too: the caller decides what they may do.
+ * Failures are GatewayErrors: `email_taken` for a duplicate canonical email, `validation_failed`
+ * for a bad limit or cursor, `internal_error` (with the backend error as cause) for the rest.
+ */
+export interface UserStore {
+  createUser(input: NewUser): Promise<User>;
+  findByEmail(email: string): Promise<User | null>;
+  findById(id: string): Promise<User | null>;
+  /** Each returns the updated user, or null for an unknown id, and bumps updated_at. */
+  updatePasswordHash(id: string, hash: string): Promise<User | null>;
+  setRoles(id: string, roles: readonly string[]): Promise<User | null>;
+  setActive(id: string, active: boolean): Promise<User | null>;
+  /** The email stays reserved: a deleted account's address cannot be registered again. */
+  softDelete(id: string): Promise<User | null>;
+  searchUsers(query: SearchQuery): Promise<SearchResult>;
+  recordLogin(attempt: LoginAttempt): Promise<void>;
+  /** Newest first. */
+  recentLogins(userId: string, limit: number): Promise<LoginRecord[]>;
+  /** Appends to the tamper-evident chain; returns the stored event. */
+  appendAudit(event: AuditInput): Promise<AuditEvent>;
+  /** Newest first. */
+  listAudit(query: AuditQuery): Promise<AuditEvent[]>;
+  /** Walks the whole chain from the first event. */
+  verifyAudit(): Promise<AuditVerification>;
+  /** Resolves when the store answers; rejects otherwise (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_ROLES: readonly string[] = Object.freeze(['user']);
+export const MAX_SEARCH_LIMIT = 500;
+
+export function checkLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SEARCH_LIMIT) {
+    throw new GatewayError('validation_failed', {
+      message: `limit must be an integer from 1 to ${MAX_SEARCH_LIMIT}`,
+    });
+  }
+  return limit;
+}
+
+export interface SearchPosition {
+  readonly created_at: number; // ms
+  readonly id: string;
+}
+
+/** Opaque to callers; base64url so it travels in a query string untouched. */
+export function encodeCursor(position: SearchPosition): string {
+  return Buffer.from(`${position.created_at}.${position.id}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): SearchPosition {
+  const match = /^(\d{1,15})\.([0-9a-f]{32})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (match === null) throw new GatewayError('validation_failed', { message: 'cursor is invalid' });
+  return { created_at: Number(match[1]), id: match[2]! };
+}
