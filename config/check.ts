@@ -1,0 +1,112 @@
+// `portcullis check-config [--config FILE]`: validates a config and prints its problems or a route summary.
+// It never starts listeners, connects to stores or generates secrets (placeholders stand in for them).
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from './config-error.js';
+import { loadConfigFile } from './load.js';
+import type { GatewayConfig } from './types.js';
+
+export interface CheckOutput {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+const USAGE = 'usage: portcullis check-config [--config FILE]\n';
+const MODULE_DIR = dirname(fileURLToPath(import.meta.url));
+// config/check.ts runs from the checkout (tests) or from dist/config/check.js (the built CLI).
+const BUNDLED_EXAMPLES = [
+  join(MODULE_DIR, '..', 'gateway.yaml.example'),
+  join(MODULE_DIR, '..', '..', 'gateway.yaml.example'),
+];
+
+/** `gateway.yaml` in cwd, else `gateway.yaml.example` there, else the example shipped with the package. */
+export function defaultConfigFile(cwd: string = process.cwd()): string {
+  const candidates = [join(cwd, 'gateway.yaml'), join(cwd, 'gateway.yaml.example'), ...BUNDLED_EXAMPLES];
+  return candidates.find((file) => existsSync(file)) ?? join(cwd, 'gateway.yaml');
+}
+
+function parseArgs(argv: readonly string[]): { file: string | null } | { error: string } {
+  const args = argv[0] === 'check-config' ? argv.slice(1) : argv;
+  let file: string | null = null;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--config' || arg === '-c') {
+      const next = args[++i];
+      if (next === undefined || next === '') return { error: `${arg} needs a file` };
+      file = next;
+    } else if (arg.startsWith('--config=')) {
+      file = arg.slice('--config='.length);
+    } else {
+      return { error: `unknown argument ${arg}` };
+    }
+  }
+  return { file };
+}
+
+/** Hides the password of a postgres:// or redis:// URL: the summary may end up in CI logs. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password === '') return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length))) ?? [];
+  return rows
+    .map((row) =>
+      row
+        .map((cell, col) => cell.padEnd(widths[col] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function summarize(config: GatewayConfig): string {
+  const { server, admin, storage } = config;
+  const head = [
+    `listen:  ${server.host}:${server.port} (admin ${admin.host}:${admin.port}, admin API ${admin.token ? 'on' : 'off'})`,
+    `storage: users ${redact(storage.users)}, state ${redact(storage.state)}`,
+    `tokens:  ${config.tokens.algorithm}, device binding ${config.device_binding.mode}`,
+  ];
+  if (config.routes.length === 0) return `${head.join('\n')}\nroutes:  none\n`;
+  const rows = [
+    ['NAME', 'HOST', 'PATH', 'METHODS', 'AUTH', 'UPSTREAMS'],
+    ...config.routes.map((r) => [
+      r.name,
+      r.host ?? '*',
+      r.path,
+      r.methods?.join(',') ?? '*',
+      r.auth,
+      r.upstream.join(', '),
+    ]),
+  ];
+  return `${head.join('\n')}\n\n${table(rows)}\n`;
+}
+
+export function runCheckConfig(argv: readonly string[], out: CheckOutput, env: NodeJS.ProcessEnv): number {
+  const args = parseArgs(argv);
+  if ('error' in args) {
+    out.stderr.write(`check-config: ${args.error}\n${USAGE}`);
+    return 2;
+  }
+  const file = args.file === null ? defaultConfigFile() : resolve(args.file);
+  try {
+    const loaded = loadConfigFile(file, { env });
+    for (const warning of loaded.warnings) out.stdout.write(`warning: ${warning}\n`);
+    const n = loaded.config.routes.length;
+    out.stdout.write(`${file}: OK, ${n} route${n === 1 ? '' : 's'}\n${summarize(loaded.config)}`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const n = err.problems.length;
+    out.stderr.write(`${file}: ${n} problem${n === 1 ? '' : 's'}\n${err.message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,99 @@
+// Every default of the configuration, in one object, already in the validated units (ms, bytes, Rate).
+// It holds values only: the schema applies them, gateway.yaml.example documents them.
+import type { GatewayConfig, Rate, RouteConfig } from './types.js';
+
+const rate = (points: number, duration_ms: number, text: string): Rate => ({ points, duration_ms, text });
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const KB = 1024;
+
+type Defaults = Omit<GatewayConfig, 'routes'> & {
+  readonly route: Omit<RouteConfig, 'name' | 'path' | 'upstream'>;
+};
+
+export const DEFAULTS: Defaults = {
+  server: {
+    host: '0.0.0.0',
+    port: 8080,
+    trusted_proxies: [], // none: X-Forwarded-For from clients is never believed
+    body_limit: 1024 * KB, // bytes (1mb), for the endpoints the gateway terminates
+    workers: 1,
+    cors: { allowed_origins: [] }, // CORS off
+    headers_timeout: 10 * SECOND, // ms: the whole header block (slowloris)
+    idle_timeout: 60 * SECOND, // ms: a silent connection is closed
+    keep_alive_timeout: 5 * SECOND, // ms
+    shutdown_timeout: 30 * SECOND, // ms: SIGTERM drain bound
+    max_header_size: 16 * KB, // bytes
+  },
+  admin: {
+    host: '127.0.0.1', // loopback: the admin API is not for the internet
+    port: 9090,
+    token: null, // null: admin API off (answers 401)
+  },
+  storage: {
+    users: 'sqlite:./data/portcullis.db', // resolved against the config file's folder
+    state: 'memory',
+    on_state_error: 'deny', // fail closed
+  },
+  tokens: {
+    algorithm: 'HS256',
+    secret: null, // required for HS256
+    private_key_file: null, // required for EdDSA / ES256
+    issuer: 'portcullis',
+    audience: 'portcullis',
+    access_ttl: 15 * MINUTE, // ms
+    refresh_ttl: DAY, // ms
+    refresh_reuse_grace: 10 * SECOND, // ms
+  },
+  sessions: { max_active: 1, on_exceed: 'evict_oldest' },
+  device_binding: { mode: 'user-agent', on_mismatch: 'revoke' },
+  auth: {
+    base_path: '/api/auth',
+    profile_path: '/api/users/me',
+    profile_cache_ttl: HOUR, // ms
+  },
+  passwords: {
+    min_length: 12, // code points
+    max_length: 1024, // code points
+    reject_common: true,
+    reject_numeric: true,
+    reject_similar: true,
+    argon2: { memory_kib: 19_456, iterations: 2, parallelism: 1 }, // OWASP Argon2id minimum
+  },
+  brute_force: {
+    failure_limit: 5, // per (email, client IP)
+    account_failure_limit: 50, // per email, from every source
+    cooloff: HOUR, // ms
+    reset_on_success: true,
+  },
+  rate_limits: {
+    global: { anonymous: rate(100, HOUR, '100/h'), authenticated: rate(100, HOUR, '100/h') },
+    login: { per_email: rate(5, MINUTE, '5/m'), per_ip: rate(10, MINUTE, '10/m') },
+    register: { per_email: rate(5, MINUTE, '5/m'), per_ip: rate(10, MINUTE, '10/m') },
+  },
+  route: {
+    methods: null, // every method
+    host: null, // any host
+    auth: 'required', // secure default: a route is never public by accident
+    roles: [],
+    strip_prefix: false,
+    rate_limit: null, // only the global limit applies
+    timeout: 30 * SECOND, // ms
+    websocket: false,
+    forward_authorization: false,
+    body_limit: null, // bytes; null: streamed, unlimited
+  },
+  identity_headers: {
+    user_id: 'X-User-Id',
+    email: 'X-User-Email',
+    roles: 'X-User-Roles',
+    session_id: 'X-Session-Id',
+    assertion: null, // off
+    assertion_key_file: null, // generated once, kept beside the user database
+  },
+  echo_upstream: null, // the demo echo server is not started
+  logging: { level: 'info', format: 'json' },
+};

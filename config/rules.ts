@@ -1,0 +1,139 @@
+// Rules that span several keys (HS256 secret length, workers vs storage, route clashes, reserved paths).
+// Pure and schema-free: it judges whichever keys parsed; a key that failed its own check is skipped here.
+import type { PathSegment } from './config-error.js';
+import type { PathProblem } from './expand.js';
+import type { GatewayConfig, RouteConfig } from './types.js';
+import { canonicalHeader } from './values.js';
+
+type Part<T> = { readonly [K in keyof T]?: T[K] };
+
+export interface PartialConfig {
+  readonly server: Part<GatewayConfig['server']> | undefined;
+  readonly admin: Part<GatewayConfig['admin']> | undefined;
+  readonly storage: Part<GatewayConfig['storage']> | undefined;
+  readonly tokens: Part<GatewayConfig['tokens']> | undefined;
+  readonly auth: Part<GatewayConfig['auth']> | undefined;
+  readonly passwords: Part<GatewayConfig['passwords']> | undefined;
+  readonly brute_force: Part<GatewayConfig['brute_force']> | undefined;
+  readonly identity_headers: Part<GatewayConfig['identity_headers']> | undefined;
+  readonly routes: readonly { readonly index: number; readonly route: Part<RouteConfig> }[];
+}
+
+/** Paths the gateway answers itself: a route there would be dead or, worse, shadow a login endpoint. */
+export const JWKS_PATH = '/.well-known/jwks.json';
+
+const MIN_HS256_SECRET_BYTES = 32;
+
+type Report = (path: PathSegment[], message: string) => void;
+
+function tokenRules(c: PartialConfig, report: Report): void {
+  const t = c.tokens;
+  if (!t?.algorithm) return;
+  if (t.algorithm === 'HS256') {
+    if (t.secret === null) report(['tokens', 'secret'], 'is required when tokens.algorithm is HS256');
+    // RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (256 bits).
+    else if (t.secret !== undefined && Buffer.byteLength(t.secret, 'utf8') < MIN_HS256_SECRET_BYTES) {
+      report(['tokens', 'secret'], `must be at least ${MIN_HS256_SECRET_BYTES} bytes (UTF-8) for HS256`);
+    }
+  } else if (t.private_key_file === null) {
+    report(['tokens', 'private_key_file'], `is required when tokens.algorithm is ${t.algorithm}`);
+  }
+}
+
+function deploymentRules(c: PartialConfig, report: Report): void {
+  const workers = c.server?.workers;
+  if (workers !== undefined && workers > 1) {
+    const local: string[] = [];
+    if (c.storage?.state === 'memory') local.push('storage.state: memory');
+    if (c.storage?.users?.startsWith('sqlite:')) local.push('storage.users: sqlite');
+    if (local.length > 0) {
+      report(
+        ['server', 'workers'],
+        `workers > 1 needs shared storage, not ${local.join(' and ')}: ` +
+          'use a redis:// URL for storage.state and a postgres:// URL for storage.users',
+      );
+    }
+  }
+  const main = c.server?.port;
+  if (main !== undefined && main !== 0 && c.admin?.port === main) {
+    report(['admin', 'port'], 'must differ from server.port');
+  }
+  const p = c.passwords;
+  if (p?.min_length !== undefined && p.max_length !== undefined && p.max_length < p.min_length) {
+    report(['passwords', 'max_length'], 'must be at least passwords.min_length');
+  }
+  const b = c.brute_force;
+  if (b?.failure_limit !== undefined && b.account_failure_limit !== undefined) {
+    if (b.account_failure_limit < b.failure_limit) {
+      report(['brute_force', 'account_failure_limit'], 'must be at least brute_force.failure_limit');
+    }
+  }
+}
+
+function identityHeaderRules(c: PartialConfig, report: Report): void {
+  const h = c.identity_headers;
+  if (!h) return;
+  const seen = new Map<string, string>();
+  for (const key of ['user_id', 'email', 'roles', 'session_id', 'assertion'] as const) {
+    const name = h[key];
+    if (typeof name !== 'string') continue;
+    const other = seen.get(canonicalHeader(name));
+    // Two identities in one header: the upstream would read one value as the other.
+    if (other) report(['identity_headers', key], `same header as identity_headers.${other}`);
+    else seen.set(canonicalHeader(name), key);
+  }
+}
+
+const under = (path: string, prefix: string): boolean =>
+  path === prefix || path.startsWith(prefix === '/' ? '/' : `${prefix}/`);
+
+function routeRules(c: PartialConfig, report: Report): void {
+  const reserved: [string | undefined, string][] = [
+    [c.auth?.base_path, 'auth.base_path'],
+    [c.auth?.profile_path, 'auth.profile_path'],
+    [JWKS_PATH, JWKS_PATH],
+  ];
+  const names = new Map<string, number>();
+  c.routes.forEach(({ index, route: r }, pos) => {
+    if (r.name !== undefined) {
+      const first = names.get(r.name);
+      if (first !== undefined) report(['routes', index, 'name'], `same name as routes[${first}]`);
+      else names.set(r.name, index);
+    }
+    if (r.roles && r.roles.length > 0 && r.auth !== undefined && r.auth !== 'required') {
+      report(
+        ['routes', index, 'roles'],
+        `need auth: required (an anonymous caller has no roles, auth is ${r.auth})`,
+      );
+    }
+    const path = r.path;
+    if (path === undefined) return;
+    for (const [prefix, label] of reserved) {
+      if (prefix !== undefined && under(path, prefix)) {
+        report(['routes', index, 'path'], `is served by the gateway itself (${label}) and cannot be routed`);
+        break;
+      }
+    }
+    // Longest-prefix matching has no way to choose between two identical candidates.
+    if (r.host === undefined || r.methods === undefined) return;
+    for (const { index: j, route: o } of c.routes.slice(0, pos)) {
+      if (o.path !== path || o.host !== r.host || o.methods === undefined) continue;
+      const overlap =
+        r.methods === null || o.methods === null || r.methods.some((m) => o.methods?.includes(m));
+      if (!overlap) continue;
+      const name = o.name === undefined ? '' : ` "${o.name}"`;
+      report(['routes', index, 'path'], `same host, path and methods as routes[${j}]${name}`);
+      break;
+    }
+  });
+}
+
+export function checkConfigRules(c: PartialConfig): PathProblem[] {
+  const problems: PathProblem[] = [];
+  const report: Report = (path, message) => problems.push({ path, message });
+  tokenRules(c, report);
+  deploymentRules(c, report);
+  identityHeaderRules(c, report);
+  routeRules(c, report);
+  return problems;
+}

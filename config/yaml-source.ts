@@ -1,0 +1,88 @@
+// The only module that imports `yaml`: parses config text into plain data plus the line of every key path.
+// It does not expand variables or validate; a syntax error ends parsing with every YAML problem and its line.
+import { type Alias, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { formatPath, type PathSegment } from './config-error.js';
+
+export interface YamlProblem {
+  readonly message: string;
+  readonly line: number | null;
+}
+
+export type YamlResult =
+  | { readonly ok: true; readonly value: unknown; readonly lines: ReadonlyMap<string, number> }
+  | { readonly ok: false; readonly problems: readonly YamlProblem[] };
+
+// Aliases can multiply a small file into a huge tree ("billion laughs"); a config is never this big.
+const MAX_NODES = 100_000;
+const MAX_DEPTH = 64;
+
+class Stop extends Error {}
+
+export function parseYaml(text: string): YamlResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, strict: true, uniqueKeys: true });
+  const lineOf = (offset: number | undefined): number | null =>
+    offset === undefined ? null : lineCounter.linePos(offset).line;
+
+  const problems: YamlProblem[] = [...doc.errors, ...doc.warnings].map((e) => ({
+    message: e.message.split('\n')[0] ?? e.message,
+    line: lineOf(e.pos[0]),
+  }));
+  if (problems.length > 0) return { ok: false, problems };
+
+  const lines = new Map<string, number>();
+  let nodes = 0;
+  const fail = (message: string, node: Node | null | undefined): never => {
+    problems.push({ message, line: lineOf(node?.range?.[0]) });
+    throw new Stop();
+  };
+  const mark = (path: PathSegment[], node: Node | null | undefined): void => {
+    const line = lineOf(node?.range?.[0]);
+    if (line !== null && !lines.has(formatPath(path))) lines.set(formatPath(path), line);
+  };
+
+  const convert = (node: unknown, path: PathSegment[], depth: number): unknown => {
+    if (++nodes > MAX_NODES) fail('document is too large (too many aliases?)', null);
+    if (depth > MAX_DEPTH) fail('document is nested too deeply', null);
+    if (node === null || node === undefined) return null;
+    if (isAlias(node)) {
+      const target = (node as Alias).resolve(doc);
+      if (!target) fail(`unknown alias *${(node as Alias).source}`, node as Alias);
+      return convert(target, path, depth + 1);
+    }
+    if (isScalar(node)) return node.value;
+    if (isSeq(node)) {
+      return node.items.map((item, i) => {
+        mark([...path, i], isAlias(item) || isScalar(item) || isMap(item) || isSeq(item) ? item : null);
+        return convert(item, [...path, i], depth + 1);
+      });
+    }
+    if (isMap(node)) {
+      const out: Record<string, unknown> = {};
+      for (const pair of node.items) {
+        const keyNode = pair.key;
+        if (!isScalar(keyNode) || !['string', 'number', 'boolean'].includes(typeof keyNode.value)) {
+          fail('keys must be plain strings', isMap(node) ? node : null);
+        }
+        const key = String((keyNode as { value: unknown }).value);
+        const keyPath = [...path, key];
+        mark(keyPath, isScalar(keyNode) ? keyNode : null);
+        const value = convert(pair.value, keyPath, depth + 1);
+        // A key with no value (`timeout:`) means "use the default"; its line is kept for messages.
+        if (value === null) continue;
+        // defineProperty: a `__proto__` key stays a plain (unknown) key instead of swapping the prototype.
+        Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      }
+      return out;
+    }
+    return fail('unsupported YAML node', null);
+  };
+
+  try {
+    const value = doc.contents === null ? {} : convert(doc.contents, [], 0);
+    return { ok: true, value: value === null ? {} : value, lines };
+  } catch (err) {
+    if (err instanceof Stop) return { ok: false, problems };
+    throw err;
+  }
+}
