@@ -26,6 +26,8 @@ export const PLACEHOLDER_SECRET = 'placeholder-for-a-generated-secret-'.padEnd(6
 
 function lineFor(lines: ReadonlyMap<string, number>, path: readonly PathSegment[]): number | null {
   // A missing key has no line of its own: point at the nearest enclosing key that exists.
+  // The root's own line is used only for problems about the root: "(line 1)" on a missing section misleads.
+  if (path.length === 0) return lines.get('') ?? null;
   for (let n = path.length; n > 0; n--) {
     const line = lines.get(formatPath(path.slice(0, n)));
     if (line !== undefined) return line;

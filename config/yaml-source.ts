@@ -14,6 +14,7 @@ export type YamlResult =
 
 // Aliases can multiply a small file into a huge tree ("billion laughs"); a config is never this big.
 const MAX_NODES = 100_000;
+const MAX_ALIAS_USES = 1_000;
 const MAX_DEPTH = 64;
 
 class Stop extends Error {}
@@ -32,6 +33,8 @@ export function parseYaml(text: string): YamlResult {
 
   const lines = new Map<string, number>();
   let nodes = 0;
+  let aliasUses = 0;
+  const resolved = new Map<Alias, Node | undefined>();
   const fail = (message: string, node: Node | null | undefined): never => {
     problems.push({ message, line: lineOf(node?.range?.[0]) });
     throw new Stop();
@@ -42,12 +45,15 @@ export function parseYaml(text: string): YamlResult {
   };
 
   const convert = (node: unknown, path: PathSegment[], depth: number): unknown => {
-    if (++nodes > MAX_NODES) fail('document is too large (too many aliases?)', null);
+    if (++nodes > MAX_NODES) fail('document is too large', null);
     if (depth > MAX_DEPTH) fail('document is nested too deeply', null);
     if (node === null || node === undefined) return null;
     if (isAlias(node)) {
-      const target = (node as Alias).resolve(doc);
-      if (!target) fail(`unknown alias *${(node as Alias).source}`, node as Alias);
+      if (++aliasUses > MAX_ALIAS_USES) fail('document uses too many aliases', node);
+      // resolve() walks the whole document; memoised, a bomb costs one walk per alias, not per use.
+      if (!resolved.has(node)) resolved.set(node, node.resolve(doc));
+      const target = resolved.get(node);
+      if (!target) fail(`unknown alias *${node.source}`, node);
       return convert(target, path, depth + 1);
     }
     if (isScalar(node)) return node.value;
@@ -79,6 +85,7 @@ export function parseYaml(text: string): YamlResult {
   };
 
   try {
+    mark([], doc.contents);
     const value = doc.contents === null ? {} : convert(doc.contents, [], 0);
     return { ok: true, value: value === null ? {} : value, lines };
   } catch (err) {
