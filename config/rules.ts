@@ -93,6 +93,10 @@ function routeRules(c: PartialConfig, report: Report): void {
     [c.auth?.profile_path, 'auth.profile_path'],
     [JWKS_PATH, JWKS_PATH],
   ];
+  for (const key of ['base_path', 'profile_path'] as const) {
+    // `/` would put every route under the gateway's own endpoints.
+    if (c.auth?.[key] === '/') report(['auth', key], 'must not be /');
+  }
   const names = new Map<string, number>();
   c.routes.forEach(({ index, route: r }, pos) => {
     if (r.name !== undefined) {

@@ -1,4 +1,5 @@
 // Broken config files and the exact aggregated message each one must produce (key path, message, line).
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} is the config syntax under test, not a template
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigText } from '../../config/index.js';
 

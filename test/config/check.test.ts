@@ -1,0 +1,125 @@
+// `portcullis check-config`: exit codes, the problems on stderr, the route summary on stdout.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { defaultConfigFile, runCheckConfig } from '../../config/index.js';
+
+const EXAMPLE = new URL('../../gateway.yaml.example', import.meta.url).pathname;
+const SECRET = 'k'.repeat(32);
+
+function sink(): Writable & { text: () => string } {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(Buffer.from(chunk));
+      done();
+    },
+  });
+  return Object.assign(stream, { text: () => Buffer.concat(chunks).toString('utf8') });
+}
+
+function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const stdout = sink();
+  const stderr = sink();
+  const code = runCheckConfig(argv, { stdout, stderr }, env);
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
+}
+
+function writeConfig(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'portcullis-check-')), 'gateway.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('runCheckConfig', () => {
+  it('exits 0 on the example and prints its warnings and routes', () => {
+    const r = run(['--config', EXAMPLE]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.split('\n');
+    expect(lines.filter((l) => l.startsWith('warning: '))).toHaveLength(2);
+    expect(lines).toContain(`${EXAMPLE}: OK, 2 routes`);
+    expect(lines).toContain('NAME         HOST  PATH          METHODS  AUTH      UPSTREAMS');
+    expect(lines).toContain('echo         *     /api/echo     *        optional  http://127.0.0.1:8081');
+    expect(lines).toContain('echo-public  *     /public/echo  *        public    http://127.0.0.1:8081');
+  });
+
+  it('prints the exact summary, with store passwords hidden', () => {
+    const file = writeConfig(
+      [
+        'server: { port: 8000, workers: 2 }',
+        'admin: { token: "" }',
+        'storage: { users: "postgres://gw:hunter2@db:5432/gw", state: "redis://:s3cret@cache:6379/0" }',
+        `tokens: { secret: ${SECRET} }`,
+        'routes:',
+        '  - { name: orders, path: /api/orders, methods: [GET, POST], host: shop.example.com, upstream: ["http://a:1", "http://b:2"] }',
+      ].join('\n'),
+    );
+    const r = run(['check-config', `--config=${file}`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        `${file}: OK, 1 route`,
+        'listen:  0.0.0.0:8000 (admin 127.0.0.1:9090, admin API off)',
+        'storage: users postgres://gw:***@db:5432/gw, state redis://:***@cache:6379/0',
+        'tokens:  HS256, device binding user-agent',
+        '',
+        'NAME    HOST              PATH         METHODS   AUTH      UPSTREAMS',
+        'orders  shop.example.com  /api/orders  GET,POST  required  http://a:1, http://b:2',
+        '',
+      ].join('\n'),
+    );
+    expect(r.stdout).not.toContain('hunter2');
+    expect(r.stdout).not.toContain('s3cret');
+  });
+
+  it('exits 1 and prints every problem to stderr', () => {
+    const file = writeConfig('server:\n  prot: 1\n  workers: 2\n');
+    const r = run(['--config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      [
+        `${file}: 3 problems`,
+        'server.prot: unknown key (line 2)',
+        'server.workers: workers > 1 needs shared storage, not storage.state: memory and storage.users: sqlite: ' +
+          'use a redis:// URL for storage.state and a postgres:// URL for storage.users (line 3)',
+        'tokens.secret: is required when tokens.algorithm is HS256',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('uses the environment it is given', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: config syntax
+    const file = writeConfig('tokens:\n  secret: ${SECRET_KEY}\n');
+    expect(run(['--config', file], {}).code).toBe(1);
+    expect(run(['--config', file], { SECRET_KEY: SECRET }).code).toBe(0);
+  });
+
+  it('exits 1 when the file cannot be read', () => {
+    const missing = join(tmpdir(), 'portcullis-missing', 'nope.yaml');
+    const r = run(['--config', missing]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`${missing}: 1 problem\n${missing}: cannot read the config file (ENOENT)\n`);
+  });
+
+  it.each([[['--config']], [['--verbose']], [['extra.yaml']]])('exits 2 on bad arguments %j', (argv) => {
+    const r = run(argv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/usage: portcullis check-config \[--config FILE\]/);
+  });
+});
+
+describe('defaultConfigFile', () => {
+  it('prefers gateway.yaml, then gateway.yaml.example in the folder, then the bundled example', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-default-'));
+    expect(defaultConfigFile(dir)).toBe(EXAMPLE);
+    writeFileSync(join(dir, 'gateway.yaml.example'), '');
+    expect(defaultConfigFile(dir)).toBe(join(dir, 'gateway.yaml.example'));
+    writeFileSync(join(dir, 'gateway.yaml'), '');
+    expect(defaultConfigFile(dir)).toBe(join(dir, 'gateway.yaml'));
+  });
+});
