@@ -323,6 +323,23 @@ const cases: [string, readonly string[], NodeJS.ProcessEnv, readonly string[]][]
       'storage.on_state_error: must be one of deny, allow (line 4)',
     ],
   ],
+  [
+    'auth paths: the root is not allowed, paths follow the route rules',
+    [
+      'tokens:',
+      `  secret: ${SECRET}`,
+      'auth:',
+      '  base_path: /',
+      '  profile_path: api/me',
+      '  profile_cache_ttl: 1y',
+    ],
+    {},
+    [
+      'auth.base_path: must not be / (line 4)',
+      'auth.profile_path: must start with / (line 5)',
+      'auth.profile_cache_ttl: must be a duration like 30s, 15m, 1h (line 6)',
+    ],
+  ],
   ['the document is not a mapping', ['- server', '- routes'], {}, ['config: must be a mapping (line 1)']],
   [
     'routes is not a list, sections missing their mapping',
