@@ -5,21 +5,27 @@ import type { PathSegment } from './config-error.js';
 import { DEFAULTS as D } from './defaults.js';
 import type { PathProblem } from './expand.js';
 import { checkConfigRules, type PartialConfig } from './rules.js';
-import type { GatewayConfig, Rate, RouteConfig } from './types.js';
-import { parseDuration, parseRate, parseSize, UNIT_MESSAGES } from './units.js';
+import type { GatewayConfig, RouteConfig } from './types.js';
 import {
   type Checked,
+  checkAdminToken,
+  checkDuration,
   checkEchoUpstream,
   checkHeaderName,
   checkHost,
   checkMethod,
   checkOrigin,
   checkProxy,
+  checkRate,
   checkRouteName,
   checkRoutePath,
+  checkSize,
   checkStateStore,
   checkUpstream,
   checkUsersStore,
+  emptyIsNull,
+  emptyStringIsNull,
+  fromString,
 } from './values.js';
 
 const DAY_MS = 86_400_000;
@@ -34,11 +40,6 @@ function leaf<T>(check: (input: unknown) => Checked<T>) {
   });
 }
 
-const fromString =
-  <T>(check: (text: string) => Checked<T>) =>
-  (input: unknown): Checked<T> =>
-    typeof input === 'string' ? check(input) : { ok: false, message: 'must be a string' };
-
 // `${PORT:-8080}` is a string after expansion; the schema wants the number it spells.
 const toNumber = (v: unknown): unknown =>
   typeof v === 'string' && /^[+-]?\d+$/.test(v.trim()) ? Number(v) : v;
@@ -50,52 +51,12 @@ const text = () => z.string().trim().min(1);
 const port = () => int(0, 65_535);
 const strings = () => z.array(text());
 
-const duration = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  leaf((input): Checked<number> => {
-    const ms = typeof input === 'string' ? parseDuration(input) : null;
-    if (ms === null) return { ok: false, message: UNIT_MESSAGES.duration };
-    if (ms < min)
-      return { ok: false, message: min === 1 ? 'must be longer than 0' : `must be at least ${min}ms` };
-    if (ms > max) return { ok: false, message: 'must be at most 1d' };
-    return { ok: true, value: ms };
-  });
-
-const sizeOf = (input: unknown): number | null =>
-  typeof input === 'string' || typeof input === 'number' ? parseSize(input) : null;
-const size = () =>
-  leaf((input): Checked<number> => {
-    const bytes = sizeOf(input);
-    return bytes === null ? { ok: false, message: UNIT_MESSAGES.size } : { ok: true, value: bytes };
-  });
-const optionalSize = () =>
-  leaf((input): Checked<number | null> => {
-    if (input === '') return { ok: true, value: null };
-    const bytes = sizeOf(input);
-    return bytes === null ? { ok: false, message: UNIT_MESSAGES.size } : { ok: true, value: bytes };
-  });
-
-const rateOf = (input: unknown): Checked<Rate> => {
-  const r = typeof input === 'string' ? parseRate(input) : null;
-  return r === null ? { ok: false, message: UNIT_MESSAGES.rate } : { ok: true, value: r };
-};
-const rate = () => leaf(rateOf);
-const optionalRate = () =>
-  leaf((input): Checked<Rate | null> => (input === '' ? { ok: true, value: null } : rateOf(input)));
-
-/** A string where "" means "not set" (null). */
-const optionalString = () =>
-  leaf(fromString((s): Checked<string | null> => ({ ok: true, value: s.trim() === '' ? null : s })));
-
-const adminToken = () =>
-  leaf(
-    fromString((s): Checked<string | null> => {
-      if (s === '') return { ok: true, value: null };
-      // A short bearer token guarding user management is guessable; refuse to start rather than serve it.
-      if ([...s].length < 32)
-        return { ok: false, message: 'must be at least 32 characters (or empty to turn the admin API off)' };
-      return { ok: true, value: s };
-    }),
-  );
+const duration = (min: number, max?: number) => leaf(checkDuration(min, max));
+const size = () => leaf(checkSize);
+const optionalSize = () => leaf(emptyIsNull(checkSize));
+const rate = () => leaf(checkRate);
+const optionalRate = () => leaf(emptyIsNull(checkRate));
+const optionalString = () => leaf(fromString(emptyStringIsNull));
 
 const upstreams = () =>
   z.unknown().transform((input, ctx): string[] => {
@@ -161,7 +122,7 @@ const serverSchema = z.strictObject({
 const adminSchema = z.strictObject({
   host: text().default(D.admin.host),
   port: port().default(D.admin.port),
-  token: adminToken().default(D.admin.token),
+  token: leaf(fromString(checkAdminToken)).default(D.admin.token),
 });
 
 const storageSchema = z.strictObject({
@@ -234,9 +195,7 @@ const identityHeadersSchema = z.strictObject({
   email: headerName().default(D.identity_headers.email),
   roles: headerName().default(D.identity_headers.roles),
   session_id: headerName().default(D.identity_headers.session_id),
-  assertion: leaf(
-    fromString((s): Checked<string | null> => (s === '' ? { ok: true, value: null } : checkHeaderName(s))),
-  ).default(D.identity_headers.assertion),
+  assertion: leaf(emptyIsNull(fromString(checkHeaderName))).default(D.identity_headers.assertion),
   assertion_key_file: optionalString().default(D.identity_headers.assertion_key_file),
 });
 

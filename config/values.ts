@@ -1,6 +1,8 @@
 // Pure checks for the config's structured strings (route paths, upstream URLs, hosts, CIDRs, header names).
 // Each returns the normalised value or a message that never echoes the input (it may hold credentials).
 import { BlockList, isIP } from 'node:net';
+import type { Rate } from './types.js';
+import { parseDuration, parseRate, parseSize, UNIT_MESSAGES } from './units.js';
 
 export type Checked<T> =
   | { readonly ok: true; readonly value: T }
@@ -8,6 +10,53 @@ export type Checked<T> =
 
 const ok = <T>(value: T): Checked<T> => ({ ok: true, value });
 const bad = (message: string): Checked<never> => ({ ok: false, message });
+
+/** Lifts a string check to any input: YAML gives numbers and booleans too. */
+export const fromString =
+  <T>(check: (text: string) => Checked<T>) =>
+  (input: unknown): Checked<T> =>
+    typeof input === 'string' ? check(input) : bad('must be a string');
+
+/** `""` means "not set" (null); anything else goes through `check`. */
+export const emptyIsNull =
+  <T>(check: (input: unknown) => Checked<T>) =>
+  (input: unknown): Checked<T | null> =>
+    input === '' ? ok(null) : check(input);
+
+export const emptyStringIsNull = (text: string): Checked<string | null> =>
+  ok(text.trim() === '' ? null : text);
+
+export function checkDuration(
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): (input: unknown) => Checked<number> {
+  return (input) => {
+    const ms = typeof input === 'string' ? parseDuration(input) : null;
+    if (ms === null) return bad(UNIT_MESSAGES.duration);
+    if (ms < min) return bad(min === 1 ? 'must be longer than 0' : `must be at least ${min}ms`);
+    // Longer values would overflow setTimeout (2^31 ms) and fire at once.
+    if (ms > max) return bad('must be at most 1d');
+    return ok(ms);
+  };
+}
+
+export function checkSize(input: unknown): Checked<number> {
+  const bytes = typeof input === 'string' || typeof input === 'number' ? parseSize(input) : null;
+  return bytes === null ? bad(UNIT_MESSAGES.size) : ok(bytes);
+}
+
+export function checkRate(input: unknown): Checked<Rate> {
+  const rate = typeof input === 'string' ? parseRate(input) : null;
+  return rate === null ? bad(UNIT_MESSAGES.rate) : ok(rate);
+}
+
+/** `""` turns the admin API off; a short bearer token guarding user management is guessable. */
+export function checkAdminToken(text: string): Checked<string | null> {
+  if (text === '') return ok(null);
+  if ([...text].length < 32)
+    return bad('must be at least 32 characters (or empty to turn the admin API off)');
+  return ok(text);
+}
 
 // RFC 9110 §5.6.2 token characters: header names and methods.
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
