@@ -21,6 +21,7 @@ export const ERROR_TABLE = {
   method_not_allowed: { status: 405, message: 'Method not allowed' },
   request_timeout: { status: 408, message: 'Request was not received in time' },
   email_taken: { status: 409, message: 'An account with this email already exists' },
+  too_many_sessions: { status: 409, message: 'Maximum number of active sessions reached' },
   payload_too_large: { status: 413, message: 'Request body is too large' },
   unsupported_media_type: { status: 415, message: 'Content-Type must be application/json' },
   account_locked: { status: 429, message: 'Too many failed login attempts; try again later' },

@@ -8,8 +8,12 @@ import { createEchoUpstream } from './echo-upstream.js';
 import type { Logger } from './logger.js';
 import { compileRuntime, originsOf, type RuntimeState } from './runtime.js';
 import { createMainListener } from './server.js';
+import { createServices, type Services } from './services.js';
 import { PoolRegistry } from './upstream/http-client.js';
 import { createWebSocketRelay } from './upstream/websocket.js';
+
+/** Longest a log line waits in the logger's buffer (ms). */
+const LOG_FLUSH_MS = 1_000;
 
 export interface StartOptions {
   readonly config: GatewayConfig;
@@ -24,6 +28,11 @@ export interface GatewayHandle {
   readonly url: string;
   readonly adminUrl: string;
   current(): RuntimeState;
+  readonly services: Services;
+  /** Session checks skipped under `on_state_error: allow` (also in /metrics). */
+  stateChecksSkipped(): number;
+  /** Requests (and upgrades) on the main listener whose response has not closed yet. */
+  inFlight(): number;
   /** Swaps in a freshly loaded config; on failure the old one stays and the error is returned. */
   reload(): { ok: true; generation: number } | { ok: false; error: Error };
   shutdown(): Promise<void>;
@@ -54,8 +63,17 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
   const { log } = options;
   const pools = new PoolRegistry();
   const websockets = createWebSocketRelay();
-  const deps = { pools, websockets, log };
-  let state = compileRuntime(options.config, deps, 1);
+  const services = await createServices(options.config, log);
+  let stateChecksSkipped = 0;
+  const deps = {
+    pools,
+    websockets,
+    log,
+    onStateSkip: () => {
+      stateChecksSkipped++;
+    },
+  };
+  let state = compileRuntime(options.config, services, deps, 1);
   let shuttingDown = false;
   const config = options.config;
 
@@ -74,12 +92,31 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     host: config.admin.host,
     port: config.admin.port,
     token: config.admin.token,
-    readiness: async () => (shuttingDown ? ['shutting down'] : []),
+    readiness: async () => {
+      const failing: string[] = shuttingDown ? ['shutting down'] : [];
+      const probe = async (name: string, ping: () => Promise<void>): Promise<void> => {
+        try {
+          await Promise.race([ping(), new Promise((_, reject) => setTimeout(reject, 1_000).unref())]);
+        } catch {
+          failing.push(name);
+        }
+      };
+      await Promise.all([
+        probe('user store', () => services.users.ping()),
+        probe('state store', () => services.state.ping()),
+      ]);
+      return failing;
+    },
     log,
   });
   const port = await listen(main.server, config.server.host, config.server.port);
   const adminPort = await listen(admin, config.admin.host, config.admin.port);
   log.info({ port, adminPort, routes: state.routes.length }, 'gateway listening');
+  // The stdout logger batches writes into 4 KB blocks: on a quiet gateway the start line, a failed
+  // reload or an access line could sit unseen for hours. Flush now, then at least once a second.
+  log.flush();
+  const flusher = setInterval(() => log.flush(), LOG_FLUSH_MS);
+  flusher.unref();
 
   return {
     port,
@@ -87,11 +124,14 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     url: urlFor(config.server.host, port),
     adminUrl: urlFor(config.admin.host, adminPort),
     current: () => state,
+    services,
+    stateChecksSkipped: () => stateChecksSkipped,
+    inFlight: () => main.inFlight(),
     reload() {
       if (options.reloadConfig === undefined)
         return { ok: false, error: new Error('no config file to reload') };
       try {
-        const next = compileRuntime(options.reloadConfig(), deps, state.generation + 1);
+        const next = compileRuntime(options.reloadConfig(), services, deps, state.generation + 1);
         state = next;
         pools.retainOnly(originsOf(next));
         log.info({ generation: next.generation, routes: next.routes.length }, 'config reloaded');
@@ -99,6 +139,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
         log.error({ err: error.message }, 'config reload failed: keeping the current config');
+        log.flush();
         return { ok: false, error };
       }
     },
@@ -109,7 +150,9 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
       await main.drain(config.server.shutdown_timeout);
       websockets.close();
       await pools.close();
+      await services.close();
       await Promise.all([closeServer(admin), echo === null ? undefined : closeServer(echo)]);
+      clearInterval(flusher);
       log.info({}, 'shutdown complete');
       log.flush();
     },

@@ -1,14 +1,21 @@
 // Compiles a validated config into the immutable runtime state a request runs against: routes with
-// their balancers, the router and the stage list. Reload builds a new one and swaps it atomically.
+// their balancers, the gateway's own endpoints, the router and the stage list. Reload builds a new
+// one and swaps it atomically; the services (stores, keys) are shared across reloads.
 import type { GatewayConfig, RouteConfig } from '../config/types.js';
+import { createAccounts } from './auth/accounts.js';
+import { createEndpointRoutes, type Endpoint } from './auth/endpoints.js';
+import { createLoginGuard, type LoginGuard } from './auth/login-guard.js';
 import type { Stage } from './pipeline/context.js';
 import { createStages, type PipelineDeps } from './pipeline/index.js';
 import { createRouter, type RouteEntry, type Router } from './routing/router.js';
+import type { Services } from './services.js';
 import { type Balancer, createBalancer } from './upstream/balancer.js';
 
 export interface CompiledRoute extends RouteEntry {
   readonly config: RouteConfig;
   readonly balancer: Balancer;
+  /** Set for the gateway's own endpoints, which are answered here and never forwarded. */
+  readonly endpoint?: Endpoint;
 }
 
 export interface RuntimeState {
@@ -16,15 +23,30 @@ export interface RuntimeState {
   readonly router: Router<CompiledRoute>;
   readonly routes: readonly CompiledRoute[];
   readonly stages: readonly Stage[];
+  readonly guard: LoginGuard;
   /** Increases by one on every successful reload; logged so operators can tell configs apart. */
   readonly generation: number;
 }
 
-export function compileRuntime(config: GatewayConfig, deps: PipelineDeps, generation: number): RuntimeState {
-  const routes = config.routes.map((route) => ({ config: route, balancer: createBalancer(route.upstream) }));
+export function compileRuntime(
+  config: GatewayConfig,
+  services: Services,
+  deps: PipelineDeps,
+  generation: number,
+): RuntimeState {
+  const guard = createLoginGuard(config, services.limiters);
+  const accounts = createAccounts({ ...services, config, guard });
+  const own: CompiledRoute[] = createEndpointRoutes(config, accounts, services.tokens).map((r) => ({
+    ...r,
+    balancer: createBalancer([]),
+  }));
+  const routes: CompiledRoute[] = [
+    ...own,
+    ...config.routes.map((route) => ({ config: route, balancer: createBalancer(route.upstream) })),
+  ];
   const router = createRouter(routes);
-  const stages = createStages(config, router, deps);
-  return Object.freeze({ config, router, routes, stages: Object.freeze(stages), generation });
+  const stages = createStages(config, router, services, deps);
+  return Object.freeze({ config, router, routes, stages: Object.freeze(stages), guard, generation });
 }
 
 /** Every upstream origin a state uses: pools for the others can be closed after a reload. */

@@ -2,9 +2,12 @@
 // It holds no behaviour: stages live in their own files and are ordered in pipeline/index.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { AccessClaims } from '../auth/tokens.js';
 import type { ParsedTarget } from '../routing/canonical-path.js';
 import type { RouteMatch } from '../routing/router.js';
 import type { CompiledRoute, RuntimeState } from '../runtime.js';
+import type { LimitState } from '../state/limiter.js';
+import type { SessionRecord } from '../state/state-store.js';
 
 /** Who the caller is, once authenticated. */
 export interface Identity {
@@ -41,7 +44,13 @@ export class RequestContext {
   host = '';
   target: ParsedTarget | null = null;
   match: RouteMatch<CompiledRoute> | null = null;
+  /** Claims of a token whose signature and claims were verified; null = anonymous. */
+  claims: AccessClaims | null = null;
+  /** The live session of those claims, once the session-state stage has found it. */
+  session: SessionRecord | null = null;
   identity: Identity | null = null;
+  /** Every rate limit that counted this request (the RateLimit-* headers describe the tightest). */
+  readonly limits: LimitState[] = [];
   /** The header list sent upstream, built by the identity-headers stage. */
   upstreamHeaders: string[] | null = null;
   /** Set when a stage has written the reply itself. */

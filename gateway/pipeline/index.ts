@@ -3,27 +3,46 @@
 import type { GatewayConfig } from '../../config/types.js';
 import type { Router } from '../routing/router.js';
 import type { CompiledRoute } from '../runtime.js';
+import type { Services } from '../services.js';
+import { createAuthenticate } from './authenticate.js';
+import { createAuthorize } from './authorize.js';
 import { createCheckHost } from './check-host.js';
 import { compileTrustedProxies, createClientIp } from './client-ip.js';
 import type { Stage } from './context.js';
+import { createDeviceBinding } from './device-binding.js';
 import { createForward, type ForwardDeps } from './forward.js';
 import { createIdentityHeaders } from './identity-headers.js';
 import { createMatchRoute } from './match-route.js';
+import { createOwnEndpoints } from './own-endpoints.js';
+import { createRateLimit } from './rate-limit.js';
 import { createRequestId } from './request-id.js';
+import { createSessionState } from './session-state.js';
 
-export type PipelineDeps = ForwardDeps;
+export interface PipelineDeps extends ForwardDeps {
+  /** Counts session checks skipped under `on_state_error: allow`. */
+  readonly onStateSkip: () => void;
+}
 
 export function createStages(
   config: GatewayConfig,
   router: Router<CompiledRoute>,
+  services: Services,
   deps: PipelineDeps,
 ): Stage[] {
-  return [
+  const { state, audit, tokens, limiters } = services;
+  const stages: Array<Stage | null> = [
     createRequestId(), // first: every log line and every error reply carries the id
     createClientIp(compileTrustedProxies(config.server.trusted_proxies)), // before anything keys on the client
     createCheckHost(), // zero or two Host headers are garbage before any routing decision
-    createMatchRoute(router), // the canonical path is decided once, then reused by the forwarder
+    createMatchRoute(router), // the canonical path is decided once; the route says what auth it needs
+    createAuthenticate(tokens), // signature and claims before any claim is used
+    createDeviceBinding(config, state, audit), // only a verified token's device claim is compared
+    createSessionState(config, { state, audit, log: deps.log, onSkip: deps.onStateSkip }), // allow-list, one round trip
+    createRateLimit(config, limiters, audit), // after identity: keyed per user when known, else per IP
+    createAuthorize(), // roles come from the live session
+    createOwnEndpoints(), // login, refresh, profile...: answered here, never forwarded
     createIdentityHeaders(config), // strips client copies on every route, then injects ours
     createForward(deps), // last: the only stage that writes to an upstream
   ];
+  return stages.filter((s): s is Stage => s !== null);
 }

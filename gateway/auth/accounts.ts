@@ -1,0 +1,320 @@
+// The account operations the gateway terminates: register, login, refresh, logout and profile.
+// HTTP parsing and replies live in endpoints.ts; storage behind UserStore and StateStore.
+import { randomBytes } from 'node:crypto';
+import type { GatewayConfig } from '../../config/types.js';
+import type { AuditLog } from '../audit.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { tokenError } from '../pipeline/authenticate.js';
+import type { LimitState } from '../state/limiter.js';
+import type { SessionRecord, StateStore } from '../state/state-store.js';
+import { canonicalEmail, validateEmail } from '../users/email.js';
+import type { User, UserStore } from '../users/user-store.js';
+import type { LoginGuard } from './login-guard.js';
+import { type PasswordPolicy, passwordPolicyError } from './password-policy.js';
+import type { PasswordHasher } from './passwords.js';
+import { hashRefreshToken, isRefreshTokenFormat, newRefreshToken } from './refresh-tokens.js';
+import type { AccessClaims, TokenService } from './tokens.js';
+import { userAgentHash } from './user-agent.js';
+
+export interface AccountDeps {
+  readonly config: GatewayConfig;
+  readonly users: UserStore;
+  readonly state: StateStore;
+  readonly tokens: TokenService;
+  readonly hasher: PasswordHasher;
+  readonly policy: PasswordPolicy;
+  readonly guard: LoginGuard;
+  readonly audit: AuditLog;
+  readonly log: Logger;
+}
+
+export interface ClientMeta {
+  readonly ip: string;
+  readonly userAgent: string;
+}
+
+export interface TokenPair {
+  readonly access: string;
+  readonly refresh: string;
+  readonly token_type: 'Bearer';
+  readonly expires_in: number;
+}
+
+export interface PublicUser {
+  readonly id: string;
+  readonly email: string;
+  readonly first_name: string;
+  readonly last_name: string;
+  readonly roles: readonly string[];
+  readonly date_joined: string;
+}
+
+export interface RegisterInput {
+  readonly email: string;
+  readonly password: string;
+  readonly password_confirm: string;
+  readonly first_name: string;
+  readonly last_name: string;
+}
+
+export interface LoginInput {
+  readonly email: string;
+  readonly password: string;
+  readonly device_token: string | undefined;
+}
+
+export function publicUser(user: User): PublicUser {
+  return {
+    id: user.id,
+    email: user.email,
+    first_name: user.first_name,
+    last_name: user.last_name,
+    roles: user.roles,
+    date_joined: user.created_at.toISOString(),
+  };
+}
+
+const invalidCredentials = (): GatewayError => new GatewayError('invalid_credentials');
+
+export function createAccounts(deps: AccountDeps) {
+  const { config, users, state, tokens, hasher, policy, guard, audit, log } = deps;
+  const bindsUserAgent = config.device_binding.mode === 'user-agent';
+  const deviceOf = (meta: ClientMeta): string => (bindsUserAgent ? userAgentHash(meta.userAgent) : '');
+  const expiresIn = Math.floor(config.tokens.access_ttl / 1000);
+
+  async function issueAccess(user: User, sid: string, device: string): Promise<string> {
+    const signed = await tokens.signAccess({
+      sub: user.id,
+      sid,
+      roles: user.roles,
+      ...(device === '' ? {} : { dev: device }),
+    });
+    return signed.token;
+  }
+
+  async function upgradeHash(user: User, password: string): Promise<void> {
+    if (!hasher.needsRehash(user.password_hash)) return;
+    try {
+      await users.updatePasswordHash(user.id, await hasher.hash(password));
+    } catch (err) {
+      log.warn({ err, user: user.id }, 'password rehash failed; the old hash stays valid');
+    }
+  }
+
+  return {
+    async register(
+      input: RegisterInput,
+      meta: ClientMeta,
+    ): Promise<{ user: PublicUser; limits: readonly LimitState[] }> {
+      const canonical = canonicalEmail(input.email);
+      const limits = await guard.limitRegister(canonical, meta.ip);
+      const emailProblem = validateEmail(input.email);
+      if (emailProblem !== null) throw new GatewayError('validation_failed', { message: emailProblem });
+      for (const name of ['first_name', 'last_name'] as const) {
+        if (input[name].trim() === '')
+          throw new GatewayError('validation_failed', { message: `${name}: this field is required` });
+      }
+      if (input.password !== input.password_confirm) {
+        throw new GatewayError('validation_failed', { message: 'password_confirm: passwords do not match' });
+      }
+      const violation = policy.check({
+        password: input.password,
+        email: input.email,
+        first_name: input.first_name,
+        last_name: input.last_name,
+      });
+      if (violation !== null) throw passwordPolicyError(violation);
+      const user = await users.createUser({
+        email: input.email.trim(),
+        first_name: input.first_name.trim(),
+        last_name: input.last_name.trim(),
+        password_hash: await hasher.hash(input.password),
+      });
+      audit.record({ type: 'register', user_id: user.id, ip: meta.ip });
+      return { user: publicUser(user), limits };
+    },
+
+    async login(
+      input: LoginInput,
+      meta: ClientMeta,
+    ): Promise<{ tokens: TokenPair & { device_token: string }; limits: readonly LimitState[] }> {
+      const canonical = canonicalEmail(input.email);
+      const limits = await guard.limitLogin(canonical, meta.ip);
+      const known = tokens.deviceTokens.isKnownDevice(input.device_token, canonical);
+      let attempt: Awaited<ReturnType<LoginGuard['beginAttempt']>>;
+      try {
+        attempt = await guard.beginAttempt(canonical, meta.ip, known);
+      } catch (err) {
+        if (err instanceof GatewayError && err.code === 'account_locked') {
+          void users
+            .recordLogin({
+              user_id: null,
+              email: canonical,
+              ip: meta.ip,
+              user_agent: meta.userAgent,
+              success: false,
+              reason: 'locked',
+            })
+            .catch((e: unknown) => log.error({ err: e }, 'login record failed'));
+        }
+        throw err;
+      }
+      const user = await users.findByEmail(canonical);
+      const usable = user?.is_active === true && !user.is_deleted;
+      // Unknown, disabled and deleted accounts cost one hash like a wrong password: no enumeration by timing.
+      const tooLong = [...input.password].length > config.passwords.max_length;
+      const ok =
+        usable && !tooLong
+          ? await hasher.verify(user.password_hash, input.password)
+          : await hasher.verifyDummy(input.password);
+      if (!ok || user === null) {
+        const locked = await attempt.failed();
+        const reason = user === null ? 'unknown_email' : usable ? 'bad_password' : 'inactive';
+        await users.recordLogin({
+          user_id: user?.id ?? null,
+          email: canonical,
+          ip: meta.ip,
+          user_agent: meta.userAgent,
+          success: false,
+          reason,
+        });
+        audit.record({ type: 'login_failure', user_id: user?.id ?? null, ip: meta.ip, details: { reason } });
+        if (locked)
+          audit.record({
+            type: 'lockout',
+            user_id: user?.id ?? null,
+            ip: meta.ip,
+            details: { email: canonical },
+          });
+        throw invalidCredentials();
+      }
+      await attempt.succeeded();
+      await upgradeHash(user, input.password);
+
+      const sid = randomBytes(16).toString('base64url');
+      const device = deviceOf(meta);
+      const access = await issueAccess(user, sid, device);
+      const refresh = newRefreshToken();
+      const now = Date.now();
+      const record: SessionRecord = {
+        sid,
+        user_id: user.id,
+        email: user.email,
+        roles: user.roles,
+        active: true,
+        device,
+        ip: meta.ip,
+        user_agent: meta.userAgent.slice(0, 512),
+        created_at: now,
+        last_seen: now,
+        expires_at: now + config.tokens.refresh_ttl,
+      };
+      const created = await state.createSession(record, refresh.hash, config.sessions);
+      if (!created.ok) {
+        throw new GatewayError('too_many_sessions');
+      }
+      for (const evicted of created.evicted) {
+        audit.record({
+          type: 'session_replaced',
+          user_id: user.id,
+          ip: meta.ip,
+          details: { sid: evicted, by: sid },
+        });
+      }
+      await users.recordLogin({
+        user_id: user.id,
+        email: canonical,
+        ip: meta.ip,
+        user_agent: meta.userAgent,
+        success: true,
+        reason: null,
+      });
+      audit.record({
+        type: 'login_success',
+        user_id: user.id,
+        ip: meta.ip,
+        details: { sid, known_device: known },
+      });
+      return {
+        tokens: {
+          access,
+          refresh: refresh.token,
+          token_type: 'Bearer',
+          expires_in: expiresIn,
+          device_token: tokens.deviceTokens.issueDeviceToken(canonical),
+        },
+        limits,
+      };
+    },
+
+    async refresh(presented: unknown, meta: ClientMeta): Promise<TokenPair> {
+      if (!isRefreshTokenFormat(presented)) throw tokenError('invalid_token');
+      const next = newRefreshToken();
+      const device = deviceOf(meta);
+      const t = config.tokens;
+      const result = await state.rotateRefresh(
+        hashRefreshToken(presented),
+        next.hash,
+        Date.now(),
+        t.refresh_reuse_grace,
+        t.refresh_ttl,
+        device,
+      );
+      switch (result.kind) {
+        case 'unknown':
+          throw tokenError(result.reason ?? 'invalid_token');
+        case 'reused':
+          audit.record({
+            type: 'refresh_reused',
+            user_id: result.session.user_id,
+            ip: meta.ip,
+            details: { sid: result.session.sid },
+          });
+          throw tokenError('refresh_reused');
+        case 'device_mismatch': {
+          const s = result.session;
+          if (config.device_binding.on_mismatch === 'revoke')
+            await state.endSession(s.user_id, s.sid, 'token_revoked');
+          audit.record({
+            type: 'device_mismatch',
+            user_id: s.user_id,
+            ip: meta.ip,
+            details: { sid: s.sid, via: 'refresh' },
+          });
+          throw tokenError('device_mismatch');
+        }
+      }
+      const session = result.session;
+      const user = await users.findById(session.user_id);
+      if (user === null || !user.is_active || user.is_deleted) {
+        await state.endSession(session.user_id, session.sid, 'token_revoked');
+        throw tokenError('token_revoked');
+      }
+      return {
+        access: await issueAccess(user, session.sid, session.device),
+        refresh: next.token,
+        token_type: 'Bearer',
+        expires_in: expiresIn,
+      };
+    },
+
+    async logout(claims: AccessClaims, meta: ClientMeta): Promise<void> {
+      await state.endSession(claims.sub, claims.sid, 'token_revoked');
+      audit.record({ type: 'logout', user_id: claims.sub, ip: meta.ip, details: { sid: claims.sid } });
+    },
+
+    /** The profile as JSON text, from the cache when it is there. */
+    async profile(userId: string): Promise<string> {
+      const cached = await state.getProfile(userId);
+      if (cached !== null) return cached;
+      const user = await users.findById(userId);
+      if (user === null || user.is_deleted) throw tokenError('token_revoked');
+      const json = JSON.stringify(publicUser(user));
+      await state.setProfile(userId, json, config.auth.profile_cache_ttl);
+      return json;
+    },
+  };
+}
+
+export type Accounts = ReturnType<typeof createAccounts>;

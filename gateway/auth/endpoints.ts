@@ -1,0 +1,162 @@
+// The endpoints the gateway terminates itself (register, login, refresh, logout, profile, JWKS),
+// declared as internal routes so they pass the same stages (rate limits, authentication) as any route.
+import type { GatewayConfig, RouteConfig } from '../../config/types.js';
+import { GatewayError } from '../errors.js';
+import { optionalStringField, readJsonObject, stringField } from '../http/json-body.js';
+import { rateLimitHeaders } from '../http/rate-limit-headers.js';
+import { sendJson, sendSuccess } from '../http/reply.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { LimitState } from '../state/limiter.js';
+import type { Accounts, ClientMeta } from './accounts.js';
+import type { TokenService } from './tokens.js';
+
+export interface Endpoint {
+  /** false: the Authorization header is not read at all (login must work with a stale token attached). */
+  readonly readsToken: boolean;
+  handle(ctx: RequestContext): Promise<void>;
+}
+
+export interface EndpointRoute {
+  readonly config: RouteConfig;
+  readonly endpoint: Endpoint;
+}
+
+function meta(ctx: RequestContext): ClientMeta {
+  return { ip: ctx.clientIp, userAgent: ctx.req.headers['user-agent'] ?? '' };
+}
+
+/** The most constrained of every limit that applied to this request, written on the reply. */
+function withLimits(ctx: RequestContext, extra: readonly LimitState[]): void {
+  const headers = rateLimitHeaders([...ctx.limits, ...extra], false);
+  for (const name in headers) ctx.res.setHeader(name, headers[name]!);
+}
+
+function route(
+  config: GatewayConfig,
+  name: string,
+  path: string,
+  method: string,
+  auth: RouteConfig['auth'],
+): RouteConfig {
+  return {
+    name: `portcullis:${name}`,
+    path,
+    methods: [method],
+    host: null,
+    upstream: [],
+    auth,
+    roles: [],
+    strip_prefix: true,
+    rate_limit: null,
+    timeout: 30_000,
+    websocket: false,
+    forward_authorization: false,
+    body_limit: config.server.body_limit,
+  };
+}
+
+export function createEndpointRoutes(
+  config: GatewayConfig,
+  accounts: Accounts,
+  tokens: TokenService,
+): EndpointRoute[] {
+  const base = config.auth.base_path;
+  const limit = config.server.body_limit;
+  const body = (ctx: RequestContext) => readJsonObject(ctx.req, limit);
+
+  const register: Endpoint = {
+    readsToken: false,
+    async handle(ctx) {
+      const b = await body(ctx);
+      const input = {
+        email: stringField(b, 'email', 254),
+        password: stringField(b, 'password', 4 * config.passwords.max_length),
+        password_confirm: stringField(b, 'password_confirm', 4 * config.passwords.max_length),
+        first_name: stringField(b, 'first_name', 150),
+        last_name: stringField(b, 'last_name', 150),
+      };
+      const { user, limits } = await accounts.register(input, meta(ctx));
+      withLimits(ctx, limits);
+      sendSuccess(ctx.res, 201, 'Registration successful', user);
+    },
+  };
+
+  const login: Endpoint = {
+    readsToken: false,
+    async handle(ctx) {
+      const b = await body(ctx);
+      const input = {
+        email: stringField(b, 'email', 320),
+        // Longer than any valid password but bounded: the policy's maximum is enforced as a failed login.
+        password: stringField(b, 'password', 4 * config.passwords.max_length),
+        device_token: typeof b.device_token === 'string' ? b.device_token : undefined,
+      };
+      const { tokens: pair, limits } = await accounts.login(input, meta(ctx));
+      withLimits(ctx, limits);
+      sendSuccess(ctx.res, 200, 'Login successful', pair);
+    },
+  };
+
+  const refresh: Endpoint = {
+    readsToken: false,
+    async handle(ctx) {
+      const b = await body(ctx);
+      const pair = await accounts.refresh(optionalStringField(b, 'refresh', 256) ?? null, meta(ctx));
+      withLimits(ctx, []);
+      sendSuccess(ctx.res, 200, 'Token refreshed', pair);
+    },
+  };
+
+  const logout: Endpoint = {
+    readsToken: true,
+    async handle(ctx) {
+      await accounts.logout(ctx.claims!, meta(ctx));
+      withLimits(ctx, []);
+      sendSuccess(ctx.res, 200, 'Logout successful');
+    },
+  };
+
+  const me: Endpoint = {
+    readsToken: true,
+    async handle(ctx) {
+      const json = await accounts.profile(ctx.identity!.userId);
+      withLimits(ctx, []);
+      const payload = `{"status":"success","message":"Profile","data":${json}}`;
+      ctx.res.writeHead(200, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(payload),
+        'cache-control': 'no-store',
+      });
+      ctx.res.end(ctx.req.method === 'HEAD' ? undefined : payload);
+    },
+  };
+
+  const jwks: Endpoint = {
+    readsToken: false,
+    async handle(ctx) {
+      withLimits(ctx, []);
+      // A bare JWK Set (RFC 7517 §5), not the envelope: JOSE libraries fetch it as is.
+      sendJson(ctx.res, 200, tokens.jwks(), { 'cache-control': 'public, max-age=300' });
+    },
+  };
+
+  return [
+    { config: route(config, 'register', `${base}/register`, 'POST', 'public'), endpoint: register },
+    { config: route(config, 'login', `${base}/login`, 'POST', 'public'), endpoint: login },
+    { config: route(config, 'refresh', `${base}/refresh`, 'POST', 'public'), endpoint: refresh },
+    { config: route(config, 'logout', `${base}/logout`, 'POST', 'required'), endpoint: logout },
+    { config: route(config, 'profile', config.auth.profile_path, 'GET', 'required'), endpoint: me },
+    { config: route(config, 'jwks', '/.well-known/jwks.json', 'GET', 'public'), endpoint: jwks },
+  ];
+}
+
+/** The request must name the endpoint exactly (a trailing slash allowed): no sub-paths. */
+export function isExactEndpointPath(forwardPath: string): boolean {
+  const q = forwardPath.indexOf('?');
+  const path = q < 0 ? forwardPath : forwardPath.slice(0, q);
+  return path === '/' || path === '';
+}
+
+export function endpointNotFound(): GatewayError {
+  return new GatewayError('route_not_found');
+}

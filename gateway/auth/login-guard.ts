@@ -1,0 +1,122 @@
+// Login and register protections, in the contract's order: rate limits per email and per IP first
+// (they protect the hashing CPU), then the brute-force lock. Attempts are counted before the password
+// is checked, so concurrent guesses can never try more passwords than the limit allows.
+import type { GatewayConfig, Rate } from '../../config/types.js';
+import { GatewayError } from '../errors.js';
+import { rateLimitHeaders } from '../http/rate-limit-headers.js';
+import type { LimiterBackend, LimitState } from '../state/limiter.js';
+
+export interface LoginGuard {
+  /** Counts a login attempt against the login rate limits; throws rate_limited when over. */
+  limitLogin(email: string, ip: string): Promise<readonly LimitState[]>;
+  limitRegister(email: string, ip: string): Promise<readonly LimitState[]>;
+  /**
+   * Counts one attempt against the (email, IP) lock and, for devices that never logged in, the
+   * account-wide lock; throws account_locked when either is exhausted.
+   */
+  beginAttempt(email: string, ip: string, knownDevice: boolean): Promise<Attempt>;
+  /** Clears every counter and lock of the email (admin unlock). */
+  unlock(email: string): Promise<void>;
+  /** Lock state of an email from one IP, and account-wide (admin detail). */
+  lockState(email: string, ip: string | null): Promise<{ pair: LimitState | null; account: LimitState }>;
+}
+
+export interface Attempt {
+  /** The password was right: the pair counter resets, the account-wide attempt is given back. */
+  succeeded(): Promise<void>;
+  /** The password was wrong: returns true when this failure locked the pair or the account. */
+  failed(): Promise<boolean>;
+}
+
+function tooMany(code: 'rate_limited' | 'account_locked', state: LimitState, message?: string): GatewayError {
+  return new GatewayError(code, {
+    headers: rateLimitHeaders([state], true),
+    ...(message ? { message } : {}),
+  });
+}
+
+export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend): LoginGuard {
+  const rl = config.rate_limits;
+  const bf = config.brute_force;
+  const limited = (name: string, rate: Rate) => limiters.create(name, rate, { failClosed: false });
+  const loginEmail = limited('login-email', rl.login.per_email);
+  const loginIp = limited('login-ip', rl.login.per_ip);
+  const registerEmail = limited('register-email', rl.register.per_email);
+  const registerIp = limited('register-ip', rl.register.per_ip);
+  // Account protections fail closed: a lock that cannot be checked is not skipped.
+  const window = { text: '', duration_ms: bf.cooloff };
+  const pairs = limiters.create('bf-pair', { ...window, points: bf.failure_limit }, { failClosed: true });
+  const accounts = limiters.create(
+    'bf-account',
+    { ...window, points: bf.account_failure_limit },
+    { failClosed: true },
+  );
+  // Unlock bumps the email's epoch, which is part of every pair key: all (email, IP) locks vanish at once
+  // without enumerating IPs. Epochs outlive any lock made before them (2 × cool-off).
+  const epochs = limiters.create(
+    'bf-epoch',
+    { text: '', points: 2 ** 30, duration_ms: bf.cooloff * 2 },
+    { failClosed: true },
+  );
+  const pairKey = async (email: string, ip: string): Promise<string> => {
+    const epoch = await epochs.peek(email);
+    return `${epoch.limit - epoch.remaining}|${email}|${ip}`;
+  };
+
+  async function both(a: Promise<LimitState>, b: Promise<LimitState>): Promise<readonly LimitState[]> {
+    const states = await Promise.all([a, b]);
+    const refused = states.find((s) => !s.allowed);
+    if (refused !== undefined) throw tooMany('rate_limited', refused);
+    return states;
+  }
+
+  return {
+    limitLogin: (email, ip) => both(loginEmail.consume(email), loginIp.consume(ip)),
+    limitRegister: (email, ip) => both(registerEmail.consume(email), registerIp.consume(ip)),
+
+    async beginAttempt(email, ip, knownDevice) {
+      const key = await pairKey(email, ip);
+      const pair = await pairs.consume(key);
+      if (!pair.allowed) throw tooMany('account_locked', pair);
+      let account: LimitState | null = null;
+      if (!knownDevice) {
+        account = await accounts.consume(email);
+        if (!account.allowed) {
+          await pairs.refund(key);
+          throw tooMany('account_locked', account);
+        }
+      }
+      return {
+        async succeeded() {
+          if (bf.reset_on_success) await pairs.reset(key);
+          else await pairs.refund(key);
+          if (account !== null) await accounts.refund(email);
+        },
+        async failed() {
+          let locked = false;
+          // The failure that uses the last point starts a full cool-off from now.
+          if (pair.remaining === 0) {
+            await pairs.block(key, bf.cooloff);
+            locked = true;
+          }
+          if (account !== null && account.remaining === 0) {
+            await accounts.block(email, bf.cooloff);
+            locked = true;
+          }
+          return locked;
+        },
+      };
+    },
+
+    async unlock(email) {
+      await epochs.consume(email);
+      await accounts.reset(email);
+    },
+
+    async lockState(email, ip) {
+      const account = await accounts.peek(email);
+      const pair = ip === null ? null : await pairs.peek(await pairKey(email, ip));
+      return { pair, account };
+    },
+  };
+}

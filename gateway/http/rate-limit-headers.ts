@@ -1,0 +1,30 @@
+// RateLimit-Limit / -Remaining / -Reset (and Retry-After on refusals) for the most constrained of
+// the limits that applied: the lowest remaining count, on a tie the one that resets last.
+import type { LimitState } from '../state/limiter.js';
+
+export function mostConstrained(states: readonly LimitState[]): LimitState | null {
+  let worst: LimitState | null = null;
+  for (const s of states) {
+    if (
+      worst === null ||
+      s.remaining < worst.remaining ||
+      (s.remaining === worst.remaining && s.resetMs > worst.resetMs)
+    ) {
+      worst = s;
+    }
+  }
+  return worst;
+}
+
+export function rateLimitHeaders(states: readonly LimitState[], refused: boolean): Record<string, string> {
+  const s = mostConstrained(states);
+  if (s === null) return {};
+  const reset = String(Math.max(0, Math.ceil(s.resetMs / 1000)));
+  const headers: Record<string, string> = {
+    'ratelimit-limit': String(s.limit),
+    'ratelimit-remaining': String(s.remaining),
+    'ratelimit-reset': reset,
+  };
+  if (refused) headers['retry-after'] = reset === '0' ? '1' : reset;
+  return headers;
+}

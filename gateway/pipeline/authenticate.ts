@@ -1,0 +1,53 @@
+// Reads the one Authorization header and verifies the access token: signature first (pinned
+// algorithm, our key), then claims. A present but bad credential is never treated as anonymous.
+import type { AccessClaims, TokenService } from '../auth/tokens.js';
+import { type ErrorCode, GatewayError } from '../errors.js';
+import type { RequestContext, Stage } from './context.js';
+
+/** RFC 6750 §3: token failures carry `error="invalid_token"`, a missing token a bare challenge. */
+export function tokenError(code: ErrorCode, cause?: unknown): GatewayError {
+  const challenge = code === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"';
+  return new GatewayError(code, { headers: { 'www-authenticate': challenge }, cause });
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/** The Authorization header, or undefined; two of them are ambiguous and refused. */
+export function authorizationHeader(ctx: RequestContext): string | undefined {
+  const raw = ctx.req.rawHeaders;
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue;
+    if (value !== undefined)
+      throw new GatewayError('bad_request', { message: 'Duplicate Authorization header' });
+    value = raw[i + 1]!;
+  }
+  return value;
+}
+
+export async function verifyBearer(tokens: TokenService, header: string): Promise<AccessClaims> {
+  const m = BEARER.exec(header);
+  if (m === null) throw tokenError('invalid_token');
+  try {
+    return await tokens.verifyAccess(m[1]!);
+  } catch (err) {
+    if (err instanceof GatewayError) throw tokenError(err.code, err.cause);
+    throw err;
+  }
+}
+
+export function createAuthenticate(tokens: TokenService): Stage {
+  return async function authenticate(ctx: RequestContext): Promise<void> {
+    const entry = ctx.match!.entry;
+    // Login, register and refresh never read a token: a stale one sent by habit must not block them.
+    if (entry.endpoint?.readsToken === false) return;
+    const header = authorizationHeader(ctx);
+    if (header === undefined || header === '') {
+      if (entry.config.auth === 'required' || entry.config.roles.length > 0)
+        throw tokenError('missing_token');
+      return;
+    }
+    ctx.claims = await verifyBearer(tokens, header);
+  };
+}

@@ -1,0 +1,15 @@
+// Runs the gateway's own endpoints (register, login, refresh, logout, profile, JWKS) once every
+// earlier check has passed; requests for configured routes continue to the forwarder.
+import { endpointNotFound, isExactEndpointPath } from '../auth/endpoints.js';
+import type { RequestContext, Stage } from './context.js';
+
+export function createOwnEndpoints(): Stage {
+  return async function ownEndpoints(ctx: RequestContext): Promise<void> {
+    const match = ctx.match!;
+    const endpoint = match.entry.endpoint;
+    if (endpoint === undefined) return;
+    if (!isExactEndpointPath(match.forwardPath)) throw endpointNotFound();
+    ctx.ended = true;
+    await endpoint.handle(ctx);
+  };
+}

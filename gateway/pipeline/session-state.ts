@@ -1,0 +1,55 @@
+// The allow-list check: a verified token is accepted only while its session exists, is active and
+// its jti is not revoked, in one state-store round trip. Roles come from the session, not the token.
+import type { GatewayConfig } from '../../config/types.js';
+import type { AuditLog } from '../audit.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { StateStore } from '../state/state-store.js';
+import { tokenError } from './authenticate.js';
+import type { RequestContext, Stage } from './context.js';
+
+/** Activity is recorded at most this often per session: it is bookkeeping, not security. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+export interface SessionStateDeps {
+  readonly state: StateStore;
+  readonly audit: AuditLog;
+  readonly log: Logger;
+  /** Counts checks skipped under `on_state_error: allow`. */
+  readonly onSkip: () => void;
+}
+
+export function createSessionState(config: GatewayConfig, deps: SessionStateDeps): Stage {
+  const { state, log } = deps;
+  const allowOnError = config.storage.on_state_error === 'allow';
+  return async function sessionState(ctx: RequestContext): Promise<void> {
+    const claims = ctx.claims;
+    if (claims === null) return;
+    let check: Awaited<ReturnType<StateStore['checkAccess']>>;
+    try {
+      check = await state.checkAccess(claims.sub, claims.sid, claims.jti);
+    } catch (err) {
+      if (!(allowOnError && err instanceof GatewayError && err.code === 'state_unavailable')) throw err;
+      // The explicit trade of `on_state_error: allow`: judged by signature and expiry alone, logged and counted.
+      deps.onSkip();
+      log.warn(
+        { reqId: ctx.reqId, user: claims.sub, sid: claims.sid },
+        'state store unavailable: session check skipped',
+      );
+      ctx.identity = { userId: claims.sub, email: '', roles: claims.roles, sessionId: claims.sid };
+      return;
+    }
+    if (!check.ok) throw tokenError(check.reason);
+    const session = check.session;
+    if (!session.active) throw tokenError('token_revoked');
+    ctx.session = session;
+    ctx.identity = {
+      userId: session.user_id,
+      email: session.email,
+      roles: session.roles,
+      sessionId: session.sid,
+    };
+    const now = Date.now();
+    if (now - session.last_seen > TOUCH_INTERVAL_MS) state.touchSession(session.user_id, session.sid, now);
+  };
+}

@@ -1,0 +1,69 @@
+// The long-lived services one gateway process opens at start-up: user store, state store, token
+// keys, password hasher, audit writer. Reloads reuse them; only routes and limits are recompiled.
+import { dirname } from 'node:path';
+import type { GatewayConfig } from '../config/types.js';
+import { type AuditLog, createAuditLog } from './audit.js';
+import { createPasswordPolicy, type PasswordPolicy } from './auth/password-policy.js';
+import { createPasswordHasher, type PasswordHasher } from './auth/passwords.js';
+import { createTokenService, type TokenService } from './auth/tokens.js';
+import type { Logger } from './logger.js';
+import { createMemoryLimiters, type LimiterBackend } from './state/limiter.js';
+import { createMemoryStateStore } from './state/memory-store.js';
+import { type StateStore, tombstoneTtl } from './state/state-store.js';
+import { createSqliteUserStore } from './users/sqlite-store.js';
+import type { UserStore } from './users/user-store.js';
+
+export interface Services {
+  readonly users: UserStore;
+  readonly state: StateStore;
+  readonly limiters: LimiterBackend;
+  readonly tokens: TokenService;
+  readonly hasher: PasswordHasher;
+  readonly policy: PasswordPolicy;
+  readonly audit: AuditLog;
+  readonly log: Logger;
+  /** Where generated keys live: beside the SQLite user database. */
+  readonly dataDir: string;
+  close(): Promise<void>;
+}
+
+function openUserStore(url: string): { users: UserStore; dataDir: string } {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    return { users: createSqliteUserStore(path), dataDir: dirname(path) };
+  }
+  throw new Error(
+    `storage.users: ${url.split(':')[0]} user stores are not available in this version; use sqlite:`,
+  );
+}
+
+export async function createServices(config: GatewayConfig, log: Logger): Promise<Services> {
+  const { users, dataDir } = openUserStore(config.storage.users);
+  const state = createMemoryStateStore({ tombstoneTtlMs: tombstoneTtl(config.tokens.access_ttl) });
+  const limiters = createMemoryLimiters();
+  const tokens = await createTokenService({
+    tokens: config.tokens,
+    assertionKeyFile: config.identity_headers.assertion_key_file,
+    dataDir,
+  });
+  if (tokens.assertionKeyGenerated) {
+    log.warn({ path: tokens.assertionKeyPath }, 'generated a new assertion signing key; keep this file');
+  }
+  const audit = createAuditLog(users, log);
+  return {
+    users,
+    state,
+    limiters,
+    tokens,
+    hasher: createPasswordHasher(config.passwords.argon2),
+    policy: createPasswordPolicy(config.passwords),
+    audit,
+    log,
+    dataDir,
+    async close() {
+      await audit.flush();
+      await state.close();
+      await users.close();
+    },
+  };
+}

@@ -1,0 +1,207 @@
+// The in-process StateStore: the embedded default for one gateway process. Everything lives in Maps
+// with expiry times, swept periodically. Restarting the process empties it: every session is gone
+// and users log in again (fail closed). Not for several processes: the config check refuses that.
+import type {
+  AccessCheck,
+  CreateSessionResult,
+  EndReason,
+  RotateResult,
+  SessionLimit,
+  SessionRecord,
+  StateStore,
+} from './state-store.js';
+
+interface LiveSession {
+  record: SessionRecord;
+  current: Set<string>;
+  parent: string | null;
+  parentRotatedAt: number;
+}
+
+interface Expiring<T> {
+  readonly value: T;
+  readonly expires: number;
+}
+
+const SWEEP_INTERVAL_MS = 30_000;
+
+export interface MemoryStoreOptions {
+  readonly tombstoneTtlMs: number;
+  readonly now?: () => number;
+}
+
+export function createMemoryStateStore(options: MemoryStoreOptions): StateStore {
+  const now = options.now ?? Date.now;
+  const sessions = new Map<string, LiveSession>();
+  const byUser = new Map<string, Set<string>>();
+  const tombstones = new Map<string, Expiring<EndReason>>();
+  const jtis = new Map<string, number>();
+  const refreshIndex = new Map<string, Expiring<string>>();
+  const profiles = new Map<string, Expiring<string>>();
+  const seen = new Map<string, number>();
+
+  function live(sid: string, at = now()): LiveSession | null {
+    const s = sessions.get(sid);
+    if (s === undefined) return null;
+    if (s.record.expires_at <= at) {
+      drop(s, null);
+      return null;
+    }
+    return s;
+  }
+
+  function drop(s: LiveSession, reason: EndReason | null): void {
+    const { sid, user_id } = s.record;
+    sessions.delete(sid);
+    byUser.get(user_id)?.delete(sid);
+    if (byUser.get(user_id)?.size === 0) byUser.delete(user_id);
+    for (const hash of s.current) refreshIndex.delete(hash);
+    if (reason !== null) tombstones.set(sid, { value: reason, expires: now() + options.tombstoneTtlMs });
+  }
+
+  function userSessions(userId: string): LiveSession[] {
+    const at = now();
+    const out: LiveSession[] = [];
+    for (const sid of byUser.get(userId) ?? []) {
+      const s = live(sid, at);
+      if (s !== null) out.push(s);
+    }
+    return out.sort((a, b) => a.record.created_at - b.record.created_at);
+  }
+
+  function sweep(): void {
+    const at = now();
+    for (const s of [...sessions.values()]) if (s.record.expires_at <= at) drop(s, null);
+    for (const [k, v] of tombstones) if (v.expires <= at) tombstones.delete(k);
+    for (const [k, v] of jtis) if (v <= at) jtis.delete(k);
+    for (const [k, v] of refreshIndex) if (v.expires <= at) refreshIndex.delete(k);
+    for (const [k, v] of profiles) if (v.expires <= at) profiles.delete(k);
+    for (const [k, v] of seen) if (v <= at) seen.delete(k);
+  }
+  const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
+  timer.unref();
+
+  return {
+    kind: 'memory',
+    async createSession(
+      record: SessionRecord,
+      refreshHash: string,
+      limit: SessionLimit,
+    ): Promise<CreateSessionResult> {
+      const existing = userSessions(record.user_id);
+      const excess = existing.length - limit.max_active + 1;
+      if (excess > 0 && limit.on_exceed === 'reject_new') return { ok: false, reason: 'too_many_sessions' };
+      const evicted = excess > 0 ? existing.slice(0, excess) : [];
+      for (const s of evicted) drop(s, 'session_replaced');
+      sessions.set(record.sid, { record, current: new Set([refreshHash]), parent: null, parentRotatedAt: 0 });
+      let set = byUser.get(record.user_id);
+      if (set === undefined) {
+        set = new Set();
+        byUser.set(record.user_id, set);
+      }
+      set.add(record.sid);
+      refreshIndex.set(refreshHash, { value: record.sid, expires: record.expires_at });
+      return { ok: true, evicted: evicted.map((s) => s.record.sid) };
+    },
+
+    async checkAccess(userId: string, sid: string, jti: string): Promise<AccessCheck> {
+      const s = live(sid);
+      if (s === null || s.record.user_id !== userId) {
+        return { ok: false, reason: tombstones.get(sid)?.value ?? 'token_revoked' };
+      }
+      const revokedUntil = jtis.get(jti);
+      if (revokedUntil !== undefined && revokedUntil > now()) return { ok: false, reason: 'token_revoked' };
+      return { ok: true, session: s.record };
+    },
+
+    async endSession(userId: string, sid: string, reason: EndReason): Promise<boolean> {
+      const s = live(sid);
+      if (s === null || s.record.user_id !== userId) return false;
+      drop(s, reason);
+      return true;
+    },
+
+    async endUserSessions(userId: string, reason: EndReason): Promise<string[]> {
+      const all = userSessions(userId);
+      for (const s of all) drop(s, reason);
+      return all.map((s) => s.record.sid);
+    },
+
+    async listUserSessions(userId: string): Promise<SessionRecord[]> {
+      return userSessions(userId).map((s) => s.record);
+    },
+
+    async updateUserSessions(userId, change): Promise<number> {
+      const all = userSessions(userId);
+      for (const s of all) {
+        s.record = Object.freeze({
+          ...s.record,
+          roles: change.roles === undefined ? s.record.roles : Object.freeze([...change.roles]),
+          active: change.active ?? s.record.active,
+        });
+      }
+      return all.length;
+    },
+
+    touchSession(_userId: string, sid: string, at: number): void {
+      const s = sessions.get(sid);
+      if (s !== undefined) s.record = Object.freeze({ ...s.record, last_seen: at });
+    },
+
+    async revokeJti(_userId: string, jti: string, expiresAt: number): Promise<void> {
+      if (expiresAt > now()) jtis.set(jti, expiresAt);
+    },
+
+    async rotateRefresh(presented, next, at, graceMs, ttlMs, device): Promise<RotateResult> {
+      const entry = refreshIndex.get(presented);
+      if (entry === undefined || entry.expires <= at) return { kind: 'unknown', reason: null };
+      const s = live(entry.value, at);
+      if (s === null) return { kind: 'unknown', reason: tombstones.get(entry.value)?.value ?? null };
+      if (s.record.device !== '' && s.record.device !== device)
+        return { kind: 'device_mismatch', session: s.record };
+      const expires = at + ttlMs;
+      if (s.current.has(presented)) {
+        // The spent token stays indexed so a later replay is recognised as reuse, not as unknown.
+        s.parent = presented;
+        s.parentRotatedAt = at;
+        s.current = new Set([next]);
+        s.record = Object.freeze({ ...s.record, expires_at: expires, last_seen: at });
+        refreshIndex.set(next, { value: s.record.sid, expires });
+        refreshIndex.set(presented, { value: s.record.sid, expires });
+        return { kind: 'rotated', session: s.record };
+      }
+      if (presented === s.parent && at - s.parentRotatedAt <= graceMs) {
+        s.current.add(next);
+        refreshIndex.set(next, { value: s.record.sid, expires });
+        return { kind: 'grace', session: s.record };
+      }
+      const record = s.record;
+      drop(s, 'token_revoked');
+      return { kind: 'reused', session: record };
+    },
+
+    async getProfile(userId: string): Promise<string | null> {
+      const entry = profiles.get(userId);
+      return entry !== undefined && entry.expires > now() ? entry.value : null;
+    },
+    async setProfile(userId: string, json: string, ttlMs: number): Promise<void> {
+      profiles.set(userId, { value: json, expires: now() + ttlMs });
+    },
+    async dropProfile(userId: string): Promise<void> {
+      profiles.delete(userId);
+    },
+
+    async firstSeen(key: string, ttlMs: number): Promise<boolean> {
+      const at = now();
+      const until = seen.get(key);
+      if (until !== undefined && until > at) return false;
+      seen.set(key, at + ttlMs);
+      return true;
+    },
+
+    async ping(): Promise<void> {},
+    async close(): Promise<void> {
+      clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// The StateStore contract: the session allow-list, tombstones, revoked token ids, refresh-token
+// families and the profile cache. Implementations: memory-store.ts (one process) and redis-store.ts.
+// Rate-limit and lockout counters are not here: they use rate-limiter-flexible on the same backend.
+
+/** Why a session stopped existing; what a token of that session is answered with. */
+export type EndReason = 'token_revoked' | 'session_replaced';
+
+export interface SessionRecord {
+  readonly sid: string;
+  readonly user_id: string;
+  readonly email: string;
+  readonly roles: readonly string[];
+  readonly active: boolean;
+  /** Device binding: userAgentHash() of the login's User-Agent, a DPoP key thumbprint, or '' (off). */
+  readonly device: string;
+  readonly ip: string;
+  readonly user_agent: string;
+  readonly created_at: number; // ms
+  readonly last_seen: number; // ms
+  /** When the session (and its refresh tokens) expire: created_at + refresh_ttl, renewed on rotation. */
+  readonly expires_at: number; // ms
+}
+
+/** One answer for the hot path: the session, or why there is none. */
+export type AccessCheck =
+  | { readonly ok: true; readonly session: SessionRecord }
+  | { readonly ok: false; readonly reason: EndReason };
+
+export type CreateSessionResult =
+  | { readonly ok: true; readonly evicted: readonly string[] }
+  | { readonly ok: false; readonly reason: 'too_many_sessions' };
+
+export interface SessionLimit {
+  readonly max_active: number;
+  readonly on_exceed: 'evict_oldest' | 'reject_new';
+}
+
+/**
+ * What presenting a refresh token did. `rotated`: it was the current one, `next` is now current.
+ * `grace`: it was the immediate parent, spent less than the grace window ago (another tab):
+ * `next` is added as a current token and the session lives on. `reused`: a spent token outside
+ * the grace: the whole session is revoked. `unknown`: no such token (or its session is gone).
+ * `device_mismatch`: the session is bound to another device; nothing was changed (the caller
+ * decides whether to revoke).
+ */
+export type RotateResult =
+  | { readonly kind: 'rotated' | 'grace'; readonly session: SessionRecord }
+  | { readonly kind: 'reused' | 'device_mismatch'; readonly session: SessionRecord }
+  | { readonly kind: 'unknown'; readonly reason: EndReason | null };
+
+export interface StateStore {
+  /** 'memory' or 'redis': the shared test suite and readiness report it. */
+  readonly kind: string;
+  /**
+   * Creates the session and its first refresh token, enforcing the limit on live sessions of the
+   * user: the oldest are ended with `session_replaced`, or the new one is refused.
+   */
+  createSession(
+    record: SessionRecord,
+    refreshHash: string,
+    limit: SessionLimit,
+  ): Promise<CreateSessionResult>;
+  /** The hot-path check: one round trip for the session record, its tombstone and the jti. */
+  checkAccess(userId: string, sid: string, jti: string): Promise<AccessCheck>;
+  /** Ends one session (deletes it, its refresh tokens stop working) and leaves a tombstone. */
+  endSession(userId: string, sid: string, reason: EndReason): Promise<boolean>;
+  /** Ends every session of the user; returns the ids ended. */
+  endUserSessions(userId: string, reason: EndReason): Promise<string[]>;
+  listUserSessions(userId: string): Promise<SessionRecord[]>;
+  /** Rewrites the roles / active flag in every live session of the user (takes effect next request). */
+  updateUserSessions(
+    userId: string,
+    change: { roles?: readonly string[]; active?: boolean },
+  ): Promise<number>;
+  /** Records activity; implementations may coalesce (it is not security-relevant). */
+  touchSession(userId: string, sid: string, at: number): void;
+  /** Revokes one access token id until `expiresAt` (ms). */
+  revokeJti(userId: string, jti: string, expiresAt: number): Promise<void>;
+  /**
+   * Atomic: finds the token's session and rotates as RotateResult describes. `device` is the
+   * presenting device's binding value; when the session has a non-empty `device` that differs,
+   * nothing rotates and the answer is `device_mismatch` (a thief's attempt must not spend the
+   * owner's token).
+   */
+  rotateRefresh(
+    presentedHash: string,
+    nextHash: string,
+    now: number,
+    graceMs: number,
+    ttlMs: number,
+    device: string,
+  ): Promise<RotateResult>;
+  /** Profile cache (JSON text); dropped whenever the user changes. */
+  getProfile(userId: string): Promise<string | null>;
+  setProfile(userId: string, json: string, ttlMs: number): Promise<void>;
+  dropProfile(userId: string): Promise<void>;
+  /** True the first time `key` is seen within `ttlMs` (DPoP jti replay); false on a replay. */
+  firstSeen(key: string, ttlMs: number): Promise<boolean>;
+  /** Resolves when the backend answers (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How long a tombstone explains a vanished session: at least as long as any access token lives. */
+export function tombstoneTtl(accessTtlMs: number): number {
+  return Math.max(accessTtlMs, 60_000) + 60_000;
+}
