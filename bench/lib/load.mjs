@@ -1,0 +1,105 @@
+// Runs one timed load against a URL with wrk (or autocannon when wrk is missing) and returns the
+// figures in one shape. It does not choose contenders, rounds or order.
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { track } from './processes.mjs';
+import { findTool } from './tools.mjs';
+
+const REPORT_LUA = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
+
+/** 'wrk' when installed, else 'autocannon' (from bench/package.json). */
+export function defaultLoader() {
+  return findTool('wrk') ? 'wrk' : 'autocannon';
+}
+
+/**
+ * @returns {{ requests, durationS, rps, p50Ms, p90Ms, p99Ms, p999Ms, maxMs,
+ *   errors: { connect, read, write, timeout, http }, errorCount }}
+ */
+export function runLoad({ loader, url, connections, threads, durationS, wrkLua, tmpDir }) {
+  return loader === 'wrk'
+    ? runWrk({ url, connections, threads, durationS, wrkLua, tmpDir })
+    : runAutocannon({ url, connections, durationS, wrkLua });
+}
+
+let scriptCount = 0;
+function wrkScript(wrkLua, tmpDir) {
+  if (!wrkLua) return REPORT_LUA;
+  const file = join(tmpDir, `wrk-${++scriptCount}.lua`);
+  writeFileSync(file, `${wrkLua}\n${readFileSync(REPORT_LUA, 'utf8')}`);
+  return file;
+}
+
+function runWrk({ url, connections, threads, durationS, wrkLua, tmpDir }) {
+  const args = [
+    `-t${Math.min(threads, connections)}`,
+    `-c${connections}`,
+    `-d${durationS}s`,
+    '--timeout',
+    '5s',
+    '-s',
+    wrkScript(wrkLua, tmpDir),
+    url,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      findTool('wrk'),
+      args,
+      { timeout: (durationS + 30) * 1000 },
+      (err, stdout, stderr) => {
+        const line = stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
+        if (err || !line) {
+          reject(
+            new Error(
+              `wrk ${args.join(' ')} failed: ${err?.message ?? 'no result line'}\n${stdout}${stderr}`,
+            ),
+          );
+          return;
+        }
+        const r = JSON.parse(line.slice('BENCH_RESULT '.length));
+        const durationSec = r.duration_us / 1e6;
+        const errors = {
+          connect: r.connect_errors,
+          read: r.read_errors,
+          write: r.write_errors,
+          timeout: r.timeouts,
+          http: r.http_errors,
+        };
+        resolve({
+          requests: r.requests,
+          durationS: durationSec,
+          rps: r.requests / durationSec,
+          p50Ms: r.p50_us / 1000,
+          p90Ms: r.p90_us / 1000,
+          p99Ms: r.p99_us / 1000,
+          p999Ms: r.p999_us / 1000,
+          maxMs: r.max_us / 1000,
+          errors,
+          errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
+        });
+      },
+    );
+    track('wrk', child);
+  });
+}
+
+async function runAutocannon({ url, connections, durationS, wrkLua }) {
+  if (wrkLua) throw new Error('this contender needs a wrk Lua script; install wrk');
+  const { default: autocannon } = await import('autocannon');
+  const r = await autocannon({ url, connections, duration: durationS });
+  const errors = { connect: 0, read: r.errors, write: 0, timeout: r.timeouts, http: r.non2xx };
+  return {
+    requests: r.requests.total,
+    durationS: r.duration,
+    rps: r.requests.total / r.duration,
+    p50Ms: r.latency.p50,
+    p90Ms: r.latency.p90,
+    p99Ms: r.latency.p99,
+    p999Ms: r.latency.p99_9,
+    maxMs: r.latency.max,
+    errors,
+    errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
+  };
+}

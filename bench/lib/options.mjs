@@ -1,0 +1,78 @@
+// Parses `node bench/run.mjs [options]` into one settings object. It validates; it runs nothing.
+import { defaultLoader } from './load.mjs';
+import { nginxPath } from './nginx.mjs';
+
+export const USAGE = `usage: npm run bench -- [options]     (or: node bench/run.mjs [options])
+  --quick               about a minute: 2 short rounds, for smoke runs (never judge speed on it)
+  --only a,b            run only these contenders (the upstreams they need still start)
+  --list                print the contenders and exit
+  --rounds N            interleaved rounds at full load (default 5, quick 2)
+  --duration S          seconds per timed run at full load (default 8, quick 3)
+  --connections N       concurrent connections at full load (default 64)
+  --threads N           wrk threads (default 1: the load generator shares the 2 cores)
+  --unloaded-rounds N   rounds at 1 connection (default 3, quick 1; 0 = skip)
+  --upstream node|nginx upstream the proxies forward to (default nginx when installed)
+  --loader wrk|autocannon  load generator (default wrk when installed)
+  --cpu-prof a,b        run these Node contenders under --cpu-prof and print their hottest functions
+  --out FILE            JSON results file (default bench/results/<time>.json)
+`;
+
+const INTEGER_FLAGS = {
+  '--rounds': 'rounds',
+  '--duration': 'durationS',
+  '--connections': 'connections',
+  '--threads': 'threads',
+  '--unloaded-rounds': 'unloadedRounds',
+};
+
+export function parseOptions(argv) {
+  const quick = argv.includes('--quick');
+  const opts = {
+    quick,
+    list: false,
+    help: false,
+    only: null,
+    rounds: quick ? 2 : 5,
+    durationS: quick ? 3 : 8,
+    warmupS: quick ? 1 : 3,
+    connections: 64,
+    threads: 1,
+    unloadedRounds: quick ? 1 : 3,
+    unloadedS: quick ? 2 : 4,
+    upstream: nginxPath() ? 'nginx' : 'node',
+    loader: defaultLoader(),
+    cpuProf: new Set(),
+    out: null,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    if (flag === '--quick') continue;
+    else if (flag === '--list') opts.list = true;
+    else if (flag === '--help' || flag === '-h') opts.help = true;
+    else if (flag === '--only') opts.only = value().split(',').filter(Boolean);
+    else if (flag === '--cpu-prof') opts.cpuProf = new Set(value().split(',').filter(Boolean));
+    else if (flag === '--out') opts.out = value();
+    else if (flag === '--upstream') opts.upstream = oneOf(flag, value(), ['node', 'nginx']);
+    else if (flag === '--loader') opts.loader = oneOf(flag, value(), ['wrk', 'autocannon']);
+    else if (flag in INTEGER_FLAGS) {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} needs a whole number`);
+      opts[INTEGER_FLAGS[flag]] = n;
+    } else throw new Error(`unknown option ${flag}\n${USAGE}`);
+  }
+  if (opts.rounds < 1 || opts.durationS < 1 || opts.connections < 1 || opts.threads < 1) {
+    throw new Error('--rounds, --duration, --connections and --threads must be at least 1');
+  }
+  if (opts.upstream === 'nginx' && !nginxPath()) throw new Error('--upstream nginx: nginx is not on PATH');
+  return opts;
+}
+
+function oneOf(flag, value, allowed) {
+  if (!allowed.includes(value)) throw new Error(`${flag} must be one of ${allowed.join(', ')}`);
+  return value;
+}

@@ -1,0 +1,78 @@
+// Reads a contender's CPU time and peak memory from /proc, summed over its process tree (nginx and
+// clustered gateways do their work in children). Linux only; elsewhere the figures are null.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+let ticksPerSecond = null;
+function clockTicks() {
+  if (ticksPerSecond === null) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+/** Fields after the command name of /proc/<pid>/stat (the name may hold spaces and parentheses). */
+function statFields(pid) {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+/** `pid` and all its descendants that are alive now. */
+export function processTree(pid) {
+  const parentOf = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      parentOf.set(Number(entry), Number(statFields(entry)[1]));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  }
+  return tree;
+}
+
+/** User + system CPU seconds of the tree (fields 14 and 15 of proc(5) stat), or null off Linux. */
+export function cpuSeconds(pid) {
+  if (pid == null) return null;
+  try {
+    let ticks = 0;
+    for (const p of processTree(pid)) {
+      try {
+        const f = statFields(p);
+        ticks += Number(f[11]) + Number(f[12]);
+      } catch {
+        // Gone meanwhile: its time is lost, which only happens at shutdown.
+      }
+    }
+    return ticks / clockTicks();
+  } catch {
+    return null;
+  }
+}
+
+/** Sum over the tree of each process's peak resident set (VmHWM), in bytes, or null off Linux. */
+export function peakRssBytes(pid) {
+  if (pid == null) return null;
+  try {
+    let kib = 0;
+    for (const p of processTree(pid)) {
+      try {
+        const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+        if (m) kib += Number(m[1]);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    return kib * 1024;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,125 @@
+// Starts the benchmark's child processes and guarantees they stop: at the end, on an error and on
+// Ctrl-C. It also finds free ports and waits for listeners; it does not know what the children are.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const children = new Set();
+
+/** A port the kernel says is free now (a tiny race with other programs is accepted). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Spawns `command args` with its output in `<logDir>/<name>.log`. Returns
+ * { name, pid, child, logFile, exited: Promise<code>, stop(), logTail() }.
+ */
+export function startProcess(name, command, args, { logDir, env, cwd } = {}) {
+  const logFile = join(logDir, `${name}.log`);
+  const fd = openSync(logFile, 'a');
+  const child = spawn(command, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env }, cwd });
+  closeSync(fd);
+  return Object.assign(track(name, child), { logFile, logTail: (lines = 20) => tail(logFile, lines) });
+}
+
+/** Registers a child started elsewhere (the load generator) so that it is stopped with the rest. */
+export function track(name, child) {
+  const proc = {
+    name,
+    pid: child.pid,
+    child,
+    exitCode: null,
+    logTail: () => '',
+    exited: new Promise((resolve) => {
+      const done = (code) => {
+        children.delete(proc);
+        proc.exitCode = code;
+        resolve(code);
+      };
+      child.once('exit', (code, signal) => done(code ?? signal));
+      child.once('error', (err) => done(err.message));
+    }),
+    stop: () => stopProcess(proc),
+  };
+  children.add(proc);
+  return proc;
+}
+
+function tail(file, lines) {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** SIGTERM, then SIGKILL if the process is still there after `graceMs`. */
+export async function stopProcess(proc, graceMs = 3_000) {
+  if (proc.exitCode !== null) return;
+  proc.child.kill('SIGTERM');
+  const timer = sleep(graceMs).then(() => 'timeout');
+  if ((await Promise.race([proc.exited, timer])) === 'timeout') {
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+  }
+}
+
+export async function stopAll() {
+  await Promise.all([...children].map((p) => stopProcess(p)));
+}
+
+/** Resolves once 127.0.0.1:port accepts a connection; rejects if `proc` exits or time runs out. */
+export async function waitForPort(port, proc, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) {
+      throw new Error(`${proc.name} exited (${proc.exitCode}) before listening:\n${proc.logTail()}`);
+    }
+    if (await canConnect(port)) return;
+    await sleep(50);
+  }
+  throw new Error(`${proc.name} did not listen on ${port} within ${timeoutMs} ms:\n${proc.logTail()}`);
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+let installed = false;
+
+/**
+ * Stops every child on Ctrl-C, SIGTERM and a crash, then runs `afterSignal` (e.g. removing the temp
+ * folder); SIGKILLs survivors if we exit abruptly.
+ */
+export function installCleanup(afterSignal = () => {}) {
+  if (installed) return;
+  installed = true;
+  const onSignal = (signal) => {
+    process.stderr.write(`\nbench: ${signal}, stopping ${children.size} process(es)\n`);
+    stopAll()
+      .then(afterSignal)
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', () => {
+    for (const p of children) p.child.kill('SIGKILL');
+  });
+}

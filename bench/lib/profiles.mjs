@@ -1,0 +1,19 @@
+// Collects the .cpuprofile files written by contenders run under --cpu-prof and summarises each.
+// It reads files only; starting processes with the flag is run.mjs's job.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { renderProfile, summariseProfile } from './profile-top.mjs';
+
+/** [{ name, file, summary, markdown }] for every profile under `dir/<contender>/`. */
+export function collectProfiles(dir) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    for (const f of readdirSync(join(dir, name)).filter((x) => x.endsWith('.cpuprofile'))) {
+      const file = join(dir, name, f);
+      const summary = summariseProfile(file, 25);
+      out.push({ name, file, summary, markdown: renderProfile(`${name} (${file})`, summary) });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,113 @@
+// The throughput suite: a warm-up, then interleaved rounds at N connections (req/s, latency, errors,
+// CPU of the contender), then interleaved rounds at 1 connection (latency added per hop). Ratios are
+// taken round by round against reference contenders and reduced to medians. It prints nothing but progress.
+import { runLoad } from '../load.mjs';
+import { cpuSeconds } from '../proc-stats.mjs';
+import { median, roundOrder } from '../stats.mjs';
+
+const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
+
+async function measure(entry, load, ctx) {
+  const { contender, instance } = entry;
+  const cpu0 = cpuSeconds(instance.pid);
+  const result = await runLoad({ ...load, url: instance.url, wrkLua: contender.wrkLua, tmpDir: ctx.tmpDir });
+  const cpu1 = cpuSeconds(instance.pid);
+  const cpuS = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
+  return {
+    ...result,
+    cpuS,
+    cpuUsPerReq: cpuS === null || result.requests === 0 ? null : (cpuS * 1e6) / result.requests,
+  };
+}
+
+/** Runs `rounds` interleaved rounds; returns name → list of per-round results. */
+async function series(entries, load, rounds, label, ctx) {
+  const byName = new Map(entries.map((e) => [e.contender.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const entry of roundOrder(entries, round)) {
+      const r = await measure(entry, load, ctx);
+      byName.get(entry.contender.name).push({ round, ...r });
+      ctx.progress(
+        `${label} round ${round + 1}/${rounds} ${entry.contender.name}: ${fmt(r.rps)} req/s, ` +
+          `p50 ${fmt(r.p50Ms, 3)} ms, p99 ${fmt(r.p99Ms, 3)} ms${r.errorCount ? `, ${r.errorCount} errors` : ''}`,
+      );
+    }
+  }
+  return byName;
+}
+
+/** Median over rounds of a per-round figure of `a` combined with the same round's figure of `b`. */
+function paired(a, b, combine) {
+  if (!a || !b) return null;
+  return median(a.map((r, i) => (b[i] ? combine(r, b[i]) : null)));
+}
+
+function summarise(runs) {
+  const pick = (key) => median(runs.map((r) => r[key]));
+  return {
+    rps: pick('rps'),
+    p50Ms: pick('p50Ms'),
+    p99Ms: pick('p99Ms'),
+    p999Ms: pick('p999Ms'),
+    cpuS: pick('cpuS'),
+    cpuUsPerReq: pick('cpuUsPerReq'),
+    errors: runs.reduce((sum, r) => sum + r.errorCount, 0),
+  };
+}
+
+/**
+ * @param entries [{ contender, instance }] in table order
+ * @param opts { loader, connections, threads, durationS, rounds, warmupS, unloadedS, unloadedRounds }
+ * @param references { label → contender name } for throughput ratios, e.g. { direct: 'direct-nginx' }
+ * @param baseline name of the direct contender the proxies forward to (added latency is measured over it)
+ */
+export async function runThroughput(entries, opts, references, baseline, ctx) {
+  const loaded = {
+    loader: opts.loader,
+    connections: opts.connections,
+    threads: opts.threads,
+    durationS: opts.durationS,
+  };
+  for (const entry of entries) {
+    ctx.progress(`warm-up ${entry.contender.name} (${opts.warmupS} s)`);
+    await runLoad({
+      ...loaded,
+      durationS: opts.warmupS,
+      url: entry.instance.url,
+      wrkLua: entry.contender.wrkLua,
+      tmpDir: ctx.tmpDir,
+    });
+  }
+  const loadedRuns = await series(entries, loaded, opts.rounds, `${opts.connections} conn`, ctx);
+
+  const idle = { ...loaded, connections: 1, threads: 1, durationS: opts.unloadedS };
+  const idleRuns =
+    opts.unloadedRounds > 0 ? await series(entries, idle, opts.unloadedRounds, '1 conn', ctx) : new Map();
+
+  const rows = entries.map(({ contender }) => {
+    const runs = loadedRuns.get(contender.name);
+    const ratios = {};
+    for (const [label, ref] of Object.entries(references)) {
+      ratios[label] = paired(runs, loadedRuns.get(ref), (r, base) => r.rps / base.rps);
+    }
+    const idleOwn = idleRuns.get(contender.name);
+    const idleBase = contender.kind === 'proxy' ? idleRuns.get(baseline) : null;
+    const unloaded = idleOwn
+      ? {
+          p50Ms: median(idleOwn.map((r) => r.p50Ms)),
+          p99Ms: median(idleOwn.map((r) => r.p99Ms)),
+          addedP50Ms: paired(idleOwn, idleBase, (r, base) => r.p50Ms - base.p50Ms),
+          addedP99Ms: paired(idleOwn, idleBase, (r, base) => r.p99Ms - base.p99Ms),
+          rounds: idleOwn,
+        }
+      : null;
+    return {
+      name: contender.name,
+      label: contender.label,
+      kind: contender.kind,
+      loaded: { ...summarise(runs), ratios, rounds: runs },
+      unloaded,
+    };
+  });
+  return { settings: { ...opts, references, baseline }, rows };
+}

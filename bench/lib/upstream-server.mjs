@@ -1,0 +1,18 @@
+// The benchmark's Node upstream, run as its own process: `node upstream-server.mjs PORT`.
+// It answers every request with the same ~100 bytes of JSON over keep-alive; it does no routing.
+import { createServer } from 'node:http';
+import { PAYLOAD } from './payload.mjs';
+
+const body = Buffer.from(PAYLOAD);
+const headers = { 'content-type': 'application/json', 'content-length': String(body.length) };
+
+const server = createServer((req, res) => {
+  // Drain any request body so the connection stays reusable.
+  req.resume();
+  res.writeHead(200, headers);
+  res.end(body);
+});
+// Longer than any proxy's pool idle timeout, so the proxies, not we, close idle sockets.
+server.keepAliveTimeout = 65_000;
+server.listen(Number(process.argv[2]), '127.0.0.1');
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
