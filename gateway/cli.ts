@@ -5,9 +5,11 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCheckConfig } from '../config/check.js';
-import { loadConfigFile } from '../config/index.js';
+import { type LoadedConfig, loadConfigFile } from '../config/index.js';
 import { createSecretFileProvider } from '../config/secrets.js';
 import { runKeygen } from './auth/keygen.js';
+import { runAuditCommand } from './cli-audit.js';
+import { runUserCommand } from './cli-user.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './logger.js';
 
@@ -25,22 +27,45 @@ export function resolveConfigFile(argv: readonly string[], cwd = process.cwd()):
   return existsSync(local) ? local : join(PACKAGE_ROOT, 'gateway.yaml.example');
 }
 
-async function start(argv: readonly string[]): Promise<number> {
+function configLoader(argv: readonly string[]): { file: string; load: () => LoadedConfig } {
   const file = resolveConfigFile(argv);
-  const load = () =>
-    loadConfigFile(file, {
-      env: process.env,
-      generatedSecret: createSecretFileProvider(join(dirname(file), 'data')),
-    });
-  let loaded: ReturnType<typeof load>;
+  return {
+    file,
+    load: () =>
+      loadConfigFile(file, {
+        env: process.env,
+        generatedSecret: createSecretFileProvider(join(dirname(file), 'data')),
+      }),
+  };
+}
+
+function loadOrExplain(file: string, load: () => LoadedConfig): LoadedConfig | null {
   try {
-    loaded = load();
+    return load();
   } catch (err) {
     process.stderr.write(
       `portcullis: invalid config ${file}\n${err instanceof Error ? err.message : String(err)}\n`,
     );
-    return 1;
+    return null;
   }
+}
+
+/** Operator commands: the config's stores, a quiet logger, no listeners. */
+async function operate(argv: readonly string[], command: 'user' | 'audit'): Promise<number> {
+  const { file, load } = configLoader(argv);
+  const loaded = loadOrExplain(file, load);
+  if (loaded === null) return 1;
+  const log = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
+  const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+  return command === 'user'
+    ? runUserCommand(argv, loaded.config, log, io)
+    : runAuditCommand(argv, loaded.config, io);
+}
+
+async function start(argv: readonly string[]): Promise<number> {
+  const { file, load } = configLoader(argv);
+  const loaded = loadOrExplain(file, load);
+  if (loaded === null) return 1;
   const { config } = loaded;
   const log = createLogger({ level: config.logging.level, format: config.logging.format });
   for (const warning of loaded.warnings) log.warn({ config: file }, warning);
@@ -61,6 +86,8 @@ async function start(argv: readonly string[]): Promise<number> {
 const USAGE = `usage: portcullis [start] [--config FILE]
        portcullis check-config [--config FILE]
        portcullis keygen --algorithm EdDSA|ES256 --out FILE [--force]
+       portcullis user create|set-roles|disable|enable|unlock|revoke-sessions|show … [--config FILE]
+       portcullis audit verify|list [--user ID] [--type T] [--limit N] [--config FILE]
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -73,6 +100,9 @@ async function main(argv: string[]): Promise<number> {
       return runCheckConfig(rest, out, process.env);
     case 'keygen':
       return runKeygen(rest, out);
+    case 'user':
+    case 'audit':
+      return operate(rest, command);
     case 'help':
     case '--help':
       process.stdout.write(USAGE);

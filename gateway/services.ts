@@ -27,7 +27,7 @@ export interface Services {
   close(): Promise<void>;
 }
 
-function openUserStore(url: string): { users: UserStore; dataDir: string } {
+export function openUserStore(url: string): { users: UserStore; dataDir: string } {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     return { users: createSqliteUserStore(path), dataDir: dirname(path) };
@@ -37,10 +37,20 @@ function openUserStore(url: string): { users: UserStore; dataDir: string } {
   );
 }
 
+/** The state store and the rate-limit backend on the same connection. */
+export async function openStateStore(
+  config: GatewayConfig,
+  _log: Logger,
+): Promise<{ store: StateStore; limiters: LimiterBackend }> {
+  return {
+    store: createMemoryStateStore({ tombstoneTtlMs: tombstoneTtl(config.tokens.access_ttl) }),
+    limiters: createMemoryLimiters(),
+  };
+}
+
 export async function createServices(config: GatewayConfig, log: Logger): Promise<Services> {
   const { users, dataDir } = openUserStore(config.storage.users);
-  const state = createMemoryStateStore({ tombstoneTtlMs: tombstoneTtl(config.tokens.access_ttl) });
-  const limiters = createMemoryLimiters();
+  const { store: state, limiters } = await openStateStore(config, log);
   const tokens = await createTokenService({
     tokens: config.tokens,
     assertionKeyFile: config.identity_headers.assertion_key_file,
