@@ -1,17 +1,21 @@
 // Builds the header list the upstream receives: the client's headers minus every copy of our
 // identity and forwarding headers (on every route), then ours. Nothing here trusts the client.
 import type { GatewayConfig } from '../../config/types.js';
+import { createAssertionCache } from '../auth/assertions.js';
+import type { TokenService } from '../auth/tokens.js';
 import { createRequestHeaderPolicy, filterRequestHeaders } from '../upstream/headers.js';
 import type { RequestContext, Stage } from './context.js';
 
-export function createIdentityHeaders(config: GatewayConfig): Stage {
+export function createIdentityHeaders(config: GatewayConfig, tokens: TokenService): Stage {
   const names = config.identity_headers;
+  const assertionHeader = names.assertion;
+  const assertionFor = assertionHeader === null ? null : createAssertionCache(tokens);
   const policy = createRequestHeaderPolicy(
     [names.user_id, names.email, names.roles, names.session_id, names.assertion].filter(
       (n): n is string => n !== null,
     ),
   );
-  return function identityHeaders(ctx: RequestContext): void {
+  return function identityHeaders(ctx: RequestContext): void | Promise<void> {
     const route = ctx.match!.entry.config;
     const out: string[] = [];
     const req = ctx.req;
@@ -40,5 +44,9 @@ export function createIdentityHeaders(config: GatewayConfig): Stage {
       );
     }
     ctx.upstreamHeaders = out;
+    if (id === null || assertionFor === null || id.email === '') return;
+    return assertionFor({ route: route.name, ...id }).then((token) => {
+      out.push(assertionHeader!, token);
+    });
   };
 }

@@ -41,7 +41,7 @@ export function createStages(
     createRateLimit(config, limiters, audit), // after identity: keyed per user when known, else per IP
     createAuthorize(), // roles come from the live session
     createOwnEndpoints(), // login, refresh, profile...: answered here, never forwarded
-    createIdentityHeaders(config), // strips client copies on every route, then injects ours
+    createIdentityHeaders(config, tokens), // strips client copies on every route, then injects ours
     createForward(deps), // last: the only stage that writes to an upstream
   ];
   return stages.filter((s): s is Stage => s !== null);

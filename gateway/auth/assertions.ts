@@ -1,0 +1,35 @@
+// Short-lived signed identity assertions for upstreams (X-Auth-Assertion), cached per session,
+// route and roles for part of their 60 s life so a busy route does not sign on every request.
+import type { TokenService } from './tokens.js';
+
+export interface AssertionSubject {
+  readonly route: string;
+  readonly userId: string;
+  readonly email: string;
+  readonly roles: readonly string[];
+  readonly sessionId: string;
+}
+
+/** An assertion is reused for at most this long, leaving upstreams 30 s of its 60 s validity. */
+const REUSE_MS = 30_000;
+const MAX_ENTRIES = 10_000;
+
+export function createAssertionCache(tokens: TokenService, now: () => number = Date.now) {
+  const cache = new Map<string, { token: string; until: number }>();
+  return async function assertionFor(s: AssertionSubject): Promise<string> {
+    const key = `${s.sessionId}\n${s.route}\n${s.roles.join(',')}`;
+    const at = now();
+    const hit = cache.get(key);
+    if (hit !== undefined && hit.until > at) return hit.token;
+    const token = await tokens.signAssertion({
+      aud: s.route,
+      sub: s.userId,
+      email: s.email,
+      roles: s.roles,
+      sid: s.sessionId,
+    });
+    if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
+    cache.set(key, { token, until: at + REUSE_MS });
+    return token;
+  };
+}
