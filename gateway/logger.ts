@@ -1,5 +1,6 @@
 // The pino adapter: the only module that imports pino. It owns the one list of what must never
 // be logged (tokens, passwords, cookies, Authorization), so redaction is configured in one place.
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -46,10 +47,31 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
+/** `format: pretty`: one readable line per record for a terminal; JSON stays the default for machines. */
+function prettyStream(out: NodeJS.WritableStream): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) {
+        if (line === '') continue;
+        const { time, level, msg, pid: _pid, ...rest } = JSON.parse(line) as Record<string, unknown>;
+        const fields = Object.entries(rest)
+          .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+          .join(' ');
+        out.write(
+          `${String(time).slice(11, 23)} ${String(level).toUpperCase().padEnd(5)} ${String(msg ?? '')} ${fields}\n`,
+        );
+      }
+      done();
+    },
+  });
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const destination =
-    options.destination ??
-    pino.destination({ dest: 1, sync: false, minLength: options.level === 'debug' ? 0 : 4096 });
+    options.format === 'pretty'
+      ? prettyStream(options.destination ?? process.stdout)
+      : (options.destination ??
+        pino.destination({ dest: 1, sync: false, minLength: options.level === 'debug' ? 0 : 4096 }));
   const base = pino(
     {
       level: options.level,
