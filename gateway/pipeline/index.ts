@@ -16,7 +16,8 @@ import { createMatchRoute } from './match-route.js';
 import { createOwnEndpoints } from './own-endpoints.js';
 import { createRateLimit } from './rate-limit.js';
 import { createRequestId } from './request-id.js';
-import { createSessionState } from './session-state.js';
+import { createSessionCheck } from './session-state.js';
+import { createStateChecks } from './state-checks.js';
 
 export interface PipelineDeps extends ForwardDeps {
   /** Counts session checks skipped under `on_state_error: allow`. */
@@ -37,8 +38,12 @@ export function createStages(
     createMatchRoute(router), // the canonical path is decided once; the route says what auth it needs
     createAuthenticate(tokens), // signature and claims before any claim is used
     createDeviceBinding(config, state, audit), // only a verified token's device claim is compared
-    createSessionState(config, { state, audit, log: deps.log, onSkip: deps.onStateSkip }), // allow-list, one round trip
-    createRateLimit(config, limiters, audit), // after identity: keyed per user when known, else per IP
+    // The session allow-list, then the route and global limits (per user when a token is verified, else per
+    // IP), all in one state-store round trip.
+    createStateChecks(
+      createSessionCheck(config, { state, audit, log: deps.log, onSkip: deps.onStateSkip }),
+      createRateLimit(config, limiters, audit),
+    ),
     createAuthorize(), // roles come from the live session
     createOwnEndpoints(), // login, refresh, profile...: answered here, never forwarded
     createIdentityHeaders(config, tokens), // strips client copies on every route, then injects ours

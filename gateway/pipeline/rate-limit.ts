@@ -1,13 +1,20 @@
-// Route limit, then the global limit: per user when a valid session is known, else per client IP.
+// Route limit, then the global limit: per user when a verified token is presented, else per client IP.
 // Every answer that passed a limit carries RateLimit-* headers; a refusal is 429 with Retry-After.
 import type { GatewayConfig } from '../../config/types.js';
 import type { AuditLog } from '../audit.js';
 import { GatewayError } from '../errors.js';
 import { rateLimitHeaders } from '../http/rate-limit-headers.js';
 import type { Limiter, LimiterBackend, LimitState } from '../state/limiter.js';
-import type { RequestContext, Stage } from './context.js';
+import type { RequestContext } from './context.js';
 
-export function createRateLimit(config: GatewayConfig, limiters: LimiterBackend, audit: AuditLog): Stage {
+/** Counts the request against the route limit and the global limit; throws rate_limited when over. */
+export type RateLimitCheck = (ctx: RequestContext, userId: string | undefined) => Promise<void>;
+
+export function createRateLimit(
+  config: GatewayConfig,
+  limiters: LimiterBackend,
+  audit: AuditLog,
+): RateLimitCheck {
   const g = config.rate_limits.global;
   // Availability controls: on a state-store failure they count in process memory (insurance).
   const anonymous = limiters.create('global-ip', g.anonymous, { failClosed: false });
@@ -22,12 +29,18 @@ export function createRateLimit(config: GatewayConfig, limiters: LimiterBackend,
     }
   }
 
-  const refuse = (ctx: RequestContext, state: LimitState, scope: string, key: string): GatewayError => {
+  const refuse = (
+    ctx: RequestContext,
+    state: LimitState,
+    scope: string,
+    key: string,
+    userId: string | undefined,
+  ): GatewayError => {
     // Only the first refusal of a window is an audit event: an attack must not turn into an audit flood.
     if (state.consumed === state.limit + 1) {
       audit.record({
         type: 'rate_limited',
-        user_id: ctx.identity?.userId ?? null,
+        user_id: userId ?? null,
         ip: ctx.clientIp,
         details: { scope, key },
       });
@@ -35,20 +48,23 @@ export function createRateLimit(config: GatewayConfig, limiters: LimiterBackend,
     return new GatewayError('rate_limited', { headers: rateLimitHeaders([...ctx.limits, state], true) });
   };
 
-  return async function rateLimit(ctx: RequestContext): Promise<void> {
-    const userId = ctx.identity?.userId;
+  return async function rateLimit(ctx: RequestContext, userId: string | undefined): Promise<void> {
     const key = userId === undefined ? ctx.clientIp : userId;
-    const route = perRoute.get(ctx.match!.entry.config.name);
-    if (route !== undefined) {
-      const state = await route.consume(userId === undefined ? `ip:${key}` : `u:${key}`);
-      if (!state.allowed) throw refuse(ctx, state, `route:${ctx.match!.entry.config.name}`, key);
-      ctx.limits.push(state);
-    }
+    const name = ctx.match!.entry.config.name;
+    const route = perRoute.get(name);
     const global = userId === undefined ? anonymous : authenticated;
-    const state = await global.consume(key);
-    if (!state.allowed) throw refuse(ctx, state, 'global', key);
-    ctx.limits.push(state);
+    // Both counters are sent in the same tick: one round trip to Redis (auto-pipelining).
+    const [routeState, globalState] = await Promise.all([
+      route?.consume(userId === undefined ? `ip:${key}` : `u:${key}`),
+      global.consume(key),
+    ]);
+    if (routeState !== undefined) {
+      if (!routeState.allowed) throw refuse(ctx, routeState, `route:${name}`, key, userId);
+      ctx.limits.push(routeState);
+    }
+    if (!globalState.allowed) throw refuse(ctx, globalState, 'global', key, userId);
+    ctx.limits.push(globalState);
     const headers = rateLimitHeaders(ctx.limits, false);
-    for (const name in headers) ctx.res.setHeader(name, headers[name]!);
+    for (const h in headers) ctx.res.setHeader(h, headers[h]!);
   };
 }

@@ -6,7 +6,7 @@ import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { StateStore } from '../state/state-store.js';
 import { tokenError } from './authenticate.js';
-import type { RequestContext, Stage } from './context.js';
+import type { RequestContext } from './context.js';
 
 /** Activity is recorded at most this often per session: it is bookkeeping, not security. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -19,12 +19,14 @@ export interface SessionStateDeps {
   readonly onSkip: () => void;
 }
 
-export function createSessionState(config: GatewayConfig, deps: SessionStateDeps): Stage {
+/** Resolves when the verified token's session is live (and fills ctx.session / ctx.identity); throws otherwise. */
+export type SessionCheck = (ctx: RequestContext) => Promise<void>;
+
+export function createSessionCheck(config: GatewayConfig, deps: SessionStateDeps): SessionCheck {
   const { state, log } = deps;
   const allowOnError = config.storage.on_state_error === 'allow';
-  return async function sessionState(ctx: RequestContext): Promise<void> {
-    const claims = ctx.claims;
-    if (claims === null) return;
+  return async function sessionCheck(ctx: RequestContext): Promise<void> {
+    const claims = ctx.claims!;
     let check: Awaited<ReturnType<StateStore['checkAccess']>>;
     try {
       check = await state.checkAccess(claims.sub, claims.sid, claims.jti);
