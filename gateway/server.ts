@@ -34,7 +34,8 @@ function logAccess(ctx: RequestContext, log: Logger): void {
       method: ctx.req.method,
       // The path only: a query string may carry secrets the client should not have put there.
       path: ctx.target?.rawPath ?? (ctx.req.url ?? '').split('?')[0],
-      status: res.statusCode,
+      // Nothing sent means no status: the client left first (aborted says so).
+      status: res.headersSent ? res.statusCode : undefined,
       ms: Math.round((performance.now() - ctx.startedAt) * 100) / 100,
       ip: ctx.clientIp,
       route,
@@ -76,6 +77,9 @@ export function createMainListener(
   let active = 0;
   let draining = false;
   let idle: (() => void) | null = null;
+  // The response being written on each keep-alive socket: a parse error in a pipelined request
+  // must not write its reply into (or in place of) that response.
+  const answering = new WeakMap<Duplex, ServerResponse>();
 
   const begin = (ctx: RequestContext): void => {
     active++;
@@ -99,7 +103,14 @@ export function createMainListener(
       maxHeaderSize: s.max_header_size,
       connectionsCheckingInterval: Math.min(1_000, s.headers_timeout),
     },
-    (req, res) => begin(new RequestContext(req, res, current(), null, performance.now())),
+    (req, res) => {
+      const socket = req.socket;
+      answering.set(socket, res);
+      res.once('close', () => {
+        if (answering.get(socket) === res) answering.delete(socket);
+      });
+      begin(new RequestContext(req, res, current(), null, performance.now()));
+    },
   );
   server.timeout = s.idle_timeout;
 
@@ -118,7 +129,19 @@ export function createMainListener(
       socket.destroy();
       return;
     }
-    writeRawError(socket, CLIENT_ERRORS[err.code ?? ''] ?? GARBAGE);
+    const pending = answering.get(socket);
+    if (pending?.req.complete === true) {
+      // The error is in a later pipelined request: a reply now would land inside this response's
+      // body or be read as its answer. Finish it (without keep-alive), then close.
+      pending.shouldKeepAlive = false;
+      pending.once('close', () => socket.destroy());
+      answering.delete(socket);
+      return;
+    }
+    // The error is in the body being forwarded (or the client left mid-body): that exchange can't
+    // finish. Reply if its status line is not out yet; closing aborts the upstream request.
+    if (pending?.headersSent === true) socket.destroy();
+    else writeRawError(socket, CLIENT_ERRORS[err.code ?? ''] ?? GARBAGE);
   });
 
   return {

@@ -87,7 +87,8 @@ export function createForward(deps: ForwardDeps): Stage {
           send(ctx, match.entry.balancer.pick(target), null, retriesLeft - 1);
           return;
         }
-        if (kind === 'aborted' && res.destroyed) return;
+        // The client left (its close aborted us): nobody to answer, and not the upstream's failure.
+        if (res.destroyed) return;
         const err = failureError(kind, cause);
         ctx.errorCode = err.code;
         if (responded || !sendError(res, err)) {

@@ -8,7 +8,8 @@ export function limitBody(limit: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
       seen += chunk.length;
-      if (seen > limit) done(new GatewayError('payload_too_large'));
+      // close: the rest of the body is never read; keeping the connection would mean draining it.
+      if (seen > limit) done(new GatewayError('payload_too_large', { close: true }));
       else done(null, chunk);
     },
   });
