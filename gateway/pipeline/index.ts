@@ -9,6 +9,7 @@ import { createAuthorize } from './authorize.js';
 import { createCheckHost } from './check-host.js';
 import { compileTrustedProxies, createClientIp } from './client-ip.js';
 import type { Stage } from './context.js';
+import { createCors } from './cors.js';
 import { createDeviceBinding } from './device-binding.js';
 import { createForward, type ForwardDeps } from './forward.js';
 import { createIdentityHeaders } from './identity-headers.js';
@@ -35,6 +36,7 @@ export function createStages(
     createRequestId(), // first: every log line and every error reply carries the id
     createClientIp(compileTrustedProxies(config.server.trusted_proxies)), // before anything keys on the client
     createCheckHost(), // zero or two Host headers are garbage before any routing decision
+    createCors(config, router), // preflights carry no credentials and ask about another method: before matching
     createMatchRoute(router), // the canonical path is decided once; the route says what auth it needs
     createAuthenticate(tokens), // signature and claims before any claim is used
     createDeviceBinding(config, state, audit), // only a verified token's device claim is compared
