@@ -2,7 +2,7 @@
 // declared as internal routes so they pass the same stages (rate limits, authentication) as any route.
 import type { GatewayConfig, RouteConfig } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
-import { optionalStringField, readJsonObject, stringField } from '../http/json-body.js';
+import { readJsonObject, stringField } from '../http/json-body.js';
 import { rateLimitHeaders } from '../http/rate-limit-headers.js';
 import { sendJson, sendSuccess } from '../http/reply.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -101,7 +101,8 @@ export function createEndpointRoutes(
     readsToken: false,
     async handle(ctx) {
       const b = await body(ctx);
-      const pair = await accounts.refresh(optionalStringField(b, 'refresh', 256) ?? null, meta(ctx));
+      // A missing field is a malformed request (400 naming it), not a bad token.
+      const pair = await accounts.refresh(stringField(b, 'refresh', 256), meta(ctx));
       withLimits(ctx, []);
       sendSuccess(ctx.res, 200, 'Token refreshed', pair);
     },

@@ -31,7 +31,7 @@ export function baseYaml(dir: string, extra: BaseOverrides = {}): string {
 server: { host: 127.0.0.1, port: 0${more(extra.server)} }
 admin: { host: 127.0.0.1, port: 0, token: ${TEST_ADMIN_TOKEN}${more(extra.admin)} }
 storage: { users: "sqlite:${join(dir, 'users.db')}", state: memory }
-tokens: { secret: "${TEST_SECRET}" }
+tokens: { secret: "${TEST_SECRET}"${more(extra.tokens)} }
 logging: { level: ${extra.logLevel ?? 'info'} }
 `;
 }
@@ -40,6 +40,8 @@ logging: { level: ${extra.logLevel ?? 'info'} }
 export interface BaseOverrides {
   readonly server?: string;
   readonly admin?: string;
+  /** e.g. `refresh_reuse_grace: 300ms` or `algorithm: EdDSA, private_key_file: /k.pem` (the secret stays). */
+  readonly tokens?: string;
   readonly logLevel?: string;
 }
 
