@@ -1,0 +1,459 @@
+// The StateStore contract as one test suite: the memory and Redis stores run it unchanged.
+// Backend-specific behaviour (round trips, outages, key layout) is tested beside each backend.
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { SessionLimit, SessionRecord, StateStore } from '../../../gateway/state/state-store.js';
+
+/** Time as the store sees it: a frozen clock for the memory store, the real one for Redis (real TTLs). */
+export interface SuiteClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface StoreHarness {
+  readonly store: StateStore;
+  readonly clock: SuiteClock;
+  cleanup(): Promise<void>;
+}
+
+export type MakeStore = (options: { tombstoneTtlMs: number }) => Promise<StoreHarness>;
+
+/**
+ * Contract tests a backend is known to fail today. Each runs as `it.fails`, so fixing the backend
+ * turns the run red until the entry is removed here: the list cannot silently go stale.
+ */
+export type KnownDefect = 'tombstone_outlives_ttl';
+
+/** Short real TTLs keep the Redis run quick; every wait below is a small multiple of them. */
+const SHORT = 300;
+const GRACE = 200;
+const TOMBSTONE = 500;
+const LONG = 60_000;
+/** The device binding of every suite session (a User-Agent hash in production). */
+const DEV = 'ua:3f2a';
+
+const id = (): string => randomBytes(16).toString('hex');
+const one: SessionLimit = { max_active: 1, on_exceed: 'evict_oldest' };
+const many: SessionLimit = { max_active: 10, on_exceed: 'evict_oldest' };
+
+export function runStateStoreSuite(
+  name: string,
+  make: MakeStore,
+  knownDefects: readonly KnownDefect[] = [],
+): void {
+  const contract = (defect: KnownDefect) => (knownDefects.includes(defect) ? it.fails : it);
+  describe(`StateStore contract: ${name}`, () => {
+    let harness: StoreHarness;
+    let store: StateStore;
+    let clock: SuiteClock;
+    let uid: string;
+    let offset = 0;
+
+    beforeEach(async () => {
+      harness = await make({ tombstoneTtlMs: TOMBSTONE });
+      ({ store, clock } = harness);
+      uid = id();
+    });
+    afterEach(async () => {
+      await harness.cleanup();
+    });
+
+    /** Each record gets its own created_at, so "oldest" is well defined on every backend. */
+    function record(over: Partial<SessionRecord> = {}): SessionRecord {
+      const now = clock.now();
+      offset += 1;
+      return {
+        sid: id(),
+        user_id: uid,
+        email: 'ada@example.com',
+        roles: ['user'],
+        active: true,
+        device: DEV,
+        ip: '127.0.0.1',
+        user_agent: 'Mozilla/5.0 (suite)',
+        created_at: now - 1000 + offset,
+        last_seen: now,
+        expires_at: now + LONG,
+        ...over,
+      };
+    }
+
+    async function login(
+      over: Partial<SessionRecord> = {},
+      limit = many,
+    ): Promise<{ rec: SessionRecord; hash: string }> {
+      const rec = record(over);
+      const hash = id();
+      const created = await store.createSession(rec, hash, limit);
+      expect(created.ok).toBe(true);
+      return { rec, hash };
+    }
+
+    it('names its kind', () => {
+      expect(['memory', 'redis']).toContain(store.kind);
+    });
+
+    describe('session allow-list', () => {
+      it('accepts a token only while its session exists, returning the record', async () => {
+        const { rec } = await login();
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: true, session: rec });
+      });
+
+      it('an unknown session is token_revoked (a store restarted empty fails closed)', async () => {
+        expect(await store.checkAccess(uid, id(), id())).toEqual({ ok: false, reason: 'token_revoked' });
+      });
+
+      it("a session id presented with another user's id is refused", async () => {
+        const { rec } = await login();
+        expect(await store.checkAccess(id(), rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+      });
+
+      it('logout ends the session with a token_revoked tombstone, once', async () => {
+        const { rec } = await login();
+        expect(await store.endSession(uid, rec.sid, 'token_revoked')).toBe(true);
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+        expect(await store.endSession(uid, rec.sid, 'token_revoked')).toBe(false);
+        expect(await store.listUserSessions(uid)).toEqual([]);
+      });
+
+      it("ending a session under another user's id does nothing", async () => {
+        const { rec } = await login();
+        expect(await store.endSession(id(), rec.sid, 'token_revoked')).toBe(false);
+        expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+      });
+
+      it('endUserSessions ends every session of that user only, oldest first', async () => {
+        const a = await login();
+        const b = await login();
+        const other = await login({ user_id: id() });
+        expect(await store.endUserSessions(uid, 'token_revoked')).toEqual([a.rec.sid, b.rec.sid]);
+        for (const s of [a, b]) {
+          expect(await store.checkAccess(uid, s.rec.sid, id())).toEqual({
+            ok: false,
+            reason: 'token_revoked',
+          });
+        }
+        expect((await store.checkAccess(other.rec.user_id, other.rec.sid, id())).ok).toBe(true);
+        expect(await store.endUserSessions(uid, 'token_revoked')).toEqual([]);
+      });
+
+      it('lists live sessions oldest first', async () => {
+        const a = await login();
+        const b = await login();
+        const c = await login();
+        await store.endSession(uid, b.rec.sid, 'token_revoked');
+        expect(await store.listUserSessions(uid)).toEqual([a.rec, c.rec]);
+        expect(await store.listUserSessions(id())).toEqual([]);
+      });
+
+      it('a session past expires_at is gone, without a tombstone', async () => {
+        const { rec, hash } = await login({ expires_at: clock.now() + SHORT });
+        expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+        await clock.sleep(SHORT + 100);
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+        expect(await store.listUserSessions(uid)).toEqual([]);
+        expect(await store.rotateRefresh(hash, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'unknown',
+          reason: null,
+        });
+      });
+    });
+
+    describe('session limits', () => {
+      it('evict_oldest: a new login replaces the oldest session, which answers session_replaced', async () => {
+        const limit: SessionLimit = { max_active: 2, on_exceed: 'evict_oldest' };
+        const a = await login({}, limit);
+        const b = await login({}, limit);
+        const c = record();
+        expect(await store.createSession(c, id(), limit)).toEqual({ ok: true, evicted: [a.rec.sid] });
+        expect(await store.checkAccess(uid, a.rec.sid, id())).toEqual({
+          ok: false,
+          reason: 'session_replaced',
+        });
+        expect((await store.checkAccess(uid, b.rec.sid, id())).ok).toBe(true);
+        expect((await store.checkAccess(uid, c.sid, id())).ok).toBe(true);
+        expect(await store.rotateRefresh(a.hash, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'unknown',
+        });
+      });
+
+      it('single active session (max 1): the previous session is replaced', async () => {
+        const a = await login({}, one);
+        const b = record();
+        expect(await store.createSession(b, id(), one)).toEqual({ ok: true, evicted: [a.rec.sid] });
+        expect(await store.checkAccess(uid, a.rec.sid, id())).toEqual({
+          ok: false,
+          reason: 'session_replaced',
+        });
+        expect(await store.listUserSessions(uid)).toEqual([b]);
+      });
+
+      contract('tombstone_outlives_ttl')(
+        'the session_replaced tombstone lasts tombstoneTtlMs, then the answer is token_revoked',
+        async () => {
+          const a = await login({}, one);
+          await login({}, one);
+          await clock.sleep(TOMBSTONE + 150);
+          expect(await store.checkAccess(uid, a.rec.sid, id())).toEqual({
+            ok: false,
+            reason: 'token_revoked',
+          });
+        },
+      );
+
+      it('reject_new: the new session is refused and the existing one lives on', async () => {
+        const limit: SessionLimit = { max_active: 1, on_exceed: 'reject_new' };
+        const a = await login({}, limit);
+        const b = record();
+        const bHash = id();
+        expect(await store.createSession(b, bHash, limit)).toEqual({
+          ok: false,
+          reason: 'too_many_sessions',
+        });
+        expect((await store.checkAccess(uid, a.rec.sid, id())).ok).toBe(true);
+        expect(await store.checkAccess(uid, b.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+        expect(await store.rotateRefresh(bHash, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'unknown',
+          reason: null,
+        });
+        await store.endSession(uid, a.rec.sid, 'token_revoked');
+        expect((await store.createSession(record(), id(), limit)).ok).toBe(true);
+      });
+
+      it('expired sessions do not count against the limit', async () => {
+        const limit: SessionLimit = { max_active: 1, on_exceed: 'reject_new' };
+        await login({ expires_at: clock.now() + SHORT }, limit);
+        await clock.sleep(SHORT + 100);
+        expect(await store.createSession(record(), id(), limit)).toEqual({ ok: true, evicted: [] });
+      });
+    });
+
+    describe('revoked token ids', () => {
+      it('a revoked jti is refused while its session lives; other tokens of the session are not', async () => {
+        const { rec } = await login();
+        const jti = id();
+        await store.revokeJti(uid, jti, clock.now() + SHORT);
+        expect(await store.checkAccess(uid, rec.sid, jti)).toEqual({ ok: false, reason: 'token_revoked' });
+        expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+        await clock.sleep(SHORT + 100);
+        expect((await store.checkAccess(uid, rec.sid, jti)).ok).toBe(true);
+      });
+
+      it('revoking with an expiry already past records nothing', async () => {
+        const { rec } = await login();
+        const jti = id();
+        await store.revokeJti(uid, jti, clock.now() - 1);
+        expect((await store.checkAccess(uid, rec.sid, jti)).ok).toBe(true);
+      });
+    });
+
+    describe('role and active changes', () => {
+      it('rewrite roles and the active flag in every live session of the user, and no one else', async () => {
+        const a = await login();
+        const b = await login();
+        const other = await login({ user_id: id() });
+        expect(await store.updateUserSessions(uid, { roles: ['admin', 'ops'] })).toBe(2);
+        for (const s of [a, b]) {
+          const check = await store.checkAccess(uid, s.rec.sid, id());
+          expect(check).toEqual({ ok: true, session: { ...s.rec, roles: ['admin', 'ops'] } });
+        }
+        expect(await store.updateUserSessions(uid, { active: false })).toBe(2);
+        expect(await store.checkAccess(uid, a.rec.sid, id())).toMatchObject({
+          ok: true,
+          session: { active: false, roles: ['admin', 'ops'] },
+        });
+        expect(await store.updateUserSessions(uid, { roles: [] })).toBe(2);
+        expect(await store.checkAccess(uid, b.rec.sid, id())).toMatchObject({
+          ok: true,
+          session: { active: false, roles: [] },
+        });
+        expect(await store.checkAccess(other.rec.user_id, other.rec.sid, id())).toEqual({
+          ok: true,
+          session: other.rec,
+        });
+        expect(await store.updateUserSessions(id(), { active: false })).toBe(0);
+      });
+    });
+
+    describe('activity', () => {
+      it('touchSession records last_seen', async () => {
+        const { rec } = await login();
+        store.touchSession(uid, rec.sid, rec.last_seen + 5000);
+        await vi.waitFor(async () => {
+          expect((await store.listUserSessions(uid))[0]?.last_seen).toBe(rec.last_seen + 5000);
+        });
+      });
+
+      it('touching an ended session does not bring it back', async () => {
+        const { rec } = await login();
+        await store.endSession(uid, rec.sid, 'token_revoked');
+        store.touchSession(uid, rec.sid, clock.now());
+        await new Promise((r) => setTimeout(r, 50));
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+        expect(await store.listUserSessions(uid)).toEqual([]);
+      });
+    });
+
+    describe('refresh rotation', () => {
+      it('rotated: the presented token was current; the session is renewed to now + ttl', async () => {
+        const { rec, hash } = await login({ expires_at: clock.now() + SHORT });
+        const now = clock.now();
+        const next = id();
+        expect(await store.rotateRefresh(hash, next, now, GRACE, 5 * SHORT, DEV)).toEqual({
+          kind: 'rotated',
+          session: { ...rec, expires_at: now + 5 * SHORT, last_seen: now },
+        });
+        await clock.sleep(SHORT + 100);
+        expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+        expect(await store.rotateRefresh(next, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'rotated',
+        });
+      });
+
+      it('grace: the immediate parent inside the window gets a new current token, the session lives', async () => {
+        const { rec, hash: h0 } = await login();
+        const [h1, h2, h3] = [id(), id(), id()];
+        await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
+        expect(await store.rotateRefresh(h0, h2, clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'grace',
+          session: { sid: rec.sid },
+        });
+        expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+        // Both tabs hold a current token now; either can rotate.
+        expect(await store.rotateRefresh(h2, h3, clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'rotated',
+        });
+        expect(await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'reused',
+        });
+      });
+
+      it('reused: a spent token outside the grace window revokes the whole session', async () => {
+        const { rec, hash: h0 } = await login();
+        const h1 = id();
+        await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
+        await clock.sleep(GRACE + 100);
+        expect(await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'reused',
+          session: expect.objectContaining({ sid: rec.sid, user_id: uid }),
+        });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+        // The thief's current token dies with the session; the spent one still says why.
+        expect(await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'unknown',
+          reason: null,
+        });
+        expect(await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'unknown',
+          reason: 'token_revoked',
+        });
+        expect(await store.listUserSessions(uid)).toEqual([]);
+      });
+
+      it('only the immediate parent gets grace: the grandparent is reuse even inside the window', async () => {
+        const { rec, hash: h0 } = await login();
+        const h1 = id();
+        await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
+        await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV);
+        expect(await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'reused',
+        });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+      });
+
+      it('unknown: a token never issued', async () => {
+        await login();
+        expect(await store.rotateRefresh(id(), id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'unknown',
+          reason: null,
+        });
+      });
+
+      it('a logged-out session cannot be refreshed', async () => {
+        const { rec, hash } = await login();
+        await store.endSession(uid, rec.sid, 'token_revoked');
+        expect(await store.rotateRefresh(hash, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'unknown',
+          reason: null,
+        });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+      });
+
+      it('a refused rotation leaves the new token unusable', async () => {
+        const { rec, hash: h0 } = await login();
+        const h1 = id();
+        await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV);
+        await clock.sleep(GRACE + 100);
+        expect(await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'reused',
+        });
+        expect(await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'unknown',
+          reason: null,
+        });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+      });
+
+      it('device_mismatch: another device changes nothing, the owner still rotates', async () => {
+        const { rec, hash: h0 } = await login();
+        const stolen = id();
+        expect(await store.rotateRefresh(h0, stolen, clock.now(), GRACE, LONG, 'ua:other')).toEqual({
+          kind: 'device_mismatch',
+          session: rec,
+        });
+        expect(await store.rotateRefresh(stolen, id(), clock.now(), GRACE, LONG, 'ua:other')).toEqual({
+          kind: 'unknown',
+          reason: null,
+        });
+        expect(await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'rotated',
+        });
+      });
+
+      it('a session without device binding rotates for any device', async () => {
+        const { hash } = await login({ device: '' });
+        expect(await store.rotateRefresh(hash, id(), clock.now(), GRACE, LONG, 'ua:any')).toMatchObject({
+          kind: 'rotated',
+        });
+      });
+
+      it('a presented hash containing a space never matches a current token', async () => {
+        const { rec, hash: h0 } = await login();
+        expect(await store.rotateRefresh(`${h0} ${id()}`, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'unknown',
+          reason: null,
+        });
+        expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+      });
+    });
+
+    describe('profile cache', () => {
+      it('stores, drops and expires the profile JSON', async () => {
+        expect(await store.getProfile(uid)).toBeNull();
+        await store.setProfile(uid, '{"id":"x"}', SHORT);
+        expect(await store.getProfile(uid)).toBe('{"id":"x"}');
+        expect(await store.getProfile(id())).toBeNull();
+        await store.dropProfile(uid);
+        expect(await store.getProfile(uid)).toBeNull();
+        await store.setProfile(uid, '{"id":"y"}', SHORT);
+        await clock.sleep(SHORT + 100);
+        expect(await store.getProfile(uid)).toBeNull();
+      });
+    });
+
+    describe('firstSeen', () => {
+      it('is true once per key within the TTL, then true again', async () => {
+        const key = id();
+        expect(await store.firstSeen(key, SHORT)).toBe(true);
+        expect(await store.firstSeen(key, SHORT)).toBe(false);
+        expect(await store.firstSeen(id(), SHORT)).toBe(true);
+        await clock.sleep(SHORT + 100);
+        expect(await store.firstSeen(key, SHORT)).toBe(true);
+      });
+    });
+
+    it('ping resolves while the backend answers', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
