@@ -1,0 +1,32 @@
+// Picks the state backend from `storage.state`: `memory` (one process) or a Redis URL (redis://,
+// rediss://, redis-sentinel://, redis-cluster://). Does not validate the rest of the config or wait for Redis.
+import type { Logger } from '../logger.js';
+import { createMemoryLimiters, type LimiterBackend } from './limiter.js';
+import { createMemoryStateStore } from './memory-store.js';
+import { createRedisStateStore } from './redis-store.js';
+import type { StateStore } from './state-store.js';
+
+export interface StateBackend {
+  readonly store: StateStore;
+  /** Rate-limit and lockout counters on the same backend (and, for Redis, the same connection). */
+  readonly limiters: LimiterBackend;
+}
+
+export interface StateStoreOptions {
+  readonly tombstoneTtlMs: number;
+  readonly log: Logger;
+}
+
+/**
+ * Never waits for the backend: a Redis store created while Redis is down answers state_unavailable
+ * and recovers by itself. Throws only for a URL it cannot read (the message never repeats the URL).
+ */
+export function createStateStore(url: string, options: StateStoreOptions): StateBackend {
+  if (url === 'memory') {
+    return {
+      store: createMemoryStateStore({ tombstoneTtlMs: options.tombstoneTtlMs }),
+      limiters: createMemoryLimiters(),
+    };
+  }
+  return createRedisStateStore(url, options);
+}

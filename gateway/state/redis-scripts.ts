@@ -1,0 +1,186 @@
+// The Lua scripts of the Redis state store: every multi-key change of one user runs as one script on
+// that user's hash slot, so it is atomic on standalone, Sentinel and Cluster. No connection code here.
+//
+// Session hash `pc:{u:<uid>}:s:<sid>` fields: rec (JSON of the fields that never change), roles (JSON
+// array), active ('1' | '0'), exp, seen (ms), dev (device binding, also inside rec), cur (space-separated
+// current refresh hashes), par (the immediate parent hash), pat (when the parent was rotated, ms). Scripts never turn large numbers into
+// strings (Lua would print 1.7e+12): every timestamp they write arrives as a string argument.
+// Scripts that walk the user's sessions build keys from the sorted set; all of them carry the user's
+// hash tag, so on Cluster they are in the slot of KEYS[1] (Redis allows undeclared same-slot keys).
+
+const PRELUDE = `
+local function live_sids(zkey, prefix)
+  local out = {}
+  for _, sid in ipairs(redis.call('ZRANGE', zkey, 0, -1)) do
+    if redis.call('EXISTS', prefix .. 's:' .. sid) == 1 then
+      out[#out + 1] = sid
+    else
+      redis.call('ZREM', zkey, sid)
+    end
+  end
+  return out
+end
+
+local function end_session(prefix, zkey, sid, reason, tomb_ms)
+  local skey = prefix .. 's:' .. sid
+  local cur = redis.call('HGET', skey, 'cur') or ''
+  redis.call('DEL', skey)
+  redis.call('ZREM', zkey, sid)
+  redis.call('SET', prefix .. 't:' .. sid, reason, 'PX', tomb_ms)
+  return cur
+end
+
+local function keep_until(key, at, now)
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 or (ttl >= 0 and now + ttl < tonumber(at)) then
+    redis.call('PEXPIREAT', key, at)
+  end
+end
+`;
+
+export interface ScriptDef {
+  readonly numberOfKeys: number;
+  readonly lua: string;
+}
+
+/** KEYS: session, tombstone, jti. Returns rec, roles, active, exp, seen, tombstone, jti-revoked (0|1). */
+const check: ScriptDef = {
+  numberOfKeys: 3,
+  lua: `
+local f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen')
+return {f[1], f[2], f[3], f[4], f[5], redis.call('GET', KEYS[2]), redis.call('EXISTS', KEYS[3])}
+`,
+};
+
+/**
+ * KEYS: sessions zset. ARGV: prefix, sid, rec, roles, active, exp, seen, created, refresh hash,
+ * max_active, on_exceed, tombstone ms, now, device. Returns {0} (rejected) or {1, sid1, cur1, sid2, cur2...}
+ * with the evicted sessions and their refresh hashes, for the caller's index cleanup.
+ */
+const create: ScriptDef = {
+  numberOfKeys: 1,
+  lua: `${PRELUDE}
+local zkey, prefix, sid = KEYS[1], ARGV[1], ARGV[2]
+local live = live_sids(zkey, prefix)
+local excess = #live - tonumber(ARGV[10]) + 1
+if excess > 0 and ARGV[11] == 'reject_new' then return {0} end
+local out = {1}
+for i = 1, excess do
+  out[#out + 1] = live[i]
+  out[#out + 1] = end_session(prefix, zkey, live[i], 'session_replaced', ARGV[12])
+end
+local skey = prefix .. 's:' .. sid
+redis.call('DEL', skey)
+redis.call('HSET', skey, 'rec', ARGV[3], 'roles', ARGV[4], 'active', ARGV[5], 'exp', ARGV[6], 'seen', ARGV[7],
+  'dev', ARGV[14], 'cur', ARGV[9], 'par', '', 'pat', '0')
+redis.call('PEXPIREAT', skey, ARGV[6])
+redis.call('ZADD', zkey, ARGV[8], sid)
+keep_until(zkey, ARGV[6], tonumber(ARGV[13]))
+return out
+`,
+};
+
+/** KEYS: sessions zset. ARGV: prefix, sid, reason, tombstone ms. Returns the refresh hashes, or nil. */
+const endOne: ScriptDef = {
+  numberOfKeys: 1,
+  lua: `${PRELUDE}
+if redis.call('EXISTS', ARGV[1] .. 's:' .. ARGV[2]) == 0 then return false end
+return end_session(ARGV[1], KEYS[1], ARGV[2], ARGV[3], ARGV[4])
+`,
+};
+
+/** KEYS: sessions zset. ARGV: prefix, reason, tombstone ms. Returns {sid1, cur1, ...}, oldest first. */
+const endAll: ScriptDef = {
+  numberOfKeys: 1,
+  lua: `${PRELUDE}
+local out = {}
+for _, sid in ipairs(live_sids(KEYS[1], ARGV[1])) do
+  out[#out + 1] = sid
+  out[#out + 1] = end_session(ARGV[1], KEYS[1], sid, ARGV[2], ARGV[3])
+end
+return out
+`,
+};
+
+/** KEYS: sessions zset. ARGV: prefix. Returns rec, roles, active, exp, seen per live session, oldest first. */
+const list: ScriptDef = {
+  numberOfKeys: 1,
+  lua: `${PRELUDE}
+local out = {}
+for _, sid in ipairs(live_sids(KEYS[1], ARGV[1])) do
+  local f = redis.call('HMGET', ARGV[1] .. 's:' .. sid, 'rec', 'roles', 'active', 'exp', 'seen')
+  for i = 1, 5 do out[#out + 1] = f[i] end
+end
+return out
+`,
+};
+
+/** KEYS: sessions zset. ARGV: prefix, roles JSON ('' = keep), active ('' = keep). Returns the count. */
+const update: ScriptDef = {
+  numberOfKeys: 1,
+  lua: `${PRELUDE}
+local live = live_sids(KEYS[1], ARGV[1])
+for _, sid in ipairs(live) do
+  local skey = ARGV[1] .. 's:' .. sid
+  if ARGV[2] ~= '' then redis.call('HSET', skey, 'roles', ARGV[2]) end
+  if ARGV[3] ~= '' then redis.call('HSET', skey, 'active', ARGV[3]) end
+end
+return #live
+`,
+};
+
+/** KEYS: session. ARGV: seen. A plain HSET would resurrect a deleted session as a TTL-less fragment. */
+const touch: ScriptDef = {
+  numberOfKeys: 1,
+  lua: `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'seen', ARGV[1]) end
+return 0
+`,
+};
+
+/**
+ * KEYS: session, tombstone, sessions zset. ARGV: presented hash, next hash, now, grace ms, new expiry,
+ * tombstone ms, sid, presenting device. Returns {kind, rec, roles, active, exp, seen[, cur]}; for
+ * 'unknown', {kind, tombstone}. A device mismatch changes nothing: a thief must not spend the owner's token.
+ */
+const rotate: ScriptDef = {
+  numberOfKeys: 3,
+  lua: `${PRELUDE}
+local f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen', 'cur', 'par', 'pat', 'dev')
+if not f[1] then return {'unknown', redis.call('GET', KEYS[2])} end
+local dev = f[9] or ''
+if dev ~= '' and dev ~= ARGV[8] then return {'device_mismatch', f[1], f[2], f[3], f[4], f[5]} end
+local presented, now = ARGV[1], tonumber(ARGV[3])
+local cur = f[6] or ''
+for h in string.gmatch(cur, '%S+') do
+  if h == presented then
+    redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'par', presented, 'pat', ARGV[3], 'exp', ARGV[5], 'seen', ARGV[3])
+    redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+    keep_until(KEYS[3], ARGV[5], now)
+    return {'rotated', f[1], f[2], f[3], ARGV[5], ARGV[3]}
+  end
+end
+if presented == f[7] and now - tonumber(f[8] or '0') <= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'cur', cur .. ' ' .. ARGV[2])
+  return {'grace', f[1], f[2], f[3], f[4], f[5]}
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[3], ARGV[7])
+redis.call('SET', KEYS[2], 'token_revoked', 'PX', ARGV[6])
+return {'reused', f[1], f[2], f[3], f[4], f[5], cur}
+`,
+};
+
+/** Registered with ioredis defineCommand under these names (EVALSHA, EVAL on NOSCRIPT). */
+export const SCRIPTS = {
+  pcCheck: check,
+  pcCreate: create,
+  pcEndOne: endOne,
+  pcEndAll: endAll,
+  pcList: list,
+  pcUpdate: update,
+  pcTouch: touch,
+  pcRotate: rotate,
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;

@@ -1,0 +1,258 @@
+// The session allow-list, revoked token ids and refresh rotation on Redis, written against a few
+// commands and the Lua scripts. Does not connect or translate errors: redis-store.ts supplies the commands.
+//
+// Refresh rotation when the index (`pc:r:<hash>`, any slot) and the user's keys (one slot) differ, as on
+// Cluster, so no single script can cover both:
+//   1. GET pc:r:<presented> → [uid, sid] (none: `unknown`).
+//   2. SET pc:r:<next> → [uid, sid] with the new expiry, BEFORE the rotation, so a rotation that happens
+//      is always resolvable. If anything fails later, this entry names a hash no client was ever given.
+//   3. The rotate script on the user's slot decides rotated / grace / reused / device_mismatch / unknown.
+//   4. Afterwards, best effort: rotated → extend pc:r:<presented> to the new expiry (a later replay is
+//      then recognised as reuse); otherwise → delete the entries of hashes that can no longer work.
+// Failure cases: if step 3's reply is lost (timeout) the caller gets state_unavailable though the
+// rotation may have happened; the client retries with the same token and gets `grace` inside the window
+// (after it, `reused`: the session ends, fail closed). If step 4 fails, a replay after the old index
+// expiry answers `unknown` instead of `reused`, or a stale entry answers `unknown` with the tombstone's
+// reason instead of none: refused either way. Session ends clean up the index the same best-effort way.
+// A createSession whose reply is lost may leave a session nobody holds tokens for: it expires, or the
+// next login evicts it (under reject_new it blocks new logins until it expires or an admin revokes it).
+import {
+  asArray,
+  at,
+  decodeSession,
+  encodeSession,
+  hashesOf,
+  isHash,
+  redisKeys,
+  str,
+  unreadable,
+} from './redis-codec.js';
+import type { ScriptName } from './redis-scripts.js';
+import type { RotateResult, SessionRecord, StateStore } from './state-store.js';
+
+export interface RedisCommands {
+  /** Runs one of redis-scripts.ts; rejects with GatewayError state_unavailable. */
+  script(name: ScriptName, ...args: (string | number)[]): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+  /** SET key value PXAT atMs. */
+  setUntil(key: string, value: string, atMs: string): Promise<void>;
+  /** PEXPIREAT key atMs. */
+  expireAt(key: string, atMs: string): Promise<void>;
+  /** Deletes keys that may sit in different slots (one command each). Never rejects: logs instead. */
+  dropKeys(keys: readonly string[]): Promise<void>;
+  warn(obj: { err: unknown }, msg: string): void;
+}
+
+export type SessionOps = Pick<
+  StateStore,
+  | 'createSession'
+  | 'checkAccess'
+  | 'endSession'
+  | 'endUserSessions'
+  | 'listUserSessions'
+  | 'updateUserSessions'
+  | 'touchSession'
+  | 'revokeJti'
+  | 'rotateRefresh'
+>;
+
+const dropIndex = (cmd: RedisCommands, hashes: readonly string[]): Promise<void> =>
+  cmd.dropKeys(hashes.map(redisKeys.refresh));
+
+function badHash(): TypeError {
+  return new TypeError('a refresh hash must be 1-256 printable ASCII characters without spaces');
+}
+
+export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number): SessionOps {
+  const tombMs = String(Math.max(1, Math.ceil(tombstoneTtlMs)));
+
+  /** Script replies for ended sessions: {sid1, hashes1, sid2, hashes2...}; their index entries go. */
+  async function ended(reply: readonly unknown[]): Promise<string[]> {
+    const sids: string[] = [];
+    const hashes: string[] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      sids.push(String(reply[i]));
+      hashes.push(...hashesOf(reply[i + 1]));
+    }
+    await dropIndex(cmd, hashes);
+    return sids;
+  }
+
+  async function rotateRefresh(
+    presented: string,
+    next: string,
+    now: number,
+    graceMs: number,
+    ttlMs: number,
+    device: string,
+  ): Promise<RotateResult> {
+    if (!isHash(next)) throw badHash();
+    if (!isHash(presented)) return { kind: 'unknown', reason: null };
+    const owner = await cmd.get(redisKeys.refresh(presented));
+    if (owner === null) return { kind: 'unknown', reason: null };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(owner);
+    } catch {
+      throw unreadable('refresh index entry');
+    }
+    if (!Array.isArray(parsed) || typeof parsed[0] !== 'string' || typeof parsed[1] !== 'string') {
+      throw unreadable('refresh index entry');
+    }
+    const [uid, sid] = parsed as [string, string];
+    const expires = at(now + ttlMs);
+    await cmd.setUntil(redisKeys.refresh(next), owner, expires);
+    const reply = asArray(
+      await cmd.script(
+        'pcRotate',
+        redisKeys.session(uid, sid),
+        redisKeys.tombstone(uid, sid),
+        redisKeys.sessions(uid),
+        presented,
+        next,
+        at(now),
+        String(Math.max(0, Math.floor(graceMs))),
+        expires,
+        tombMs,
+        sid,
+        device,
+      ),
+    );
+    const kind = reply[0];
+    if (kind === 'unknown') {
+      await dropIndex(cmd, [next]);
+      const tomb = reply[1];
+      return {
+        kind: 'unknown',
+        reason: tomb === 'token_revoked' || tomb === 'session_replaced' ? tomb : null,
+      };
+    }
+    const session = decodeSession(reply.slice(1, 6));
+    if (session === null) throw unreadable('rotation reply');
+    switch (kind) {
+      case 'rotated':
+        await cmd
+          .expireAt(redisKeys.refresh(presented), expires)
+          .catch((err: unknown) =>
+            cmd.warn({ err }, 'state store: spent refresh token keeps its old index expiry'),
+          );
+        return { kind: 'rotated', session };
+      case 'grace':
+        return { kind: 'grace', session };
+      case 'reused':
+        await dropIndex(cmd, [...hashesOf(reply[6]), next]);
+        return { kind: 'reused', session };
+      case 'device_mismatch':
+        await dropIndex(cmd, [next]);
+        return { kind: 'device_mismatch', session };
+      default:
+        throw unreadable('rotation reply');
+    }
+  }
+
+  return {
+    async createSession(record, refreshHash, limit) {
+      if (!isHash(refreshHash)) throw badHash();
+      const uid = record.user_id;
+      await cmd.setUntil(
+        redisKeys.refresh(refreshHash),
+        JSON.stringify([uid, record.sid]),
+        at(record.expires_at),
+      );
+      const reply = asArray(
+        await cmd.script(
+          'pcCreate',
+          redisKeys.sessions(uid),
+          redisKeys.user(uid),
+          record.sid,
+          encodeSession(record),
+          JSON.stringify(record.roles),
+          record.active ? '1' : '0',
+          at(record.expires_at),
+          at(record.last_seen),
+          at(record.created_at),
+          refreshHash,
+          limit.max_active,
+          limit.on_exceed,
+          tombMs,
+          Date.now(),
+          record.device,
+        ),
+      );
+      if (reply[0] !== 1) {
+        await dropIndex(cmd, [refreshHash]);
+        return { ok: false, reason: 'too_many_sessions' };
+      }
+      return { ok: true, evicted: await ended(reply.slice(1)) };
+    },
+
+    async checkAccess(userId, sid, jti) {
+      const f = asArray(
+        await cmd.script(
+          'pcCheck',
+          redisKeys.session(userId, sid),
+          redisKeys.tombstone(userId, sid),
+          redisKeys.jti(userId, jti),
+        ),
+      );
+      const session = decodeSession(f);
+      if (session === null) {
+        return { ok: false, reason: f[5] === 'session_replaced' ? 'session_replaced' : 'token_revoked' };
+      }
+      if (f[6] === 1) return { ok: false, reason: 'token_revoked' };
+      return { ok: true, session };
+    },
+
+    async endSession(userId, sid, reason) {
+      const cur = await cmd.script(
+        'pcEndOne',
+        redisKeys.sessions(userId),
+        redisKeys.user(userId),
+        sid,
+        reason,
+        tombMs,
+      );
+      if (str(cur) === null) return false;
+      await dropIndex(cmd, hashesOf(cur));
+      return true;
+    },
+
+    async endUserSessions(userId, reason) {
+      return ended(
+        asArray(
+          await cmd.script('pcEndAll', redisKeys.sessions(userId), redisKeys.user(userId), reason, tombMs),
+        ),
+      );
+    },
+
+    async listUserSessions(userId) {
+      const f = asArray(await cmd.script('pcList', redisKeys.sessions(userId), redisKeys.user(userId)));
+      const out: SessionRecord[] = [];
+      for (let i = 0; i + 4 < f.length; i += 5) {
+        const s = decodeSession(f.slice(i, i + 5));
+        if (s !== null) out.push(s);
+      }
+      return out;
+    },
+
+    async updateUserSessions(userId, change) {
+      const roles = change.roles === undefined ? '' : JSON.stringify(change.roles);
+      const active = change.active === undefined ? '' : change.active ? '1' : '0';
+      return Number(
+        await cmd.script('pcUpdate', redisKeys.sessions(userId), redisKeys.user(userId), roles, active),
+      );
+    },
+
+    touchSession(userId, sid, seenAt) {
+      // Bookkeeping only: a failure must never reach the request.
+      cmd.script('pcTouch', redisKeys.session(userId, sid), at(seenAt)).catch(() => {});
+    },
+
+    async revokeJti(userId, jti, expiresAt) {
+      if (expiresAt <= Date.now()) return;
+      await cmd.setUntil(redisKeys.jti(userId, jti), '1', at(expiresAt));
+    },
+
+    rotateRefresh,
+  };
+}

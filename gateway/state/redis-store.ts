@@ -1,0 +1,199 @@
+// The Redis StateStore (the only module importing ioredis): standalone, Sentinel or Cluster, with the
+// rate-limit backend on the same connection. Every failure is state_unavailable; nothing queues or hangs.
+//
+// Failure behaviour (DESIGN.md, Storage): no offline queue, a 1 s command timeout, no retry or resend of
+// a command, reconnection forever with a backoff capped at 1 s. A store created while Redis is down is
+// created anyway, answers state_unavailable, and recovers by itself. Errors are translated here by
+// class (ReplyError: the server answered with an error) and never by message text; all of them are
+// state_unavailable to callers. Key layout: redis-codec.ts; rotation protocol: redis-sessions.ts.
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { createRedisLimiters, type LimiterBackend } from './limiter.js';
+import { KEY_PREFIX, redisKeys } from './redis-codec.js';
+import { SCRIPTS, type ScriptName } from './redis-scripts.js';
+import { createRedisSessions, type RedisCommands } from './redis-sessions.js';
+import { parseRedisUrl, type RedisTarget } from './redis-url.js';
+import type { StateStore } from './state-store.js';
+
+/** DESIGN.md: a store that does not answer within 1 s is unavailable. */
+const COMMAND_TIMEOUT_MS = 1000;
+const CONNECT_TIMEOUT_MS = 1000;
+const MAX_BACKOFF_MS = 1000;
+
+export interface RedisStateOptions {
+  readonly tombstoneTtlMs: number;
+  readonly log: Logger;
+}
+
+export interface RedisState {
+  readonly store: StateStore;
+  /** Counters on the same connection; closing the store closes them too. */
+  readonly limiters: LimiterBackend;
+}
+
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+type Client = (Redis | Cluster) & Record<ScriptName, ScriptFn>;
+
+const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 5), MAX_BACKOFF_MS);
+
+function connect(target: RedisTarget): Redis | Cluster {
+  // No offline queue and no resend: a command is sent at most once and fails fast while disconnected,
+  // so no request waits on a dead Redis and no rotation is replayed after a reconnect.
+  const safety = {
+    enableOfflineQueue: false,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    username: target.username,
+    password: target.password,
+  } satisfies RedisOptions;
+  switch (target.kind) {
+    case 'standalone':
+      return new Redis({
+        ...safety,
+        host: target.node.host,
+        port: target.node.port,
+        db: target.db,
+        tls: target.tls ? { servername: target.node.host } : undefined,
+        retryStrategy: backoff,
+        // The session check and the rate-limit commands of concurrent requests share one write.
+        enableAutoPipelining: true,
+      });
+    case 'sentinel':
+      return new Redis({
+        ...safety,
+        sentinels: target.sentinels.map((s) => ({ host: s.host, port: s.port })),
+        name: target.masterName,
+        db: target.db,
+        sentinelPassword: target.sentinelPassword,
+        retryStrategy: backoff,
+        sentinelRetryStrategy: backoff,
+        enableAutoPipelining: true,
+      });
+    case 'cluster':
+      // No auto-pipelining: before the slot map is known it waits for readiness without a deadline.
+      return new Cluster(
+        target.nodes.map((n) => ({ host: n.host, port: n.port })),
+        {
+          enableOfflineQueue: false,
+          clusterRetryStrategy: backoff,
+          slotsRefreshTimeout: COMMAND_TIMEOUT_MS,
+          redisOptions: safety,
+        },
+      );
+  }
+}
+
+export function createRedisStateStore(url: string, options: RedisStateOptions): RedisState {
+  const { log } = options;
+  const raw = connect(parseRedisUrl(url));
+  for (const [name, def] of Object.entries(SCRIPTS)) raw.defineCommand(name, def);
+  const client = raw as Client;
+
+  let unreachable = false;
+  const down = (err: unknown): void => {
+    if (unreachable) return;
+    unreachable = true;
+    log.warn({ err }, 'state store unreachable: account checks answer state_unavailable until it returns');
+  };
+  client.on('error', down);
+  client.on('node error', down);
+  client.on('ready', () => {
+    if (unreachable) log.info({}, 'state store reachable again');
+    unreachable = false;
+  });
+
+  // During a (re)connection handshake, wait for it (bounded) rather than fail a request that arrived a
+  // few ms early, e.g. right after start-up. Disconnected states fail at once.
+  let handshake: Promise<void> | null = null;
+  function whenConnecting(): Promise<void> | null {
+    const s = client.status;
+    if (s !== 'wait' && s !== 'connecting' && s !== 'connect') return null;
+    handshake ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        client.off('ready', done);
+        client.off('close', done);
+        handshake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, COMMAND_TIMEOUT_MS);
+      client.once('ready', done);
+      client.once('close', done);
+    });
+    return handshake;
+  }
+
+  async function call<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      const pending = whenConnecting();
+      if (pending !== null) await pending;
+      return await op();
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      // The server answered with an error (script fault, OOM, READONLY): not an outage, worth an alert.
+      if (err instanceof Error && err.name === 'ReplyError') log.error({ err }, 'state store command failed');
+      throw new GatewayError('state_unavailable', { cause: err });
+    }
+  }
+
+  const commands: RedisCommands = {
+    script: (name, ...args) => call(() => client[name](...args)),
+    get: (key) => call(() => client.get(key)),
+    async setUntil(key, value, atMs) {
+      await call(() => client.set(key, value, 'PXAT', atMs));
+    },
+    async expireAt(key, atMs) {
+      await call(() => client.pexpireat(key, atMs));
+    },
+    async dropKeys(keys) {
+      // One DEL per key: on Cluster the keys are in different slots.
+      await Promise.all(keys.map((k) => call(() => client.del(k)))).catch((err: unknown) =>
+        log.warn({ err }, 'state store: stale refresh index entries left to expire'),
+      );
+    },
+    warn: (obj, msg) => log.warn(obj, msg),
+  };
+
+  const store: StateStore = {
+    kind: 'redis',
+    ...createRedisSessions(commands, options.tombstoneTtlMs),
+
+    async getProfile(userId) {
+      return call(() => client.get(redisKeys.profile(userId)));
+    },
+    async setProfile(userId, json, ttlMs) {
+      if (ttlMs <= 0) return store.dropProfile(userId);
+      await call(() => client.set(redisKeys.profile(userId), json, 'PX', Math.ceil(ttlMs)));
+    },
+    async dropProfile(userId) {
+      await call(() => client.del(redisKeys.profile(userId)));
+    },
+
+    async firstSeen(key, ttlMs) {
+      if (ttlMs <= 0) return true;
+      return (await call(() => client.set(redisKeys.seen(key), '1', 'PX', Math.ceil(ttlMs), 'NX'))) === 'OK';
+    },
+
+    async ping() {
+      await call(() => client.ping());
+    },
+
+    async close() {
+      if (client.status === 'end') return;
+      if (
+        client.status === 'ready' &&
+        (await client.quit().then(
+          () => true,
+          () => false,
+        ))
+      )
+        return;
+      client.disconnect();
+    },
+  };
+
+  return { store, limiters: createRedisLimiters(client, KEY_PREFIX) };
+}

@@ -1,0 +1,247 @@
+// Runs the StateStore contract against a real redis-server, then what only Redis has: one round trip
+// per check, outages (kill, restart empty), recovery without a new store, hash-slot layout, limiters.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { GatewayError } from '../../../gateway/errors.js';
+import { createLogger } from '../../../gateway/logger.js';
+import { createStateStore } from '../../../gateway/state/create-state-store.js';
+import { redisKeys } from '../../../gateway/state/redis-codec.js';
+import type { SessionRecord, StateStore } from '../../../gateway/state/state-store.js';
+import { monitorCommands, type RedisServer, redisCli, startRedis } from '../../support/redis.js';
+import { runStateStoreSuite } from './state-store.suite.js';
+
+const log = createLogger({ level: 'silent', format: 'json' });
+const id = (): string => randomBytes(16).toString('hex');
+const realClock = { now: Date.now, sleep: (ms: number) => sleep(ms).then(() => undefined) };
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+async function ready(store: StateStore, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await store.ping();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(50);
+    }
+  }
+}
+
+runStateStoreSuite('redis', async ({ tombstoneTtlMs }) => {
+  await redisCli(redis.port, 'FLUSHALL');
+  const { store } = createStateStore(redis.url, { tombstoneTtlMs, log });
+  return { store, clock: realClock, cleanup: () => store.close() };
+});
+
+function record(uid: string): SessionRecord {
+  const now = Date.now();
+  return {
+    sid: id(),
+    user_id: uid,
+    email: 'ada@example.com',
+    roles: ['user'],
+    active: true,
+    device: '',
+    ip: '127.0.0.1',
+    user_agent: 'test',
+    created_at: now,
+    last_seen: now,
+    expires_at: now + 60_000,
+  };
+}
+
+/** The rejection of `promise`, with how long it took to arrive. */
+async function rejection(promise: Promise<unknown>): Promise<{ err: unknown; ms: number }> {
+  const started = performance.now();
+  try {
+    await promise;
+  } catch (err) {
+    return { err, ms: performance.now() - started };
+  }
+  throw new Error('expected a rejection');
+}
+
+function expectUnavailable(err: unknown): void {
+  expect(err).toBeInstanceOf(GatewayError);
+  expect(err).toMatchObject({ code: 'state_unavailable', status: 503 });
+}
+
+describe('Redis state store only', () => {
+  let store: StateStore;
+  let limiters: ReturnType<typeof createStateStore>['limiters'];
+  beforeEach(async () => {
+    ({ store, limiters } = createStateStore(redis.url, { tombstoneTtlMs: 60_000, log }));
+    await ready(store);
+    return () => store.close();
+  });
+
+  it('checkAccess is exactly one command on the wire (scripts run inside it)', async () => {
+    const uid = id();
+    const rec = record(uid);
+    await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' });
+    await store.checkAccess(uid, rec.sid, id()); // loads the script once (EVALSHA, EVAL on NOSCRIPT)
+    const seen = await monitorCommands(redis.port, () => store.checkAccess(uid, rec.sid, id()));
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toContain('"evalsha"');
+  });
+
+  it('keeps every key of one user in one hash slot, and the refresh index outside it', () => {
+    const uid = id();
+    const userKeys = [
+      redisKeys.session(uid, 's1'),
+      redisKeys.tombstone(uid, 's1'),
+      redisKeys.jti(uid, 'j1'),
+      redisKeys.sessions(uid),
+      redisKeys.profile(uid),
+    ];
+    const slots = new Set(userKeys.map(keySlot));
+    expect(slots.size).toBe(1);
+    for (const key of userKeys) expect(key.startsWith(`pc:{u:${uid}}:`)).toBe(true);
+    expect(redisKeys.refresh('h').includes('{')).toBe(false);
+    // Sanity of the slot function itself against values Redis documents.
+    expect(keySlot('foo')).toBe(12182);
+    expect(keySlot('{user1000}.following')).toBe(keySlot('{user1000}.followers'));
+  });
+
+  it('writes every key under the pc: prefix', async () => {
+    const uid = id();
+    const rec = record(uid);
+    await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' });
+    await store.setProfile(uid, '{}', 10_000);
+    await store.revokeJti(uid, 'j', Date.now() + 10_000);
+    const keys = (await redisCli(redis.port, '--scan', '--pattern', `*${uid}*`)).trim().split('\n').sort();
+    expect(keys).toEqual(
+      [
+        redisKeys.session(uid, rec.sid),
+        redisKeys.sessions(uid),
+        redisKeys.profile(uid),
+        redisKeys.jti(uid, 'j'),
+      ].sort(),
+    );
+  });
+
+  it('a store created while Redis is down answers state_unavailable, then recovers by itself', async () => {
+    await redis.kill();
+    const down = createStateStore(redis.url, { tombstoneTtlMs: 60_000, log }).store;
+    try {
+      const { err, ms } = await rejection(down.checkAccess(id(), id(), id()));
+      expectUnavailable(err);
+      expect(ms).toBeLessThan(1200);
+      expectUnavailable((await rejection(down.ping())).err);
+    } finally {
+      await redis.restart();
+    }
+    try {
+      await ready(down);
+      expect(await down.checkAccess(id(), id(), id())).toEqual({ ok: false, reason: 'token_revoked' });
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('fails closed when Redis dies and after it restarts empty, and recovers without a new store', async () => {
+    const uid = id();
+    const rec = record(uid);
+    const refresh = id();
+    await store.createSession(rec, refresh, { max_active: 1, on_exceed: 'evict_oldest' });
+    expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+
+    await redis.kill();
+    try {
+      const calls: [string, () => Promise<unknown>][] = [
+        ['checkAccess', () => store.checkAccess(uid, rec.sid, id())],
+        [
+          'createSession',
+          () => store.createSession(record(uid), id(), { max_active: 1, on_exceed: 'evict_oldest' }),
+        ],
+        ['endSession', () => store.endSession(uid, rec.sid, 'token_revoked')],
+        ['rotateRefresh', () => store.rotateRefresh(refresh, id(), Date.now(), 10_000, 60_000, '')],
+        ['revokeJti', () => store.revokeJti(uid, id(), Date.now() + 10_000)],
+        ['getProfile', () => store.getProfile(uid)],
+        ['firstSeen', () => store.firstSeen(id(), 1000)],
+        ['ping', () => store.ping()],
+      ];
+      for (const [name, call] of calls) {
+        const { err, ms } = await rejection(call());
+        expectUnavailable(err);
+        expect(ms, name).toBeLessThan(1200);
+      }
+      expect(() => store.touchSession(uid, rec.sid, Date.now())).not.toThrow();
+    } finally {
+      await redis.restart();
+    }
+    await ready(store);
+    // Empty store: the session is gone, the token is refused, nothing revoked comes back.
+    expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+    expect(await store.rotateRefresh(refresh, id(), Date.now(), 10_000, 60_000, '')).toEqual({
+      kind: 'unknown',
+      reason: null,
+    });
+    // New logins work on the same store (scripts reload after NOSCRIPT).
+    const fresh = record(uid);
+    expect(await store.createSession(fresh, id(), { max_active: 1, on_exceed: 'evict_oldest' })).toEqual({
+      ok: true,
+      evicted: [],
+    });
+    expect((await store.checkAccess(uid, fresh.sid, id())).ok).toBe(true);
+  });
+
+  it('a command in flight when Redis stops answering rejects within the 1 s command timeout', async () => {
+    await redisCli(redis.port, 'CLIENT', 'PAUSE', '1500', 'ALL');
+    const { err, ms } = await rejection(store.checkAccess(id(), id(), id()));
+    expectUnavailable(err);
+    expect(ms).toBeGreaterThan(800);
+    expect(ms).toBeLessThan(1300);
+    await sleep(600);
+  });
+
+  it('limiters share the connection: fail-closed ones throw state_unavailable, insured ones count in memory', async () => {
+    const rate = { points: 2, duration_ms: 60_000, text: '2/m' };
+    const lockout = limiters.create(`lock-${id()}`, rate, { failClosed: true });
+    const global = limiters.create(`global-${id()}`, rate, { failClosed: false });
+    expect((await global.consume('ip')).allowed).toBe(true);
+    const stored = await redisCli(redis.port, '--scan', '--pattern', 'pc:rl:*');
+    expect(stored).toContain('pc:rl:global-');
+
+    await redis.kill();
+    try {
+      expectUnavailable((await rejection(lockout.consume('ada@example.com'))).err);
+      const counted = [await global.consume('ip'), await global.consume('ip'), await global.consume('ip')];
+      expect(counted.map((s) => s.allowed)).toEqual([true, true, false]);
+    } finally {
+      await redis.restart();
+    }
+    await ready(store);
+    expect((await lockout.consume('ada@example.com')).allowed).toBe(true);
+  });
+
+  it('close() quits cleanly and is idempotent', async () => {
+    await store.close();
+    await store.close();
+    expectUnavailable((await rejection(store.ping())).err);
+  });
+});
+
+/** CRC16-XMODEM mod 16384 over the hash tag, as Redis Cluster computes KEYSLOT. */
+function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  let tagged = key;
+  if (open !== -1) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) tagged = key.slice(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of Buffer.from(tagged)) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
