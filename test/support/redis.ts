@@ -1,7 +1,7 @@
 // Real redis-server processes for tests: one standalone server (killable and restartable empty on the
 // same port) or a 3-master Cluster, plus redis-cli helpers. No client library: tests talk RESP via redis-cli.
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +141,36 @@ export async function startRedisCluster(timeoutMs: number): Promise<RedisCluster
       }
     }
     return { url: `redis-cluster://${nodes.join(',')}`, ports, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export interface RedisSentinel {
+  /** redis-sentinel:// URL naming the master `mymaster`. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** One sentinel (quorum 1) watching the given standalone server as `mymaster`. */
+export async function startRedisSentinel(masterPort: number): Promise<RedisSentinel> {
+  const dir = mkdtempSync(join(tmpdir(), 'pc-sentinel-'));
+  const port = await freePort();
+  const conf = join(dir, 'sentinel.conf');
+  writeFileSync(
+    conf,
+    `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor mymaster 127.0.0.1 ${masterPort} 1\n`,
+  );
+  const child = spawn('redis-server', [conf, '--sentinel'], { cwd: dir, stdio: 'ignore' });
+  const stop = async (): Promise<void> => {
+    child.kill('SIGKILL');
+    await exited(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForPing(port, child, 10_000);
+    return { url: `redis-sentinel://127.0.0.1:${port}/mymaster/0`, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -223,6 +223,24 @@ describe('Redis state store only', () => {
     expect((await lockout.consume('ada@example.com')).allowed).toBe(true);
   });
 
+  it('an error answered by the server (wrong type) is state_unavailable, not a crash or a 500', async () => {
+    const uid = id();
+    await redisCli(redis.port, 'SET', redisKeys.sessions(uid), 'not-a-zset');
+    const { err } = await rejection(
+      store.createSession(record(uid), id(), { max_active: 1, on_exceed: 'evict_oldest' }),
+    );
+    expectUnavailable(err);
+    expect((err as Error).cause).toMatchObject({ name: 'ReplyError' });
+  });
+
+  it('a session record it cannot read fails closed with state_unavailable', async () => {
+    const uid = id();
+    const rec = record(uid);
+    await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' });
+    await redisCli(redis.port, 'HSET', redisKeys.session(uid, rec.sid), 'roles', '{"admin":true}');
+    expectUnavailable((await rejection(store.checkAccess(uid, rec.sid, id()))).err);
+  });
+
   it('close() quits cleanly and is idempotent', async () => {
     await store.close();
     await store.close();

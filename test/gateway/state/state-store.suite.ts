@@ -220,6 +220,21 @@ export function runStateStoreSuite(
         expect((await store.createSession(record(), id(), limit)).ok).toBe(true);
       });
 
+      it('concurrent logins under reject_new: exactly one wins', async () => {
+        const limit: SessionLimit = { max_active: 1, on_exceed: 'reject_new' };
+        const results = await Promise.all(
+          [1, 2, 3, 4, 5].map(() => store.createSession(record(), id(), limit)),
+        );
+        expect(results.filter((r) => r.ok)).toHaveLength(1);
+        expect(await store.listUserSessions(uid)).toHaveLength(1);
+      });
+
+      it('concurrent logins under evict_oldest (max 1): exactly one session survives', async () => {
+        await Promise.all([1, 2, 3, 4, 5].map(() => store.createSession(record(), id(), one)));
+        const live = await store.listUserSessions(uid);
+        expect(live).toHaveLength(1);
+      });
+
       it('expired sessions do not count against the limit', async () => {
         const limit: SessionLimit = { max_active: 1, on_exceed: 'reject_new' };
         await login({ expires_at: clock.now() + SHORT }, limit);
@@ -326,6 +341,16 @@ export function runStateStoreSuite(
         expect(await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
           kind: 'reused',
         });
+      });
+
+      it('two tabs refreshing the same token at once: one rotation, one grace, the session lives', async () => {
+        const { rec, hash } = await login();
+        const results = await Promise.all([
+          store.rotateRefresh(hash, id(), clock.now(), GRACE, LONG, DEV),
+          store.rotateRefresh(hash, id(), clock.now(), GRACE, LONG, DEV),
+        ]);
+        expect(results.map((r) => r.kind).sort()).toEqual(['grace', 'rotated']);
+        expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
       });
 
       it('reused: a spent token outside the grace window revokes the whole session', async () => {
