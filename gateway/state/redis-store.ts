@@ -6,6 +6,13 @@
 // created anyway, answers state_unavailable, and recovers by itself. Errors are translated here by
 // class (ReplyError: the server answered with an error) and never by message text; all of them are
 // state_unavailable to callers. Key layout: redis-codec.ts; rotation protocol: redis-sessions.ts.
+//
+// URLs (parsed by redis-url.ts; percent-encode reserved characters in credentials):
+//   redis://[[user:]pass@]host[:port][/db]          rediss://… the same over TLS
+//   redis-sentinel://[[user:]pass@]host1[:port],host2[:port]/master[/db][?sentinel_password=…]
+//   redis-cluster://[[user:]pass@]host1[:port],host2[:port]
+// checkAccess is one EVALSHA (one round trip); only the first call after Redis lost its script cache
+// (restart) costs a second one, when ioredis answers NOSCRIPT with EVAL.
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
