@@ -7,8 +7,8 @@ import { createPasswordPolicy, type PasswordPolicy } from './auth/password-polic
 import { createPasswordHasher, type PasswordHasher } from './auth/passwords.js';
 import { createTokenService, type TokenService } from './auth/tokens.js';
 import type { Logger } from './logger.js';
-import { createMemoryLimiters, type LimiterBackend } from './state/limiter.js';
-import { createMemoryStateStore } from './state/memory-store.js';
+import { createStateStore } from './state/create-state-store.js';
+import type { LimiterBackend } from './state/limiter.js';
 import { type StateStore, tombstoneTtl } from './state/state-store.js';
 import { createSqliteUserStore } from './users/sqlite-store.js';
 import type { UserStore } from './users/user-store.js';
@@ -40,12 +40,12 @@ export function openUserStore(url: string): { users: UserStore; dataDir: string 
 /** The state store and the rate-limit backend on the same connection. */
 export async function openStateStore(
   config: GatewayConfig,
-  _log: Logger,
+  log: Logger,
 ): Promise<{ store: StateStore; limiters: LimiterBackend }> {
-  return {
-    store: createMemoryStateStore({ tombstoneTtlMs: tombstoneTtl(config.tokens.access_ttl) }),
-    limiters: createMemoryLimiters(),
-  };
+  return createStateStore(config.storage.state, {
+    tombstoneTtlMs: tombstoneTtl(config.tokens.access_ttl),
+    log,
+  });
 }
 
 export async function createServices(config: GatewayConfig, log: Logger): Promise<Services> {

@@ -59,6 +59,11 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
     if (reason !== null) tombstones.set(sid, { value: reason, expires: now() + options.tombstoneTtlMs });
   }
 
+  function tombstone(sid: string): EndReason | null {
+    const t = tombstones.get(sid);
+    return t !== undefined && t.expires > now() ? t.value : null;
+  }
+
   function userSessions(userId: string): LiveSession[] {
     const at = now();
     const out: LiveSession[] = [];
@@ -107,7 +112,7 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
     async checkAccess(userId: string, sid: string, jti: string): Promise<AccessCheck> {
       const s = live(sid);
       if (s === null || s.record.user_id !== userId) {
-        return { ok: false, reason: tombstones.get(sid)?.value ?? 'token_revoked' };
+        return { ok: false, reason: tombstone(sid) ?? 'token_revoked' };
       }
       const revokedUntil = jtis.get(jti);
       if (revokedUntil !== undefined && revokedUntil > now()) return { ok: false, reason: 'token_revoked' };
@@ -156,7 +161,7 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
       const entry = refreshIndex.get(presented);
       if (entry === undefined || entry.expires <= at) return { kind: 'unknown', reason: null };
       const s = live(entry.value, at);
-      if (s === null) return { kind: 'unknown', reason: tombstones.get(entry.value)?.value ?? null };
+      if (s === null) return { kind: 'unknown', reason: tombstone(entry.value) };
       if (s.record.device !== '' && s.record.device !== device)
         return { kind: 'device_mismatch', session: s.record };
       const expires = at + ttlMs;

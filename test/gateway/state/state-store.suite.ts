@@ -22,7 +22,6 @@ export type MakeStore = (options: { tombstoneTtlMs: number }) => Promise<StoreHa
  * Contract tests a backend is known to fail today. Each runs as `it.fails`, so fixing the backend
  * turns the run red until the entry is removed here: the list cannot silently go stale.
  */
-export type KnownDefect = 'tombstone_outlives_ttl';
 
 /** Short real TTLs keep the Redis run quick; every wait below is a small multiple of them. */
 const SHORT = 300;
@@ -36,12 +35,7 @@ const id = (): string => randomBytes(16).toString('hex');
 const one: SessionLimit = { max_active: 1, on_exceed: 'evict_oldest' };
 const many: SessionLimit = { max_active: 10, on_exceed: 'evict_oldest' };
 
-export function runStateStoreSuite(
-  name: string,
-  make: MakeStore,
-  knownDefects: readonly KnownDefect[] = [],
-): void {
-  const contract = (defect: KnownDefect) => (knownDefects.includes(defect) ? it.fails : it);
+export function runStateStoreSuite(name: string, make: MakeStore): void {
   describe(`StateStore contract: ${name}`, () => {
     let harness: StoreHarness;
     let store: StateStore;
@@ -188,18 +182,15 @@ export function runStateStoreSuite(
         expect(await store.listUserSessions(uid)).toEqual([b]);
       });
 
-      contract('tombstone_outlives_ttl')(
-        'the session_replaced tombstone lasts tombstoneTtlMs, then the answer is token_revoked',
-        async () => {
-          const a = await login({}, one);
-          await login({}, one);
-          await clock.sleep(TOMBSTONE + 150);
-          expect(await store.checkAccess(uid, a.rec.sid, id())).toEqual({
-            ok: false,
-            reason: 'token_revoked',
-          });
-        },
-      );
+      it('the session_replaced tombstone lasts tombstoneTtlMs, then the answer is token_revoked', async () => {
+        const a = await login({}, one);
+        await login({}, one);
+        await clock.sleep(TOMBSTONE + 150);
+        expect(await store.checkAccess(uid, a.rec.sid, id())).toEqual({
+          ok: false,
+          reason: 'token_revoked',
+        });
+      });
 
       it('reject_new: the new session is refused and the existing one lives on', async () => {
         const limit: SessionLimit = { max_active: 1, on_exceed: 'reject_new' };
