@@ -19,10 +19,13 @@ function table(header, rows) {
 
 function loadedTable(throughput, peakRss) {
   const refs = Object.keys(throughput.settings.references);
+  // CPU per request is the figure least moved by the machine's other load: one reference is enough.
+  const cpuRef = refs.includes('forwarder') ? 'forwarder' : refs[0];
   const header = [
     'contender',
     'req/s',
     ...refs.map((r) => `× ${r}`),
+    `CPU/req × ${cpuRef}`,
     'p50 ms',
     'p99 ms',
     'p99.9 ms',
@@ -36,7 +39,8 @@ function loadedTable(throughput, peakRss) {
     return [
       row.name,
       num(l.rps),
-      ...refs.map((r) => ratio(l.ratios[r])),
+      ...refs.map((r) => ratio(l.ratios[r]?.rps)),
+      ratio(l.ratios[cpuRef]?.cpuPerReq),
       num(l.p50Ms, 2),
       num(l.p99Ms, 2),
       num(l.p999Ms, 2),
@@ -64,8 +68,14 @@ function unloadedTable(throughput) {
 export function judgeTargets(targets, throughput) {
   return targets.map((t) => {
     const row = throughput.rows.find((r) => r.name === t.contender);
-    const value = row?.loaded.ratios[t.reference] ?? null;
-    return { ...t, value, met: value === null ? null : value >= t.min };
+    const found = row?.loaded.ratios[t.reference] ?? null;
+    const value = found?.rps ?? null;
+    return {
+      ...t,
+      value,
+      range: found ? [found.rpsMin, found.rpsMax] : null,
+      met: value === null ? null : value >= t.min,
+    };
   });
 }
 
@@ -93,7 +103,8 @@ export function renderMarkdown({ meta, throughput, peakRss, verdicts, labels }) 
     out.push('', 'Targets:');
     for (const v of verdicts) {
       const verdict = v.met === null ? 'not measured in this run' : v.met ? 'met' : 'MISSED';
-      out.push(`- ${v.label}: ${ratio(v.value)} (target ≥ ${v.min}×): ${verdict}`);
+      const range = v.range ? ` (rounds ${ratio(v.range[0])}–${ratio(v.range[1])})` : '';
+      out.push(`- ${v.label}: ${ratio(v.value)}${range}, target ≥ ${v.min}×: ${verdict}`);
     }
   }
   if (meta.quick) out.push('', '_Quick mode: checks that the harness works; do not judge speed on it._');

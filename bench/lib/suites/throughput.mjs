@@ -36,10 +36,24 @@ async function series(entries, load, rounds, label, ctx) {
   return byName;
 }
 
-/** Median over rounds of a per-round figure of `a` combined with the same round's figure of `b`. */
-function paired(a, b, combine) {
+/** Per-round figures of `a` combined with the same round's figure of `b`; null without `b`. */
+function pairs(a, b, combine) {
   if (!a || !b) return null;
-  return median(a.map((r, i) => (b[i] ? combine(r, b[i]) : null)));
+  return a.map((r, i) => (b[i] ? combine(r, b[i]) : null)).filter((v) => v !== null && Number.isFinite(v));
+}
+
+const paired = (a, b, combine) => median(pairs(a, b, combine) ?? []);
+
+/** Throughput and CPU-per-request ratios of `runs` to `base`, medians of per-round ratios. */
+function ratioTo(runs, base) {
+  const rps = pairs(runs, base, (r, b) => r.rps / b.rps);
+  if (rps === null) return null;
+  return {
+    rps: median(rps),
+    rpsMin: rps.length ? Math.min(...rps) : null,
+    rpsMax: rps.length ? Math.max(...rps) : null,
+    cpuPerReq: paired(runs, base, (r, b) => r.cpuUsPerReq / b.cpuUsPerReq),
+  };
 }
 
 function summarise(runs) {
@@ -58,7 +72,8 @@ function summarise(runs) {
 /**
  * @param entries [{ contender, instance }] in table order
  * @param opts { loader, connections, threads, durationS, rounds, warmupS, unloadedS, unloadedRounds }
- * @param references { label → contender name } for throughput ratios, e.g. { direct: 'direct-nginx' }
+ * @param references { label → contender name } for ratios, e.g. { direct: 'direct-nginx' }; each row's
+ *   ratios[label] is { rps, rpsMin, rpsMax, cpuPerReq } or null when the reference did not run
  * @param baseline name of the direct contender the proxies forward to (added latency is measured over it)
  */
 export async function runThroughput(entries, opts, references, baseline, ctx) {
@@ -88,7 +103,7 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
     const runs = loadedRuns.get(contender.name);
     const ratios = {};
     for (const [label, ref] of Object.entries(references)) {
-      ratios[label] = paired(runs, loadedRuns.get(ref), (r, base) => r.rps / base.rps);
+      ratios[label] = ratioTo(runs, loadedRuns.get(ref));
     }
     const idleOwn = idleRuns.get(contender.name);
     const idleBase = contender.kind === 'proxy' ? idleRuns.get(baseline) : null;
