@@ -141,22 +141,24 @@ export function createAccounts(deps: AccountDeps) {
     ): Promise<{ tokens: TokenPair & { device_token: string }; limits: readonly LimitState[] }> {
       const canonical = canonicalEmail(input.email);
       const limits = await guard.limitLogin(canonical, meta.ip);
+      const loginRecord = (user_id: string | null, reason: string | null) =>
+        users.recordLogin({
+          user_id,
+          email: canonical,
+          ip: meta.ip,
+          user_agent: meta.userAgent,
+          success: reason === null,
+          reason,
+        });
       const known = tokens.deviceTokens.isKnownDevice(input.device_token, canonical);
       let attempt: Awaited<ReturnType<LoginGuard['beginAttempt']>>;
       try {
         attempt = await guard.beginAttempt(canonical, meta.ip, known);
       } catch (err) {
         if (err instanceof GatewayError && err.code === 'account_locked') {
-          void users
-            .recordLogin({
-              user_id: null,
-              email: canonical,
-              ip: meta.ip,
-              user_agent: meta.userAgent,
-              success: false,
-              reason: 'locked',
-            })
-            .catch((e: unknown) => log.error({ err: e }, 'login record failed'));
+          void loginRecord(null, 'locked').catch((e: unknown) =>
+            log.error({ err: e }, 'login record failed'),
+          );
         }
         throw err;
       }
@@ -171,14 +173,7 @@ export function createAccounts(deps: AccountDeps) {
       if (!ok || user === null) {
         const locked = await attempt.failed();
         const reason = user === null ? 'unknown_email' : usable ? 'bad_password' : 'inactive';
-        await users.recordLogin({
-          user_id: user?.id ?? null,
-          email: canonical,
-          ip: meta.ip,
-          user_agent: meta.userAgent,
-          success: false,
-          reason,
-        });
+        await loginRecord(user?.id ?? null, reason);
         audit.record({ type: 'login_failure', user_id: user?.id ?? null, ip: meta.ip, details: { reason } });
         if (locked)
           audit.record({
@@ -212,6 +207,14 @@ export function createAccounts(deps: AccountDeps) {
       };
       const created = await state.createSession(record, refresh.hash, config.sessions);
       if (!created.ok) {
+        // Every attempt that reached an account leaves a record, refused ones included.
+        await loginRecord(user.id, 'too_many_sessions');
+        audit.record({
+          type: 'login_failure',
+          user_id: user.id,
+          ip: meta.ip,
+          details: { reason: 'too_many_sessions' },
+        });
         throw new GatewayError('too_many_sessions');
       }
       for (const evicted of created.evicted) {
@@ -222,14 +225,7 @@ export function createAccounts(deps: AccountDeps) {
           details: { sid: evicted, by: sid },
         });
       }
-      await users.recordLogin({
-        user_id: user.id,
-        email: canonical,
-        ip: meta.ip,
-        user_agent: meta.userAgent,
-        success: true,
-        reason: null,
-      });
+      await loginRecord(user.id, null);
       audit.record({
         type: 'login_success',
         user_id: user.id,

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGateway } from '../../support/gateway.js';
 import {
   call,
+  db,
   expectFailure,
   loginOk,
   me,
@@ -102,6 +103,18 @@ describe('rotation (device_binding on_mismatch: revoke, the default)', () => {
     const number = await call(gw, 'POST', '/api/auth/refresh', { json: { refresh: 12345 } });
     expectFailure(number, 400, 'validation_failed');
     expect(number.body?.message).toContain('refresh');
+  });
+
+  it.each([
+    ['disabled', 'UPDATE users SET is_active = 0 WHERE email = ?'],
+    ['deleted', 'UPDATE users SET is_deleted = 1 WHERE email = ?'],
+  ])('a refresh for a user %s since login → 401 token_revoked and the session ends', async (_name, sql) => {
+    const user = newUser();
+    expect((await register(gw, user)).status).toBe(201);
+    const p0 = await loginOk(gw, user.email, user.password);
+    db(gw, sql, user.email);
+    expectFailure(await refresh(gw, p0.refresh), 401, 'token_revoked');
+    expectFailure(await me(gw, p0.access), 401, 'token_revoked');
   });
 
   it('a refresh from another User-Agent → 401 device_mismatch, and with on_mismatch: revoke the session is gone', async () => {

@@ -34,6 +34,9 @@ export interface AccountsGatewayOptions {
   readonly dir?: string;
 }
 
+/** Where the calls go: an in-process TestGateway, or a child process's URL and port. */
+export type Target = Pick<TestGateway, 'url' | 'port'>;
+
 export function startAccountsGateway(options: AccountsGatewayOptions = {}): Promise<TestGateway> {
   const passwords = [options.fastHash === false ? '' : FAST_ARGON2, options.passwords ?? '']
     .filter((p) => p !== '')
@@ -79,12 +82,7 @@ export interface CallOptions {
   readonly chunked?: boolean;
 }
 
-export function call(
-  gw: TestGateway,
-  method: string,
-  path: string,
-  options: CallOptions = {},
-): Promise<Reply> {
+export function call(gw: Target, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
   const headers: Record<string, string | string[]> = {};
   if (options.ua !== null) headers['user-agent'] = options.ua ?? UA;
   let payload: string | Buffer | undefined = options.body;
@@ -129,7 +127,7 @@ export function call(
  * closed without one or did not answer within `ms`).
  */
 export function rawStatus(
-  gw: TestGateway,
+  gw: Target,
   data: string,
   ms = 3_000,
 ): Promise<{ status: number; code: string | undefined; text: string }> {
@@ -184,12 +182,12 @@ export function newUser(overrides: Partial<NewUser> = {}): NewUser {
   };
 }
 
-export function register(gw: TestGateway, user: NewUser | Record<string, unknown>): Promise<Reply> {
+export function register(gw: Target, user: NewUser | Record<string, unknown>): Promise<Reply> {
   return call(gw, 'POST', '/api/auth/register', { json: user });
 }
 
 export function login(
-  gw: TestGateway,
+  gw: Target,
   email: string,
   password: string,
   options: { ua?: string; device_token?: string } = {},
@@ -210,7 +208,7 @@ export interface Pair {
 
 /** Registers and logs in; fails the test if either step does not succeed. */
 export async function registerAndLogin(
-  gw: TestGateway,
+  gw: Target,
   overrides: Partial<NewUser> = {},
 ): Promise<{ user: NewUser; id: string; pair: Pair }> {
   const user = newUser(overrides);
@@ -220,17 +218,17 @@ export async function registerAndLogin(
   return { user, id: reg.body!.data!.id as string, pair };
 }
 
-export async function loginOk(gw: TestGateway, email: string, password: string, ua = UA): Promise<Pair> {
+export async function loginOk(gw: Target, email: string, password: string, ua = UA): Promise<Pair> {
   const res = await login(gw, email, password, { ua });
   expect(res.status, res.text).toBe(200);
   return res.body!.data as unknown as Pair;
 }
 
-export function refresh(gw: TestGateway, token: string, ua = UA): Promise<Reply> {
+export function refresh(gw: Target, token: string, ua = UA): Promise<Reply> {
   return call(gw, 'POST', '/api/auth/refresh', { json: { refresh: token }, ua });
 }
 
-export function me(gw: TestGateway, token: string, ua = UA): Promise<Reply> {
+export function me(gw: Target, token: string, ua = UA): Promise<Reply> {
   return call(gw, 'GET', '/api/users/me', { token, ua });
 }
 
