@@ -18,6 +18,11 @@ export function createCheckHost(): Stage {
         close: true,
       });
     }
-    ctx.host = normalizeHost(ctx.req.headers.host);
+    try {
+      ctx.host = normalizeHost(ctx.req.headers.host);
+    } catch (err) {
+      // An empty or malformed Host is HTTP-level garbage like a missing one: answer, then close.
+      throw new GatewayError('bad_request', { message: 'Invalid Host header', cause: err, close: true });
+    }
   };
 }

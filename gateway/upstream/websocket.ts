@@ -36,6 +36,10 @@ export function createWebSocketRelay(): WebSocketRelay {
       // http-proxy copies req.headers and req.url: replace them with the pipeline's decision.
       req.headers = outgoing;
       req.url = path;
+      // A WebSocket peer that half-closes has left (RFC 6455 §7.1.1: TCP close follows the closing
+      // handshake). The listener allows half-open sockets, so without this an upstream that ignores
+      // the FIN would hold the tunnel, and the drain's in-flight count, open indefinitely.
+      socket.once('end', () => socket.end());
       proxy.ws(req, socket, head, { target: origin }, (err) =>
         onError(err instanceof Error ? err : new Error(String(err))),
       );

@@ -1,0 +1,272 @@
+// WebSocket upgrades through the gateway: an echo over a `websocket: true` route, the headers the
+// upstream gets, and upgrades the gateway must refuse (route without websocket, h2c). Frames by hand.
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { expectEnvelope, rawExchange, waitFor } from './helpers.js';
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** RFC 6455 §5.2 frame; the client masks, the server does not. */
+function frame(opcode: number, payload: Buffer, masked: boolean): Buffer {
+  const len = payload.length;
+  const head = len < 126 ? Buffer.alloc(2) : len < 65_536 ? Buffer.alloc(4) : Buffer.alloc(10);
+  head[0] = 0x80 | opcode;
+  if (len < 126) head[1] = len;
+  else if (len < 65_536) {
+    head[1] = 126;
+    head.writeUInt16BE(len, 2);
+  } else {
+    head[1] = 127;
+    head.writeBigUInt64BE(BigInt(len), 2);
+  }
+  if (!masked) return Buffer.concat([head, payload]);
+  head[1] = head[1]! | 0x80;
+  const key = randomBytes(4);
+  const body = Buffer.from(payload);
+  for (let i = 0; i < body.length; i++) body[i] = body[i]! ^ key[i % 4]!;
+  return Buffer.concat([head, key, body]);
+}
+
+interface Frame {
+  readonly opcode: number;
+  readonly payload: Buffer;
+}
+
+/** Reads complete frames off `socket`, starting with any bytes already received. */
+function frameReader(socket: Duplex, initial: Buffer = Buffer.alloc(0)): { next(): Promise<Frame> } {
+  let buffered = initial;
+  const frames: Frame[] = [];
+  const waiting: Array<(f: Frame) => void> = [];
+  const parse = (): void => {
+    for (;;) {
+      if (buffered.length < 2) return;
+      const masked = (buffered[1]! & 0x80) !== 0;
+      let len = buffered[1]! & 0x7f;
+      let off = 2;
+      if (len === 126) {
+        if (buffered.length < 4) return;
+        len = buffered.readUInt16BE(2);
+        off = 4;
+      } else if (len === 127) {
+        if (buffered.length < 10) return;
+        len = Number(buffered.readBigUInt64BE(2));
+        off = 10;
+      }
+      const keyLen = masked ? 4 : 0;
+      if (buffered.length < off + keyLen + len) return;
+      const payload = Buffer.from(buffered.subarray(off + keyLen, off + keyLen + len));
+      if (masked) {
+        const key = buffered.subarray(off, off + 4);
+        for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ key[i % 4]!;
+      }
+      const f = { opcode: buffered[0]! & 0x0f, payload };
+      buffered = buffered.subarray(off + keyLen + len);
+      const w = waiting.shift();
+      if (w === undefined) frames.push(f);
+      else w(f);
+    }
+  };
+  socket.on('data', (c: Buffer) => {
+    buffered = Buffer.concat([buffered, c]);
+    parse();
+  });
+  parse();
+  return {
+    next: () =>
+      new Promise<Frame>((done) => {
+        const f = frames.shift();
+        if (f !== undefined) done(f);
+        else waiting.push(done);
+      }),
+  };
+}
+
+interface WsUpstream {
+  readonly server: Server;
+  readonly origin: string;
+  readonly upgrades: Array<{ url: string; headers: IncomingHttpHeaders }>;
+  readonly requests: string[];
+  /** Upgraded sockets: the server no longer tracks them, so close() would wait for them. */
+  readonly sockets: Set<Duplex>;
+}
+
+/** Echoes every text/binary frame back; answers close with close. */
+async function startWsEcho(): Promise<WsUpstream> {
+  const upgrades: WsUpstream['upgrades'] = [];
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    res.end('plain');
+  });
+  const sockets = new Set<Duplex>();
+  server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+    upgrades.push({ url: req.url!, headers: req.headers });
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}${GUID}`).digest('base64');
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
+    const reader = frameReader(socket, head);
+    const loop = async (): Promise<void> => {
+      for (;;) {
+        const f = await reader.next();
+        if (f.opcode === 0x8) {
+          socket.end(frame(0x8, f.payload, false));
+          return;
+        }
+        socket.write(frame(f.opcode, f.payload, false));
+      }
+    };
+    void loop();
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    server,
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    upgrades,
+    requests,
+    sockets,
+  };
+}
+
+function upgradeRequest(path: string, extra = '', upgrade = 'websocket'): string {
+  const key = randomBytes(16).toString('base64');
+  return (
+    `GET ${path} HTTP/1.1\r\nHost: ws.test:8080\r\nConnection: Upgrade\r\nUpgrade: ${upgrade}\r\n` +
+    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n${extra}\r\n`
+  );
+}
+
+/** Sends the upgrade and resolves after the 101 with a frame reader on the rest of the stream. */
+function openWs(
+  port: number,
+  path: string,
+  extra = '',
+): Promise<{ socket: Socket; head: string; reader: ReturnType<typeof frameReader> }> {
+  const ex = rawExchange(port, upgradeRequest(path, extra));
+  return new Promise((done, fail) => {
+    let buffered = Buffer.alloc(0);
+    const onData = (c: Buffer): void => {
+      buffered = Buffer.concat([buffered, c]);
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      ex.socket.off('data', onData);
+      const head = buffered.subarray(0, end).toString();
+      if (!head.startsWith('HTTP/1.1 101')) fail(new Error(`no upgrade: ${buffered.toString()}`));
+      done({ socket: ex.socket, head, reader: frameReader(ex.socket, buffered.subarray(end + 4)) });
+    };
+    ex.socket.on('data', onData);
+  });
+}
+
+let gw: TestGateway;
+let ws: WsUpstream;
+let deadPort: number;
+
+beforeAll(async () => {
+  ws = await startWsEcho();
+  const probe = createServer();
+  await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
+  deadPort = (probe.address() as AddressInfo).port;
+  await new Promise<void>((done) => probe.close(() => done()));
+  gw = await startTestGateway(`
+routes:
+  - { name: ws, path: /ws, upstream: "${ws.origin}", auth: public, websocket: true, strip_prefix: true }
+  - { name: plain, path: /plain, upstream: "${ws.origin}", auth: public }
+  - { name: ws-dead, path: /wsdead, upstream: "http://127.0.0.1:${deadPort}", auth: public, websocket: true }
+`);
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  for (const socket of ws?.sockets ?? []) socket.destroy();
+  ws?.server.closeAllConnections();
+  await new Promise<void>((done) => (ws ? ws.server.close(() => done()) : done()));
+});
+
+describe('WebSocket relay', () => {
+  it('echoes text and a 100 KB binary message through a websocket route', async () => {
+    const { socket, reader } = await openWs(gw.port, '/ws/chat?room=1');
+    socket.write(frame(0x1, Buffer.from('hello through the gateway'), true));
+    const text = await reader.next();
+    expect(text.opcode).toBe(0x1);
+    expect(text.payload.toString()).toBe('hello through the gateway');
+    const big = randomBytes(100 * 1024);
+    socket.write(frame(0x2, big, true));
+    const binary = await reader.next();
+    expect(binary.opcode).toBe(0x2);
+    expect(binary.payload.equals(big)).toBe(true);
+    socket.write(frame(0x8, Buffer.from([0x03, 0xe8]), true));
+    expect((await reader.next()).opcode).toBe(0x8);
+    expect(ws.upgrades.at(-1)?.url).toBe('/chat?room=1');
+    socket.destroy();
+    await waitFor(() => gw.inFlight() === 0, 3_000, 'the relayed connection to be released');
+  });
+
+  it('a client that leaves without a closing handshake releases the tunnel', async () => {
+    // The echo upstream keeps half-open sockets (Node's default for servers) and ignores the FIN.
+    const { socket, reader } = await openWs(gw.port, '/ws/leave');
+    socket.write(frame(0x1, Buffer.from('bye'), true));
+    expect((await reader.next()).payload.toString()).toBe('bye');
+    expect(gw.inFlight()).toBe(1);
+    socket.end();
+    await waitFor(() => gw.inFlight() === 0, 3_000, 'the relayed connection to be released');
+    socket.destroy();
+  });
+
+  it('the upstream gets our forwarded and request-id headers, never the client identity headers', async () => {
+    const { socket } = await openWs(
+      gw.port,
+      '/ws/who',
+      'X-User-Id: admin\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.test\r\nX_User_Email: a@evil.test\r\nX-Request-Id: ws-trace.1\r\n',
+    );
+    const seen = ws.upgrades.at(-1)!.headers;
+    socket.destroy();
+    await waitFor(() => gw.inFlight() === 0, 3_000, 'the relayed connection to be released');
+    expect(seen['x-forwarded-for']).toBe('127.0.0.1');
+    expect(seen['x-forwarded-host']).toBe('ws.test:8080');
+    expect(seen['x-forwarded-proto']).toBe('http');
+    expect(seen['x-request-id']).toBe('ws-trace.1');
+    expect(seen['x-user-id']).toBeUndefined();
+    expect(Object.keys(seen).filter((h) => h.replaceAll('_', '-') === 'x-user-email')).toEqual([]);
+    expect(seen.upgrade).toBe('websocket');
+  });
+
+  it('an upgrade on a route without websocket: true is 400 bad_request and never forwarded', async () => {
+    const before = { upgrades: ws.upgrades.length, requests: ws.requests.length };
+    const ex = rawExchange(gw.port, upgradeRequest('/plain/socket'));
+    expectEnvelope(await ex.response, 400, 'bad_request');
+    expect(await ex.closed()).toBe(true);
+    expect(ws.upgrades.length).toBe(before.upgrades);
+    expect(ws.requests.length).toBe(before.requests);
+  });
+
+  it.each(['/ws/h2', '/plain/h2'])('Upgrade: h2c on %s is 400 bad_request', async (path) => {
+    const before = ws.upgrades.length + ws.requests.length;
+    const ex = rawExchange(
+      gw.port,
+      `GET ${path} HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n`,
+    );
+    expectEnvelope(await ex.response, 400, 'bad_request');
+    expect(await ex.closed()).toBe(true);
+    expect(ws.upgrades.length + ws.requests.length).toBe(before);
+  });
+
+  it('an upgrade to no route is 404 route_not_found in the envelope', async () => {
+    const ex = rawExchange(gw.port, upgradeRequest('/nowhere'));
+    expectEnvelope(await ex.response, 404, 'route_not_found');
+  });
+
+  it('an unreachable websocket upstream is 502 upstream_unavailable', async () => {
+    const ex = rawExchange(gw.port, upgradeRequest('/wsdead/x'));
+    expectEnvelope(await ex.response, 502, 'upstream_unavailable');
+    expect(await ex.closed()).toBe(true);
+    await waitFor(() => gw.inFlight() === 0, 3_000, 'in-flight count to drop');
+  });
+});
