@@ -64,6 +64,12 @@ export interface LoginInput {
   readonly device_token: string | undefined;
 }
 
+/**
+ * Receives the login or register limit states as soon as they have passed, so that every later
+ * answer, a refusal included, carries them: a failing client is the one that needs them most.
+ */
+export type LimitReporter = (limits: readonly LimitState[]) => void;
+
 export function publicUser(user: User): PublicUser {
   return {
     id: user.id,
@@ -103,12 +109,9 @@ export function createAccounts(deps: AccountDeps) {
   }
 
   return {
-    async register(
-      input: RegisterInput,
-      meta: ClientMeta,
-    ): Promise<{ user: PublicUser; limits: readonly LimitState[] }> {
+    async register(input: RegisterInput, meta: ClientMeta, reportLimits: LimitReporter): Promise<PublicUser> {
       const canonical = canonicalEmail(input.email);
-      const limits = await guard.limitRegister(canonical, meta.ip);
+      reportLimits(await guard.limitRegister(canonical, meta.ip));
       const emailProblem = validateEmail(input.email);
       if (emailProblem !== null) throw new GatewayError('validation_failed', { message: emailProblem });
       for (const name of ['first_name', 'last_name'] as const) {
@@ -132,15 +135,16 @@ export function createAccounts(deps: AccountDeps) {
         password_hash: await hasher.hash(input.password),
       });
       audit.record({ type: 'register', user_id: user.id, ip: meta.ip });
-      return { user: publicUser(user), limits };
+      return publicUser(user);
     },
 
     async login(
       input: LoginInput,
       meta: ClientMeta,
-    ): Promise<{ tokens: TokenPair & { device_token: string }; limits: readonly LimitState[] }> {
+      reportLimits: LimitReporter,
+    ): Promise<TokenPair & { device_token: string }> {
       const canonical = canonicalEmail(input.email);
-      const limits = await guard.limitLogin(canonical, meta.ip);
+      reportLimits(await guard.limitLogin(canonical, meta.ip));
       const loginRecord = (user_id: string | null, reason: string | null) =>
         users.recordLogin({
           user_id,
@@ -233,14 +237,11 @@ export function createAccounts(deps: AccountDeps) {
         details: { sid, known_device: known },
       });
       return {
-        tokens: {
-          access,
-          refresh: refresh.token,
-          token_type: 'Bearer',
-          expires_in: expiresIn,
-          device_token: tokens.deviceTokens.issueDeviceToken(canonical),
-        },
-        limits,
+        access,
+        refresh: refresh.token,
+        token_type: 'Bearer',
+        expires_in: expiresIn,
+        device_token: tokens.deviceTokens.issueDeviceToken(canonical),
       };
     },
 

@@ -75,8 +75,7 @@ export function createEndpointRoutes(
         first_name: stringField(b, 'first_name', 150),
         last_name: stringField(b, 'last_name', 150),
       };
-      const { user, limits } = await accounts.register(input, meta(ctx));
-      withLimits(ctx, limits);
+      const user = await accounts.register(input, meta(ctx), (limits) => withLimits(ctx, limits));
       sendSuccess(ctx.res, 201, 'Registration successful', user);
     },
   };
@@ -91,8 +90,7 @@ export function createEndpointRoutes(
         password: stringField(b, 'password', 4 * config.passwords.max_length),
         device_token: typeof b.device_token === 'string' ? b.device_token : undefined,
       };
-      const { tokens: pair, limits } = await accounts.login(input, meta(ctx));
-      withLimits(ctx, limits);
+      const pair = await accounts.login(input, meta(ctx), (limits) => withLimits(ctx, limits));
       sendSuccess(ctx.res, 200, 'Login successful', pair);
     },
   };
