@@ -204,14 +204,16 @@ export interface ChildGateway {
  * waits for its "gateway listening" line.
  */
 export async function startChildGateway(options: {
-  yaml?: string;
+  /** The config text, or a function of the temp dir it is written to (for paths inside it). */
+  yaml?: string | ((dir: string) => string);
   cwd?: string;
   args?: readonly string[];
   env?: NodeJS.ProcessEnv;
 }): Promise<ChildGateway> {
   const dir = options.cwd ?? mkdtempSync(join(tmpdir(), 'portcullis-child-'));
   const configFile = join(dir, 'gateway.yaml');
-  if (options.yaml !== undefined) writeFileSync(configFile, options.yaml);
+  const yaml = typeof options.yaml === 'function' ? options.yaml(dir) : options.yaml;
+  if (yaml !== undefined) writeFileSync(configFile, yaml);
   const args = options.args ?? ['start', '--config', configFile];
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: dir,
