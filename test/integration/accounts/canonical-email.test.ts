@@ -60,6 +60,13 @@ describe('email canonicalisation', () => {
     expect(userCount(gw)).toBe(before + 1);
   });
 
+  it("a deleted account's address stays reserved", async () => {
+    const user = newUser({ email: 'Carol@Example.com' });
+    expect((await register(gw, user)).status).toBe(201);
+    db(gw, 'UPDATE users SET is_deleted = 1 WHERE email = ?', 'Carol@Example.com');
+    expectFailure(await register(gw, newUser({ email: 'carol@example.com' })), 409, 'email_taken');
+  });
+
   it('a trimmed-on-register address keeps no spaces', async () => {
     const res = await register(gw, newUser({ email: '  Bob@Example.com  ' }));
     expect(res.status).toBe(201);

@@ -101,6 +101,16 @@ describe('what a client cannot choose', () => {
   });
 });
 
+describe('long passwords (passwords.max_length: 1024)', () => {
+  it('a password at the maximum works; one code point more is a failed login, never a truncated match', async () => {
+    const password = `${'Zq7-'.repeat(255)}end!`; // 1024 code points
+    const user = newUser({ password });
+    expect((await register(gw, user)).status).toBe(201);
+    expect((await login(gw, user.email, password)).status).toBe(200);
+    expectFailure(await login(gw, user.email, `${password}x`), 401, 'invalid_credentials');
+  });
+});
+
 describe('requests that must still work, or fail cleanly', () => {
   it('login, register and refresh ignore a stale or garbage Authorization header', async () => {
     const user = newUser();

@@ -77,7 +77,11 @@ describe('login answers reveal nothing about the account', () => {
     expect((await login(gw, known.email, known.password)).status).toBe(200);
   });
 
-  it(`unknown-email and wrong-password logins take the same time (medians within 20%, ${TRIES} tries each)`, async () => {
+  // Retried: on two shared cores a burst of load from another process can move one median by itself.
+  // A real gap (a skipped hash is 20× faster) fails every attempt.
+  it(`unknown-email and wrong-password logins take the same time (medians within 20%, ${TRIES} tries each)`, {
+    retry: 2,
+  }, async () => {
     const kinds = {
       unknown: () => login(gw, `ghost-${known.email}`, WRONG),
       wrong: () => login(gw, known.email, WRONG),
@@ -85,9 +89,11 @@ describe('login answers reveal nothing about the account', () => {
     const times: Record<keyof typeof kinds, number[]> = { unknown: [], wrong: [] };
     // Warm-up: the dummy hash, connection set-up and JIT are paid before anything is measured.
     for (const run of Object.values(kinds)) await run();
+    const order = Object.entries(kinds) as Array<[keyof typeof kinds, () => Promise<Reply>]>;
     for (let i = 0; i < TRIES; i++) {
-      // Interleaved, so machine noise lands on every kind alike.
-      for (const [kind, run] of Object.entries(kinds) as Array<[keyof typeof kinds, () => Promise<Reply>]>) {
+      // Interleaved, first one kind then the other (ABBA), so load from other processes and any drift
+      // land on both alike.
+      for (const [kind, run] of i % 2 === 0 ? order : [...order].reverse()) {
         const t0 = performance.now();
         const res = await run();
         times[kind].push(performance.now() - t0);

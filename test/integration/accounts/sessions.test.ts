@@ -55,6 +55,15 @@ describe('single active session (default max_active: 1, evict_oldest)', () => {
     expectFailure(await refresh(gw, first.refresh), 401, 'session_replaced');
   });
 
+  // The same bug after a logout: the current refresh token should answer token_revoked.
+  it.fails("a logged-out session's current refresh token answers token_revoked", async () => {
+    gw = await startAccountsGateway();
+    const u = await userIn(gw);
+    const pair = await loginOk(gw, u.email, u.password);
+    expect((await call(gw, 'POST', '/api/auth/logout', { token: pair.access })).status).toBe(200);
+    expectFailure(await refresh(gw, pair.refresh), 401, 'token_revoked');
+  });
+
   it("another user's login does not evict anyone", async () => {
     gw = await startAccountsGateway();
     const a = await userIn(gw);

@@ -174,6 +174,14 @@ describe('field types and presence', () => {
     expect(userCount(gw)).toBe(before);
   });
 
+  it('a field hidden in __proto__ is not read', async () => {
+    const { email, ...rest } = newUser();
+    const body = `{"__proto__":{"email":"${email}"},${JSON.stringify(rest).slice(1)}`;
+    const res = await call(gw, 'POST', REGISTER, { body, headers: { 'content-type': 'application/json' } });
+    expectFailure(res, 400, 'validation_failed');
+    expect(res.body?.message).toContain('email');
+  });
+
   it('password and password_confirm that differ → 400 validation_failed naming password_confirm', async () => {
     const before = userCount(gw);
     const res = await register(gw, { ...newUser(), password_confirm: 'violet-harbour-kettle-94' });
