@@ -12,7 +12,6 @@ export const OTHER_UA = 'curl/8.5.0';
 export const PASSWORD = 'violet-harbour-kettle-93';
 
 /** Cheap hashing: only the tests that measure hashing use the real defaults. */
-export const FAST_ARGON2_PARAMS = { memory_kib: 1024, iterations: 1, parallelism: 1 } as const;
 const FAST_ARGON2 = 'argon2: { memory_kib: 1024, iterations: 1, parallelism: 1 }';
 /** Limits high enough that no test meets a 429 it did not ask for. */
 export const OPEN_LIMITS = `rate_limits:
@@ -232,12 +231,9 @@ export function me(gw: Target, token: string, ua = UA): Promise<Reply> {
   return call(gw, 'GET', '/api/users/me', { token, ua });
 }
 
-export function dbPath(gw: TestGateway): string {
-  return join(gw.dir, 'users.db');
-}
-
+/** Raw SQL on the gateway's user database, through a connection of its own (as an operator would). */
 export function db(gw: TestGateway, sql: string, ...params: unknown[]): Record<string, unknown>[] {
-  return sqliteExec(dbPath(gw), sql, ...params);
+  return sqliteExec(join(gw.dir, 'users.db'), sql, ...params);
 }
 
 export function userCount(gw: TestGateway): number {
