@@ -55,7 +55,8 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
     sessions.delete(sid);
     byUser.get(user_id)?.delete(sid);
     if (byUser.get(user_id)?.size === 0) byUser.delete(user_id);
-    for (const hash of s.current) refreshIndex.delete(hash);
+    // Refresh index entries stay until they expire: a refresh token of an ended session then answers
+    // with the tombstone's reason (token_revoked, session_replaced) instead of a bare invalid_token.
     if (reason !== null) tombstones.set(sid, { value: reason, expires: now() + options.tombstoneTtlMs });
   }
 

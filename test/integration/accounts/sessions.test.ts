@@ -38,16 +38,14 @@ describe('single active session (default max_active: 1, evict_oldest)', () => {
     const old = await me(gw, first.access);
     expectFailure(old, 401, 'session_replaced');
     expect(old.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
-    // The evicted session's refresh token is refused too (its exact code: see the it.fails below).
+    // The evicted session's refresh token is refused too (its exact code: see below).
     expect((await refresh(gw, first.refresh)).status).toBe(401);
     expect((await me(gw, second.access)).status).toBe(200);
     expect(await gw.services.state.listUserSessions(u.id)).toHaveLength(1);
   });
 
-  // KNOWN BUG (gateway/state/memory-store.ts): ending a session deletes its current refresh hashes
-  // from the index, so the tombstone is never found and the token answers invalid_token. Remove
-  // `.fails` once the store keeps those index entries until they expire.
-  it.fails("the evicted session's current refresh token answers session_replaced", async () => {
+  // Ending a session keeps its refresh index entries until they expire, so the tombstone explains why.
+  it("the evicted session's current refresh token answers session_replaced", async () => {
     gw = await startAccountsGateway();
     const u = await userIn(gw);
     const first = await loginOk(gw, u.email, u.password);
@@ -55,8 +53,7 @@ describe('single active session (default max_active: 1, evict_oldest)', () => {
     expectFailure(await refresh(gw, first.refresh), 401, 'session_replaced');
   });
 
-  // The same bug after a logout: the current refresh token should answer token_revoked.
-  it.fails("a logged-out session's current refresh token answers token_revoked", async () => {
+  it("a logged-out session's current refresh token answers token_revoked", async () => {
     gw = await startAccountsGateway();
     const u = await userIn(gw);
     const pair = await loginOk(gw, u.email, u.password);
