@@ -64,6 +64,11 @@ export function rawExchange(
       const head = buffered.subarray(0, end).toString('latin1');
       const { status, headers } = parseHead(head);
       const rest = buffered.subarray(end + 4);
+      // Interim answers (100 Continue) precede the response this exchange is about.
+      if (status >= 100 && status < 200 && status !== 101) {
+        buffered = rest;
+        return tryParse(final);
+      }
       const length = headers['content-length'];
       if (length !== undefined && rest.length >= Number(length)) {
         done({ status, headers, head, body: rest.subarray(0, Number(length)) });

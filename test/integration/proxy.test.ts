@@ -97,6 +97,17 @@ function streaming(req: IncomingMessage, res: ServerResponse): boolean {
     });
     return true;
   }
+  if (url.startsWith('/stream/headers')) {
+    req.resume();
+    res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
+    res.setHeader('connection', 'close, X-Hop-Secret');
+    res.setHeader('x-hop-secret', 'internal');
+    res.setHeader('keep-alive', 'timeout=1');
+    res.setHeader('proxy-authenticate', 'Basic realm="upstream"');
+    res.setHeader('x-kept', 'yes');
+    res.end('ok');
+    return true;
+  }
   if (url.startsWith('/stream/slow')) {
     req.resume();
     const timer = setTimeout(() => res.end('late'), 2_000);
@@ -128,6 +139,7 @@ beforeAll(async () => {
   deadPort2 = await closedPort();
   deadPort3 = await closedPort();
   gw = await startTestGateway(`
+rate_limits: { global: { anonymous: 100000/h } }
 routes:
   - { name: rec, path: /rec, upstream: "${rec.origin}", auth: public }
   - { name: strip, path: /strip/me, upstream: "${rec.origin}", auth: public, strip_prefix: true }
@@ -192,6 +204,38 @@ describe('query strings', () => {
     const res = await ex.response;
     expect(res.status).toBe(200);
     expect((JSON.parse(res.body.toString()) as { url: string }).url).toBe(target);
+  });
+});
+
+describe('headers', () => {
+  it('response hop-by-hop headers and those the upstream Connection names are dropped; repeats kept', async () => {
+    const res = await http(`${gw.url}/stream/headers`);
+    expect(res.status).toBe(200);
+    expect(res.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/']);
+    expect(res.headers['x-kept']).toBe('yes');
+    expect(res.headers['x-hop-secret']).toBeUndefined();
+    expect(res.headers['proxy-authenticate']).toBeUndefined();
+    expect(res.headers['keep-alive']).not.toBe('timeout=1');
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('Expect: 100-continue gets its 100, the body follows, and Expect itself is not forwarded', async () => {
+    const ex = rawExchange(
+      gw.port,
+      'PUT /rec/expect HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+    );
+    await new Promise<void>((done) => {
+      ex.socket.once('data', (c: Buffer) => {
+        expect(c.toString()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n/);
+        done();
+      });
+    });
+    ex.socket.write('hello');
+    const res = await ex.response;
+    expect(res.status).toBe(200);
+    const seen = rec.requests.find((r) => r.url === '/rec/expect');
+    expect(seen?.body.toString()).toBe('hello');
+    expect(seen?.headers.expect).toBeUndefined();
   });
 });
 

@@ -17,6 +17,7 @@ beforeAll(async () => {
   up = await startRecordingUpstream();
   gw = await startTestGateway(
     `
+rate_limits: { global: { anonymous: 100000/h } }
 routes:
   - { name: open, path: /open, upstream: "${up.origin}", auth: public }
 identity_headers:
