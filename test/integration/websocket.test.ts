@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { expectEnvelope, rawExchange, waitFor } from './helpers.js';
+import { expectEnvelope, http, rawExchange, waitFor } from './helpers.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -176,7 +176,9 @@ beforeAll(async () => {
   deadPort = (probe.address() as AddressInfo).port;
   await new Promise<void>((done) => probe.close(() => done()));
   gw = await startTestGateway(`
+passwords: { argon2: { memory_kib: 1024, iterations: 1, parallelism: 1 } }
 routes:
+  - { name: ws-auth, path: /ws/private, upstream: "${ws.origin}", auth: required, websocket: true }
   - { name: ws, path: /ws, upstream: "${ws.origin}", auth: public, websocket: true, strip_prefix: true }
   - { name: plain, path: /plain, upstream: "${ws.origin}", auth: public }
   - { name: ws-dead, path: /wsdead, upstream: "http://127.0.0.1:${deadPort}", auth: public, websocket: true }
@@ -236,6 +238,45 @@ describe('WebSocket relay', () => {
     expect(seen['x-user-id']).toBeUndefined();
     expect(Object.keys(seen).filter((h) => h.replaceAll('_', '-') === 'x-user-email')).toEqual([]);
     expect(seen.upgrade).toBe('websocket');
+  });
+
+  it('an upgrade on an auth route is checked like any request, and carries our identity headers', async () => {
+    const json = (body: unknown) => ({
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', 'user-agent': 'ws-client/1' },
+    });
+    const email = 'ws-user@example.com';
+    const password = 'correct-horse-battery-staple-91';
+    const registered = await http(
+      `${gw.url}/api/auth/register`,
+      json({ email, password, password_confirm: password, first_name: 'Web', last_name: 'Socket' }),
+    );
+    expect(registered.status).toBe(201);
+    const login = await http(`${gw.url}/api/auth/login`, json({ email, password }));
+    expect(login.status).toBe(200);
+    const access = (JSON.parse(login.body.toString()) as { data: { access: string } }).data.access;
+    const me = await http(`${gw.url}/api/users/me`, {
+      headers: { authorization: `Bearer ${access}`, 'user-agent': 'ws-client/1' },
+    });
+    const userId = (JSON.parse(me.body.toString()) as { data: { id: string } }).data.id;
+
+    const before = ws.upgrades.length;
+    const anonymous = rawExchange(gw.port, upgradeRequest('/ws/private/feed', 'X-User-Id: forged\r\n'));
+    expectEnvelope(await anonymous.response, 401, 'missing_token');
+    expect(ws.upgrades.length).toBe(before);
+
+    const { socket } = await openWs(
+      gw.port,
+      '/ws/private/feed',
+      `Authorization: Bearer ${access}\r\nUser-Agent: ws-client/1\r\nX-User-Id: forged\r\nx_user_id: forged\r\n`,
+    );
+    const seen = ws.upgrades.at(-1)!.headers;
+    socket.destroy();
+    expect(seen['x-user-id']).toBe(userId);
+    expect(seen['x-user-email']).toBe(email);
+    expect(seen.authorization).toBeUndefined();
+    expect(JSON.stringify(seen)).not.toContain('forged');
   });
 
   it('an upgrade on a route without websocket: true is 400 bad_request and never forwarded', async () => {
