@@ -54,11 +54,18 @@ function storeError(err: unknown): GatewayError {
   return new GatewayError('state_unavailable', { cause: err });
 }
 
-function wrap(backing: Backing, limit: number): Limiter {
+/** Resolves when a connection handshake in progress ends; null when there is none (the usual case). */
+type Readiness = () => Promise<void> | null;
+
+function wrap(backing: Backing, limit: number, ready: Readiness = () => null): Limiter {
   return {
     limit,
     async consume(key) {
       try {
+        // Awaited only during a handshake: otherwise the command leaves in this tick, in the same
+        // auto-pipelined write as the session check.
+        const pending = ready();
+        if (pending !== null) await pending;
         return state(limit, await backing.consume(key), true);
       } catch (err) {
         if (err instanceof RateLimiterRes) return state(limit, err, false);
@@ -67,6 +74,7 @@ function wrap(backing: Backing, limit: number): Limiter {
     },
     async peek(key) {
       try {
+        await ready();
         const res = await backing.get(key);
         return state(limit, res, res === null || res.consumedPoints < limit);
       } catch (err) {
@@ -75,6 +83,7 @@ function wrap(backing: Backing, limit: number): Limiter {
     },
     async block(key, ms) {
       try {
+        await ready();
         await backing.block(key, Math.max(1, Math.ceil(ms / 1000)));
       } catch (err) {
         throw storeError(err);
@@ -82,6 +91,7 @@ function wrap(backing: Backing, limit: number): Limiter {
     },
     async reset(key) {
       try {
+        await ready();
         await backing.delete(key);
       } catch (err) {
         throw storeError(err);
@@ -89,6 +99,7 @@ function wrap(backing: Backing, limit: number): Limiter {
     },
     async refund(key) {
       try {
+        await ready();
         await backing.reward(key, 1);
       } catch (err) {
         throw storeError(err);
@@ -97,7 +108,9 @@ function wrap(backing: Backing, limit: number): Limiter {
   };
 }
 
-const seconds = (rate: Rate): number => Math.max(1, Math.round(rate.duration_ms / 1000));
+/** A duration of 0 means the counter never resets (rate-limiter-flexible's convention). */
+const seconds = (rate: Rate): number =>
+  rate.duration_ms === 0 ? 0 : Math.max(1, Math.round(rate.duration_ms / 1000));
 
 /** The same (name, rate) gets the same limiter, so a config reload keeps every counter. */
 function cached(create: LimiterBackend['create']): LimiterBackend {
@@ -124,8 +137,46 @@ export function createMemoryLimiters(): LimiterBackend {
   );
 }
 
+/** What the limiters read of the ioredis client (structural: ioredis is imported by redis-store.ts only). */
+export interface RedisConnection {
+  readonly status: string;
+  once(event: 'ready' | 'close', listener: () => void): unknown;
+  off(event: 'ready' | 'close', listener: () => void): unknown;
+}
+
+/** How long a command waits for a connection handshake in progress (DESIGN.md: 1 s, then unavailable). */
+const HANDSHAKE_WAIT_MS = 1000;
+
+/**
+ * rate-limiter-flexible refuses every command while the client is not `ready` (rejectIfRedisNotReady),
+ * which is right for a dead connection but wrong for one being opened: the first login after a start
+ * (or an operator command, which opens its connection and acts at once) would fail or, for
+ * availability limits, count in memory. So a command waits for a handshake in progress, bounded.
+ */
+function handshakeWaiter(client: RedisConnection): Readiness {
+  let pending: Promise<void> | null = null;
+  return () => {
+    const s = client.status;
+    if (s !== 'wait' && s !== 'connecting' && s !== 'connect') return null;
+    pending ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        client.off('ready', done);
+        client.off('close', done);
+        pending = null;
+        resolve();
+      };
+      const timer = setTimeout(done, HANDSHAKE_WAIT_MS);
+      client.once('ready', done);
+      client.once('close', done);
+    });
+    return pending;
+  };
+}
+
 /** `client` is the ioredis connection of the Redis state store, shared so limits cost no extra connection. */
-export function createRedisLimiters(client: object, prefix: string): LimiterBackend {
+export function createRedisLimiters(client: RedisConnection, prefix: string): LimiterBackend {
+  const ready = handshakeWaiter(client);
   return cached((name, rate, options) => {
     const base = { keyPrefix: `${prefix}rl:${name}`, points: rate.points, duration: seconds(rate) };
     const insurance = options.failClosed ? undefined : new RateLimiterMemory(base);
@@ -136,6 +187,6 @@ export function createRedisLimiters(client: object, prefix: string): LimiterBack
       rejectIfRedisNotReady: true,
       ...(insurance === undefined ? {} : { insuranceLimiter: insurance }),
     });
-    return wrap(backing, rate.points);
+    return wrap(backing, rate.points, ready);
   });
 }

@@ -12,8 +12,8 @@
 // Failure cases: if step 3's reply is lost (timeout) the caller gets state_unavailable though the
 // rotation may have happened; the client retries with the same token and gets `grace` inside the window
 // (after it, `reused`: the session ends, fail closed). If step 4 fails, a replay after the old index
-// expiry answers `unknown` instead of `reused`, or a stale entry answers `unknown` with the tombstone's
-// reason instead of none: refused either way. Session ends clean up the index the same best-effort way.
+// expiry answers `unknown` instead of `reused`: refused either way. Index entries of ended sessions are
+// left to expire, so their tokens answer with the tombstone's reason.
 // A createSession whose reply is lost may leave a session nobody holds tokens for: it expires, or the
 // next login evicts it (under reject_new it blocks new logins until it expires or an admin revokes it).
 import {
@@ -21,7 +21,6 @@ import {
   at,
   decodeSession,
   encodeSession,
-  hashesOf,
   isHash,
   redisKeys,
   str,
@@ -66,15 +65,12 @@ function badHash(): TypeError {
 export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number): SessionOps {
   const tombMs = String(Math.max(1, Math.ceil(tombstoneTtlMs)));
 
-  /** Script replies for ended sessions: {sid1, hashes1, sid2, hashes2...}; their index entries go. */
+  /** Script replies for ended sessions: {sid1, hashes1, sid2, hashes2...}. */
   async function ended(reply: readonly unknown[]): Promise<string[]> {
+    // The ended sessions' refresh index entries stay until they expire, so a refresh token of an ended
+    // session answers with the tombstone's reason (token_revoked, session_replaced).
     const sids: string[] = [];
-    const hashes: string[] = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) {
-      sids.push(String(reply[i]));
-      hashes.push(...hashesOf(reply[i + 1]));
-    }
-    await dropIndex(cmd, hashes);
+    for (let i = 0; i + 1 < reply.length; i += 2) sids.push(String(reply[i]));
     return sids;
   }
 
@@ -140,7 +136,9 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
       case 'grace':
         return { kind: 'grace', session };
       case 'reused':
-        await dropIndex(cmd, [...hashesOf(reply[6]), next]);
+        // The session's other tokens keep their index entries until they expire: presented again they
+        // answer with the tombstone's reason. Only the never-issued `next` goes.
+        await dropIndex(cmd, [next]);
         return { kind: 'reused', session };
       case 'device_mismatch':
         await dropIndex(cmd, [next]);
@@ -212,9 +210,8 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
         reason,
         tombMs,
       );
-      if (str(cur) === null) return false;
-      await dropIndex(cmd, hashesOf(cur));
-      return true;
+      // The index entries stay until they expire: the tombstone explains a later refresh attempt.
+      return str(cur) !== null;
     },
 
     async endUserSessions(userId, reason) {

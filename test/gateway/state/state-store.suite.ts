@@ -354,10 +354,10 @@ export function runStateStoreSuite(name: string, make: MakeStore): void {
           session: expect.objectContaining({ sid: rec.sid, user_id: uid }),
         });
         expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
-        // The thief's current token dies with the session; the spent one still says why.
+        // The thief's current token dies with the session; both say why.
         expect(await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
           kind: 'unknown',
-          reason: null,
+          reason: 'token_revoked',
         });
         expect(await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
           kind: 'unknown',
@@ -390,7 +390,7 @@ export function runStateStoreSuite(name: string, make: MakeStore): void {
         await store.endSession(uid, rec.sid, 'token_revoked');
         expect(await store.rotateRefresh(hash, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
           kind: 'unknown',
-          reason: null,
+          reason: 'token_revoked',
         });
         expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
       });
