@@ -113,6 +113,14 @@ export function createMainListener(
     },
   );
   server.timeout = s.idle_timeout;
+  server.on('timeout', (socket: Duplex) => {
+    // Idle means the client is silent. A request read whole and waiting on its upstream (a slow
+    // answer, an SSE gap) is bounded by the route's timeout instead; cutting it here would drop it
+    // without a reply. A keep-alive wait or a stalled request body is closed as before.
+    const pending = answering.get(socket);
+    if (pending !== undefined && pending.req.complete && !pending.writableFinished) return;
+    socket.destroy();
+  });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // A ServerResponse on the raw socket lets error replies before the upgrade use the same renderer.

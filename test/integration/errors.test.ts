@@ -43,7 +43,19 @@ function broken(req: IncomingMessage, res: ServerResponse): boolean {
     setTimeout(() => res.end('data: 2\n\n'), 300);
     return true;
   }
-  if (url.startsWith('/broken/body')) {
+  if (url.startsWith('/patient/answer')) {
+    req.resume();
+    setTimeout(() => res.end('worth the wait'), 1_200);
+    return true;
+  }
+  if (url.startsWith('/patient/sse')) {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    setTimeout(() => res.write('data: after a silence\n\n'), 1_200);
+    setTimeout(() => res.end(), 1_300);
+    return true;
+  }
+  if (url.startsWith('/broken/body') || url.startsWith('/patient/body')) {
     req.on('data', () => undefined);
     req.on('close', () => {
       if (!req.complete) {
@@ -68,8 +80,9 @@ routes:
   - { name: broken, path: /broken, upstream: "${up.origin}", auth: public }
   - { name: get-post, path: /gp, upstream: "${up.origin}", auth: public, methods: [GET, POST] }
   - { name: hosted, path: /hosted, host: api.test, upstream: "${up.origin}", auth: public }
+  - { name: patient, path: /patient, upstream: "${up.origin}", auth: public, timeout: 5s }
 `,
-    { base: { server: 'headers_timeout: 500ms' } },
+    { base: { server: 'headers_timeout: 500ms, idle_timeout: 500ms' } },
   );
 });
 
@@ -124,6 +137,30 @@ describe('gateway-written replies are the envelope', () => {
     } finally {
       clearInterval(dribble);
     }
+  });
+});
+
+describe('idle_timeout', () => {
+  it('does not cut a request waiting on an upstream that answers within the route timeout', async () => {
+    const res = await http(`${gw.url}/patient/answer`);
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toBe('worth the wait');
+  });
+
+  it('does not cut an event stream that is silent for longer than it', async () => {
+    const res = await http(`${gw.url}/patient/sse`);
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toBe('data: after a silence\n\n');
+  });
+
+  it('closes a connection whose request body stalls, and the upstream request is aborted', async () => {
+    const ex = rawExchange(
+      gw.port,
+      'POST /patient/body HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello',
+    );
+    expect(await ex.closed(3_000)).toBe(true);
+    await waitFor(() => bodyAborts.includes('/patient/body'), 3_000, 'the upstream to see the abort');
+    await waitFor(() => gw.inFlight() === 0, 3_000, 'in-flight count to drop');
   });
 });
 
