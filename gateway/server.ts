@@ -118,7 +118,7 @@ export function createMainListener(
     // answer, an SSE gap) is bounded by the route's timeout instead; cutting it here would drop it
     // without a reply. A keep-alive wait or a stalled request body is closed as before.
     const pending = answering.get(socket);
-    if (pending !== undefined && pending.req.complete && !pending.writableFinished) return;
+    if (pending?.req.complete && !pending.writableFinished) return;
     socket.destroy();
   });
 
