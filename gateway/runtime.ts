@@ -35,7 +35,7 @@ export function compileRuntime(
   generation: number,
 ): RuntimeState {
   const guard = createLoginGuard(config, services.limiters);
-  const accounts = createAccounts({ ...services, config, guard });
+  const accounts = createAccounts({ ...services, config, guard, onStateSkip: deps.onStateSkip });
   const own: CompiledRoute[] = createEndpointRoutes(config, accounts, services.tokens).map((r) => ({
     ...r,
     balancer: createBalancer([]),

@@ -10,7 +10,7 @@ import type { LimitState } from '../state/limiter.js';
 import type { SessionRecord, StateStore } from '../state/state-store.js';
 import { canonicalEmail, validateEmail } from '../users/email.js';
 import type { User, UserStore } from '../users/user-store.js';
-import type { LoginGuard } from './login-guard.js';
+import type { Attempt, LoginGuard } from './login-guard.js';
 import { type PasswordPolicy, passwordPolicyError } from './password-policy.js';
 import type { PasswordHasher } from './passwords.js';
 import { hashRefreshToken, isRefreshTokenFormat, newRefreshToken } from './refresh-tokens.js';
@@ -27,6 +27,8 @@ export interface AccountDeps {
   readonly guard: LoginGuard;
   readonly audit: AuditLog;
   readonly log: Logger;
+  /** Counts account checks skipped under `on_state_error: allow`. */
+  readonly onStateSkip: () => void;
 }
 
 export interface ClientMeta {
@@ -81,6 +83,10 @@ export function publicUser(user: User): PublicUser {
   };
 }
 
+/** Under `on_state_error: allow`, a login whose lock or session cannot be recorded goes on without them. */
+const NO_ATTEMPT: Attempt = { succeeded: async () => undefined, failed: async () => false };
+const NO_SESSION = { ok: true, evicted: [] } as const;
+
 const invalidCredentials = (): GatewayError => new GatewayError('invalid_credentials');
 
 export function createAccounts(deps: AccountDeps) {
@@ -88,6 +94,19 @@ export function createAccounts(deps: AccountDeps) {
   const bindsUserAgent = config.device_binding.mode === 'user-agent';
   const deviceOf = (meta: ClientMeta): string => (bindsUserAgent ? userAgentHash(meta.userAgent) : '');
   const expiresIn = Math.floor(config.tokens.access_ttl / 1000);
+  const allowOnError = config.storage.on_state_error === 'allow';
+
+  /** The explicit trade of `on_state_error: allow`: a state-store failure skips the step, logged and counted. */
+  async function orSkip<T>(step: string, op: () => Promise<T>, fallback: T): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (!allowOnError || !(err instanceof GatewayError) || err.code !== 'state_unavailable') throw err;
+      deps.onStateSkip();
+      log.warn({ step }, 'state store unavailable: login step skipped (on_state_error: allow)');
+      return fallback;
+    }
+  }
 
   async function issueAccess(user: User, sid: string, device: string): Promise<string> {
     const signed = await tokens.signAccess({
@@ -155,9 +174,13 @@ export function createAccounts(deps: AccountDeps) {
           reason,
         });
       const known = tokens.deviceTokens.isKnownDevice(input.device_token, canonical);
-      let attempt: Awaited<ReturnType<LoginGuard['beginAttempt']>>;
+      let attempt: Attempt;
       try {
-        attempt = await guard.beginAttempt(canonical, meta.ip, known);
+        attempt = await orSkip(
+          'brute-force lock',
+          () => guard.beginAttempt(canonical, meta.ip, known),
+          NO_ATTEMPT,
+        );
       } catch (err) {
         if (err instanceof GatewayError && err.code === 'account_locked') {
           void loginRecord(null, 'locked').catch((e: unknown) =>
@@ -175,7 +198,7 @@ export function createAccounts(deps: AccountDeps) {
           ? await hasher.verify(user.password_hash, input.password)
           : await hasher.verifyDummy(input.password);
       if (!ok || user === null) {
-        const locked = await attempt.failed();
+        const locked = await orSkip('brute-force count', () => attempt.failed(), false);
         const reason = user === null ? 'unknown_email' : usable ? 'bad_password' : 'inactive';
         await loginRecord(user?.id ?? null, reason);
         audit.record({ type: 'login_failure', user_id: user?.id ?? null, ip: meta.ip, details: { reason } });
@@ -188,7 +211,7 @@ export function createAccounts(deps: AccountDeps) {
           });
         throw invalidCredentials();
       }
-      await attempt.succeeded();
+      await orSkip('brute-force reset', () => attempt.succeeded(), undefined);
       await upgradeHash(user, input.password);
 
       const sid = randomBytes(16).toString('base64url');
@@ -209,7 +232,11 @@ export function createAccounts(deps: AccountDeps) {
         last_seen: now,
         expires_at: now + config.tokens.refresh_ttl,
       };
-      const created = await state.createSession(record, refresh.hash, config.sessions);
+      const created = await orSkip(
+        'session record',
+        () => state.createSession(record, refresh.hash, config.sessions),
+        NO_SESSION,
+      );
       if (!created.ok) {
         // Every attempt that reached an account leaves a record, refused ones included.
         await loginRecord(user.id, 'too_many_sessions');
