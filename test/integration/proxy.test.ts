@@ -108,6 +108,14 @@ function streaming(req: IncomingMessage, res: ServerResponse): boolean {
     res.end('ok');
     return true;
   }
+  if (url.startsWith('/stream/stall')) {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+    res.write('first half');
+    const timer = setTimeout(() => res.end('x'.repeat(90)), 2_000);
+    res.on('close', () => clearTimeout(timer));
+    return true;
+  }
   if (url.startsWith('/stream/slow')) {
     req.resume();
     const timer = setTimeout(() => res.end('late'), 2_000);
@@ -300,6 +308,19 @@ describe('upstream failures', () => {
     const res = await http(`${gw.url}/stream/slow`);
     expectEnvelope(res, 504, 'upstream_timeout');
     expect(performance.now() - started).toBeLessThan(1_500);
+  });
+
+  it('an upstream that stalls mid-body beyond the route timeout: the client connection is cut', async () => {
+    const started = performance.now();
+    const ex = rawExchange(gw.port, 'GET /stream/stall HTTP/1.1\r\nHost: gw.test\r\n\r\n');
+    let received = '';
+    ex.socket.on('data', (c: Buffer) => {
+      received += c.toString();
+    });
+    expect(await ex.closed(3_000)).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    expect(received.endsWith('first half')).toBe(true);
   });
 
   it('a closed port is 502 upstream_unavailable', async () => {
