@@ -10,6 +10,7 @@ import { createSecretFileProvider } from '../config/secrets.js';
 import { runKeygen } from './auth/keygen.js';
 import { runAuditCommand } from './cli-audit.js';
 import { runUserCommand } from './cli-user.js';
+import { isClusterWorker, runPrimary } from './cluster.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './logger.js';
 
@@ -68,7 +69,12 @@ async function start(argv: readonly string[]): Promise<number> {
   if (loaded === null) return 1;
   const { config } = loaded;
   const log = createLogger({ level: config.logging.level, format: config.logging.format });
-  for (const warning of loaded.warnings) log.warn({ config: file }, warning);
+  if (config.server.workers > 1 && !isClusterWorker()) {
+    // The primary loads (and checks) the config first, so generated secrets exist before workers read them.
+    for (const warning of loaded.warnings) log.warn({ config: file }, warning);
+    return runPrimary(config.server.workers, log, config.server.shutdown_timeout);
+  }
+  if (!isClusterWorker()) for (const warning of loaded.warnings) log.warn({ config: file }, warning);
   const gateway = await startGateway({ config, reloadConfig: () => load().config, log });
   log.info({ config: file, url: gateway.url, admin: gateway.adminUrl }, 'portcullis started');
 
