@@ -28,11 +28,8 @@ export interface Attempt {
   failed(): Promise<boolean>;
 }
 
-function tooMany(code: 'rate_limited' | 'account_locked', state: LimitState, message?: string): GatewayError {
-  return new GatewayError(code, {
-    headers: rateLimitHeaders([state], true),
-    ...(message ? { message } : {}),
-  });
+function tooMany(code: 'rate_limited' | 'account_locked', states: readonly LimitState[]): GatewayError {
+  return new GatewayError(code, { headers: rateLimitHeaders(states, true) });
 }
 
 export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend): LoginGuard {
@@ -43,21 +40,17 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
   const loginIp = limited('login-ip', rl.login.per_ip);
   const registerEmail = limited('register-email', rl.register.per_email);
   const registerIp = limited('register-ip', rl.register.per_ip);
-  // Account protections fail closed: a lock that cannot be checked is not skipped.
+  // Account protections fail closed: a lock that cannot be checked is not skipped. Under
+  // `on_state_error: allow` (logins issue tokens while the store is down) they count in process memory.
+  const locks = { failClosed: config.storage.on_state_error !== 'allow' };
   const window = { text: '', duration_ms: bf.cooloff };
-  const pairs = limiters.create('bf-pair', { ...window, points: bf.failure_limit }, { failClosed: true });
-  const accounts = limiters.create(
-    'bf-account',
-    { ...window, points: bf.account_failure_limit },
-    { failClosed: true },
-  );
+  const pairs = limiters.create('bf-pair', { ...window, points: bf.failure_limit }, locks);
+  const accounts = limiters.create('bf-account', { ...window, points: bf.account_failure_limit }, locks);
   // Unlock bumps the email's epoch, which is part of every pair key: all (email, IP) locks vanish at once
-  // without enumerating IPs. Epochs outlive any lock made before them (2 × cool-off).
-  const epochs = limiters.create(
-    'bf-epoch',
-    { text: '', points: 2 ** 30, duration_ms: bf.cooloff * 2 },
-    { failClosed: true },
-  );
+  // without enumerating IPs. The epoch never expires (duration 0): if it did, every pair lock made under
+  // it would vanish with it, however recent (a lock made just before the epoch's expiry would end early).
+  // One small counter per email an operator ever unlocked.
+  const epochs = limiters.create('bf-epoch', { text: '', points: 2 ** 30, duration_ms: 0 }, locks);
   const pairKey = async (email: string, ip: string): Promise<string> => {
     const epoch = await epochs.peek(email);
     return `${epoch.limit - epoch.remaining}|${email}|${ip}`;
@@ -65,8 +58,8 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
 
   async function both(a: Promise<LimitState>, b: Promise<LimitState>): Promise<readonly LimitState[]> {
     const states = await Promise.all([a, b]);
-    const refused = states.find((s) => !s.allowed);
-    if (refused !== undefined) throw tooMany('rate_limited', refused);
+    // Headers from both: when the other limit is used up too and resets later, Retry-After names it.
+    if (states.some((s) => !s.allowed)) throw tooMany('rate_limited', states);
     return states;
   }
 
@@ -77,13 +70,13 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
     async beginAttempt(email, ip, knownDevice) {
       const key = await pairKey(email, ip);
       const pair = await pairs.consume(key);
-      if (!pair.allowed) throw tooMany('account_locked', pair);
+      if (!pair.allowed) throw tooMany('account_locked', [pair]);
       let account: LimitState | null = null;
       if (!knownDevice) {
         account = await accounts.consume(email);
         if (!account.allowed) {
           await pairs.refund(key);
-          throw tooMany('account_locked', account);
+          throw tooMany('account_locked', [account]);
         }
       }
       return {

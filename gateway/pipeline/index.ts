@@ -39,7 +39,8 @@ export function createStages(
     createCors(config, router), // preflights carry no credentials and ask about another method: before matching
     createMatchRoute(router), // the canonical path is decided once; the route says what auth it needs
     createAuthenticate(tokens), // signature and claims before any claim is used
-    createDeviceBinding(config, state, audit), // only a verified token's device claim is compared
+    // Only a verified token's device claim is compared.
+    createDeviceBinding(config, { state, audit, log: deps.log, onSkip: deps.onStateSkip }),
     // The session allow-list, then the route and global limits (per user when a token is verified, else per
     // IP), all in one state-store round trip.
     createStateChecks(

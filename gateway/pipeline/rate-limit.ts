@@ -29,15 +29,15 @@ export function createRateLimit(
     }
   }
 
-  const refuse = (
+  const audited = (
     ctx: RequestContext,
     state: LimitState,
     scope: string,
     key: string,
     userId: string | undefined,
-  ): GatewayError => {
+  ): void => {
     // Only the first refusal of a window is an audit event: an attack must not turn into an audit flood.
-    if (state.consumed === state.limit + 1) {
+    if (!state.allowed && state.consumed === state.limit + 1) {
       audit.record({
         type: 'rate_limited',
         user_id: userId ?? null,
@@ -45,7 +45,6 @@ export function createRateLimit(
         details: { scope, key },
       });
     }
-    return new GatewayError('rate_limited', { headers: rateLimitHeaders([...ctx.limits, state], true) });
   };
 
   return async function rateLimit(ctx: RequestContext, userId: string | undefined): Promise<void> {
@@ -59,11 +58,16 @@ export function createRateLimit(
       global.consume(key),
     ]);
     if (routeState !== undefined) {
-      if (!routeState.allowed) throw refuse(ctx, routeState, `route:${name}`, key, userId);
+      audited(ctx, routeState, `route:${name}`, key, userId);
       ctx.limits.push(routeState);
     }
-    if (!globalState.allowed) throw refuse(ctx, globalState, 'global', key, userId);
+    audited(ctx, globalState, 'global', key, userId);
     ctx.limits.push(globalState);
+    // A refusal is judged over every limit that applied: when the route's minute is up and the global
+    // hour too, Retry-After must name the hour, or the client retries into another refusal.
+    if (!globalState.allowed || routeState?.allowed === false) {
+      throw new GatewayError('rate_limited', { headers: rateLimitHeaders(ctx.limits, true) });
+    }
     const headers = rateLimitHeaders(ctx.limits, false);
     for (const h in headers) ctx.res.setHeader(h, headers[h]!);
   };

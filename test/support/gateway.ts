@@ -30,7 +30,7 @@ export function baseYaml(dir: string, extra: BaseOverrides = {}): string {
   return `
 server: { host: 127.0.0.1, port: 0${more(extra.server)} }
 admin: { host: 127.0.0.1, port: 0, token: ${TEST_ADMIN_TOKEN}${more(extra.admin)} }
-storage: { users: "sqlite:${join(dir, 'users.db')}", state: memory }
+storage: { users: "sqlite:${join(dir, 'users.db')}", state: "${extra.state ?? 'memory'}"${more(extra.storage)} }
 tokens: { secret: "${TEST_SECRET}"${more(extra.tokens)} }
 logging: { level: ${extra.logLevel ?? 'info'} }
 `;
@@ -43,6 +43,10 @@ export interface BaseOverrides {
   /** e.g. `refresh_reuse_grace: 300ms` or `algorithm: EdDSA, private_key_file: /k.pem` (the secret stays). */
   readonly tokens?: string;
   readonly logLevel?: string;
+  /** `storage.state`, e.g. a Redis URL (default `memory`). */
+  readonly state?: string;
+  /** Extra `storage` entries, e.g. `on_state_error: allow`. */
+  readonly storage?: string;
 }
 
 export async function startTestGateway(

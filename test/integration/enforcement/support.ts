@@ -1,0 +1,215 @@
+// Shared pieces of the enforcement tests: a real gateway on a real Redis (one database index per
+// gateway, so counters never leak between configs), a client that connects from a chosen loopback
+// address, and the operator actions. Not a test file itself.
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { createPasswordPolicy } from '../../../gateway/auth/password-policy.js';
+import { createOperations, type Operations } from '../../../gateway/operations.js';
+import { sqliteExec } from '../../../gateway/users/sqlite-store.js';
+import { type BaseOverrides, startTestGateway, type TestGateway } from '../../support/gateway.js';
+import type { Envelope, Reply } from '../accounts/support.js';
+import { newUser, PASSWORD, UA } from '../accounts/support.js';
+
+export { expectFailure, newUser, OTHER_UA, PASSWORD, type Reply, UA } from '../accounts/support.js';
+
+export const WRONG = 'definitely-not-the-password';
+export const FAST_ARGON2 = 'passwords: { argon2: { memory_kib: 1024, iterations: 1, parallelism: 1 } }';
+
+export interface Limits {
+  readonly anonymous?: string;
+  readonly authenticated?: string;
+  readonly loginEmail?: string;
+  readonly loginIp?: string;
+  readonly registerEmail?: string;
+  readonly registerIp?: string;
+}
+
+/** Rate limits high enough that a test meets only the 429s it asks for. */
+export function limitsYaml(l: Limits = {}): string {
+  return `rate_limits:
+  global: { anonymous: ${l.anonymous ?? '100000/h'}, authenticated: ${l.authenticated ?? '100000/h'} }
+  login: { per_email: ${l.loginEmail ?? '1000/m'}, per_ip: ${l.loginIp ?? '1000/m'} }
+  register: { per_email: ${l.registerEmail ?? '1000/m'}, per_ip: ${l.registerIp ?? '1000/m'} }`;
+}
+
+/** The routes most tests use, all on one recording upstream. */
+export function routesYaml(upstream: string, extra = ''): string {
+  return `routes:
+  - { name: orders, path: /api/orders, upstream: "${upstream}", auth: required }
+  - { name: admin, path: /api/admin, upstream: "${upstream}", auth: required, roles: [admin] }
+  - { name: maybe, path: /maybe, upstream: "${upstream}", auth: optional }
+  - { name: public, path: /public, upstream: "${upstream}", auth: public }
+${extra}`;
+}
+
+export interface GatewayOptions {
+  /** Redis URL without a database; `db` picks the database index. */
+  readonly redis: string;
+  readonly db: number;
+  readonly limits?: Limits;
+  /** brute_force flow-map entries, e.g. `failure_limit: 3`. */
+  readonly bruteForce?: string;
+  /** Other top-level YAML: routes, sessions, device_binding... */
+  readonly yaml?: string;
+  readonly base?: BaseOverrides;
+}
+
+export function redisDb(redisUrl: string, db: number): string {
+  return `${redisUrl.replace(/\/\d+$/, '')}/${db}`;
+}
+
+export function startRedisGateway(options: GatewayOptions): Promise<TestGateway> {
+  const yaml = [
+    FAST_ARGON2,
+    limitsYaml(options.limits),
+    `brute_force: { ${options.bruteForce ?? 'failure_limit: 1000, account_failure_limit: 1000'} }`,
+    options.yaml ?? '',
+  ].join('\n');
+  return startTestGateway(yaml, {
+    base: { logLevel: 'warn', ...options.base, state: redisDb(options.redis, options.db) },
+  });
+}
+
+/** Where requests go: an in-process gateway or a child process. */
+export interface Target {
+  readonly url: string;
+}
+
+export interface SendOptions {
+  readonly json?: unknown;
+  readonly token?: string;
+  /** Default UA; null sends none. */
+  readonly ua?: string | null;
+  /** The loopback address the connection comes from (a real client IP, not a header). */
+  readonly from?: string;
+  readonly headers?: Record<string, string | string[]>;
+}
+
+export function send(gw: Target, method: string, path: string, options: SendOptions = {}): Promise<Reply> {
+  const headers: Record<string, string | string[]> = {};
+  if (options.ua !== null) headers['user-agent'] = options.ua ?? UA;
+  let payload: string | undefined;
+  if (options.json !== undefined) {
+    payload = JSON.stringify(options.json);
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(Buffer.byteLength(payload));
+  }
+  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  Object.assign(headers, options.headers);
+  // The path goes out as written: a URL object would resolve dot segments before the gateway sees them.
+  const { hostname, port } = new URL(gw.url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: hostname,
+        port,
+        path,
+        method,
+        headers,
+        agent: false,
+        ...(options.from === undefined ? {} : { localAddress: options.from }),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: Envelope | null = null;
+          try {
+            body = JSON.parse(text) as Envelope;
+          } catch {
+            body = null;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export function loginFrom(
+  gw: Target,
+  email: string,
+  password: string,
+  options: { from?: string; ua?: string; device_token?: string } = {},
+): Promise<Reply> {
+  const json = {
+    email,
+    password,
+    ...(options.device_token === undefined ? {} : { device_token: options.device_token }),
+  };
+  return send(gw, 'POST', '/api/auth/login', {
+    json,
+    ...(options.from === undefined ? {} : { from: options.from }),
+    ...(options.ua === undefined ? {} : { ua: options.ua }),
+  });
+}
+
+export interface Session {
+  readonly access: string;
+  readonly refresh: string;
+  readonly device_token: string;
+}
+
+export async function loginOk(
+  gw: Target,
+  email: string,
+  password = PASSWORD,
+  options: { from?: string; ua?: string; device_token?: string } = {},
+): Promise<Session> {
+  const res = await loginFrom(gw, email, password, options);
+  expect(res.status, res.text).toBe(200);
+  return res.body!.data as unknown as Session;
+}
+
+export interface Account {
+  readonly id: string;
+  readonly email: string;
+}
+
+export async function registerOk(gw: Target, from?: string): Promise<Account> {
+  const user = newUser();
+  const res = await send(gw, 'POST', '/api/auth/register', {
+    json: user,
+    ...(from === undefined ? {} : { from }),
+  });
+  expect(res.status, res.text).toBe(201);
+  return { id: res.body!.data!.id as string, email: user.email };
+}
+
+/** The operator actions of the admin API and the CLI, over the gateway's own stores. */
+export function operations(gw: TestGateway): Operations {
+  const s = gw.services;
+  return createOperations({
+    users: s.users,
+    state: s.state,
+    audit: s.audit,
+    hasher: s.hasher,
+    policy: createPasswordPolicy(gw.config.passwords),
+    guard: () => gw.current().guard,
+  });
+}
+
+export function db(gw: TestGateway, sql: string, ...params: unknown[]): Record<string, unknown>[] {
+  return sqliteExec(join(gw.dir, 'users.db'), sql, ...params);
+}
+
+/** Audit event types written so far, oldest first (after the writer's queue is flushed). */
+export async function auditTypes(gw: TestGateway): Promise<string[]> {
+  await gw.services.audit.flush();
+  return db(gw, 'SELECT type FROM audit_events ORDER BY id').map((r) => String(r.type));
+}
+
+/** The header as one integer; fails the test when it is missing or not an integer. */
+export function intHeader(reply: Reply, name: string): number {
+  const value = reply.headers[name];
+  expect(typeof value, `${name} header`).toBe('string');
+  expect(value).toMatch(/^\d+$/);
+  return Number(value);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
