@@ -2,7 +2,7 @@
 // --if-needed: skip quietly when TypeScript is not installed (a production `npm ci --omit=dev`).
 // --if-stale: skip when dist/ is newer than every source file.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -39,14 +39,27 @@ if (args.has('--if-stale') && existsSync(stamp)) {
   if (statSync(stamp).mtimeMs >= sources) process.exit(0);
 }
 
-rmSync(join(root, 'dist'), { recursive: true, force: true });
-const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
-if (result.status !== 0) process.exit(result.status ?? 1);
+// Built beside dist/ and swapped in at the end, so a process running from dist/ (a test, the bench)
+// never sees it half-written or missing.
+const out = join(root, 'dist.building');
+rmSync(out, { recursive: true, force: true });
+const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json'), '--outDir', out], {
+  stdio: 'inherit',
+});
+if (result.status !== 0) {
+  rmSync(out, { recursive: true, force: true });
+  process.exit(result.status ?? 1);
+}
 for (const dir of sourceDirs) {
   if (!existsSync(join(root, dir))) continue;
-  cpSync(join(root, dir), join(root, 'dist', dir), {
+  cpSync(join(root, dir), join(out, dir), {
     recursive: true,
     filter: (src) => statSync(src).isDirectory() || !src.endsWith('.ts'),
   });
 }
-import('node:fs').then(({ writeFileSync }) => writeFileSync(stamp, new Date().toISOString()));
+writeFileSync(join(out, '.built'), new Date().toISOString());
+const old = join(root, 'dist.old');
+rmSync(old, { recursive: true, force: true });
+if (existsSync(join(root, 'dist'))) renameSync(join(root, 'dist'), old);
+renameSync(out, join(root, 'dist'));
+rmSync(old, { recursive: true, force: true });

@@ -1,11 +1,9 @@
 #!/usr/bin/env node
 // The `portcullis` command: start (default), check-config and keygen. It parses arguments, loads
 // the config and wires signals; the work itself lives in the modules it calls.
-import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runCheckConfig } from '../config/check.js';
-import { type LoadedConfig, loadConfigFile } from '../config/index.js';
+import { defaultConfigFile, type LoadedConfig, loadConfigFile } from '../config/index.js';
 import { createSecretFileProvider } from '../config/secrets.js';
 import { runKeygen } from './auth/keygen.js';
 import { runAuditCommand } from './cli-audit.js';
@@ -14,18 +12,13 @@ import { isClusterWorker, runPrimary } from './cluster.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './logger.js';
 
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** `--config FILE`, else ./gateway.yaml, else the bundled gateway.yaml.example. */
+/** `--config FILE` (or `--config=FILE`), else the same default check-config uses. */
 export function resolveConfigFile(argv: readonly string[], cwd = process.cwd()): string {
   const i = argv.indexOf('--config');
-  if (i >= 0) {
-    const file = argv[i + 1];
-    if (file === undefined) throw new Error('--config needs a file');
-    return resolve(cwd, file);
-  }
-  const local = join(cwd, 'gateway.yaml');
-  return existsSync(local) ? local : join(PACKAGE_ROOT, 'gateway.yaml.example');
+  const inline = argv.find((a) => a.startsWith('--config='));
+  const file = i >= 0 ? argv[i + 1] : inline?.slice('--config='.length);
+  if (i >= 0 && (file === undefined || file === '')) throw new Error('--config needs a file');
+  return file === undefined ? defaultConfigFile(cwd) : resolve(cwd, file);
 }
 
 function configLoader(argv: readonly string[]): { file: string; load: () => LoadedConfig } {

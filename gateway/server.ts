@@ -26,6 +26,8 @@ const CLIENT_ERRORS: Record<string, GatewayError> = {
 const GARBAGE = new GatewayError('bad_request', { message: 'Malformed HTTP request', close: true });
 
 function logAccess(ctx: RequestContext, log: Logger): void {
+  // Building the line costs: skip it entirely when info is off (benchmarks, quiet deployments).
+  if (!log.isLevelEnabled('info')) return;
   const res = ctx.res;
   const route = ctx.match?.entry.config.name;
   log.info(
@@ -86,10 +88,17 @@ export function createMainListener(
     if (draining) ctx.res.setHeader('connection', 'close');
     ctx.res.once('close', () => {
       active--;
+      const socket = ctx.req.socket;
+      if (answering.get(socket) === ctx.res) answering.delete(socket);
       logAccess(ctx, log);
       if (active === 0 && idle !== null) idle();
     });
     void run(ctx, log);
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    answering.set(req.socket, res);
+    begin(new RequestContext(req, res, current(), null, performance.now()));
   };
 
   const server = createServer(
@@ -103,15 +112,11 @@ export function createMainListener(
       maxHeaderSize: s.max_header_size,
       connectionsCheckingInterval: Math.min(1_000, s.headers_timeout),
     },
-    (req, res) => {
-      const socket = req.socket;
-      answering.set(socket, res);
-      res.once('close', () => {
-        if (answering.get(socket) === res) answering.delete(socket);
-      });
-      begin(new RequestContext(req, res, current(), null, performance.now()));
-    },
+    onRequest,
   );
+  // `Expect: 100-continue` is answered only once the request passed every check and its body is
+  // wanted (forward or an own endpoint): a refused request never makes the client send its body.
+  server.on('checkContinue', onRequest);
   server.timeout = s.idle_timeout;
   server.on('timeout', (socket: Duplex) => {
     // Idle means the client is silent. A request read whole and waiting on its upstream (a slow

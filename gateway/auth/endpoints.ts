@@ -4,7 +4,7 @@ import type { GatewayConfig, RouteConfig } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
 import { readJsonObject, stringField } from '../http/json-body.js';
 import { rateLimitHeaders } from '../http/rate-limit-headers.js';
-import { sendJson, sendSuccess } from '../http/reply.js';
+import { continueIfExpected, sendJson, sendSuccess } from '../http/reply.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { LimitState } from '../state/limiter.js';
 import type { Accounts, ClientMeta } from './accounts.js';
@@ -62,7 +62,10 @@ export function createEndpointRoutes(
 ): EndpointRoute[] {
   const base = config.auth.base_path;
   const limit = config.server.body_limit;
-  const body = (ctx: RequestContext) => readJsonObject(ctx.req, limit);
+  const body = (ctx: RequestContext) => {
+    continueIfExpected(ctx.req, ctx.res);
+    return readJsonObject(ctx.req, limit);
+  };
 
   const register: Endpoint = {
     readsToken: false,

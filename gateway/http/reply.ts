@@ -1,6 +1,6 @@
 // Writes every body the gateway itself produces: the `{status, message, data?}` envelope and raw
 // error replies on sockets that never became a ServerResponse. It does not decide status codes.
-import { type ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { GatewayError } from '../errors.js';
 
@@ -58,4 +58,11 @@ export function writeRawError(socket: Duplex, err: GatewayError, extraHeaders = 
   let head = `HTTP/1.1 ${err.status} ${reason}\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n`;
   if (err.headers !== undefined) for (const name in err.headers) head += `${name}: ${err.headers[name]}\r\n`;
   socket.end(`${head}${extraHeaders}\r\n${body}`);
+}
+
+/** Sends `100 Continue` to a client that waits for it before its body (RFC 9110 §10.1.1). */
+export function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {
+  const expect = req.headers.expect;
+  if (expect !== undefined && expect.toLowerCase() === '100-continue' && !res.headersSent)
+    res.writeContinue();
 }

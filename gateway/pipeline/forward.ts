@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
-import { sendError } from '../http/reply.js';
+import { continueIfExpected, sendError } from '../http/reply.js';
 import type { Logger } from '../logger.js';
 import type { UpstreamTarget } from '../upstream/balancer.js';
 import { limitBody } from '../upstream/body-limit.js';
@@ -124,6 +124,7 @@ export function createForward(deps: ForwardDeps): Stage {
       if (announced > limit) throw new GatewayError('payload_too_large', { close: true });
       body = ctx.req.pipe(limitBody(limit));
     }
+    if (body !== null) continueIfExpected(ctx.req, ctx.res);
     ctx.ended = true;
     send(ctx, entry.balancer.pick(), body, body === null ? entry.balancer.targets.length - 1 : 0);
   };

@@ -92,7 +92,11 @@ export function filterResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
 ): Record<string, string | string[]> {
   const connection = headers.connection;
-  const nominated = typeof connection === 'string' ? nominatedBy(connection) : null;
+  // `keep-alive` / `close` (nearly every response) name no other header: no set to build.
+  const nominated =
+    typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
+      ? nominatedBy(connection)
+      : null;
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const value = headers[name];
