@@ -57,53 +57,67 @@ function storeError(err: unknown): GatewayError {
 /** Resolves when a connection handshake in progress ends; null when there is none (the usual case). */
 type Readiness = () => Promise<void> | null;
 
-function wrap(backing: Backing, limit: number, ready: Readiness = () => null): Limiter {
-  return {
-    limit,
-    async consume(key) {
+/** Remembers a recent store failure so the next commands do not each wait for their own timeout. */
+interface Breaker {
+  open(): boolean;
+  trip(err: unknown): void;
+}
+
+const CLOSED: Breaker = { open: () => false, trip: () => undefined };
+
+interface Backed {
+  readonly backing: Backing;
+  readonly ready: Readiness;
+  readonly breaker: Breaker;
+  /** Availability limits count here while the store fails; null for account protections (fail closed). */
+  readonly insurance: RateLimiterMemory | null;
+}
+
+function wrap(b: Backed, limit: number): Limiter {
+  const { backing, ready, breaker, insurance } = b;
+
+  /** Runs `op` on the store, else on the insurance, else fails with state_unavailable. */
+  async function run<T>(op: (on: Backing) => Promise<T>): Promise<T> {
+    if (!breaker.open()) {
       try {
         // Awaited only during a handshake: otherwise the command leaves in this tick, in the same
         // auto-pipelined write as the session check.
         const pending = ready();
         if (pending !== null) await pending;
-        return state(limit, await backing.consume(key), true);
+        return await op(backing);
+      } catch (err) {
+        if (err instanceof RateLimiterRes) throw err;
+        breaker.trip(err);
+        if (insurance === null) throw storeError(err);
+      }
+    } else if (insurance === null) {
+      throw storeError(new Error('state store failed less than a second ago'));
+    }
+    return op(insurance);
+  }
+
+  return {
+    limit,
+    async consume(key) {
+      try {
+        return state(limit, await run((on) => on.consume(key)), true);
       } catch (err) {
         if (err instanceof RateLimiterRes) return state(limit, err, false);
-        throw storeError(err);
+        throw err;
       }
     },
     async peek(key) {
-      try {
-        await ready();
-        const res = await backing.get(key);
-        return state(limit, res, res === null || res.consumedPoints < limit);
-      } catch (err) {
-        throw storeError(err);
-      }
+      const res = await run((on) => on.get(key));
+      return state(limit, res, res === null || res.consumedPoints < limit);
     },
     async block(key, ms) {
-      try {
-        await ready();
-        await backing.block(key, Math.max(1, Math.ceil(ms / 1000)));
-      } catch (err) {
-        throw storeError(err);
-      }
+      await run((on) => on.block(key, Math.max(1, Math.ceil(ms / 1000))));
     },
     async reset(key) {
-      try {
-        await ready();
-        await backing.delete(key);
-      } catch (err) {
-        throw storeError(err);
-      }
+      await run((on) => on.delete(key));
     },
     async refund(key) {
-      try {
-        await ready();
-        await backing.reward(key, 1);
-      } catch (err) {
-        throw storeError(err);
-      }
+      await run((on) => on.reward(key, 1));
     },
   };
 }
@@ -129,19 +143,42 @@ function cached(create: LimiterBackend['create']): LimiterBackend {
 }
 
 export function createMemoryLimiters(): LimiterBackend {
-  return cached((name, rate) =>
-    wrap(
-      new RateLimiterMemory({ keyPrefix: name, points: rate.points, duration: seconds(rate) }),
-      rate.points,
-    ),
-  );
+  return cached((name, rate) => {
+    const backing = new RateLimiterMemory({ keyPrefix: name, points: rate.points, duration: seconds(rate) });
+    return wrap({ backing, ready: () => null, breaker: CLOSED, insurance: null }, rate.points);
+  });
 }
 
 /** What the limiters read of the ioredis client (structural: ioredis is imported by redis-store.ts only). */
 export interface RedisConnection {
   readonly status: string;
+  on(event: 'ready', listener: () => void): unknown;
   once(event: 'ready' | 'close', listener: () => void): unknown;
   off(event: 'ready' | 'close', listener: () => void): unknown;
+}
+
+/** How long after a store failure commands skip Redis (DESIGN.md's bound on an unreachable store). */
+const BREAKER_MS = 1000;
+
+/**
+ * A frozen Redis answers nothing: every command waits for its 1 s timeout. A login makes several
+ * limiter round trips in a row (global, login limits, lock), so without this it took one timeout
+ * each. After a failure, limits answer from memory and locks fail closed at once, until the window
+ * ends (the next command probes Redis again) or the connection is ready again. A reply error (the
+ * server answered) is not an outage and trips nothing.
+ */
+function createBreaker(client: RedisConnection): Breaker {
+  let until = 0;
+  client.on('ready', () => {
+    until = 0;
+  });
+  return {
+    open: () => until !== 0 && Date.now() < until,
+    trip(err) {
+      if (err instanceof Error && err.name === 'ReplyError') return;
+      until = Date.now() + BREAKER_MS;
+    },
+  };
 }
 
 /** How long a command waits for a connection handshake in progress (DESIGN.md: 1 s, then unavailable). */
@@ -177,16 +214,13 @@ function handshakeWaiter(client: RedisConnection): Readiness {
 /** `client` is the ioredis connection of the Redis state store, shared so limits cost no extra connection. */
 export function createRedisLimiters(client: RedisConnection, prefix: string): LimiterBackend {
   const ready = handshakeWaiter(client);
+  const breaker = createBreaker(client);
   return cached((name, rate, options) => {
     const base = { keyPrefix: `${prefix}rl:${name}`, points: rate.points, duration: seconds(rate) };
-    const insurance = options.failClosed ? undefined : new RateLimiterMemory(base);
-    const backing = new RateLimiterRedis({
-      ...base,
-      storeClient: client,
-      // Never queue behind a dead connection: answer from insurance or fail closed at once.
-      rejectIfRedisNotReady: true,
-      ...(insurance === undefined ? {} : { insuranceLimiter: insurance }),
-    });
-    return wrap(backing, rate.points, ready);
+    // The insurance is ours, not the library's insuranceLimiter: the breaker must see every failure.
+    const insurance = options.failClosed ? null : new RateLimiterMemory(base);
+    // Never queue behind a dead connection: answer from insurance or fail closed at once.
+    const backing = new RateLimiterRedis({ ...base, storeClient: client, rejectIfRedisNotReady: true });
+    return wrap({ backing, ready, breaker, insurance }, rate.points);
   });
 }

@@ -2,7 +2,7 @@
 // then restarted empty on the same port. The steps run in order and share the gateways.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGateway } from '../../support/gateway.js';
-import { type RedisServer, startRedis } from '../../support/redis.js';
+import { type RedisServer, redisCli, startRedis } from '../../support/redis.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../../support/upstreams.js';
 import {
   expectFailure,
@@ -75,7 +75,6 @@ beforeAll(async () => {
     200,
   );
   expect(await readyz(deny)).toBe(200);
-  await redis.kill();
 });
 
 afterAll(async () => {
@@ -83,7 +82,46 @@ afterAll(async () => {
   await Promise.all([redis?.stop(), upstream?.close()]);
 });
 
+describe('redis-server frozen (SIGSTOP): connected, but no answer', () => {
+  let pid = 0;
+  beforeAll(async () => {
+    pid = Number(/process_id:(\d+)/.exec(await redisCli(redis.port, 'INFO', 'server'))![1]);
+    process.kill(pid, 'SIGSTOP');
+  });
+  afterAll(async () => {
+    if (pid !== 0) process.kill(pid, 'SIGCONT');
+    await waitReady(deny);
+  });
+
+  it('an authenticated request is 503 state_unavailable after the 1 s command timeout, never forwarded', async () => {
+    const { reply, ms } = await timed(() =>
+      send(deny, 'GET', '/api/orders/frozen', { token: users.a!.session.access }),
+    );
+    expectFailure(reply, 503, 'state_unavailable');
+    expect(ms).toBeLessThan(1_600);
+    expect(forwarded('/api/orders/frozen')).toBe(0);
+  });
+
+  it('a login is 503 state_unavailable within the same bound, not one timeout per round trip', async () => {
+    const { reply, ms } = await timed(() =>
+      loginFrom(deny, users.b!.email, PASSWORD, { from: '127.0.0.66' }),
+    );
+    expectFailure(reply, 503, 'state_unavailable');
+    expect(ms).toBeLessThan(1_600);
+  });
+
+  it('a public route is still served (its limit answered from memory after the timeout)', async () => {
+    const { reply, ms } = await timed(() => send(deny, 'GET', '/public/frozen', { from: '127.0.0.65' }));
+    expect(reply.status).toBe(200);
+    expect(ms).toBeLessThan(1_600);
+  });
+});
+
 describe('redis-server killed (on_state_error: deny)', () => {
+  beforeAll(async () => {
+    await redis.kill();
+  });
+
   it('authenticated requests get 503 state_unavailable within ~1 s and are never forwarded', async () => {
     const before = forwarded('/api/orders/down');
     for (const path of ['/api/orders/down', '/api/orders/down/2', '/maybe/down', '/api/users/me']) {
