@@ -54,6 +54,15 @@ function deploymentRules(c: PartialConfig, report: Report): void {
       );
     }
   }
+  // Replicas on one PostgreSQL database would each generate their own assertion key (and device
+  // tokens derive from it): a token or device cookie from one replica would fail on the next.
+  if (/^postgres(ql)?:/.test(c.storage?.users ?? '') && c.identity_headers?.assertion_key_file === null) {
+    report(
+      ['identity_headers', 'assertion_key_file'],
+      'is required when storage.users is PostgreSQL: every replica must share one assertion key ' +
+        '(create it with portcullis keygen --algorithm EdDSA --out FILE)',
+    );
+  }
   const main = c.server?.port;
   if (main !== undefined && main !== 0 && c.admin?.port === main) {
     report(['admin', 'port'], 'must differ from server.port');

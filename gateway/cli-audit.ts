@@ -19,7 +19,7 @@ export async function runAuditCommand(
       config: { type: 'string' },
     },
   });
-  const { users } = openUserStore(config.storage.users);
+  const { users } = await openUserStore(config.storage.users);
   try {
     if (positionals[0] === 'verify') {
       const result = await users.verifyAudit();

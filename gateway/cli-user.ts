@@ -76,7 +76,7 @@ export async function runUserCommand(
     io.stderr.write(USAGE);
     return 2;
   }
-  const { users } = openUserStore(config.storage.users);
+  const { users } = await openUserStore(config.storage.users, log);
   const { store: state, limiters } = await openStateStore(config, log);
   const audit = createAuditLog(users, log);
   const guard = createLoginGuard(config, limiters);

@@ -1,6 +1,6 @@
 // The long-lived services one gateway process opens at start-up: user store, state store, token
 // keys, password hasher, audit writer. Reloads reuse them; only routes and limits are recompiled.
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/types.js';
 import { type AuditLog, createAuditLog } from './audit.js';
 import { createPasswordPolicy, type PasswordPolicy } from './auth/password-policy.js';
@@ -10,6 +10,7 @@ import type { Logger } from './logger.js';
 import { createStateStore } from './state/create-state-store.js';
 import type { LimiterBackend } from './state/limiter.js';
 import { type StateStore, tombstoneTtl } from './state/state-store.js';
+import { createPostgresUserStore } from './users/postgres-store.js';
 import { createSqliteUserStore } from './users/sqlite-store.js';
 import type { UserStore } from './users/user-store.js';
 
@@ -22,18 +23,30 @@ export interface Services {
   readonly policy: PasswordPolicy;
   readonly audit: AuditLog;
   readonly log: Logger;
-  /** Where generated keys live: beside the SQLite user database. */
+  /** Where generated keys live: beside the SQLite user database (unused with PostgreSQL: keys are files). */
   readonly dataDir: string;
   close(): Promise<void>;
 }
 
-export function openUserStore(url: string): { users: UserStore; dataDir: string } {
+/** Resolves once the store answers and its migrations are applied. */
+export async function openUserStore(
+  url: string,
+  log?: Logger,
+): Promise<{ users: UserStore; dataDir: string }> {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     return { users: createSqliteUserStore(path), dataDir: dirname(path) };
   }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const users = await createPostgresUserStore(url, {
+      onIdleError: (err) => log?.warn({ err }, 'user store: an idle PostgreSQL connection failed'),
+    });
+    // No file beside a networked database. The config check requires identity_headers.assertion_key_file
+    // with PostgreSQL (replicas must share the key), so nothing is generated here in practice.
+    return { users, dataDir: resolve('data') };
+  }
   throw new Error(
-    `storage.users: ${url.split(':')[0]} user stores are not available in this version; use sqlite:`,
+    `storage.users: ${url.split(':')[0]} user stores are not supported; use sqlite: or postgres://`,
   );
 }
 
@@ -49,7 +62,7 @@ export async function openStateStore(
 }
 
 export async function createServices(config: GatewayConfig, log: Logger): Promise<Services> {
-  const { users, dataDir } = openUserStore(config.storage.users);
+  const { users, dataDir } = await openUserStore(config.storage.users, log);
   const { store: state, limiters } = await openStateStore(config, log);
   const tokens = await createTokenService({
     tokens: config.tokens,

@@ -100,6 +100,22 @@ const cases: [string, readonly string[], NodeJS.ProcessEnv, readonly string[]][]
     ],
   ],
   [
+    'PostgreSQL users without a shared assertion key',
+    [
+      'storage:',
+      '  users: postgres://gw@db:5432/gw',
+      'identity_headers:',
+      '  assertion_key_file: ""',
+      'tokens:',
+      `  secret: ${SECRET}`,
+    ],
+    {},
+    [
+      'identity_headers.assertion_key_file: is required when storage.users is PostgreSQL: every replica must ' +
+        'share one assertion key (create it with portcullis keygen --algorithm EdDSA --out FILE) (line 4)',
+    ],
+  ],
+  [
     'bad units',
     [
       'server:',

@@ -52,6 +52,7 @@ describe('runCheckConfig', () => {
         'server: { port: 8000, workers: 2 }',
         'admin: { token: "" }',
         'storage: { users: "postgres://gw:hunter2@db:5432/gw", state: "redis://:s3cret@cache:6379/0" }',
+        'identity_headers: { assertion_key_file: /etc/portcullis/assertion.pem }',
         `tokens: { secret: ${SECRET} }`,
         'routes:',
         '  - { name: orders, path: /api/orders, methods: [GET, POST], host: shop.example.com, upstream: ["http://a:1", "http://b:2"] }',

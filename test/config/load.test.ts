@@ -160,8 +160,12 @@ describe('normalisation', () => {
     expect(load(withSecret('storage: { users: "sqlite::memory:" }')).storage.users).toBe('sqlite::memory:');
     const pg = 'postgres://u:p@db:5432/portcullis';
     expect(
-      load(withSecret(`storage: { users: "${pg}", state: "redis://r:6379/0" }\nserver: { workers: 4 }`))
-        .storage,
+      load(
+        withSecret(
+          `storage: { users: "${pg}", state: "redis://r:6379/0" }\nserver: { workers: 4 }\n` +
+            'identity_headers: { assertion_key_file: /k/assertion.pem }',
+        ),
+      ).storage,
     ).toEqual({
       users: pg,
       state: 'redis://r:6379/0',
