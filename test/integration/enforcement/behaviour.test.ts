@@ -214,7 +214,14 @@ describe('brute force: 5 failures lock, cool-off, reset on success', () => {
 describe('global rate limit: per IP when anonymous, per user when authenticated', () => {
   it('anonymous: 5/m per client IP; another IP is unaffected; X-Forwarded-For from an untrusted peer changes nothing', async () => {
     const g = await gateway(3, { limits: { anonymous: '5/m', authenticated: '5/m' } });
-    for (let i = 0; i < 5; i++)
+    // The gateway's own endpoints count too: a failed login and a JWKS fetch use two of the five.
+    expectFailure(
+      await loginFrom(g, 'nobody@example.com', WRONG, { from: '127.0.0.21' }),
+      401,
+      'invalid_credentials',
+    );
+    expect((await send(g, 'GET', '/.well-known/jwks.json', { from: '127.0.0.21' })).status).toBe(200);
+    for (let i = 0; i < 3; i++)
       expect((await send(g, 'GET', '/public', { from: '127.0.0.21' })).status).toBe(200);
     const refused = await send(g, 'GET', '/public', { from: '127.0.0.21' });
     expectFailure(refused, 429, 'rate_limited');

@@ -103,11 +103,42 @@ describe('redis-server frozen (SIGSTOP): connected, but no answer', () => {
   });
 
   it('a login is 503 state_unavailable within the same bound, not one timeout per round trip', async () => {
+    await sleep(1_100);
     const { reply, ms } = await timed(() =>
       loginFrom(deny, users.b!.email, PASSWORD, { from: '127.0.0.66' }),
     );
     expectFailure(reply, 503, 'state_unavailable');
     expect(ms).toBeLessThan(1_600);
+  });
+
+  it('logout is 503 state_unavailable within the same bound', async () => {
+    await sleep(1_100); // past the limiter's memory of the last failure: each step meets the timeout itself
+    const { reply, ms } = await timed(() =>
+      send(deny, 'POST', '/api/auth/logout', { token: users.b!.session.access }),
+    );
+    expectFailure(reply, 503, 'state_unavailable');
+    expect(ms).toBeLessThan(1_600);
+  });
+
+  // KNOWN BUG (gateway/state/redis-store.ts, not ours to edit): the store forgets a timeout at once, so a
+  // refresh meets two in a row (the global limit's, then the rotation's): ~2 s. The limiters skip Redis
+  // for 1 s after a failure (limiter.ts); the store's call() should consult the same memory.
+  it.fails('refresh is 503 state_unavailable within the same bound', async () => {
+    await sleep(1_100);
+    const { reply, ms } = await timed(() =>
+      send(deny, 'POST', '/api/auth/refresh', {
+        json: { refresh: users.b!.session.refresh },
+        from: '127.0.0.67',
+      }),
+    );
+    expectFailure(reply, 503, 'state_unavailable');
+    expect(ms).toBeLessThan(1_600);
+  });
+
+  it('/readyz answers 503 within ~1 s', async () => {
+    const t0 = performance.now();
+    expect(await readyz(deny)).toBe(503);
+    expect(performance.now() - t0).toBeLessThan(1_600);
   });
 
   it('a public route is still served (its limit answered from memory after the timeout)', async () => {
