@@ -1,10 +1,13 @@
-// The admin listener: probes (/healthz, /readyz) without a token, and the bearer-token gate in front
-// of /api/*. It never shares a port with the main listener; the API handlers plug in behind the gate.
+// The admin listener: probes (/healthz, /readyz), /metrics and the web page without a token, and the
+// bearer-token gate in front of /api/*. It never shares a port with the main listener; the API plugs in
+// behind the gate (admin/api.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { GatewayError, toGatewayError } from '../gateway/errors.js';
 import { sendError, sendJson, sendSuccess } from '../gateway/http/reply.js';
 import type { Logger } from '../gateway/logger.js';
+import type { PageHandler } from './page.js';
 
 export type AdminApiHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
 
@@ -15,6 +18,10 @@ export interface AdminOptions {
   /** Resolves to the names of the dependencies that did not answer; empty = ready. */
   readonly readiness: () => Promise<string[]>;
   readonly api?: AdminApiHandler;
+  /** Prometheus text for /metrics. */
+  readonly metrics?: () => Promise<{ contentType: string; text: string }>;
+  /** The web page at `/` and its assets. */
+  readonly page?: PageHandler;
   readonly log: Logger;
 }
 
@@ -43,6 +50,21 @@ export function createAdminServer(options: AdminOptions): Server {
   if (options.token === null)
     options.log.warn({}, 'admin.token is not set: the admin API is off (/api/* answers 401)');
 
+  // One line per authorised API call (the query is left out: it may carry search terms).
+  const api = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    handler: AdminApiHandler,
+  ): Promise<void> => {
+    const started = performance.now();
+    res.once('close', () => {
+      const ms = Math.round((performance.now() - started) * 100) / 100;
+      options.log.info({ method: req.method, path, status: res.statusCode, ms }, 'admin request');
+    });
+    await handler(req, res, path);
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/healthz') return sendSuccess(res, 200, 'ok');
@@ -55,14 +77,22 @@ export function createAdminServer(options: AdminOptions): Server {
         code: 'state_unavailable',
       });
     }
+    if (path === '/metrics' && options.metrics !== undefined) {
+      if (req.method !== 'GET') throw new GatewayError('method_not_allowed', { headers: { allow: 'GET' } });
+      const { contentType, text } = await options.metrics();
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(text);
+      return;
+    }
     if (path === '/api' || path.startsWith('/api/')) {
       const auth = req.headers.authorization;
       if (req.rawHeaders.filter((_, i) => i % 2 === 0 && _.toLowerCase() === 'authorization').length > 1) {
         throw new GatewayError('bad_request', { message: 'Duplicate Authorization header' });
       }
       checkToken(auth);
-      if (options.api !== undefined) return options.api(req, res, path);
+      if (options.api !== undefined) return api(req, res, path, options.api);
     }
+    if (options.page?.(req, res, path) === true) return;
     throw new GatewayError('not_found');
   };
 

@@ -2,10 +2,15 @@
 // upstream, reload and graceful shutdown. The CLI calls it; tests call it with port 0.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createAdminApi } from '../admin/api.js';
+import { createMetrics } from '../admin/metrics.js';
+import { createAdminPage } from '../admin/page.js';
 import { createAdminServer } from '../admin/server.js';
 import type { GatewayConfig } from '../config/types.js';
 import { createEchoUpstream } from './echo-upstream.js';
 import type { Logger } from './logger.js';
+import { instrumentStateStore } from './metrics.js';
+import { createOperations } from './operations.js';
 import { compileRuntime, originsOf, type RuntimeState } from './runtime.js';
 import { createMainListener } from './server.js';
 import { createServices, type Services } from './services.js';
@@ -63,7 +68,11 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
   const { log } = options;
   const pools = new PoolRegistry();
   const websockets = createWebSocketRelay();
-  const services = await createServices(options.config, log);
+  const metrics = createMetrics();
+  const opened = await createServices(options.config, log);
+  // Every state-store call is timed and its failures counted, whoever makes it.
+  const tracked = instrumentStateStore(opened.state, metrics);
+  const services: Services = { ...opened, state: tracked };
   let stateChecksSkipped = 0;
   const deps = {
     pools,
@@ -87,7 +96,32 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     );
   }
 
-  const main = createMainListener(config, () => state, log);
+  function reload(): ReturnType<GatewayHandle['reload']> {
+    if (options.reloadConfig === undefined)
+      return { ok: false, error: new Error('no config file to reload') };
+    try {
+      const next = compileRuntime(options.reloadConfig(), services, deps, state.generation + 1);
+      state = next;
+      pools.retainOnly(originsOf(next));
+      log.info({ generation: next.generation, routes: next.routes.length }, 'config reloaded');
+      return { ok: true, generation: next.generation };
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      log.error({ err: error.message }, 'config reload failed: keeping the current config');
+      log.flush();
+      return { ok: false, error };
+    }
+  }
+
+  const main = createMainListener(config, () => state, log, metrics);
+  metrics.watch({
+    tokenCache: () => services.tokens.cacheStats(),
+    activeSessions: () => tracked.activeSessions(),
+    stateChecksSkipped: () => stateChecksSkipped,
+    inFlight: () => main.inFlight(),
+    generation: () => state.generation,
+  });
+  const operations = createOperations({ ...services, guard: () => state.guard });
   const admin = createAdminServer({
     host: config.admin.host,
     port: config.admin.port,
@@ -107,6 +141,15 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
       ]);
       return failing;
     },
+    api: createAdminApi({
+      services,
+      operations,
+      current: () => state,
+      reload,
+      stats: () => metrics.stats(),
+    }),
+    metrics: () => metrics.render(),
+    page: createAdminPage(),
     log,
   });
   const port = await listen(main.server, config.server.host, config.server.port);
@@ -127,22 +170,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     services,
     stateChecksSkipped: () => stateChecksSkipped,
     inFlight: () => main.inFlight(),
-    reload() {
-      if (options.reloadConfig === undefined)
-        return { ok: false, error: new Error('no config file to reload') };
-      try {
-        const next = compileRuntime(options.reloadConfig(), services, deps, state.generation + 1);
-        state = next;
-        pools.retainOnly(originsOf(next));
-        log.info({ generation: next.generation, routes: next.routes.length }, 'config reloaded');
-        return { ok: true, generation: next.generation };
-      } catch (err) {
-        const error = err instanceof Error ? err : new Error(String(err));
-        log.error({ err: error.message }, 'config reload failed: keeping the current config');
-        log.flush();
-        return { ok: false, error };
-      }
-    },
+    reload,
     async shutdown() {
       if (shuttingDown) return;
       shuttingDown = true;

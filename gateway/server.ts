@@ -8,6 +8,7 @@ import type { GatewayConfig } from '../config/types.js';
 import { GatewayError, toGatewayError } from './errors.js';
 import { sendError, writeRawError } from './http/reply.js';
 import type { Logger } from './logger.js';
+import { type GatewayMetrics, NO_METRICS } from './metrics.js';
 import { RequestContext } from './pipeline/context.js';
 import type { RuntimeState } from './runtime.js';
 
@@ -74,6 +75,7 @@ export function createMainListener(
   config: GatewayConfig,
   current: () => RuntimeState,
   log: Logger,
+  metrics: GatewayMetrics = NO_METRICS,
 ): MainListener {
   const s = config.server;
   let active = 0;
@@ -90,6 +92,7 @@ export function createMainListener(
       active--;
       const socket = ctx.req.socket;
       if (answering.get(socket) === ctx.res) answering.delete(socket);
+      metrics.request(ctx);
       logAccess(ctx, log);
       if (active === 0 && idle !== null) idle();
     });

@@ -1,0 +1,267 @@
+// The prom-client adapter (the only module importing it): the gateway's counters, histograms and gauges,
+// rendered as Prometheus text for /metrics and summed as JSON for the admin page. It decides no policy.
+import { performance } from 'node:perf_hooks';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { VerifiedCacheStats } from '../gateway/auth/verified-cache.js';
+import type { GatewayMetrics, StateOp } from '../gateway/metrics.js';
+import type { RequestContext } from '../gateway/pipeline/context.js';
+
+/** Read at scrape time: they exist only once the services are open. */
+export interface MetricSources {
+  tokenCache(): VerifiedCacheStats;
+  activeSessions(): number;
+  stateChecksSkipped(): number;
+  inFlight(): number;
+  generation(): number;
+}
+
+export interface MetricsStats {
+  readonly requests: number;
+  readonly by_status: Readonly<Record<string, number>>;
+  readonly auth_failures: Readonly<Record<string, number>>;
+  readonly rate_limited: number;
+  readonly lockouts: number;
+  readonly upstream_errors: Readonly<Record<string, number>>;
+  readonly state_store_errors: number;
+  readonly state_checks_skipped: number;
+  readonly active_sessions: number;
+  readonly in_flight: number;
+  readonly token_cache: VerifiedCacheStats;
+  readonly generation: number;
+  readonly uptime_s: number;
+}
+
+export interface AdminMetrics extends GatewayMetrics {
+  watch(sources: MetricSources): void;
+  render(): Promise<{ contentType: string; text: string }>;
+  stats(): Promise<MetricsStats>;
+}
+
+/** The answers that count as authentication or authorisation failures. */
+export const AUTH_FAILURE_CODES = [
+  'invalid_credentials',
+  'missing_token',
+  'invalid_token',
+  'token_expired',
+  'token_revoked',
+  'session_replaced',
+  'device_mismatch',
+  'refresh_reused',
+  'forbidden',
+] as const;
+const UPSTREAM_CODES = ['upstream_unavailable', 'upstream_timeout'] as const;
+const UNMATCHED = 'unmatched';
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const STATE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+// Process metrics (CPU, memory, event loop, GC) describe the process, not one gateway: collected once,
+// however many gateways a process starts (tests start dozens), and appended to each scrape.
+let processRegistry: Registry | null = null;
+function processMetrics(): Registry {
+  if (processRegistry === null) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+type Child = { inc(value?: number): void };
+
+/** The status label: 0 = nothing was sent (the client left); 101 = a relayed WebSocket upgrade. */
+function statusOf(ctx: RequestContext): number {
+  if (ctx.res.headersSent) return ctx.res.statusCode;
+  return ctx.upgrade !== null && ctx.errorCode === null ? 101 : 0;
+}
+
+export function createMetrics(): AdminMetrics {
+  const registry = new Registry();
+  const startedAt = Date.now();
+  let sources: MetricSources | null = null;
+  const at = <T>(read: (s: MetricSources) => T, fallback: T): T =>
+    sources === null ? fallback : read(sources);
+
+  const requests = new Counter({
+    name: 'portcullis_http_requests_total',
+    help: 'Requests on the main listener by route and status (0: no answer sent).',
+    labelNames: ['route', 'status'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'portcullis_http_request_duration_seconds',
+    help: 'Time from the request line to the closed response, by route.',
+    labelNames: ['route'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const authFailures = new Counter({
+    name: 'portcullis_auth_failures_total',
+    help: 'Requests refused for their credentials or roles, by error code.',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const rateLimited = new Counter({
+    name: 'portcullis_rate_limit_rejections_total',
+    help: 'Requests refused with 429 rate_limited (global, route, login and register limits).',
+    registers: [registry],
+  });
+  const lockouts = new Counter({
+    name: 'portcullis_lockout_rejections_total',
+    help: 'Logins refused with 429 account_locked.',
+    registers: [registry],
+  });
+  const upstreamErrors = new Counter({
+    name: 'portcullis_upstream_errors_total',
+    help: 'Requests the upstream failed (refused, broke off or timed out), by error code.',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const stateErrors = new Counter({
+    name: 'portcullis_state_store_errors_total',
+    help: 'State-store calls that failed, by operation.',
+    labelNames: ['op'],
+    registers: [registry],
+  });
+  const stateLatency = new Histogram({
+    name: 'portcullis_state_store_duration_seconds',
+    help: 'State-store call latency by operation (checkAccess is the per-request one).',
+    labelNames: ['op'],
+    buckets: STATE_BUCKETS,
+    registers: [registry],
+  });
+  // Totals kept elsewhere are turned into counter increments at scrape time.
+  const mirrored = (name: string, help: string, read: (s: MetricSources) => number): void => {
+    let seen = 0;
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = at(read, seen);
+        if (now > seen) this.inc(now - seen);
+        seen = now;
+      },
+    });
+  };
+  mirrored(
+    'portcullis_state_checks_skipped_total',
+    'Session checks skipped under on_state_error: allow.',
+    (s) => s.stateChecksSkipped(),
+  );
+  mirrored(
+    'portcullis_token_cache_hits_total',
+    'Access tokens whose verified claims came from the cache.',
+    (s) => s.tokenCache().hits,
+  );
+  mirrored(
+    'portcullis_token_cache_misses_total',
+    'Access tokens verified by signature (not in the cache).',
+    (s) => s.tokenCache().misses,
+  );
+  const gauge = (name: string, help: string, read: (s: MetricSources) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(at(read, 0));
+      },
+    });
+  };
+  gauge(
+    'portcullis_active_sessions',
+    'Live sessions as this process saw them created and ended (per-process approximation).',
+    (s) => s.activeSessions(),
+  );
+  gauge('portcullis_in_flight_requests', 'Main-listener requests not yet closed.', (s) => s.inFlight());
+  gauge(
+    'portcullis_token_cache_entries',
+    'Verified access tokens held in the cache.',
+    (s) => s.tokenCache().size,
+  );
+  gauge('portcullis_config_generation', 'Config generation (1 at start, +1 per reload).', (s) =>
+    s.generation(),
+  );
+
+  // Children cached per label value: a request does two Map lookups, not a label hash per metric.
+  const perRoute = new Map<string, { latency: Histogram.Internal<string>; byStatus: Map<number, Child> }>();
+  const codeChildren = new Map<string, Child>();
+  for (const code of AUTH_FAILURE_CODES) codeChildren.set(code, authFailures.labels(code));
+  for (const code of UPSTREAM_CODES) codeChildren.set(code, upstreamErrors.labels(code));
+  codeChildren.set('rate_limited', rateLimited);
+  codeChildren.set('account_locked', lockouts);
+
+  function routeChildren(route: string) {
+    let entry = perRoute.get(route);
+    if (entry === undefined) {
+      entry = { latency: latency.labels(route), byStatus: new Map() };
+      perRoute.set(route, entry);
+    }
+    return entry;
+  }
+
+  return {
+    request(ctx) {
+      const seconds = (performance.now() - ctx.startedAt) / 1000;
+      const route = ctx.match?.entry.config.name ?? UNMATCHED;
+      const status = statusOf(ctx);
+      const entry = routeChildren(route);
+      let counter = entry.byStatus.get(status);
+      if (counter === undefined) {
+        counter = requests.labels(route, String(status));
+        entry.byStatus.set(status, counter);
+      }
+      counter.inc();
+      entry.latency.observe(seconds);
+      if (ctx.errorCode !== null) codeChildren.get(ctx.errorCode)?.inc();
+    },
+    stateOp(op: StateOp) {
+      const timing = stateLatency.labels(op);
+      const errors = stateErrors.labels(op);
+      return (seconds, failed) => {
+        timing.observe(seconds);
+        if (failed) errors.inc();
+      };
+    },
+    watch(next) {
+      sources = next;
+    },
+    async render() {
+      const [own, proc] = await Promise.all([registry.metrics(), processMetrics().metrics()]);
+      return { contentType: registry.contentType, text: `${own}\n${proc}` };
+    },
+    async stats() {
+      const sum = async (metric: Counter<string>, by?: string): Promise<Record<string, number>> => {
+        const out: Record<string, number> = {};
+        for (const v of (await metric.get()).values) {
+          const key = by === undefined ? 'total' : String(v.labels[by] ?? '');
+          out[key] = (out[key] ?? 0) + v.value;
+        }
+        return out;
+      };
+      const byStatus: Record<string, number> = {};
+      let total = 0;
+      for (const [status, n] of Object.entries(await sum(requests, 'status'))) {
+        const group = status === '0' ? 'none' : `${status[0]}xx`;
+        byStatus[group] = (byStatus[group] ?? 0) + n;
+        total += n;
+      }
+      const one = async (metric: Counter<string>): Promise<number> => (await sum(metric)).total ?? 0;
+      const stateErrorTotal = Object.values(await sum(stateErrors, 'op')).reduce((a, b) => a + b, 0);
+      return {
+        requests: total,
+        by_status: byStatus,
+        auth_failures: await sum(authFailures, 'code'),
+        rate_limited: await one(rateLimited),
+        lockouts: await one(lockouts),
+        upstream_errors: await sum(upstreamErrors, 'code'),
+        state_store_errors: stateErrorTotal,
+        state_checks_skipped: at((s) => s.stateChecksSkipped(), 0),
+        active_sessions: at((s) => s.activeSessions(), 0),
+        in_flight: at((s) => s.inFlight(), 0),
+        token_cache: at((s) => s.tokenCache(), { hits: 0, misses: 0, size: 0 }),
+        generation: at((s) => s.generation(), 0),
+        uptime_s: Math.round((Date.now() - startedAt) / 1000),
+      };
+    },
+  };
+}

@@ -1,0 +1,114 @@
+// Admin API on accounts: search, detail (roles, lock state per source, sessions, logins), roles,
+// unlock, disable and enable. Every change goes through the shared operations, which audit it.
+import { GatewayError } from '../../gateway/errors.js';
+import { sendSuccess } from '../../gateway/http/reply.js';
+import type { User } from '../../gateway/users/user-store.js';
+import type { AdminApiDeps } from '../api.js';
+import { type ApiCall, type ApiRoute, intValue, noBody, queryValues, requireBody } from '../http.js';
+import { lockView, loginView, sessionView, userView } from '../views.js';
+
+/** Who the audit log names for actions taken through the admin API. */
+export const ADMIN_ACTOR = 'admin';
+const USER_ID = /^[0-9a-f]{32}$/;
+/** Failed logins looked at to find the sources whose (email, IP) lock state is shown. */
+const LOGIN_WINDOW = 100;
+const LOGINS_SHOWN = 20;
+const MAX_SOURCES = 10;
+
+export async function findUser(deps: AdminApiDeps, id: string | undefined): Promise<User> {
+  // A malformed id is answered like an unknown one: no store round trip, no different error to probe.
+  const user = id !== undefined && USER_ID.test(id) ? await deps.services.users.findById(id) : null;
+  if (user === null) throw new GatewayError('user_not_found');
+  return user;
+}
+
+export async function userDetail(deps: AdminApiDeps, user: User) {
+  const { users, state } = deps.services;
+  const guard = deps.current().guard;
+  const email = user.email_canonical;
+  const [sessions, logins, account] = await Promise.all([
+    state.listUserSessions(user.id),
+    users.recentLogins(user.id, LOGIN_WINDOW),
+    guard.lockState(email, null),
+  ]);
+  const ips = [...new Set(logins.filter((l) => !l.success).map((l) => l.ip))].slice(0, MAX_SOURCES);
+  const pairs = await Promise.all(
+    ips.map(async (ip) => ({ ip, state: (await guard.lockState(email, ip)).pair })),
+  );
+  return {
+    user: userView(user),
+    lock: {
+      account: lockView(account.account),
+      // Only sources with failures counted in the current cool-off window.
+      sources: pairs
+        .filter((p) => p.state !== null && (p.state.consumed > 0 || !p.state.allowed))
+        .map((p) => ({ ip: p.ip, ...lockView(p.state!) })),
+    },
+    sessions: sessions.sort((a, b) => b.created_at - a.created_at).map(sessionView),
+    logins: logins.slice(0, LOGINS_SHOWN).map(loginView),
+  };
+}
+
+async function search({ query, res }: ApiCall, deps: AdminApiDeps): Promise<void> {
+  const q = queryValues(query, ['q', 'limit', 'cursor']);
+  const cursor = q.get('cursor');
+  const text = q.get('q')?.trim();
+  const result = await deps.services.users.searchUsers({
+    limit: intValue(q.get('limit'), 'limit', 50, 500),
+    ...(text === undefined || text === '' ? {} : { q: text }),
+    ...(cursor === undefined || cursor === '' ? {} : { cursor }),
+  });
+  sendSuccess(res, 200, 'Users', { users: result.users.map(userView), next_cursor: result.next_cursor });
+}
+
+export function userRoutes(deps: AdminApiDeps): ApiRoute[] {
+  const { operations } = deps;
+  const answer = async (call: ApiCall, message: string, user: User): Promise<void> =>
+    sendSuccess(call.res, 200, message, await userDetail(deps, user));
+
+  return [
+    { pattern: '/api/users', methods: { GET: (call) => search(call, deps) } },
+    {
+      pattern: '/api/users/:id',
+      methods: {
+        GET: async (call) => answer(call, 'User', await findUser(deps, call.params.id)),
+      },
+    },
+    {
+      pattern: '/api/users/:id/roles',
+      methods: {
+        PUT: async (call) => {
+          const user = await findUser(deps, call.params.id);
+          const body = await requireBody(call.req);
+          const extra = Object.keys(body).find((k) => k !== 'roles');
+          if (extra !== undefined) {
+            throw new GatewayError('validation_failed', { message: `${extra}: unknown field` });
+          }
+          const updated = await operations.setRoles(user.id, body.roles, ADMIN_ACTOR);
+          await answer(call, 'Roles updated', updated);
+        },
+      },
+    },
+    {
+      pattern: '/api/users/:id/unlock',
+      methods: {
+        POST: async (call) => {
+          const user = await findUser(deps, call.params.id);
+          await noBody(call.req);
+          await answer(call, 'User unlocked', await operations.unlock(user.id, ADMIN_ACTOR));
+        },
+      },
+    },
+    ...(['disable', 'enable'] as const).map((action) => ({
+      pattern: `/api/users/:id/${action}`,
+      methods: {
+        POST: async (call: ApiCall) => {
+          const user = await findUser(deps, call.params.id);
+          await noBody(call.req);
+          const updated = await operations.setActive(user.id, action === 'enable', ADMIN_ACTOR);
+          await answer(call, action === 'enable' ? 'User enabled' : 'User disabled', updated);
+        },
+      },
+    })),
+  ];
+}
