@@ -7,6 +7,7 @@ import { defaultConfigFile, type LoadedConfig, loadConfigFile } from '../config/
 import { createSecretFileProvider } from '../config/secrets.js';
 import { runKeygen } from './auth/keygen.js';
 import { runAuditCommand } from './cli-audit.js';
+import { runMigrateUsers } from './cli-migrate.js';
 import { runUserCommand } from './cli-user.js';
 import { isClusterWorker, runPrimary } from './cluster.js';
 import { startGateway } from './gateway.js';
@@ -87,6 +88,7 @@ const USAGE = `usage: portcullis [start] [--config FILE]
        portcullis keygen --algorithm EdDSA|ES256 --out FILE [--force]
        portcullis user create|set-roles|disable|enable|unlock|revoke-sessions|show … [--config FILE]
        portcullis audit verify|list [--user ID] [--type T] [--limit N] [--config FILE]
+       portcullis migrate-users --from sqlite:FILE --to postgres://USER@HOST:5432/DB [--force]
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -99,6 +101,8 @@ async function main(argv: string[]): Promise<number> {
       return runCheckConfig(rest, out, process.env);
     case 'keygen':
       return runKeygen(rest, out);
+    case 'migrate-users':
+      return runMigrateUsers(rest, out);
     case 'user':
     case 'audit':
       return operate(rest, command);
