@@ -176,6 +176,14 @@ describe('tokens and device binding', () => {
     expect(forwarded('/api/orders/lo')).toBe(1);
   });
 
+  it('admin revocation (operations.revokeSessions) makes every token of the user 401 token_revoked', async () => {
+    const { id, email } = await registerOk(gw);
+    const s = await loginOk(gw, email);
+    expect(await operations(gw).revokeSessions(id, 'test')).toHaveLength(1);
+    expectFailure(await send(gw, 'GET', '/api/orders/ar', { token: s.access }), 401, 'token_revoked');
+    expect((await send(gw, 'POST', '/api/auth/refresh', { json: { refresh: s.refresh } })).status).toBe(401);
+  });
+
   it('single active session: a new login makes the previous token 401 session_replaced', async () => {
     const { email } = await registerOk(gw);
     const first = await loginOk(gw, email);
@@ -303,6 +311,16 @@ describe('login and register limits per email and per IP', () => {
       429,
       'rate_limited',
     );
+  });
+
+  it('locked attempts count against the login limit too (login order: limits, then lock, then password)', async () => {
+    const locking = await gateway(6, { limits: { loginEmail: '4/m' }, bruteForce: 'failure_limit: 2' });
+    const { email } = await registerOk(locking);
+    for (let i = 0; i < 2; i++)
+      expectFailure(await loginFrom(locking, email, WRONG), 401, 'invalid_credentials');
+    for (let i = 0; i < 2; i++)
+      expectFailure(await loginFrom(locking, email, PASSWORD), 429, 'account_locked');
+    expectFailure(await loginFrom(locking, email, PASSWORD), 429, 'rate_limited');
   });
 
   it('register per IP: the 4th registration from one IP is 429 rate_limited', async () => {

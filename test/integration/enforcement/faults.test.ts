@@ -255,6 +255,17 @@ describe('redis-server killed (on_state_error: allow)', () => {
   });
 });
 
+describe('redis-server killed (on_state_error: allow), the profile', () => {
+  // KNOWN BUG (gateway/auth/accounts.ts, not ours to edit): profile() reads the cache in the state store
+  // and lets its failure through, so under `allow` /api/users/me is 503 although the user store answers.
+  // It should fall back to the user store (and skip the cache write) when the cache is unavailable.
+  it.fails('GET /api/users/me with a valid token is served from the user store', async () => {
+    const reply = await send(allow, 'GET', '/api/users/me', { token: users.c!.session.access });
+    expect(reply.status, reply.text).toBe(200);
+    expect(reply.body?.data).toMatchObject({ id: users.c!.id });
+  });
+});
+
 describe('redis-server restarted empty on the same port', () => {
   beforeAll(async () => {
     await redis.restart();

@@ -180,6 +180,18 @@ describe('account-wide limit (failure_limit 3, account_failure_limit 8)', () => 
     expect((await g.services.users.listAudit({ user: id, type: 'unlock', limit: 10 })).length).toBe(1);
   });
 
+  it('20 concurrent wrong passwords from 20 addresses: never more than account_failure_limit 401s', async () => {
+    const g = await gateway(4, 'failure_limit: 3, account_failure_limit: 8');
+    const { email } = await registerOk(g);
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => loginFrom(g, email, WRONG, { from: `127.0.1.${10 + i}` })),
+    );
+    const codes = replies.map((r) => `${r.status} ${r.body?.code}`);
+    expect(codes.filter((c) => c === '401 invalid_credentials').length).toBeLessThanOrEqual(8);
+    expect(codes.filter((c) => c === '429 account_locked').length).toBeGreaterThanOrEqual(12);
+    expectLocked(await loginFrom(g, email, PASSWORD, { from: '127.0.1.99' }), 3600);
+  });
+
   it('operations.unlock (the admin API path) clears the pair and account locks too', async () => {
     const g = await gateway(2, 'failure_limit: 3, account_failure_limit: 4');
     const { id, email } = await registerOk(g);

@@ -113,6 +113,15 @@ describe('RateLimit-* headers', () => {
       3,
       60,
     );
+    // A dead session is judged before an exhausted limit: 401, not 429.
+    expect((await send(gw, 'POST', '/api/auth/logout', { token: s.access, from: '127.0.0.87' })).status).toBe(
+      200,
+    );
+    expectFailure(
+      await send(gw, 'GET', '/mine', { token: s.access, from: '127.0.0.87' }),
+      401,
+      'token_revoked',
+    );
     const other = await registerOk(gw, '127.0.0.83');
     const so = await loginOk(gw, other.email, PASSWORD, { from: '127.0.0.83' });
     expect((await send(gw, 'GET', '/mine', { token: so.access, from: '127.0.0.87' })).status).toBe(200);
