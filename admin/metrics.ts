@@ -185,8 +185,15 @@ export function createMetrics(): AdminMetrics {
   // Children cached per label value: a request does two Map lookups, not a label hash per metric.
   const perRoute = new Map<string, { latency: Histogram.Internal<string>; byStatus: Map<number, Child> }>();
   const codeChildren = new Map<string, Child>();
-  for (const code of AUTH_FAILURE_CODES) codeChildren.set(code, authFailures.labels(code));
-  for (const code of UPSTREAM_CODES) codeChildren.set(code, upstreamErrors.labels(code));
+  // Every known code is written from the start (0), so a dashboard's rate() has a series before the first failure.
+  for (const code of AUTH_FAILURE_CODES) {
+    authFailures.inc({ code }, 0);
+    codeChildren.set(code, authFailures.labels(code));
+  }
+  for (const code of UPSTREAM_CODES) {
+    upstreamErrors.inc({ code }, 0);
+    codeChildren.set(code, upstreamErrors.labels(code));
+  }
   codeChildren.set('rate_limited', rateLimited);
   codeChildren.set('account_locked', lockouts);
 
@@ -216,6 +223,7 @@ export function createMetrics(): AdminMetrics {
     },
     stateOp(op: StateOp) {
       const timing = stateLatency.labels(op);
+      stateErrors.inc({ op }, 0);
       const errors = stateErrors.labels(op);
       return (seconds, failed) => {
         timing.observe(seconds);

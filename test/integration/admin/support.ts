@@ -17,13 +17,19 @@ export interface AdminFixture {
   close(): Promise<void>;
 }
 
-/** Routes: /app (auth required), /pub (public), /boss (role admin), all to one recording upstream. */
-export async function startAdminFixture(options: AccountsGatewayOptions = {}): Promise<AdminFixture> {
+/**
+ * Routes: /app (auth required), /pub (public), /boss (role admin), all to one recording upstream,
+ * then `extraRoutes` (YAML list items, one per line).
+ */
+export async function startAdminFixture(
+  options: AccountsGatewayOptions & { extraRoutes?: string } = {},
+): Promise<AdminFixture> {
   const upstream = await startRecordingUpstream();
   const routes = `routes:
   - { name: app, path: /app, upstream: "${upstream.origin}", auth: required }
   - { name: pub, path: /pub, upstream: "${upstream.origin}", auth: public }
   - { name: boss, path: /boss, upstream: "${upstream.origin}", auth: required, roles: [admin] }
+${options.extraRoutes ?? ''}
 `;
   const gw = await startAccountsGateway({ ...options, yaml: `${options.yaml ?? ''}\n${routes}` });
   return {

@@ -1,0 +1,105 @@
+// The timed StateStore decorator: it passes the whole StateStore contract unchanged, records latency
+// and failures per operation (read back from the real Prometheus text), and tracks live sessions.
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../../admin/metrics.js';
+import { createLogger } from '../../gateway/logger.js';
+import { instrumentStateStore } from '../../gateway/metrics.js';
+import { createStateStore } from '../../gateway/state/create-state-store.js';
+import { createMemoryStateStore } from '../../gateway/state/memory-store.js';
+import type { SessionRecord } from '../../gateway/state/state-store.js';
+import { runStateStoreSuite } from './state/state-store.suite.js';
+
+runStateStoreSuite('memory, instrumented', async ({ tombstoneTtlMs }) => {
+  let now = Date.UTC(2026, 0, 1, 12, 0, 0);
+  const clock = {
+    now: () => now,
+    sleep: async (ms: number) => {
+      now += ms;
+    },
+  };
+  const store = instrumentStateStore(
+    createMemoryStateStore({ tombstoneTtlMs, now: clock.now }),
+    createMetrics(),
+  );
+  return { store, clock, cleanup: () => store.close() };
+});
+
+const quiet = createLogger({
+  level: 'silent',
+  format: 'json',
+  destination: new Writable({ write: (_c, _e, done) => done() }),
+});
+const many = { max_active: 10, on_exceed: 'evict_oldest' as const };
+
+function session(userId: string, ttlMs = 60_000): SessionRecord {
+  const now = Date.now();
+  return {
+    sid: randomBytes(16).toString('base64url'),
+    user_id: userId,
+    email: 'ada@example.com',
+    roles: ['user'],
+    active: true,
+    device: '',
+    ip: '127.0.0.1',
+    user_agent: 'test',
+    created_at: now,
+    last_seen: now,
+    expires_at: now + ttlMs,
+  };
+}
+
+async function value(metrics: ReturnType<typeof createMetrics>, series: string): Promise<number | undefined> {
+  const { text } = await metrics.render();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('instrumentStateStore', () => {
+  it('times each operation and counts failures by operation (a Redis that refuses connections)', async () => {
+    const metrics = createMetrics();
+    const backend = createStateStore('redis://127.0.0.1:1/0', { tombstoneTtlMs: 120_000, log: quiet });
+    const store = instrumentStateStore(backend.store, metrics);
+    try {
+      for (let i = 0; i < 2; i++) {
+        await expect(store.checkAccess('u', 's', 'j')).rejects.toMatchObject({ code: 'state_unavailable' });
+      }
+      await expect(store.listUserSessions('u')).rejects.toMatchObject({ code: 'state_unavailable' });
+      expect(await value(metrics, 'portcullis_state_store_errors_total{op="checkAccess"}')).toBe(2);
+      expect(await value(metrics, 'portcullis_state_store_errors_total{op="listUserSessions"}')).toBe(1);
+      expect(await value(metrics, 'portcullis_state_store_duration_seconds_count{op="checkAccess"}')).toBe(2);
+      expect((await metrics.stats()).state_store_errors).toBe(3);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('counts successes without errors', async () => {
+    const metrics = createMetrics();
+    const store = instrumentStateStore(createMemoryStateStore({ tombstoneTtlMs: 1000 }), metrics);
+    expect(await store.checkAccess('u', 's', 'j')).toMatchObject({ ok: false });
+    expect(await value(metrics, 'portcullis_state_store_duration_seconds_count{op="checkAccess"}')).toBe(1);
+    expect(await value(metrics, 'portcullis_state_store_errors_total{op="checkAccess"}')).toBe(0);
+  });
+
+  it('tracks live sessions: created, evicted, ended one by one or all, expired', async () => {
+    const store = instrumentStateStore(createMemoryStateStore({ tombstoneTtlMs: 1000 }), createMetrics());
+    const a = session('a');
+    const b = session('a');
+    const c = session('c');
+    for (const s of [a, b, c]) await store.createSession(s, `h-${s.sid}`, many);
+    expect(store.activeSessions()).toBe(3);
+    await store.endSession('a', a.sid, 'token_revoked');
+    expect(store.activeSessions()).toBe(2);
+    await store.endUserSessions('a', 'token_revoked');
+    expect(store.activeSessions()).toBe(1);
+    // Single-session users: a new login evicts the previous session.
+    await store.createSession(session('c'), 'h-next', { max_active: 1, on_exceed: 'evict_oldest' });
+    expect(store.activeSessions()).toBe(1);
+    await store.createSession(session('d', 30), 'h-short', many);
+    expect(store.activeSessions()).toBe(2);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(store.activeSessions()).toBe(1);
+  });
+});

@@ -1,0 +1,129 @@
+// What each admin action does on the main listener: revocation, unlock after a brute-force lock,
+// disable/enable, and role changes, each seen on the very next request.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  call,
+  expectFailure,
+  login,
+  loginOk,
+  newUser,
+  OTHER_UA,
+  PASSWORD,
+  register,
+  registerAndLogin,
+  UA,
+} from '../accounts/support.js';
+import { type AdminFixture, admin, adminOk, startAdminFixture } from './support.js';
+
+/** Open limits, except a brute-force lock after 3 failures per (email, IP). */
+const LIMITS = `rate_limits:
+  global: { anonymous: 100000/h, authenticated: 100000/h }
+  login: { per_email: 1000/m, per_ip: 1000/m }
+  register: { per_email: 1000/m, per_ip: 1000/m }
+brute_force: { failure_limit: 3, account_failure_limit: 1000, cooloff: 1h }
+sessions: { max_active: 3 }`;
+
+let fx: AdminFixture;
+beforeAll(async () => {
+  fx = await startAdminFixture({ openLimits: false, yaml: LIMITS });
+});
+afterAll(() => fx.close());
+
+const app = (token: string, ua = UA) => call(fx.gw, 'GET', '/app/x', { token, ua });
+
+describe('sessions', () => {
+  it('revoking all sessions: the next proxied request with any of them is 401 token_revoked', async () => {
+    const { id, user, pair } = await registerAndLogin(fx.gw);
+    const second = await loginOk(fx.gw, user.email, user.password, OTHER_UA);
+    expect((await app(pair.access)).status).toBe(200);
+    const data = await adminOk(fx.gw, 'DELETE', `/api/users/${id}/sessions`);
+    expect(data.revoked).toHaveLength(2);
+    expectFailure(await app(pair.access), 401, 'token_revoked');
+    expectFailure(await app(second.access, OTHER_UA), 401, 'token_revoked');
+    expect((await adminOk(fx.gw, 'GET', `/api/users/${id}/sessions`)).sessions).toEqual([]);
+  });
+
+  it('revoking one session ends that one only', async () => {
+    const { id, user, pair } = await registerAndLogin(fx.gw);
+    const other = await loginOk(fx.gw, user.email, user.password, OTHER_UA);
+    const sessions = (await adminOk(fx.gw, 'GET', `/api/users/${id}/sessions`)).sessions as Array<{
+      sid: string;
+      user_agent: string;
+    }>;
+    const target = sessions.find((s) => s.user_agent === OTHER_UA)!;
+    const data = await adminOk(fx.gw, 'DELETE', `/api/users/${id}/sessions/${target.sid}`);
+    expect(data.revoked).toEqual([target.sid]);
+    expectFailure(await app(other.access, OTHER_UA), 401, 'token_revoked');
+    expect((await app(pair.access)).status).toBe(200);
+  });
+
+  it("SECURITY: another user's session id under this user is 404 and that session lives on", async () => {
+    const victim = await registerAndLogin(fx.gw);
+    const attacker = await registerAndLogin(fx.gw);
+    const [session] = (await adminOk(fx.gw, 'GET', `/api/users/${victim.id}/sessions`)).sessions as Array<{
+      sid: string;
+    }>;
+    const res = await admin(fx.gw, 'DELETE', `/api/users/${attacker.id}/sessions/${session!.sid}`);
+    expectFailure(res, 404, 'not_found');
+    expect((await app(victim.pair.access)).status).toBe(200);
+  });
+});
+
+describe('lockout', () => {
+  it('a brute-force lock makes login 429; unlock clears it and the right password works again', async () => {
+    const user = newUser();
+    const reg = await register(fx.gw, user);
+    const id = reg.body!.data!.id as string;
+    for (let i = 0; i < 3; i++)
+      expectFailure(await login(fx.gw, user.email, `${PASSWORD}-no`), 401, 'invalid_credentials');
+    expectFailure(await login(fx.gw, user.email, PASSWORD), 429, 'account_locked');
+
+    const locked = await adminOk(fx.gw, 'GET', `/api/users/${id}`);
+    expect(locked.lock).toMatchObject({ sources: [{ ip: '127.0.0.1', locked: true, limit: 3 }] });
+
+    const unlocked = await adminOk(fx.gw, 'POST', `/api/users/${id}/unlock`);
+    expect(unlocked.lock).toMatchObject({ account: { locked: false, failures: 0 }, sources: [] });
+    expect((await login(fx.gw, user.email, PASSWORD)).status).toBe(200);
+  });
+});
+
+describe('disable and enable', () => {
+  it('disable refuses the token at once and login is 401 invalid_credentials; enable lets login back in', async () => {
+    const { id, user, pair } = await registerAndLogin(fx.gw);
+    expect((await app(pair.access)).status).toBe(200);
+    const data = await adminOk(fx.gw, 'POST', `/api/users/${id}/disable`);
+    expect(data.user).toMatchObject({ is_active: false });
+    expect(data.sessions).toEqual([]);
+    expectFailure(await app(pair.access), 401, 'token_revoked');
+    const refused = await login(fx.gw, user.email, user.password);
+    expectFailure(refused, 401, 'invalid_credentials');
+    expect(refused.headers['www-authenticate']).toBeUndefined();
+
+    expect((await adminOk(fx.gw, 'POST', `/api/users/${id}/enable`)).user).toMatchObject({ is_active: true });
+    const again = await loginOk(fx.gw, user.email, user.password);
+    expect((await app(again.access)).status).toBe(200);
+    // The old token stays dead: enabling does not bring back revoked sessions.
+    expectFailure(await app(pair.access), 401, 'token_revoked');
+  });
+});
+
+describe('roles', () => {
+  it("a role change shows in the next request's X-User-Roles and opens a role-gated route", async () => {
+    const { id, pair } = await registerAndLogin(fx.gw);
+    expectFailure(await call(fx.gw, 'GET', '/boss/x', { token: pair.access }), 403, 'forbidden');
+    await app(pair.access);
+    expect(fx.upstream.requests.at(-1)!.headers['x-user-roles']).toBe('user');
+
+    const data = await adminOk(fx.gw, 'PUT', `/api/users/${id}/roles`, {
+      json: { roles: ['user', 'admin'] },
+    });
+    expect(data.user).toMatchObject({ roles: ['user', 'admin'] });
+    expect((await call(fx.gw, 'GET', '/boss/x', { token: pair.access })).status).toBe(200);
+    expect(fx.upstream.requests.at(-1)!.headers['x-user-roles']).toBe('user,admin');
+
+    await adminOk(fx.gw, 'PUT', `/api/users/${id}/roles`, { json: { roles: [] } });
+    await app(pair.access);
+    expect(fx.upstream.requests.at(-1)!.headers['x-user-roles']).toBe('');
+    expectFailure(await call(fx.gw, 'GET', '/boss/x', { token: pair.access }), 403, 'forbidden');
+  });
+});
