@@ -330,12 +330,13 @@ export function createAccounts(deps: AccountDeps) {
 
     /** The profile as JSON text, from the cache when it is there. */
     async profile(userId: string): Promise<string> {
-      const cached = await state.getProfile(userId);
+      // A cache, not an account protection: when the state store is down the user store answers.
+      const cached = await state.getProfile(userId).catch(() => null);
       if (cached !== null) return cached;
       const user = await users.findById(userId);
       if (user === null || user.is_deleted) throw tokenError('token_revoked');
       const json = JSON.stringify(publicUser(user));
-      await state.setProfile(userId, json, config.auth.profile_cache_ttl);
+      await state.setProfile(userId, json, config.auth.profile_cache_ttl).catch(() => undefined);
       return json;
     },
   };

@@ -58,7 +58,7 @@ function storeError(err: unknown): GatewayError {
 type Readiness = () => Promise<void> | null;
 
 /** Remembers a recent store failure so the next commands do not each wait for their own timeout. */
-interface Breaker {
+export interface Breaker {
   open(): boolean;
   trip(err: unknown): void;
 }
@@ -167,7 +167,7 @@ const BREAKER_MS = 1000;
  * ends (the next command probes Redis again) or the connection is ready again. A reply error (the
  * server answered) is not an outage and trips nothing.
  */
-function createBreaker(client: RedisConnection): Breaker {
+export function createBreaker(client: RedisConnection): Breaker {
   let until = 0;
   client.on('ready', () => {
     until = 0;
@@ -212,9 +212,12 @@ function handshakeWaiter(client: RedisConnection): Readiness {
 }
 
 /** `client` is the ioredis connection of the Redis state store, shared so limits cost no extra connection. */
-export function createRedisLimiters(client: RedisConnection, prefix: string): LimiterBackend {
+export function createRedisLimiters(
+  client: RedisConnection,
+  prefix: string,
+  breaker: Breaker = createBreaker(client),
+): LimiterBackend {
   const ready = handshakeWaiter(client);
-  const breaker = createBreaker(client);
   return cached((name, rate, options) => {
     const base = { keyPrefix: `${prefix}rl:${name}`, points: rate.points, duration: seconds(rate) };
     // The insurance is ours, not the library's insuranceLimiter: the breaker must see every failure.

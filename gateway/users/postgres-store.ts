@@ -1,7 +1,6 @@
 // UserStore on PostgreSQL via a bounded pg.Pool (the only module importing pg): versioned migrations on
 // open under an advisory lock, audit appends serialised across replicas. Not a cache, not a state store.
 
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { GatewayError } from '../errors.js';
 import { canonicalJson, chainHash, createChainVerifier, GENESIS_HASH, toPlainJson } from './audit-chain.js';
@@ -30,6 +29,7 @@ import {
   DEFAULT_ROLES,
   decodeCursor,
   encodeCursor,
+  newUserId,
   type User,
   type UserStore,
   type UserStoreOptions,
@@ -260,7 +260,7 @@ export async function createPostgresUserStore(
       guarded(async () => {
         const at = now();
         const user: User = {
-          id: randomBytes(16).toString('hex'),
+          id: newUserId(),
           email: input.email.trim(),
           email_canonical: canonicalEmail(input.email),
           first_name: input.first_name,

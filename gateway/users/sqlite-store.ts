@@ -1,7 +1,6 @@
 // UserStore on one SQLite file via better-sqlite3 (the only module importing it): WAL, synchronous=FULL,
 // versioned migrations on open. Not for several replicas or workers > 1: that needs the PostgreSQL store.
 
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -23,6 +22,7 @@ import {
   DEFAULT_ROLES,
   decodeCursor,
   encodeCursor,
+  newUserId,
   type User,
   type UserStore,
   type UserStoreOptions,
@@ -185,7 +185,7 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
       guarded(() => {
         const at = now();
         const user: User = {
-          id: randomBytes(16).toString('hex'),
+          id: newUserId(),
           email: input.email.trim(),
           email_canonical: canonicalEmail(input.email),
           first_name: input.first_name,

@@ -1,6 +1,7 @@
 // The UserStore contract every backend (SQLite now, PostgreSQL later) implements, with its types and
 // the backend-independent pieces (search cursor, limits). No storage code and no policy decisions here.
 
+import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 
 export interface User {
@@ -122,6 +123,11 @@ export interface UserStore {
   /** Resolves when the store answers; rejects otherwise (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A uuid4 as 32 lowercase hex characters (122 random bits): never sequential, never guessable. */
+export function newUserId(): string {
+  return randomUUID().replaceAll('-', '');
 }
 
 export const DEFAULT_ROLES: readonly string[] = Object.freeze(['user']);

@@ -13,7 +13,8 @@ export interface StoreHarness {
 
 export type MakeStore = (options: UserStoreOptions) => Promise<StoreHarness>;
 
-const HEX32 = /^[0-9a-f]{32}$/;
+// uuid4 as hex: version nibble 4, variant 8-b.
+const HEX32 = /^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/;
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 
 async function rejection(promise: Promise<unknown>): Promise<{ code?: unknown; status?: unknown }> {

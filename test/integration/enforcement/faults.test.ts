@@ -120,10 +120,8 @@ describe('redis-server frozen (SIGSTOP): connected, but no answer', () => {
     expect(ms).toBeLessThan(1_600);
   });
 
-  // KNOWN BUG (gateway/state/redis-store.ts, not ours to edit): the store forgets a timeout at once, so a
-  // refresh meets two in a row (the global limit's, then the rotation's): ~2 s. The limiters skip Redis
-  // for 1 s after a failure (limiter.ts); the store's call() should consult the same memory.
-  it.fails('refresh is 503 state_unavailable within the same bound', async () => {
+  // The store remembers a failure for 1 s like the limiters, so a refresh never meets two timeouts in a row.
+  it('refresh is 503 state_unavailable within the same bound', async () => {
     await sleep(1_100);
     const { reply, ms } = await timed(() =>
       send(deny, 'POST', '/api/auth/refresh', {
@@ -256,10 +254,8 @@ describe('redis-server killed (on_state_error: allow)', () => {
 });
 
 describe('redis-server killed (on_state_error: allow), the profile', () => {
-  // KNOWN BUG (gateway/auth/accounts.ts, not ours to edit): profile() reads the cache in the state store
-  // and lets its failure through, so under `allow` /api/users/me is 503 although the user store answers.
-  // It should fall back to the user store (and skip the cache write) when the cache is unavailable.
-  it.fails('GET /api/users/me with a valid token is served from the user store', async () => {
+  // The profile cache is a cache: when it is down the user store answers.
+  it('GET /api/users/me with a valid token is served from the user store', async () => {
     const reply = await send(allow, 'GET', '/api/users/me', { token: users.c!.session.access });
     expect(reply.status, reply.text).toBe(200);
     expect(reply.body?.data).toMatchObject({ id: users.c!.id });
