@@ -9,6 +9,7 @@ import { GatewayError, toGatewayError } from './errors.js';
 import { sendError, writeRawError } from './http/reply.js';
 import type { Logger } from './logger.js';
 import { type GatewayMetrics, NO_METRICS } from './metrics.js';
+import { MAX_HEADER_FIELDS } from './pipeline/check-host.js';
 import { RequestContext } from './pipeline/context.js';
 import type { RuntimeState } from './runtime.js';
 
@@ -25,6 +26,7 @@ const CLIENT_ERRORS: Record<string, GatewayError> = {
   ERR_HTTP_REQUEST_TIMEOUT: new GatewayError('request_timeout', { close: true }),
 };
 const GARBAGE = new GatewayError('bad_request', { message: 'Malformed HTTP request', close: true });
+const CONNECT_REFUSED = new GatewayError('bad_path', { close: true });
 
 function logAccess(ctx: RequestContext, log: Logger): void {
   // Building the line costs: skip it entirely when info is off (benchmarks, quiet deployments).
@@ -121,6 +123,8 @@ export function createMainListener(
   // wanted (forward or an own endpoint): a refused request never makes the client send its body.
   server.on('checkContinue', onRequest);
   server.timeout = s.idle_timeout;
+  // One over the limit, so that the check-host stage can tell "too many" from "exactly the limit".
+  server.maxHeadersCount = MAX_HEADER_FIELDS + 1;
   server.on('timeout', (socket: Duplex) => {
     // Idle means the client is silent. A request read whole and waiting on its upstream (a slow
     // answer, an SSE gap) is bounded by the route's timeout instead; cutting it here would drop it
@@ -128,6 +132,13 @@ export function createMainListener(
     const pending = answering.get(socket);
     if (pending?.req.complete && !pending.writableFinished) return;
     socket.destroy();
+  });
+
+  // CONNECT's authority-form target is no origin-form path (RFC 9112 §3.2.3): without a listener Node
+  // drops the socket with no reply at all; answer like any other non-origin-form target.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    writeRawError(socket, CONNECT_REFUSED);
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -1,12 +1,23 @@
-// Requires exactly one valid Host header (RFC 9112 §3.2) and records its normalised form.
-// Two Host headers are a classic routing-confusion lever, so they close the connection.
+// Requires exactly one valid Host header (RFC 9112 §3.2) among a bounded number of fields, and records
+// its normalised form. Two Host headers are a classic routing-confusion lever, so they close the connection.
 import { GatewayError } from '../errors.js';
 import { normalizeHost } from '../routing/host.js';
 import type { RequestContext, Stage } from './context.js';
 
+/**
+ * Header fields one request may carry. Node keeps only the first `maxHeadersCount` and drops the rest
+ * without a word, so a second Host or Authorization placed after them would dodge the duplicate checks;
+ * the listener keeps one more than this, and a request that reaches it is refused (Envoy and Apache
+ * default to 100; cookies and tracing headers of real browsers stay far below 256).
+ */
+export const MAX_HEADER_FIELDS = 256;
+
 export function createCheckHost(): Stage {
   return function checkHost(ctx: RequestContext): void {
     const raw = ctx.req.rawHeaders;
+    if (raw.length > 2 * MAX_HEADER_FIELDS) {
+      throw new GatewayError('headers_too_large', { message: 'Too many header fields', close: true });
+    }
     let count = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;

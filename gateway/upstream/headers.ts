@@ -23,6 +23,20 @@ const HOP_BY_HOP = [
 /** Forwarded metadata is rebuilt by the gateway; a client copy is never believed downstream. */
 const FORWARDED_METADATA = ['forwarded', 'x-real-ip', 'x-request-id', 'x-client-ip', 'true-client-ip'];
 
+/**
+ * Headers that make an upstream framework serve another path or method than the one the gateway matched
+ * (IIS/Symfony/Drupal read X-Original-URL and X-Rewrite-URL; Laravel, Express method-override and others
+ * honour the method overrides): a GET-only or public route would become a DELETE or an admin path.
+ */
+const REQUEST_OVERRIDES = [
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+];
+
 export const DEFAULT_IDENTITY_HEADERS = [
   'x-user-id',
   'x-user-email',
@@ -40,7 +54,13 @@ export interface RequestHeaderPolicy {
 }
 
 export function createRequestHeaderPolicy(identityHeaderNames: readonly string[]): RequestHeaderPolicy {
-  const drop = new Set<string>([...HOP_BY_HOP, ...FORWARDED_METADATA, ...DEFAULT_IDENTITY_HEADERS, 'expect']);
+  const drop = new Set<string>([
+    ...HOP_BY_HOP,
+    ...FORWARDED_METADATA,
+    ...REQUEST_OVERRIDES,
+    ...DEFAULT_IDENTITY_HEADERS,
+    'expect',
+  ]);
   for (const name of identityHeaderNames) drop.add(canonicalHeaderName(name));
   return { drop };
 }
