@@ -25,6 +25,7 @@ async function route() {
   const { parts, params } = parseHash();
   const view = $('view');
   $('notice').hidden = true;
+  refreshCounters();
   for (const link of document.querySelectorAll('#nav a')) {
     link.classList.toggle('active', link.dataset.view === (parts[0] === 'user' ? 'users' : parts[0]));
   }

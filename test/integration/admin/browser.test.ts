@@ -1,0 +1,136 @@
+// The admin page in headless Chromium (Debian's, via playwright-core): sign in with the token, find a
+// user, revoke their session from the page, then prove on the main listener that the token is dead.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_ADMIN_TOKEN } from '../../support/gateway.js';
+import { call, expectFailure, login, PASSWORD, registerAndLogin, UA } from '../accounts/support.js';
+import { type AdminFixture, startAdminFixture } from './support.js';
+
+const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
+const HOSTILE_FIRST = '<img src=x onerror="document.title=\'owned\'">';
+const HOSTILE_LAST = '<script>document.title="owned"</script>';
+
+let fx: AdminFixture;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+const requested: string[] = [];
+const problems: string[] = [];
+
+beforeAll(async () => {
+  fx = await startAdminFixture({ yaml: 'sessions: { max_active: 3 }' });
+  profile = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+    viewport: { width: 1280, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('request', (r) => requested.push(r.url()));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`${m.text()} ${m.location().url}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !r.url().includes('/api/')) problems.push(`${r.status()} ${r.url()}`);
+  });
+  page.on('pageerror', (err) => problems.push(err.message));
+}, 60_000);
+
+afterAll(async () => {
+  await context?.close();
+  if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+  await fx?.close();
+});
+
+describe('admin page in Chromium', () => {
+  it('signs in, finds a user, revokes their session; the token is then rejected', async () => {
+    const { id, user, pair } = await registerAndLogin(fx.gw, {
+      first_name: HOSTILE_FIRST,
+      last_name: HOSTILE_LAST,
+    });
+    await registerAndLogin(fx.gw);
+    // Two failed logins, so the lock-state panel has something to show.
+    for (let i = 0; i < 2; i++)
+      expect((await login(fx.gw, user.email, `${PASSWORD}-wrong`)).status).toBe(401);
+    expect((await call(fx.gw, 'GET', '/app/x', { token: pair.access })).status).toBe(200);
+
+    await page.goto(`${fx.gw.adminUrl}/`);
+    await page.locator('input[name="token"]').fill(TEST_ADMIN_TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#nav').waitFor({ state: 'visible' });
+    expect(await page.evaluate<string | null>("sessionStorage.getItem('portcullis-admin-token')")).toBe(
+      TEST_ADMIN_TOKEN,
+    );
+
+    await page.getByRole('searchbox').fill(user.email);
+    await page.getByRole('button', { name: 'Search' }).click();
+    const link = page.getByRole('link', { name: user.email });
+    await link.waitFor();
+    expect(await page.locator('tbody tr').count()).toBe(1);
+    await link.click();
+
+    await page.getByRole('heading', { name: user.email }).waitFor();
+    const row = page.locator('tr[data-sid]');
+    await expect.poll(() => row.count()).toBe(1);
+    expect(await row.locator('td.ua').textContent()).toBe(UA);
+    // Hostile names are text: no element was made from them, no handler ran.
+    expect(await page.locator('.facts dd').first().textContent()).toBe(`${HOSTILE_FIRST} ${HOSTILE_LAST}`);
+    expect(await page.locator('#view img, #view script').count()).toBe(0);
+    expect(await page.title()).toBe('Portcullis admin');
+    expect(await page.locator('table.locks').textContent()).toContain('2 / 1000 failures');
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-user.png'), fullPage: true });
+
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByText('Session revoked.').waitFor();
+    await page.getByText('No live session.').waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-user-revoked.png'), fullPage: true });
+
+    expectFailure(await call(fx.gw, 'GET', '/app/x', { token: pair.access }), 401, 'token_revoked');
+    await fx.gw.services.audit.flush();
+    const audit = await call(
+      { url: fx.gw.adminUrl, port: fx.gw.adminPort },
+      'GET',
+      `/api/audit?user=${id}&type=session_revoked`,
+      {
+        token: TEST_ADMIN_TOKEN,
+      },
+    );
+    expect((audit.body!.data!.events as Array<{ actor: string }>).map((e) => e.actor)).toEqual(['admin']);
+  }, 60_000);
+
+  it('SECURITY: the token never appeared in a URL, and the page ran without errors (CSP included)', () => {
+    expect(requested.length).toBeGreaterThan(5);
+    for (const url of requested) expect(url).not.toContain(TEST_ADMIN_TOKEN);
+    expect(problems).toEqual([]);
+  });
+
+  it('the audit view filters by type, and signing out forgets the token', async () => {
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.locator('select[name="type"]').selectOption('session_revoked');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => page.locator('#view tbody tr').count()).toBe(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-audit.png'), fullPage: true });
+    await page.getByRole('link', { name: 'Gateway' }).click();
+    await page.getByText('Live counters').waitFor();
+    await page.getByRole('cell', { name: 'boss', exact: true }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-gateway.png'), fullPage: true });
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.locator('input[name="token"]').waitFor({ state: 'visible' });
+    expect(await page.evaluate<number>('sessionStorage.length')).toBe(0);
+  }, 60_000);
+});
