@@ -1,18 +1,19 @@
 // The admin API behind the token gate of admin/server.ts: assembles the per-resource routes (users,
-// sessions, audit, system) into one router. It holds no handler logic and does no authorisation itself.
+// sessions, audit, system, explain) into one router. It holds no handler logic and does no authorisation itself.
 import type { Operations } from '../gateway/operations.js';
 import type { RuntimeState } from '../gateway/runtime.js';
 import type { Services } from '../gateway/services.js';
 import { createApiRouter } from './http.js';
 import type { MetricsStats } from './metrics.js';
 import { auditRoutes } from './routes/audit.js';
+import { explainRoutes } from './routes/explain.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
 import { userRoutes } from './routes/users.js';
 import type { AdminApiHandler } from './server.js';
 
 export interface AdminApiDeps {
-  readonly services: Pick<Services, 'users' | 'state' | 'audit'>;
+  readonly services: Pick<Services, 'users' | 'state' | 'audit' | 'tokens'>;
   readonly operations: Operations;
   /** The runtime snapshot of the moment: its login guard and route table follow reloads. */
   readonly current: () => RuntimeState;
@@ -26,6 +27,7 @@ export function createAdminApi(deps: AdminApiDeps): AdminApiHandler {
     ...sessionRoutes(deps),
     ...auditRoutes(deps),
     ...systemRoutes(deps),
+    ...explainRoutes(deps),
   ]);
   return (req, res, path) => router.dispatch(req, res, path);
 }

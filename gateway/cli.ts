@@ -7,6 +7,7 @@ import { defaultConfigFile, type LoadedConfig, loadConfigFile } from '../config/
 import { createSecretFileProvider } from '../config/secrets.js';
 import { runKeygen } from './auth/keygen.js';
 import { runAuditCommand } from './cli-audit.js';
+import { runExplainCommand } from './cli-explain.js';
 import { runMigrateUsers } from './cli-migrate.js';
 import { runUserCommand } from './cli-user.js';
 import { isClusterWorker, runPrimary } from './cluster.js';
@@ -46,12 +47,13 @@ function loadOrExplain(file: string, load: () => LoadedConfig): LoadedConfig | n
 }
 
 /** Operator commands: the config's stores, a quiet logger, no listeners. */
-async function operate(argv: readonly string[], command: 'user' | 'audit'): Promise<number> {
+async function operate(argv: readonly string[], command: 'user' | 'audit' | 'explain'): Promise<number> {
   const { file, load } = configLoader(argv);
   const loaded = loadOrExplain(file, load);
   if (loaded === null) return 1;
   const log = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+  if (command === 'explain') return runExplainCommand(argv, loaded.config, log, io);
   return command === 'user'
     ? runUserCommand(argv, loaded.config, log, io)
     : runAuditCommand(argv, loaded.config, io);
@@ -89,6 +91,7 @@ const USAGE = `usage: portcullis [start] [--config FILE]
        portcullis user create|set-roles|disable|enable|unlock|revoke-sessions|show … [--config FILE]
        portcullis audit verify|list [--user ID] [--type T] [--limit N] [--config FILE]
        portcullis migrate-users --from sqlite:FILE --to postgres://USER@HOST:5432/DB [--force]
+       portcullis explain METHOD URL [--token T] [--user-agent UA] [--dpop PROOF] [--host H] [--json] [--config FILE]
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -105,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
       return runMigrateUsers(rest, out);
     case 'user':
     case 'audit':
+    case 'explain':
       return operate(rest, command);
     case 'help':
     case '--help':
