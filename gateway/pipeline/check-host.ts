@@ -1,5 +1,5 @@
-// Requires exactly one valid Host header (RFC 9112 §3.2) among a bounded number of fields, and records
-// its normalised form. Two Host headers are a classic routing-confusion lever, so they close the connection.
+// HTTP-level checks on the request head that Node's parser leaves to us: exactly one valid Host (RFC 9112
+// §3.2) among a bounded number of fields, and no transfer coding but chunked. Failures close the connection.
 import { GatewayError } from '../errors.js';
 import { normalizeHost } from '../routing/host.js';
 import type { RequestContext, Stage } from './context.js';
@@ -28,6 +28,12 @@ export function createCheckHost(): Stage {
         message: count === 0 ? 'Host header is required' : 'Duplicate Host header',
         close: true,
       });
+    }
+    // Node frames any coding list ending in chunked, but forwards the body with the other codings still
+    // applied and unnamed (Transfer-Encoding is hop-by-hop): refuse what we cannot honour (RFC 9112 §6.1).
+    const te = ctx.req.headers['transfer-encoding'];
+    if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
+      throw new GatewayError('bad_request', { message: 'Unsupported Transfer-Encoding', close: true });
     }
     try {
       ctx.host = normalizeHost(ctx.req.headers.host);

@@ -36,13 +36,8 @@ export function createForward(deps: ForwardDeps): Stage {
   function forwardUpgrade(ctx: RequestContext): void {
     const match = ctx.match!;
     const route = match.entry.config;
+    // The match-route stage already refused upgrades other than WebSocket on a `websocket: true` route.
     const upgrade = ctx.upgrade!;
-    if (!route.websocket || (ctx.req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      throw new GatewayError('bad_request', {
-        message: 'This route does not accept protocol upgrades',
-        close: true,
-      });
-    }
     const target = match.entry.balancer.pick();
     ctx.ended = true;
     websockets.relay(

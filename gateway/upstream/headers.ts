@@ -100,6 +100,8 @@ export function filterRequestHeaders(
     const name = rawHeaders[i]!;
     const canonical = canonicalHeaderName(name);
     if (isDropped(canonical, policy, nominated)) continue;
+    // `Content_Length` frames nothing here, but a CGI-style upstream that folds `_` into `-` would read it.
+    if (canonical === 'content-length' && name.includes('_')) continue;
     if (canonical === 'authorization' && !keepAuthorization) continue;
     out.push(name, rawHeaders[i + 1]!);
   }

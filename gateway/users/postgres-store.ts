@@ -60,6 +60,8 @@ function createPool(url: string, options: PostgresStoreOptions, max: number): pg
     statement_timeout: options.statementTimeoutMs ?? 5_000,
     application_name: 'portcullis',
     keepAlive: true,
+    // A process stalled mid-transaction would keep the audit lock and stall every replica's appends.
+    idle_in_transaction_session_timeout: 10_000,
   });
   // Without a listener an idle connection's error (the server restarted) would crash the process.
   pool.on('error', (err) => options.onIdleError?.(err));

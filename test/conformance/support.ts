@@ -88,22 +88,41 @@ function parseResponses(data: Buffer, headRequest: boolean): ParsedResponse[] {
 export function converse(
   port: number,
   data: string | Buffer | ReadonlyArray<string | Buffer>,
-  options: { localAddress?: string; waitMs?: number; gapMs?: number; head?: boolean } = {},
+  options: {
+    localAddress?: string;
+    waitMs?: number;
+    gapMs?: number;
+    head?: boolean;
+    /** Stop this long after the first complete response instead of waiting for the close. */
+    afterResponseMs?: number;
+  } = {},
 ): Promise<Conversation> {
   const waitMs = options.waitMs ?? 600;
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
     const chunks: Buffer[] = [];
     let closed = false;
+    let done = false;
     const pieces = typeof data === 'string' || Buffer.isBuffer(data) ? [data] : [...data];
     const finish = (): void => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
       socket.destroy();
       const all = Buffer.concat(chunks);
       resolve({ responses: parseResponses(all, options.head === true), closed, raw: all.toString('latin1') });
     };
-    const timer = setTimeout(finish, waitMs);
-    socket.on('data', (c: Buffer) => chunks.push(c));
+    let timer = setTimeout(finish, waitMs);
+    let shortened = false;
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      const after = options.afterResponseMs;
+      if (after === undefined || shortened) return;
+      if (parseResponses(Buffer.concat(chunks), options.head === true).length === 0) return;
+      shortened = true;
+      clearTimeout(timer);
+      timer = setTimeout(finish, after);
+    });
     socket.on('error', () => undefined);
     socket.on('close', () => {
       closed = true;
