@@ -2,6 +2,7 @@
 // Content-Length, chunk-size and chunk-extension games, trailers, bare LF and CR, obs-fold. Each case
 // is either refused (400, connection closed, nothing forwarded) or forwarded as exactly ONE request;
 // the request hidden inside it never reaches the upstream. Counted at the upstream and at the client.
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${LEN} and ${S} are placeholders of the case table
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream } from '../support/upstreams.js';
 import {
