@@ -49,11 +49,19 @@ export const DEFAULTS: Defaults = {
     refresh_reuse_grace: 10 * SECOND, // ms
   },
   sessions: { max_active: 1, on_exceed: 'evict_oldest' },
-  device_binding: { mode: 'user-agent', on_mismatch: 'revoke' },
+  device_binding: { mode: 'user-agent', on_mismatch: 'revoke', dpop_nonce: false },
   auth: {
     base_path: '/api/auth',
     profile_path: '/api/users/me',
     profile_cache_ttl: HOUR, // ms
+    require_verified_email: false,
+    verification_ttl: DAY, // ms
+    password_reset_ttl: HOUR, // ms
+    email_change_ttl: HOUR, // ms
+    new_device_alert: true, // sent only when mail is configured
+    alert_link_ttl: 7 * DAY, // ms
+    totp_issuer: 'Portcullis',
+    totp_challenge_ttl: 5 * MINUTE, // ms
   },
   passwords: {
     min_length: 12, // code points
@@ -73,6 +81,9 @@ export const DEFAULTS: Defaults = {
     global: { anonymous: rate(100, HOUR, '100/h'), authenticated: rate(100, HOUR, '100/h') },
     login: { per_email: rate(5, MINUTE, '5/m'), per_ip: rate(10, MINUTE, '10/m') },
     register: { per_email: rate(5, MINUTE, '5/m'), per_ip: rate(10, MINUTE, '10/m') },
+    verification: { per_email: rate(3, HOUR, '3/h'), per_ip: rate(20, HOUR, '20/h') },
+    password_reset: { per_email: rate(3, HOUR, '3/h'), per_ip: rate(20, HOUR, '20/h') },
+    totp: { per_user: rate(5, MINUTE, '5/m') }, // 6-digit codes: ~46 days per expected guess
   },
   route: {
     methods: null, // every method
@@ -85,6 +96,16 @@ export const DEFAULTS: Defaults = {
     websocket: false,
     forward_authorization: false,
     body_limit: null, // bytes; null: streamed, unlimited
+  },
+  mail: {
+    host: null, // no mail: verification, reset, email change and alerts are off
+    port: 587, // submission
+    secure: false,
+    starttls: true, // STARTTLS required: credentials and reset links never cross in clear
+    user: null,
+    password: null,
+    from: null, // required with host
+    public_base_url: null, // required with host
   },
   identity_headers: {
     user_id: 'X-User-Id',

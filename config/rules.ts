@@ -15,6 +15,7 @@ export interface PartialConfig {
   readonly auth: Part<GatewayConfig['auth']> | undefined;
   readonly passwords: Part<GatewayConfig['passwords']> | undefined;
   readonly brute_force: Part<GatewayConfig['brute_force']> | undefined;
+  readonly mail: Part<GatewayConfig['mail']> | undefined;
   readonly identity_headers: Part<GatewayConfig['identity_headers']> | undefined;
   readonly routes: readonly { readonly index: number; readonly route: Part<RouteConfig> }[];
 }
@@ -141,12 +142,29 @@ function routeRules(c: PartialConfig, report: Report): void {
   });
 }
 
+/** Mail is all or nothing: a host without a sender or link base would fail at the first send. */
+function mailRules(c: PartialConfig, report: Report): void {
+  const m = c.mail;
+  const on = typeof m?.host === 'string';
+  if (on) {
+    if (m?.from === null) report(['mail', 'from'], 'is required when mail.host is set');
+    if (m?.public_base_url === null) report(['mail', 'public_base_url'], 'is required when mail.host is set');
+    if ((m?.user === null) !== (m?.password === null) && m?.user !== undefined && m.password !== undefined) {
+      report(['mail', m.user === null ? 'user' : 'password'], 'is required with the other SMTP credential');
+    }
+  }
+  if (c.auth?.require_verified_email === true && m?.host === null) {
+    report(['auth', 'require_verified_email'], 'needs mail.host: users could never receive the link');
+  }
+}
+
 export function checkConfigRules(c: PartialConfig): PathProblem[] {
   const problems: PathProblem[] = [];
   const report: Report = (path, message) => problems.push({ path, message });
   tokenRules(c, report);
   deploymentRules(c, report);
   identityHeaderRules(c, report);
+  mailRules(c, report);
   routeRules(c, report);
   return problems;
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { PathSegment } from './config-error.js';
 import { DEFAULTS as D } from './defaults.js';
 import type { PathProblem } from './expand.js';
+import { checkMailFrom, checkPublicBaseUrl } from './mail-values.js';
 import { checkConfigRules, type PartialConfig } from './rules.js';
 import type { GatewayConfig, RouteConfig } from './types.js';
 import {
@@ -146,6 +147,25 @@ const authSchema = z.strictObject({
   base_path: leaf(fromString(checkRoutePath)).default(D.auth.base_path),
   profile_path: leaf(fromString(checkRoutePath)).default(D.auth.profile_path),
   profile_cache_ttl: duration(0).default(D.auth.profile_cache_ttl),
+  require_verified_email: bool().default(D.auth.require_verified_email),
+  verification_ttl: duration(60_000, 30 * DAY_MS).default(D.auth.verification_ttl),
+  password_reset_ttl: duration(60_000, DAY_MS).default(D.auth.password_reset_ttl),
+  email_change_ttl: duration(60_000, 30 * DAY_MS).default(D.auth.email_change_ttl),
+  new_device_alert: bool().default(D.auth.new_device_alert),
+  alert_link_ttl: duration(60_000, 30 * DAY_MS).default(D.auth.alert_link_ttl),
+  totp_issuer: text().max(64).default(D.auth.totp_issuer),
+  totp_challenge_ttl: duration(10_000, 3_600_000).default(D.auth.totp_challenge_ttl),
+});
+
+const mailSchema = z.strictObject({
+  host: optionalString().default(D.mail.host),
+  port: int(1, 65_535).default(D.mail.port),
+  secure: bool().default(D.mail.secure),
+  starttls: bool().default(D.mail.starttls),
+  user: optionalString().default(D.mail.user),
+  password: optionalString().default(D.mail.password),
+  from: leaf(fromString(checkMailFrom)).default(D.mail.from),
+  public_base_url: leaf(fromString(checkPublicBaseUrl)).default(D.mail.public_base_url),
 });
 
 const passwordsSchema = z.strictObject({
@@ -187,6 +207,19 @@ const rateLimitsSchema = z.strictObject({
       per_ip: rate().default(L.register.per_ip),
     })
     .prefault({}),
+  verification: z
+    .strictObject({
+      per_email: rate().default(L.verification.per_email),
+      per_ip: rate().default(L.verification.per_ip),
+    })
+    .prefault({}),
+  password_reset: z
+    .strictObject({
+      per_email: rate().default(L.password_reset.per_email),
+      per_ip: rate().default(L.password_reset.per_ip),
+    })
+    .prefault({}),
+  totp: z.strictObject({ per_user: rate().default(L.totp.per_user) }).prefault({}),
 });
 
 const headerName = () => leaf(fromString(checkHeaderName));
@@ -216,11 +249,13 @@ const sections = {
   device_binding: z.strictObject({
     mode: z.enum(['off', 'user-agent', 'dpop']).default(D.device_binding.mode),
     on_mismatch: z.enum(['revoke', 'reject']).default(D.device_binding.on_mismatch),
+    dpop_nonce: bool().default(D.device_binding.dpop_nonce),
   }),
   auth: authSchema,
   passwords: passwordsSchema,
   brute_force: bruteForceSchema,
   rate_limits: rateLimitsSchema,
+  mail: mailSchema,
   identity_headers: identityHeadersSchema,
   logging: loggingSchema,
 };
@@ -237,6 +272,7 @@ export const gatewaySchema = z.strictObject({
   brute_force: sections.brute_force.prefault({}),
   rate_limits: sections.rate_limits.prefault({}),
   routes: z.array(routeSchema).default(() => []),
+  mail: sections.mail.prefault({}),
   identity_headers: sections.identity_headers.prefault({}),
   echo_upstream: leaf(fromString(checkEchoUpstream)).default(D.echo_upstream),
   logging: sections.logging.prefault({}),
@@ -323,6 +359,7 @@ function partialConfig(root: Record<string, unknown>): PartialConfig {
     auth: partialOf(sections.auth.shape, root.auth),
     passwords: partialOf(sections.passwords.shape, root.passwords),
     brute_force: partialOf(sections.brute_force.shape, root.brute_force),
+    mail: partialOf(sections.mail.shape, root.mail),
     identity_headers: partialOf(sections.identity_headers.shape, root.identity_headers),
     routes: routes.map((raw: unknown, index) => ({ index, route: partialOf(routeSchema.shape, raw) ?? {} })),
   };

@@ -74,11 +74,23 @@ export interface GatewayConfig {
   readonly device_binding: {
     readonly mode: DeviceBindingMode;
     readonly on_mismatch: 'revoke' | 'reject';
+    /** DPoP mode: proofs must carry a server nonce (RFC 9449 §9), handed out in `DPoP-Nonce`. */
+    readonly dpop_nonce: boolean;
   };
   readonly auth: {
     readonly base_path: string;
     readonly profile_path: string;
     readonly profile_cache_ttl: number; // ms
+    /** true: a user whose email is not verified cannot log in (403 email_not_verified). Needs mail. */
+    readonly require_verified_email: boolean;
+    readonly verification_ttl: number; // ms: lifetime of an email verification link
+    readonly password_reset_ttl: number; // ms: lifetime of a password reset token
+    readonly email_change_ttl: number; // ms: lifetime of an email change confirmation link
+    /** Mail the user when a login comes from a device and network they never logged in from. */
+    readonly new_device_alert: boolean;
+    readonly alert_link_ttl: number; // ms: lifetime of the "this was not me" link in that mail
+    readonly totp_issuer: string; // the issuer shown by authenticator apps
+    readonly totp_challenge_ttl: number; // ms: how long a login waits for its TOTP code
   };
   readonly passwords: {
     readonly min_length: number;
@@ -102,8 +114,25 @@ export interface GatewayConfig {
     readonly global: { readonly anonymous: Rate; readonly authenticated: Rate };
     readonly login: { readonly per_email: Rate; readonly per_ip: Rate };
     readonly register: { readonly per_email: Rate; readonly per_ip: Rate };
+    /** Resending the verification mail. */
+    readonly verification: { readonly per_email: Rate; readonly per_ip: Rate };
+    readonly password_reset: { readonly per_email: Rate; readonly per_ip: Rate };
+    /** TOTP and recovery code attempts (login, confirm, disable), per user. */
+    readonly totp: { readonly per_user: Rate };
   };
   readonly routes: readonly RouteConfig[];
+  /** SMTP for the account flows' mail; `host: null` = no mail (flows that need it are not served). */
+  readonly mail: {
+    readonly host: string | null;
+    readonly port: number;
+    readonly secure: boolean; // TLS from the first byte (SMTPS, port 465)
+    readonly starttls: boolean; // without `secure`: STARTTLS required (false: plain SMTP)
+    readonly user: string | null;
+    readonly password: string | null;
+    readonly from: string | null;
+    /** Every mailed link starts with it (no trailing slash); never taken from a request's Host. */
+    readonly public_base_url: string | null;
+  };
   readonly identity_headers: {
     readonly user_id: string;
     readonly email: string;

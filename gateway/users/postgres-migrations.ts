@@ -64,4 +64,42 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = Object.freeze([
       CREATE INDEX audit_events_at ON audit_events (at);
     `,
   },
+  {
+    version: 2,
+    name: 'account flows: verified address, TOTP, recovery codes, single-use link tokens',
+    // Mirrors SQLite's version 2. No foreign keys to users: migrate-users truncates and refills users
+    // without knowing these tables. Secrets are stored sealed (TOTP) or as SHA-256 (codes, tokens).
+    sql: `
+      CREATE TABLE account_security (
+        user_id text COLLATE "C" PRIMARY KEY,
+        verified_email text COLLATE "C",
+        verified_at bigint,
+        totp_secret text,
+        totp_enabled_at bigint,
+        totp_pending text,
+        totp_pending_at bigint,
+        reset_required integer NOT NULL DEFAULT 0
+      );
+
+      CREATE TABLE recovery_codes (
+        user_id text COLLATE "C" NOT NULL,
+        code_hash text COLLATE "C" NOT NULL,
+        created_at bigint NOT NULL,
+        used_at bigint,
+        PRIMARY KEY (user_id, code_hash)
+      );
+
+      CREATE TABLE account_tokens (
+        token_hash text COLLATE "C" PRIMARY KEY,
+        user_id text COLLATE "C" NOT NULL,
+        purpose text NOT NULL,
+        data text NOT NULL,
+        created_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        used_at bigint
+      );
+      CREATE INDEX account_tokens_user ON account_tokens (user_id, purpose);
+      CREATE INDEX account_tokens_expiry ON account_tokens (expires_at);
+    `,
+  },
 ]);

@@ -3,6 +3,7 @@
 
 import pg from 'pg';
 import { GatewayError } from '../errors.js';
+import { createAccountData, numberedParams } from './account-data.js';
 import { canonicalJson, chainHash, createChainVerifier, GENESIS_HASH, toPlainJson } from './audit-chain.js';
 import { canonicalEmail } from './email.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
@@ -428,5 +429,16 @@ export async function createPostgresUserStore(
       closed = true;
       await pool.end();
     },
+    accountData: createAccountData(
+      {
+        query: (sql, params) => db.query(numberedParams(sql), params),
+        batch: (statements) =>
+          transaction(pool, async (tx) => {
+            for (const s of statements) await tx.query(numberedParams(s.sql), s.params);
+          }),
+        isUniqueViolation: (err) => err instanceof pg.DatabaseError && err.code === UNIQUE_VIOLATION,
+      },
+      now,
+    ),
   };
 }

@@ -58,4 +58,42 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = Object.freeze([
       CREATE INDEX audit_events_at ON audit_events (at);
     `,
   },
+  {
+    version: 2,
+    name: 'account flows: verified address, TOTP, recovery codes, single-use link tokens',
+    // No foreign keys to users: migrate-users empties and refills users without knowing these tables.
+    // Secrets are stored sealed (TOTP) or as SHA-256 (recovery codes, link tokens), never as given out.
+    sql: `
+      CREATE TABLE account_security (
+        user_id TEXT PRIMARY KEY,
+        verified_email TEXT,
+        verified_at INTEGER,
+        totp_secret TEXT,
+        totp_enabled_at INTEGER,
+        totp_pending TEXT,
+        totp_pending_at INTEGER,
+        reset_required INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+
+      CREATE TABLE recovery_codes (
+        user_id TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        used_at INTEGER,
+        PRIMARY KEY (user_id, code_hash)
+      ) STRICT;
+
+      CREATE TABLE account_tokens (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+      ) STRICT;
+      CREATE INDEX account_tokens_user ON account_tokens (user_id, purpose);
+      CREATE INDEX account_tokens_expiry ON account_tokens (expires_at);
+    `,
+  },
 ]);

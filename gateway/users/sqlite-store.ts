@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { GatewayError } from '../errors.js';
+import { createAccountData, type SqlRunner } from './account-data.js';
 import { canonicalJson, chainHash, createChainVerifier, GENESIS_HASH, toPlainJson } from './audit-chain.js';
 import { canonicalEmail } from './email.js';
 import { type Migration, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
@@ -94,6 +95,33 @@ export function sqliteExec(path: string, sql: string, ...params: unknown[]): Rec
 
 function isSqliteError(err: unknown): err is InstanceType<typeof Database.SqliteError> {
   return err instanceof Database.SqliteError;
+}
+
+/** The account-data SQL on this connection; statements are prepared once per text. */
+function sqliteRunner(db: Database.Database): SqlRunner {
+  const prepared = new Map<string, Database.Statement<unknown[], object>>();
+  const statement = (sql: string) => {
+    let s = prepared.get(sql);
+    if (s === undefined) {
+      s = db.prepare<unknown[], object>(sql);
+      prepared.set(sql, s);
+    }
+    return s;
+  };
+  return {
+    query: async <R extends object>(sql: string, params: readonly unknown[]) => {
+      const s = statement(sql);
+      if (s.reader) return s.all(...params) as R[];
+      s.run(...params);
+      return [];
+    },
+    batch: async (statements) => {
+      db.transaction(() => {
+        for (const s of statements) statement(s.sql).run(...s.params);
+      }).immediate();
+    },
+    isUniqueViolation: (err) => isSqliteError(err) && err.code === 'SQLITE_CONSTRAINT_UNIQUE',
+  };
 }
 
 /** `path` is a file path (the `sqlite:` prefix already removed) or `:memory:`. */
@@ -274,5 +302,6 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
     close: async () => {
       if (db.open) db.close();
     },
+    accountData: createAccountData(sqliteRunner(db), now),
   };
 }

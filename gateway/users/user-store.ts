@@ -3,6 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.js';
+import type { AccountData } from './account-data.js';
 
 export interface User {
   /** 32 lowercase hex characters from a CSPRNG: never sequential, never guessable. */
@@ -123,6 +124,8 @@ export interface UserStore {
   /** Resolves when the store answers; rejects otherwise (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** The account flows' data (verified address, TOTP, link tokens), in the same database. */
+  readonly accountData: AccountData;
 }
 
 /** A uuid4 as 32 lowercase hex characters (122 random bits): never sequential, never guessable. */

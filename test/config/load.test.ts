@@ -53,7 +53,15 @@ describe('gateway.yaml.example', () => {
 
   it('states the real defaults (what it shows is what an empty file gets)', () => {
     const empty = load(withSecret(''), {}, ROOT);
-    for (const key of ['server', 'storage', 'sessions', 'device_binding', 'auth', 'passwords'] as const) {
+    for (const key of [
+      'server',
+      'storage',
+      'sessions',
+      'device_binding',
+      'auth',
+      'passwords',
+      'mail',
+    ] as const) {
       expect(config[key], key).toEqual(empty[key]);
     }
     expect(config.brute_force).toEqual(DEFAULTS.brute_force);
