@@ -2,18 +2,16 @@
 // SSE, timeouts, dead and aborted upstreams, round robin with passive health, strip_prefix, body_limit.
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
 import { expectEnvelope, http, rawExchange, sleep, waitFor } from './helpers.js';
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
+// Privileged low ports nothing listens on: a port freed by closing a server could be taken by another
+// test's server running in parallel, which would then answer in the dead target's place.
+let nextDeadPort = 1;
+function closedPort(): number {
+  return nextDeadPort++;
 }
 
 function named(name: string) {

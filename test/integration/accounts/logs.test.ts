@@ -1,8 +1,6 @@
 // Reads the real log output (debug level) after a full account flow, failures and attacks included,
 // and proves that no access token (or its payload or signature), refresh token, device token or
 // password was written.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TestGateway } from '../../support/gateway.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../../support/upstreams.js';
@@ -25,17 +23,10 @@ import {
 let gw: TestGateway;
 let upstream: RecordingUpstream;
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
-
 beforeAll(async () => {
   upstream = await startRecordingUpstream();
-  const dead = await closedPort();
+  // Port 9 (discard) on loopback: nothing listens, and no parallel test can take it.
+  const dead = 9;
   gw = await startAccountsGateway({
     base: { logLevel: 'debug' },
     yaml: `
