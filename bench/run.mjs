@@ -2,37 +2,42 @@
 // `npm run bench`: starts the upstreams and every contender, checks each answers correctly, times
 // them in interleaved rounds and prints a Markdown table (JSON kept in bench/results/). See README.md.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BENCH_UA } from './lib/accounts.mjs';
 import { CONTENDERS } from './lib/contenders/index.mjs';
+import { ContenderUnavailable } from './lib/contenders/unavailable.mjs';
 import { parseOptions, USAGE } from './lib/options.mjs';
 import { peakRssBytes } from './lib/proc-stats.mjs';
-import { installCleanup, startProcess, stopAll } from './lib/processes.mjs';
+import { installCleanup, runCleanups, startProcess, stopAll } from './lib/processes.mjs';
 import { collectProfiles } from './lib/profiles.mjs';
-import { judgeTargets, renderMarkdown, writeJson } from './lib/report.mjs';
-import { runThroughput } from './lib/suites/throughput.mjs';
+import { redisServerPath, startRedis } from './lib/redis.mjs';
+import { renderMarkdown, writeJson } from './lib/report.mjs';
+import { runLogins } from './lib/suites/logins.mjs';
+import { runStreaming } from './lib/suites/streaming.mjs';
+import { ratioBetween, runThroughput } from './lib/suites/throughput.mjs';
+import { judgeTargets, TARGETS } from './lib/targets.mjs';
 import { findTool, toolVersion } from './lib/tools.mjs';
 import { startUpstreams } from './lib/upstreams.mjs';
+import { headerCyclingLua } from './lib/wrk-headers.mjs';
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
 
-/** Targets from the issues, judged on the loaded ratios. Add one line per new target. */
-const TARGETS = [
-  {
-    contender: 'portcullis-public',
-    reference: 'forwarder',
-    min: 0.9,
-    label: 'portcullis-public / forwarder req/s',
-  },
-];
+const started = performance.now();
+const progress = (text) =>
+  process.stderr.write(
+    `bench [${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s]: ${text}\n`,
+  );
 
-const progress = (text) => process.stderr.write(`bench: ${text}\n`);
+/** Peer stacks: the loaded table gets a `× name` column for each that ran. */
+const PEER_REFERENCES = ['fastify', 'express', 'express-readme'];
 
 function selectContenders(opts) {
-  if (!opts.only) return CONTENDERS;
+  if (!opts.only) return CONTENDERS.filter((c) => opts.all || !c.extra?.(opts));
   const names = new Set(CONTENDERS.map((c) => c.name));
   const unknown = opts.only.filter((n) => !names.has(n));
   if (unknown.length)
@@ -68,6 +73,52 @@ function describeMachine(opts) {
   };
 }
 
+/**
+ * Wrk's default padding for contenders that take no token: a header of a token's size, different on
+ * each request, so that every contender gets the same request bytes from the same Lua path.
+ */
+function defaultWrkLua(ctx, users) {
+  const file = join(ctx.tmpDir, 'padding.txt');
+  const lines = Array.from({ length: users }, () => randomBytes(390).toString('base64url'));
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return headerCyclingLua({ file, header: 'X-Bench-Padding', prefix: 'Bearer ', userAgent: BENCH_UA });
+}
+
+/** Starts `contender`; resolves to its instance, or to { reason } when it cannot run here. */
+async function startOne(contender, ctx) {
+  const reason = await contender.unavailable(ctx);
+  if (reason) return { reason };
+  try {
+    return { instance: await contender.start(ctx) };
+  } catch (err) {
+    if (err instanceof ContenderUnavailable) return { reason: err.message };
+    throw err;
+  }
+}
+
+/**
+ * Starts the selected contenders and prepares them (creating users is slow and mostly waiting),
+ * all side by side, then checks each in turn. Returns { entries, skipped } in table order.
+ */
+async function startContenders(selected, ctx) {
+  const started = await Promise.all(selected.map((c) => startOne(c, ctx)));
+  const entries = [];
+  const skipped = [];
+  selected.forEach((contender, i) => {
+    const { instance, reason } = started[i];
+    if (reason) {
+      progress(`skipping ${contender.name}: ${reason}`);
+      skipped.push({ name: contender.name, reason });
+    } else entries.push({ contender, instance });
+  });
+  await Promise.all(entries.map(({ contender, instance }) => contender.prepare?.(instance, ctx)));
+  for (const { contender, instance } of entries) {
+    await contender.check(instance, ctx);
+    progress(`${contender.name} ready at ${instance.url} (pid ${instance.pid}), check passed`);
+  }
+  return { entries, skipped };
+}
+
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
   if (opts.help) return void process.stdout.write(USAGE);
@@ -83,63 +134,72 @@ async function main() {
     root: ROOT,
     tmpDir,
     logDir: tmpDir,
+    opts,
     progress,
     upstreams: new Map(),
     target: null,
-    spawnNode(name, script, args, { cwd } = {}) {
+    redis: null,
+    redisUnavailable: null,
+    timedWindows: Object.fromEntries([...opts.cpuProf].map((name) => [name, []])),
+    spawnNode(name, script, args, { cwd, env } = {}) {
       const prof = opts.cpuProf.has(name) ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)] : [];
-      return startProcess(name, process.execPath, [...prof, script, ...args], { logDir: tmpDir, cwd });
+      return startProcess(name, process.execPath, [...prof, script, ...args], { logDir: tmpDir, cwd, env });
     },
   };
   let ok = false;
   try {
-    const selected = selectContenders(opts);
+    const runThroughputSuite = opts.suites.has('throughput');
+    const selected = runThroughputSuite ? selectContenders(opts) : [];
     const needed = new Set(selected.filter((c) => c.kind === 'direct').map((c) => c.upstream));
-    if (selected.some((c) => c.kind !== 'direct')) needed.add(opts.upstream);
+    needed.add(opts.upstream);
     progress(`upstreams: ${[...needed].join(', ')}; logs in ${tmpDir}`);
     ctx.upstreams = await startUpstreams([...needed], ctx);
     ctx.target = ctx.upstreams.get(opts.upstream) ?? null;
+    if (redisServerPath()) ctx.redis = await startRedis(ctx);
+    else ctx.redisUnavailable = 'redis-server not on PATH';
+    ctx.defaultWrkLua = defaultWrkLua(ctx, opts.users);
 
-    const entries = [];
-    for (const contender of selected) {
-      const reason = contender.unavailable(ctx);
-      if (reason) {
-        progress(`skipping ${contender.name}: ${reason}`);
-        continue;
-      }
-      const instance = await contender.start(ctx);
-      await contender.check(instance, ctx);
-      progress(`${contender.name} ready at ${instance.url} (pid ${instance.pid}), check passed`);
-      entries.push({ contender, instance });
+    const { entries, skipped } = await startContenders(selected, ctx);
+    if (runThroughputSuite && entries.length === 0) throw new Error('no contender could run');
+
+    const results = { throughput: null, workers: null, logins: null, streaming: null };
+    let peakRss = {};
+    if (runThroughputSuite) {
+      const ran = new Set(entries.map((e) => e.contender.name));
+      const references = { direct: `direct-${opts.upstream}`, forwarder: 'forwarder' };
+      for (const peer of PEER_REFERENCES) if (ran.has(peer)) references[peer] = peer;
+      results.throughput = await runThroughput(entries, opts, references, `direct-${opts.upstream}`, ctx);
+      peakRss = Object.fromEntries(entries.map((e) => [e.contender.name, peakRssBytes(e.instance.pid)]));
+      results.workers = ratioBetween(results.throughput, 'portcullis-redis-2w', 'portcullis-redis');
     }
-    if (entries.length === 0) throw new Error('no contender could run');
-
-    const references = { direct: `direct-${opts.upstream}`, forwarder: 'forwarder' };
-    const throughput = await runThroughput(entries, opts, references, `direct-${opts.upstream}`, ctx);
-    const peakRss = Object.fromEntries(entries.map((e) => [e.contender.name, peakRssBytes(e.instance.pid)]));
+    if (opts.suites.has('logins')) results.logins = await runLogins(ctx, opts);
+    if (opts.suites.has('streaming')) results.streaming = await runStreaming(ctx, opts);
     meta.loadavgAtEnd = loadavg();
 
     await stopAll();
-    const profiles = opts.cpuProf.size > 0 ? collectProfiles(profileDir) : [];
-    const verdicts = judgeTargets(TARGETS, throughput);
+    await runCleanups();
+    const profiles = opts.cpuProf.size > 0 ? collectProfiles(profileDir, ctx.timedWindows) : [];
+    const verdicts = judgeTargets(TARGETS, results);
     const labels = Object.fromEntries(entries.map((e) => [e.contender.name, e.contender.label]));
     const out =
       opts.out ??
       join(BENCH_DIR, 'results', `${meta.startedAt.replaceAll(':', '-')}${opts.quick ? '-quick' : ''}.json`);
     writeJson(out, {
       meta,
-      options: { ...opts, cpuProf: [...opts.cpuProf] },
-      throughput,
+      options: { ...opts, cpuProf: [...opts.cpuProf], suites: [...opts.suites] },
+      ...results,
       peakRss,
+      skipped,
       verdicts,
       profiles,
     });
-    process.stdout.write(renderMarkdown({ meta, throughput, peakRss, verdicts, labels }));
+    process.stdout.write(renderMarkdown({ meta, ...results, peakRss, skipped, verdicts, labels }));
     for (const p of profiles) process.stdout.write(`\n${p.markdown}`);
     progress(`results written to ${out}`);
     ok = true;
   } finally {
     await stopAll();
+    await runCleanups();
     if (ok) rmSync(tmpDir, { recursive: true, force: true });
     else progress(`failed; process logs kept in ${tmpDir}`);
   }

@@ -2,7 +2,7 @@
 // answering `return 200` and a proxy_pass hop with upstream keep-alive. Nothing touches /etc/nginx.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PAYLOAD } from './payload.mjs';
+import { IDENTITY_PATH, PAYLOAD } from './payload.mjs';
 import { startProcess, waitForPort } from './processes.mjs';
 import { findTool } from './tools.mjs';
 
@@ -55,6 +55,7 @@ export function startNginxUpstream(port, ctx) {
     listen 127.0.0.1:${port} backlog=4096;
     default_type application/json;
     location / { return 200 '${body}'; }
+    location = ${IDENTITY_PATH} { default_type text/plain; return 200 '$http_x_user_id'; }
   }`,
     ctx,
   );

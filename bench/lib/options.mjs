@@ -5,9 +5,13 @@ import { nginxPath } from './nginx.mjs';
 export const USAGE = `usage: npm run bench -- [options]     (or: node bench/run.mjs [options])
   --quick               about a minute: 2 short rounds, for smoke runs (never judge speed on it)
   --only a,b            run only these contenders (the upstreams they need still start)
+  --all                 also the contenders left out by default (direct to the other upstream)
+  --suites a,b          which suites run: throughput,logins,streaming (default all)
   --list                print the contenders and exit
   --rounds N            interleaved rounds at full load (default 5, quick 2)
-  --duration S          seconds per timed run at full load (default 8, quick 3)
+  --duration S          seconds per timed run at full load (default 6, quick 1)
+  --users N             users (tokens) per authenticating contender, one per request in turn (default 1000, quick 100)
+  --stream-mb N         MiB moved each way by the streaming suite (default 1024, quick 128)
   --connections N       concurrent connections at full load (default 64)
   --threads N           wrk threads (default 1: the load generator shares the 2 cores)
   --unloaded-rounds N   rounds at 1 connection (default 3, quick 1; 0 = skip)
@@ -23,7 +27,11 @@ const INTEGER_FLAGS = {
   '--connections': 'connections',
   '--threads': 'threads',
   '--unloaded-rounds': 'unloadedRounds',
+  '--users': 'users',
+  '--stream-mb': 'streamMiB',
 };
+
+export const SUITES = ['throughput', 'logins', 'streaming'];
 
 export function parseOptions(argv) {
   const quick = argv.includes('--quick');
@@ -32,13 +40,26 @@ export function parseOptions(argv) {
     list: false,
     help: false,
     only: null,
+    all: false,
+    suites: new Set(SUITES),
     rounds: quick ? 2 : 5,
-    durationS: quick ? 3 : 8,
-    warmupS: quick ? 1 : 3,
+    durationS: quick ? 1 : 6,
+    warmupS: quick ? 1 : 2,
     connections: 64,
     threads: 1,
     unloadedRounds: quick ? 1 : 3,
-    unloadedS: quick ? 2 : 4,
+    unloadedS: quick ? 1 : 3,
+    users: quick ? 100 : 1000,
+    streamMiB: quick ? 128 : 1024,
+    // The login suite: rounds of raw hashing vs gateway logins, and of the proxied-latency probe.
+    loginRounds: quick ? 1 : 3,
+    loginS: quick ? 1 : 4,
+    loginConcurrency: 16,
+    latencySamples: quick ? 10 : 100,
+    burstLogins: 50,
+    burstRounds: quick ? 1 : 2,
+    burstS: quick ? 2 : 5,
+    probeRate: 200,
     upstream: nginxPath() ? 'nginx' : 'node',
     loader: defaultLoader(),
     cpuProf: new Set(),
@@ -55,6 +76,8 @@ export function parseOptions(argv) {
     else if (flag === '--list') opts.list = true;
     else if (flag === '--help' || flag === '-h') opts.help = true;
     else if (flag === '--only') opts.only = value().split(',').filter(Boolean);
+    else if (flag === '--all') opts.all = true;
+    else if (flag === '--suites') opts.suites = new Set(value().split(',').filter(Boolean));
     else if (flag === '--cpu-prof') opts.cpuProf = new Set(value().split(',').filter(Boolean));
     else if (flag === '--out') opts.out = value();
     else if (flag === '--upstream') opts.upstream = oneOf(flag, value(), ['node', 'nginx']);
@@ -68,6 +91,9 @@ export function parseOptions(argv) {
   if (opts.rounds < 1 || opts.durationS < 1 || opts.connections < 1 || opts.threads < 1) {
     throw new Error('--rounds, --duration, --connections and --threads must be at least 1');
   }
+  if (opts.users < 1 || opts.streamMiB < 1) throw new Error('--users and --stream-mb must be at least 1');
+  const unknown = [...opts.suites].filter((s) => !SUITES.includes(s));
+  if (unknown.length) throw new Error(`unknown suite(s) ${unknown.join(', ')}; known: ${SUITES.join(', ')}`);
   if (opts.upstream === 'nginx' && !nginxPath()) throw new Error('--upstream nginx: nginx is not on PATH');
   return opts;
 }

@@ -8,3 +8,9 @@ export const PAYLOAD = JSON.stringify({
   items: [1, 2, 3, 4, 5],
   note: 'a small JSON answer of about 100 bytes',
 });
+
+/**
+ * The path at which both upstreams answer with the X-User-Id header they received (empty when none):
+ * how the correctness checks see the identity a proxy injected.
+ */
+export const IDENTITY_PATH = '/__bench/identity';

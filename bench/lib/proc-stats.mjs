@@ -1,7 +1,7 @@
 // Reads a contender's CPU time and peak memory from /proc, summed over its process tree (nginx and
 // clustered gateways do their work in children). Linux only; elsewhere the figures are null.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 let ticksPerSecond = null;
 function clockTicks() {
@@ -59,13 +59,19 @@ export function cpuSeconds(pid) {
 }
 
 /** Sum over the tree of each process's peak resident set (VmHWM), in bytes, or null off Linux. */
-export function peakRssBytes(pid) {
+export const peakRssBytes = (pid) => statusSum(pid, 'VmHWM');
+
+/** Sum over the tree of each process's resident set now (VmRSS), in bytes, or null off Linux. */
+export const rssBytes = (pid) => statusSum(pid, 'VmRSS');
+
+function statusSum(pid, field) {
   if (pid == null) return null;
+  const pattern = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm');
   try {
     let kib = 0;
     for (const p of processTree(pid)) {
       try {
-        const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+        const m = pattern.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
         if (m) kib += Number(m[1]);
       } catch {
         // Gone meanwhile.
@@ -74,5 +80,18 @@ export function peakRssBytes(pid) {
     return kib * 1024;
   } catch {
     return null;
+  }
+}
+
+/**
+ * Resets the peak resident set (VmHWM) of `pid`'s tree to its current RSS (proc(5) clear_refs, "5"),
+ * so that a later peakRssBytes covers only what happened in between. False where that is refused.
+ */
+export function resetPeakRss(pid) {
+  try {
+    for (const p of processTree(pid)) writeFileSync(`/proc/${p}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -1,12 +1,30 @@
 // Starts the benchmark's child processes and guarantees they stop: at the end, on an error and on
 // Ctrl-C. It also finds free ports and waits for listeners; it does not know what the children are.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const children = new Set();
+const cleanups = [];
+
+/** Registers `fn` (may be async) to run once after every child has stopped: dropping a database, say. */
+export function addCleanup(fn) {
+  cleanups.push(fn);
+}
+
+/** Runs the registered clean-ups, newest first; a failing one is reported and the rest still run. */
+export async function runCleanups() {
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop();
+    try {
+      await fn();
+    } catch (err) {
+      process.stderr.write(`bench: clean-up failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  }
+}
 
 /** A port the kernel says is free now (a tiny race with other programs is accepted). */
 export function freePort() {
@@ -30,6 +48,25 @@ export function startProcess(name, command, args, { logDir, env, cwd } = {}) {
   const child = spawn(command, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env }, cwd });
   closeSync(fd);
   return Object.assign(track(name, child), { logFile, logTail: (lines = 20) => tail(logFile, lines) });
+}
+
+/**
+ * Runs `command args` to completion (a measuring child such as the latency probe) and resolves to
+ * its stdout; rejects on a non-zero exit or after `timeoutMs`. Stopped with the rest on Ctrl-C.
+ */
+export function runToCompletion(name, command, args, { env, timeoutMs = 120_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      command,
+      args,
+      { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 16 * 2 ** 20 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${name} failed: ${err.message}\n${stdout}${stderr}`));
+        else resolve(stdout);
+      },
+    );
+    track(name, child);
+  });
 }
 
 /** Registers a child started elsewhere (the load generator) so that it is stopped with the rest. */
@@ -114,6 +151,7 @@ export function installCleanup(afterSignal = () => {}) {
   const onSignal = (signal) => {
     process.stderr.write(`\nbench: ${signal}, stopping ${children.size} process(es)\n`);
     stopAll()
+      .then(runCleanups)
       .then(afterSignal)
       .finally(() => process.exit(130));
   };

@@ -4,15 +4,20 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderProfile, summariseProfile } from './profile-top.mjs';
 
-/** [{ name, file, summary, markdown }] for every profile under `dir/<contender>/`. */
-export function collectProfiles(dir) {
+/**
+ * [{ name, file, summary, markdown }] for every profile under `dir/<contender>/`, counting only the
+ * samples inside that contender's timed windows when `windowsByName` has them.
+ */
+export function collectProfiles(dir, windowsByName = {}) {
   if (!existsSync(dir)) return [];
   const out = [];
   for (const name of readdirSync(dir)) {
     for (const f of readdirSync(join(dir, name)).filter((x) => x.endsWith('.cpuprofile'))) {
       const file = join(dir, name, f);
-      const summary = summariseProfile(file, 25);
-      out.push({ name, file, summary, markdown: renderProfile(`${name} (${file})`, summary) });
+      const windows = windowsByName[name] ?? null;
+      const summary = summariseProfile(file, 25, windows);
+      const scope = windows ? 'timed runs only' : 'whole life';
+      out.push({ name, file, summary, markdown: renderProfile(`${name}, ${scope} (${file})`, summary) });
     }
   }
   return out;

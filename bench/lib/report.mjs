@@ -1,5 +1,5 @@
 // Turns the suites' results into the Markdown printed on stdout and the JSON kept in bench/results/.
-// It computes nothing new except target verdicts; the numbers come from the suites.
+// It computes nothing: the numbers come from the suites, the verdicts from targets.mjs.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -18,7 +18,10 @@ function table(header, rows) {
 }
 
 function loadedTable(throughput, peakRss) {
-  const refs = Object.keys(throughput.settings.references);
+  // A reference that did not run (peer skipped, --only) would be a column of dashes.
+  const refs = Object.keys(throughput.settings.references).filter((r) =>
+    throughput.rows.some((row) => row.loaded.ratios[r] !== null),
+  );
   // CPU per request is the figure least moved by the machine's other load: one reference is enough.
   const cpuRef = refs.includes('forwarder') ? 'forwarder' : refs[0];
   const header = [
@@ -64,49 +67,130 @@ function unloadedTable(throughput) {
   return table(header, rows);
 }
 
-/** Each target: { contender, reference, min, label } → verdict against the loaded ratios. */
-export function judgeTargets(targets, throughput) {
-  return targets.map((t) => {
-    const row = throughput.rows.find((r) => r.name === t.contender);
-    const found = row?.loaded.ratios[t.reference] ?? null;
-    const value = found?.rps ?? null;
-    return {
-      ...t,
-      value,
-      range: found ? [found.rpsMin, found.rpsMax] : null,
-      met: value === null ? null : value >= t.min,
-    };
-  });
+function workersSection(workers) {
+  return [
+    `Workers (portcullis-redis-2w ÷ portcullis-redis, medians of per-round ratios): req/s ${ratio(workers.rps)} ` +
+      `(rounds ${ratio(workers.rpsMin)}–${ratio(workers.rpsMax)}), CPU µs/req ${ratio(workers.cpuPerReq)} ` +
+      `(rounds ${ratio(workers.cpuPerReqRange?.[0])}–${ratio(workers.cpuPerReqRange?.[1])}).`,
+  ];
 }
 
-export function renderMarkdown({ meta, throughput, peakRss, verdicts, labels }) {
-  const s = throughput.settings;
-  const out = [
-    `## Portcullis bench (${meta.mode}), ${meta.startedAt}`,
+function loginsSection(l) {
+  const a = l.argon2;
+  const rate = (k, what) => [what, num(l.rates[k].perS, 1), ratio(l.rates[k].perS / l.rates['node-rs'].perS)];
+  const lat = (what, x) => [what, num(x.n), num(x.p50Ms, 1), num(x.p99Ms, 1), num(x.maxMs, 1)];
+  const gw = l.rates.gateway.rounds;
+  const b = l.burst;
+  const burstLogins = b.rounds.with.map((r) => r.logins?.ok ?? 0).reduce((x, y) => x + y, 0);
+  return [
+    `Logins (Argon2id m=${a.memory_kib} KiB, t=${a.iterations}, p=${a.parallelism}; ${l.concurrency} in flight; ` +
+      `medians of ${l.rates.gateway.rounds.length} interleaved round(s) × ${l.seconds} s):`,
     '',
-    `${meta.cpus} CPUs, Node ${meta.node}, ${meta.loaderVersion}; upstream: ${meta.upstream}. ` +
-      `Medians of ${s.rounds} interleaved rounds × ${s.durationS} s at ${s.connections} connections, ` +
-      `${s.threads} load thread(s). Ratios are medians of per-round ratios.`,
+    table(
+      ['what', 'per s', '× @node-rs/argon2'],
+      [
+        rate('node-rs', `raw hashes, @node-rs/argon2 ${l.versions['node-rs'] ?? ''}`),
+        rate('argon2', `raw hashes, argon2 ${l.versions.argon2 ?? ''}`),
+        rate('gateway', 'logins through the gateway (POST /api/auth/login)'),
+      ],
+    ),
     '',
-    loadedTable(throughput, peakRss),
+    table(
+      ['latency', 'n', 'p50 ms', 'p99 ms', 'max ms'],
+      [
+        lat('register, one at a time', l.latency.register),
+        lat('login, one at a time', l.latency.login),
+        lat(`login, ${l.concurrency} in flight (first round)`, gw[0].latency),
+      ],
+    ),
+    '',
+    `Proxied requests (authenticated route, ${b.probeRate} req/s open loop, ${b.seconds} s per round) ` +
+      `with and without ${b.logins} logins in flight (${burstLogins} logins completed meanwhile):`,
+    '',
+    table(
+      ['proxied', 'p99 ms', 'rounds'],
+      [
+        [
+          'without logins',
+          num(b.withoutP99Ms, 2),
+          b.rounds.without.map((r) => num(r.probe.p99Ms, 2)).join(', '),
+        ],
+        [
+          `during ${b.logins} concurrent logins`,
+          num(b.withP99Ms, 2),
+          b.rounds.with.map((r) => num(r.probe.p99Ms, 2)).join(', '),
+        ],
+        ['ratio', ratio(b.ratio.median), ''],
+      ],
+    ),
   ];
-  if (throughput.rows.some((r) => r.unloaded)) {
+}
+
+function streamingSection(st) {
+  const rows = st.rows.map((r) => [r.direction, r.via, num(r.mbPerS, 0), num(r.seconds, 1), mb(r.rssPeak)]);
+  return [
+    `Streaming (${mb(st.bytes)} MB each way, public route, one request at a time; MB = 2^20 bytes):`,
+    '',
+    table(['direction', 'via', 'MB/s', 's', 'peak RSS MB of the hop'], rows),
+    '',
+    `Forwarder RSS before streaming ${mb(st.forwarderRssAtStart)} MB. ` +
+      `Gateway RSS before streaming ${mb(st.gatewayRssAtStart)} MB (start-up peak ${mb(st.gatewayPeakBeforeStreaming)} MB); ` +
+      `peak while streaming ${mb(st.gatewayPeakRss)} MB (${st.peakReset ? 'VmHWM, reset before each transfer' : 'highest 100 ms sample: VmHWM could not be reset'}).`,
+  ];
+}
+
+function verdictLine(v) {
+  const fmt = (x) =>
+    x === null || x === undefined
+      ? '—'
+      : `${x.toFixed(v.unit === '×' ? 2 : v.unit === ' MB' ? 0 : 3)}${v.unit}`;
+  const verdict = v.met === null ? 'not measured in this run' : v.met ? 'met' : 'MISSED';
+  const range = v.range ? ` (rounds ${fmt(v.range[0])}–${fmt(v.range[1])})` : '';
+  const goal = v.min !== undefined ? `≥ ${v.min}${v.unit}` : `≤ ${v.max}${v.unit}`;
+  return `- ${v.label}: ${fmt(v.value)}${range}, target ${goal}: ${verdict}`;
+}
+
+export function renderMarkdown({
+  meta,
+  throughput,
+  peakRss,
+  workers,
+  logins,
+  streaming,
+  skipped,
+  verdicts,
+  labels,
+}) {
+  const out = [`## Portcullis bench (${meta.mode}), ${meta.startedAt}`, ''];
+  out.push(
+    `${meta.cpus} CPUs, Node ${meta.node}, ${meta.loaderVersion}; upstream: ${meta.upstream}; ` +
+      `load average ${meta.loadavgAtStart.map((x) => x.toFixed(1)).join(' ')} at start.`,
+  );
+  if (throughput) {
+    const s = throughput.settings;
     out.push(
       '',
-      `Unloaded (1 connection, ${s.unloadedRounds} round(s) × ${s.unloadedS} s); added = over ${s.baseline}:`,
+      `Medians of ${s.rounds} interleaved rounds × ${s.durationS} s at ${s.connections} connections, ` +
+        `${s.threads} load thread(s), ${s.users} users (a different token on each request). ` +
+        'Ratios are medians of per-round ratios.',
       '',
-      unloadedTable(throughput),
+      loadedTable(throughput, peakRss),
     );
-  }
-  out.push('', 'Contenders:', ...throughput.rows.map((r) => `- \`${r.name}\`: ${labels[r.name]}`));
-  if (verdicts.length > 0) {
-    out.push('', 'Targets:');
-    for (const v of verdicts) {
-      const verdict = v.met === null ? 'not measured in this run' : v.met ? 'met' : 'MISSED';
-      const range = v.range ? ` (rounds ${ratio(v.range[0])}–${ratio(v.range[1])})` : '';
-      out.push(`- ${v.label}: ${ratio(v.value)}${range}, target ≥ ${v.min}×: ${verdict}`);
+    if (throughput.rows.some((r) => r.unloaded)) {
+      out.push(
+        '',
+        `Unloaded (1 connection, ${s.unloadedRounds} round(s) × ${s.unloadedS} s); added = over ${s.baseline}:`,
+        '',
+        unloadedTable(throughput),
+      );
     }
+    out.push('', 'Contenders:', ...throughput.rows.map((r) => `- \`${r.name}\`: ${labels[r.name]}`));
   }
+  for (const sk of skipped) out.push(`- \`${sk.name}\` did not run: ${sk.reason}`);
+  if (workers) out.push('', ...workersSection(workers));
+  if (logins) out.push('', ...loginsSection(logins));
+  if (streaming) out.push('', ...streamingSection(streaming));
+  if (verdicts.length > 0) out.push('', 'Targets:', ...verdicts.map(verdictLine));
   if (meta.quick) out.push('', '_Quick mode: checks that the harness works; do not judge speed on it._');
   return `${out.join('\n')}\n`;
 }

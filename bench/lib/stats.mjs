@@ -12,3 +12,10 @@ export function median(values) {
 export function roundOrder(items, round) {
   return round % 2 === 0 ? [...items] : [...items].reverse();
 }
+
+/** The p-th percentile (nearest rank) of an ascending array, or null when it is empty. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}

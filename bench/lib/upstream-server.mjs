@@ -1,7 +1,8 @@
 // The benchmark's Node upstream, run as its own process: `node upstream-server.mjs PORT`.
-// It answers every request with the same ~100 bytes of JSON over keep-alive; it does no routing.
+// It answers every request with the same ~100 bytes of JSON over keep-alive, except IDENTITY_PATH,
+// which echoes the X-User-Id it received (for the correctness checks). No other routing.
 import { createServer } from 'node:http';
-import { PAYLOAD } from './payload.mjs';
+import { IDENTITY_PATH, PAYLOAD } from './payload.mjs';
 
 const body = Buffer.from(PAYLOAD);
 const headers = { 'content-type': 'application/json', 'content-length': String(body.length) };
@@ -9,6 +10,11 @@ const headers = { 'content-type': 'application/json', 'content-length': String(b
 const server = createServer((req, res) => {
   // Drain any request body so the connection stays reusable.
   req.resume();
+  if (req.url === IDENTITY_PATH) {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(req.headers['x-user-id'] ?? '');
+    return;
+  }
   res.writeHead(200, headers);
   res.end(body);
 });

@@ -7,11 +7,22 @@ import { median, roundOrder } from '../stats.mjs';
 
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 
+/** The contender's own Lua (tokens), else the run's default (padding of the same size). */
+const wrkLuaOf = (entry, ctx) => entry.instance.wrkLua ?? entry.contender.wrkLua ?? ctx.defaultWrkLua;
+
 async function measure(entry, load, ctx) {
-  const { contender, instance } = entry;
+  const { instance } = entry;
   const cpu0 = cpuSeconds(instance.pid);
-  const result = await runLoad({ ...load, url: instance.url, wrkLua: contender.wrkLua, tmpDir: ctx.tmpDir });
+  const startUs = Number(process.hrtime.bigint() / 1000n);
+  const result = await runLoad({
+    ...load,
+    url: instance.url,
+    wrkLua: wrkLuaOf(entry, ctx),
+    tmpDir: ctx.tmpDir,
+  });
   const cpu1 = cpuSeconds(instance.pid);
+  // For --cpu-prof: the profile summary counts only what happened while this contender was timed.
+  ctx.timedWindows?.[entry.contender.name]?.push([startUs, Number(process.hrtime.bigint() / 1000n)]);
   const cpuS = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
   return {
     ...result,
@@ -45,7 +56,7 @@ function pairs(a, b, combine) {
 const paired = (a, b, combine) => median(pairs(a, b, combine) ?? []);
 
 /** Throughput and CPU-per-request ratios of `runs` to `base`, medians of per-round ratios. */
-function ratioTo(runs, base) {
+export function ratioTo(runs, base) {
   const rps = pairs(runs, base, (r, b) => r.rps / b.rps);
   if (rps === null) return null;
   return {
@@ -53,7 +64,16 @@ function ratioTo(runs, base) {
     rpsMin: rps.length ? Math.min(...rps) : null,
     rpsMax: rps.length ? Math.max(...rps) : null,
     cpuPerReq: paired(runs, base, (r, b) => r.cpuUsPerReq / b.cpuUsPerReq),
+    cpuPerReqRange: range(pairs(runs, base, (r, b) => r.cpuUsPerReq / b.cpuUsPerReq)),
   };
+}
+
+const range = (xs) => (xs?.length ? [Math.min(...xs), Math.max(...xs)] : null);
+
+/** Ratios of contender `a` to contender `b` from a finished throughput result, or null. */
+export function ratioBetween(throughput, a, b) {
+  const row = (name) => throughput.rows.find((r) => r.name === name)?.loaded.rounds;
+  return ratioTo(row(a), row(b));
 }
 
 function summarise(runs) {
@@ -89,7 +109,7 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
       ...loaded,
       durationS: opts.warmupS,
       url: entry.instance.url,
-      wrkLua: entry.contender.wrkLua,
+      wrkLua: wrkLuaOf(entry, ctx),
       tmpDir: ctx.tmpDir,
     });
   }
@@ -113,6 +133,8 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
           p99Ms: median(idleOwn.map((r) => r.p99Ms)),
           addedP50Ms: paired(idleOwn, idleBase, (r, base) => r.p50Ms - base.p50Ms),
           addedP99Ms: paired(idleOwn, idleBase, (r, base) => r.p99Ms - base.p99Ms),
+          addedP50Range: range(pairs(idleOwn, idleBase, (r, base) => r.p50Ms - base.p50Ms)),
+          addedP99Range: range(pairs(idleOwn, idleBase, (r, base) => r.p99Ms - base.p99Ms)),
           rounds: idleOwn,
         }
       : null;

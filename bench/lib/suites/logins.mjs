@@ -1,0 +1,180 @@
+// The login suite: logins/s through a gateway with the default Argon2id parameters against the raw
+// hash rate of @node-rs/argon2 and npm argon2 at the same parameters (interleaved rounds, the same
+// concurrency), register and login latency, and the proxied p99 with and without 50 logins in flight.
+import { fileURLToPath } from 'node:url';
+import { BENCH_UA, benchPassword, inPool, login, register, tryLogin } from '../accounts.mjs';
+import { startGateway } from '../contenders/portcullis.mjs';
+import { runToCompletion } from '../processes.mjs';
+import { median, percentile, roundOrder } from '../stats.mjs';
+
+const RATE_SCRIPT = fileURLToPath(new URL('../argon2-rate.mjs', import.meta.url));
+const PROBE_SCRIPT = fileURLToPath(new URL('../latency-probe.mjs', import.meta.url));
+
+/** The gateway's defaults (DESIGN.md, OWASP), written out so that the raw hashes use the very same. */
+export const LOGIN_ARGON2 = { memory_kib: 19456, iterations: 2, parallelism: 1 };
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function latencySummary(ms) {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return {
+    n: sorted.length,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted.at(-1) ?? null,
+  };
+}
+
+async function timed(fn) {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** `concurrency` login loops until `stop()` says so; returns { ok, failed, latencies, seconds }. */
+async function loginLoops(origin, users, concurrency, stop) {
+  const result = { ok: 0, failed: 0, latencies: [] };
+  let next = 0;
+  const t0 = performance.now();
+  const loop = async () => {
+    while (!stop()) {
+      const user = users[next++ % users.length];
+      const started = performance.now();
+      const r = await tryLogin(origin, user.email, user.password);
+      result.latencies.push(performance.now() - started);
+      if (r.status === 200) result.ok++;
+      else result.failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  result.seconds = (performance.now() - t0) / 1000;
+  return result;
+}
+
+async function rawRate(lib, opts) {
+  const { memory_kib: m, iterations: t, parallelism: p } = LOGIN_ARGON2;
+  const args = [RATE_SCRIPT, lib, opts.loginConcurrency, opts.loginS, m, t, p].map(String);
+  return JSON.parse(await runToCompletion(`argon2-${lib}`, process.execPath, args));
+}
+
+async function gatewayRate(origin, users, opts) {
+  const deadline = performance.now() + opts.loginS * 1000;
+  const r = await loginLoops(origin, users, opts.loginConcurrency, () => performance.now() >= deadline);
+  return {
+    ops: r.ok,
+    failed: r.failed,
+    seconds: r.seconds,
+    perS: r.ok / r.seconds,
+    latency: latencySummary(r.latencies),
+  };
+}
+
+function probe(origin, token, opts) {
+  const env = {
+    PROBE_URL: `${origin}/`,
+    PROBE_RATE: String(opts.probeRate),
+    PROBE_SECONDS: String(opts.burstS),
+    PROBE_TOKEN: token,
+    PROBE_UA: BENCH_UA,
+  };
+  return runToCompletion('latency-probe', process.execPath, [PROBE_SCRIPT], { env }).then(JSON.parse);
+}
+
+/** The proxied probe alone, or with `opts.burstLogins` logins kept in flight for its whole length. */
+async function burstRound(origin, probeToken, users, withLogins, opts) {
+  if (!withLogins) return { probe: await probe(origin, probeToken, opts), logins: null };
+  let done = false;
+  const loops = loginLoops(origin, users, opts.burstLogins, () => done);
+  await sleep(200); // the first wave of logins is hashing when the probe starts
+  const result = await probe(origin, probeToken, opts);
+  done = true;
+  const logins = await loops;
+  return {
+    probe: result,
+    logins: { ok: logins.ok, failed: logins.failed, latency: latencySummary(logins.latencies) },
+  };
+}
+
+/** Runs the suite; returns its figures (see README.md, "Logins"). */
+export async function runLogins(ctx, opts) {
+  const gw = await startGateway(ctx, {
+    name: 'portcullis-login',
+    auth: 'required',
+    overrides: { storage: { state: ctx.redis?.url ?? 'memory' }, passwords: { argon2: LOGIN_ARGON2 } },
+  });
+  const { origin } = gw;
+  const password = benchPassword();
+  const count = Math.max(opts.burstLogins, opts.loginConcurrency, opts.latencySamples) + 1;
+  const emails = Array.from({ length: count }, (_, i) => `login${i}@bench.example`);
+  ctx.progress(
+    `logins: registering ${count} users with Argon2id m=${LOGIN_ARGON2.memory_kib} t=${LOGIN_ARGON2.iterations} p=${LOGIN_ARGON2.parallelism}`,
+  );
+
+  // One at a time: the latency of a register or a login when nothing else runs.
+  const registerMs = [];
+  for (let i = 0; i < opts.latencySamples; i++)
+    registerMs.push(await timed(() => register(origin, emails[i], password, i)));
+  await inPool(count - opts.latencySamples, 8, (i) =>
+    register(origin, emails[opts.latencySamples + i], password),
+  );
+  const loginMs = [];
+  for (let i = 0; i < opts.latencySamples; i++)
+    loginMs.push(await timed(() => login(origin, emails[i], password)));
+  const [probeEmail, ...loginEmails] = emails;
+  const users = loginEmails.map((email) => ({ email, password }));
+
+  const kinds = ['node-rs', 'argon2', 'gateway'];
+  const rounds = { 'node-rs': [], argon2: [], gateway: [] };
+  for (let round = 0; round < opts.loginRounds; round++) {
+    for (const kind of roundOrder(kinds, round)) {
+      const r = kind === 'gateway' ? await gatewayRate(origin, users, opts) : await rawRate(kind, opts);
+      rounds[kind].push(r);
+      ctx.progress(`logins round ${round + 1}/${opts.loginRounds} ${kind}: ${r.perS.toFixed(1)}/s`);
+    }
+  }
+  const perRound = (a, b) => rounds[a].map((r, i) => r.perS / rounds[b][i].perS);
+
+  // The probe user logs in once and is never logged in again: its session stays valid throughout.
+  const { access: probeToken } = await login(origin, probeEmail, password);
+  const burst = { without: [], with: [] };
+  for (let round = 0; round < opts.burstRounds; round++) {
+    for (const withLogins of roundOrder([false, true], round)) {
+      const r = await burstRound(origin, probeToken, users, withLogins, opts);
+      burst[withLogins ? 'with' : 'without'].push(r);
+      ctx.progress(
+        `logins burst round ${round + 1}/${opts.burstRounds} ${withLogins ? 'with' : 'without'} logins: proxied p99 ${r.probe.p99Ms?.toFixed(2)} ms`,
+      );
+    }
+  }
+  const p99Ratios = burst.with.map((r, i) => r.probe.p99Ms / burst.without[i].probe.p99Ms);
+
+  return {
+    argon2: LOGIN_ARGON2,
+    concurrency: opts.loginConcurrency,
+    seconds: opts.loginS,
+    rates: Object.fromEntries(
+      kinds.map((k) => [k, { perS: median(rounds[k].map((r) => r.perS)), rounds: rounds[k] }]),
+    ),
+    versions: { 'node-rs': rounds['node-rs'][0]?.version, argon2: rounds.argon2[0]?.version },
+    gatewayOverNodeRs: {
+      median: median(perRound('gateway', 'node-rs')),
+      range: range(perRound('gateway', 'node-rs')),
+    },
+    nodeRsOverArgon2: {
+      median: median(perRound('node-rs', 'argon2')),
+      range: range(perRound('node-rs', 'argon2')),
+    },
+    latency: { register: latencySummary(registerMs), login: latencySummary(loginMs) },
+    burst: {
+      logins: opts.burstLogins,
+      probeRate: opts.probeRate,
+      seconds: opts.burstS,
+      withoutP99Ms: median(burst.without.map((r) => r.probe.p99Ms)),
+      withP99Ms: median(burst.with.map((r) => r.probe.p99Ms)),
+      ratio: { median: median(p99Ratios), range: range(p99Ratios) },
+      rounds: burst,
+    },
+  };
+}
+
+const range = (xs) => (xs.length ? [Math.min(...xs), Math.max(...xs)] : null);

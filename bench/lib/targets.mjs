@@ -1,0 +1,114 @@
+// The targets of issues 3, 4 and 5, each read from the run's results and judged met or MISSED.
+// Add one line per new target. It measures nothing; the suites do.
+
+const row = (results, name) => results.throughput?.rows.find((r) => r.name === name) ?? null;
+
+/** Loaded req/s of `name` over `ref`, median of per-round ratios. */
+const loaded = (name, ref) => (results) => {
+  const r = row(results, name)?.loaded.ratios[ref];
+  return r?.rps == null ? null : { value: r.rps, range: [r.rpsMin, r.rpsMax] };
+};
+
+/** Unloaded latency `name` adds over direct (key 'P50' or 'P99'), ms. */
+const added = (name, key) => (results) => {
+  const u = row(results, name)?.unloaded;
+  return u?.[`added${key}Ms`] == null ? null : { value: u[`added${key}Ms`], range: u[`added${key}Range`] };
+};
+
+const pick = (get) => (results) => {
+  const r = get(results);
+  return r?.median == null ? null : { value: r.median, range: r.range };
+};
+
+export const TARGETS = [
+  {
+    label: 'portcullis-public req/s ÷ forwarder',
+    min: 0.9,
+    unit: '×',
+    measure: loaded('portcullis-public', 'forwarder'),
+  },
+  {
+    label: 'portcullis-redis req/s ÷ forwarder',
+    min: 0.6,
+    unit: '×',
+    measure: loaded('portcullis-redis', 'forwarder'),
+  },
+  {
+    label: 'portcullis-redis req/s ÷ fastify',
+    min: 2,
+    unit: '×',
+    measure: loaded('portcullis-redis', 'fastify'),
+  },
+  {
+    label: 'portcullis-redis req/s ÷ express (keep-alive)',
+    min: 2.5,
+    unit: '×',
+    measure: loaded('portcullis-redis', 'express'),
+  },
+  {
+    label: 'portcullis-redis unloaded added p50',
+    max: 0.25,
+    unit: ' ms',
+    measure: added('portcullis-redis', 'P50'),
+  },
+  {
+    label: 'portcullis-memory unloaded added p50',
+    max: 0.25,
+    unit: ' ms',
+    measure: added('portcullis-memory', 'P50'),
+  },
+  {
+    label: 'portcullis-redis unloaded added p99',
+    max: 2,
+    unit: ' ms',
+    measure: added('portcullis-redis', 'P99'),
+  },
+  {
+    label: 'CPU µs/req, 2 workers ÷ 1 worker (portcullis-redis-2w ÷ portcullis-redis)',
+    max: 1.1,
+    unit: '×',
+    measure: (results) =>
+      results.workers?.cpuPerReq == null
+        ? null
+        : { value: results.workers.cpuPerReq, range: results.workers.cpuPerReqRange },
+  },
+  {
+    label: 'logins/s ÷ raw @node-rs/argon2 hashes/s',
+    min: 0.9,
+    unit: '×',
+    measure: pick((r) => r.logins?.gatewayOverNodeRs),
+  },
+  {
+    label: 'the gateway hashes with the faster library: @node-rs/argon2 ÷ argon2 hashes/s',
+    min: 1,
+    unit: '×',
+    measure: pick((r) => r.logins?.nodeRsOverArgon2),
+  },
+  {
+    label: 'proxied p99 during 50 concurrent logins ÷ without',
+    max: 3,
+    unit: '×',
+    measure: pick((r) => r.logins?.burst.ratio),
+  },
+  {
+    label: 'gateway peak RSS while streaming down and up',
+    max: 150,
+    unit: ' MB',
+    measure: (results) =>
+      results.streaming?.gatewayPeakRss == null
+        ? null
+        : { value: results.streaming.gatewayPeakRss / 2 ** 20, range: null },
+  },
+];
+
+/** Each target → { label, min?, max?, unit, value, range, met: true | false | null (not measured) }. */
+export function judgeTargets(targets, results) {
+  return targets.map(({ measure, ...t }) => {
+    const found = measure(results);
+    const value = found?.value ?? null;
+    let met = null;
+    if (value !== null)
+      met = (t.min === undefined || value >= t.min) && (t.max === undefined || value <= t.max);
+    return { ...t, value, range: found?.range ?? null, met };
+  });
+}
