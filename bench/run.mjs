@@ -22,7 +22,6 @@ import { ratioBetween, runThroughput } from './lib/suites/throughput.mjs';
 import { judgeTargets, TARGETS } from './lib/targets.mjs';
 import { findTool, toolVersion } from './lib/tools.mjs';
 import { startUpstreams } from './lib/upstreams.mjs';
-import { headerCyclingLua } from './lib/wrk-headers.mjs';
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
@@ -74,14 +73,14 @@ function describeMachine(opts) {
 }
 
 /**
- * Wrk's default padding for contenders that take no token: a header of a token's size, different on
- * each request, so that every contender gets the same request bytes from the same Lua path.
+ * The padding sent to contenders that take no token: a header of a token's size, different on each
+ * request, so that every contender gets the same request bytes from the same load-generator path.
  */
-function defaultWrkLua(ctx, users) {
+function defaultHeaders(ctx, users) {
   const file = join(ctx.tmpDir, 'padding.txt');
   const lines = Array.from({ length: users }, () => randomBytes(390).toString('base64url'));
   writeFileSync(file, `${lines.join('\n')}\n`);
-  return headerCyclingLua({ file, header: 'X-Bench-Padding', prefix: 'Bearer ', userAgent: BENCH_UA });
+  return { file, header: 'X-Bench-Padding', prefix: 'Bearer ', userAgent: BENCH_UA };
 }
 
 /** Starts `contender`; resolves to its instance, or to { reason } when it cannot run here. */
@@ -157,7 +156,7 @@ async function main() {
     ctx.target = ctx.upstreams.get(opts.upstream) ?? null;
     if (redisServerPath()) ctx.redis = await startRedis(ctx);
     else ctx.redisUnavailable = 'redis-server not on PATH';
-    ctx.defaultWrkLua = defaultWrkLua(ctx, opts.users);
+    ctx.defaultHeaders = defaultHeaders(ctx, opts.users);
 
     const { entries, skipped } = await startContenders(selected, ctx);
     if (runThroughputSuite && entries.length === 0) throw new Error('no contender could run');

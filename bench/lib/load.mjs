@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { track } from './processes.mjs';
 import { findTool } from './tools.mjs';
+import { headerCyclingLua } from './wrk-headers.mjs';
 
 const REPORT_LUA = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
 
@@ -15,13 +16,18 @@ export function defaultLoader() {
 }
 
 /**
+ * `headers`: optional { file, header, prefix, userAgent }, a different value of `header` on each
+ * request taken in turn from `file` (tokens); `wrkLua`: optional custom Lua for wrk instead.
  * @returns {{ requests, durationS, rps, p50Ms, p90Ms, p99Ms, p999Ms, maxMs,
  *   errors: { connect, read, write, timeout, http }, errorCount }}
  */
-export function runLoad({ loader, url, connections, threads, durationS, wrkLua, tmpDir }) {
-  return loader === 'wrk'
-    ? runWrk({ url, connections, threads, durationS, wrkLua, tmpDir })
-    : runAutocannon({ url, connections, durationS, wrkLua });
+export function runLoad({ loader, url, connections, threads, durationS, headers, wrkLua, tmpDir }) {
+  if (loader === 'wrk') {
+    const lua = wrkLua ?? (headers ? headerCyclingLua(headers) : null);
+    return runWrk({ url, connections, threads, durationS, wrkLua: lua, tmpDir });
+  }
+  if (wrkLua) throw new Error('this contender needs a wrk Lua script; install wrk');
+  return runAutocannon({ url, connections, durationS, headers });
 }
 
 let scriptCount = 0;
@@ -85,10 +91,25 @@ function runWrk({ url, connections, threads, durationS, wrkLua, tmpDir }) {
   });
 }
 
-async function runAutocannon({ url, connections, durationS, wrkLua }) {
-  if (wrkLua) throw new Error('this contender needs a wrk Lua script; install wrk');
+/** autocannon's per-request hook doing what headerCyclingLua does for wrk. */
+function cyclingRequests({ file, header, prefix = '', userAgent }) {
+  const values = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  let next = Math.floor(Math.random() * values.length);
+  return [
+    {
+      setupRequest(req) {
+        next = (next + 1) % values.length;
+        req.headers = { ...req.headers, [header]: `${prefix}${values[next]}`, 'user-agent': userAgent };
+        return req;
+      },
+    },
+  ];
+}
+
+async function runAutocannon({ url, connections, durationS, headers }) {
   const { default: autocannon } = await import('autocannon');
-  const r = await autocannon({ url, connections, duration: durationS });
+  const requests = headers ? cyclingRequests(headers) : undefined;
+  const r = await autocannon({ url, connections, duration: durationS, requests });
   const errors = { connect: 0, read: r.errors, write: 0, timeout: r.timeouts, http: r.non2xx };
   return {
     requests: r.requests.total,

@@ -1,9 +1,10 @@
 // The list of contenders, in table order. A contender is data:
 //   { name, label, kind: 'direct' | 'proxy',
-//     unavailable(ctx) → null | reason (may be async), start(ctx) → { url, pid, wrkLua? },
+//     unavailable(ctx) → null | reason (may be async),
+//     start(ctx) → { url, pid, headers?: { file, header, prefix, userAgent } (a value per request) },
 //     prepare?(instance, ctx) → async set-up run side by side for all contenders (users, tokens),
 //     check(instance, ctx) → throws if wrong, extra?(opts) → true when left out unless --all / --only,
-//     wrkLua?: Lua source run before the report script (per-request headers such as tokens) }
+//     wrkLua?: custom Lua run before wrk's report script, instead of `headers` (wrk only) }
 // start() may throw ContenderUnavailable (./unavailable.mjs) to be skipped with a reason.
 // Add a contender by writing a module beside this one and listing it here; nothing else changes.
 import { createDirectContender } from './direct.mjs';

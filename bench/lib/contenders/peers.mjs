@@ -10,7 +10,6 @@ import { signHs256 } from '../jwt.mjs';
 import { PEER_AUDIENCE, PEER_ISSUER, revokedKey, sessionKey } from '../peers/contract.mjs';
 import { addCleanup, freePort, waitForPort } from '../processes.mjs';
 import { redisClient } from '../redis.mjs';
-import { headerCyclingLua } from '../wrk-headers.mjs';
 
 const TOKEN_LIFE_S = 3 * 3600;
 const hex = (bytes) => randomBytes(bytes).toString('hex');
@@ -78,12 +77,12 @@ export function createPeerContender({ name, label, script, mode = 'tuned' }) {
         origin,
         pid: proc.pid,
         accounts,
-        wrkLua: headerCyclingLua({
+        headers: {
           file: accounts.tokenFile,
           header: 'Authorization',
           prefix: 'Bearer ',
           userAgent: BENCH_UA,
-        }),
+        },
       };
     },
     async check(instance) {

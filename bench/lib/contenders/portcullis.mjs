@@ -7,7 +7,6 @@ import { BENCH_UA, benchPassword, login, logout, provisionUsers, register } from
 import { expectAcceptedToken, expectAuthChecks, expectUpstreamBody } from '../check.mjs';
 import { createDatabase, postgresUnavailable } from '../postgres.mjs';
 import { addCleanup, freePort, runToCompletion, waitForPort } from '../processes.mjs';
-import { headerCyclingLua } from '../wrk-headers.mjs';
 import { toYaml } from '../yaml.mjs';
 import { ContenderUnavailable } from './unavailable.mjs';
 
@@ -147,12 +146,12 @@ export function createPortcullisContender({ name, label, overrides = {}, auth = 
       ctx.progress(
         `${name}: ${instance.users.length} users registered and logged in (${Date.now() - t0} ms)`,
       );
-      instance.wrkLua = headerCyclingLua({
+      instance.headers = {
         file: tokenFile,
         header: 'Authorization',
         prefix: 'Bearer ',
         userAgent: BENCH_UA,
-      });
+      };
     },
     async check(instance) {
       if (!auth) return expectUpstreamBody(instance.url, { headers: { 'user-agent': BENCH_UA } });

@@ -7,8 +7,11 @@ import { median, roundOrder } from '../stats.mjs';
 
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 
-/** The contender's own Lua (tokens), else the run's default (padding of the same size). */
-const wrkLuaOf = (entry, ctx) => entry.instance.wrkLua ?? entry.contender.wrkLua ?? ctx.defaultWrkLua;
+/** What each request carries: the contender's tokens, else the run's padding of the same size. */
+const loadOf = (entry, ctx) => ({
+  headers: entry.instance.headers ?? ctx.defaultHeaders,
+  wrkLua: entry.instance.wrkLua ?? entry.contender.wrkLua,
+});
 
 async function measure(entry, load, ctx) {
   const { instance } = entry;
@@ -17,7 +20,7 @@ async function measure(entry, load, ctx) {
   const result = await runLoad({
     ...load,
     url: instance.url,
-    wrkLua: wrkLuaOf(entry, ctx),
+    ...loadOf(entry, ctx),
     tmpDir: ctx.tmpDir,
   });
   const cpu1 = cpuSeconds(instance.pid);
@@ -109,7 +112,7 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
       ...loaded,
       durationS: opts.warmupS,
       url: entry.instance.url,
-      wrkLua: wrkLuaOf(entry, ctx),
+      ...loadOf(entry, ctx),
       tmpDir: ctx.tmpDir,
     });
   }
