@@ -1,5 +1,5 @@
-// `portcullis migrate-users --from sqlite:FILE --to postgres://… [--force]`: copies users, login records
-// and audit events in one transaction, then compares counts and a SHA-256 of both sides. It never deletes the source.
+// `portcullis migrate-users --from sqlite:FILE --to postgres://… [--force]`: copies users, login records, audit
+// events and account-flow data in one transaction, then compares a SHA-256 of both sides. Never touches the source.
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -37,7 +37,8 @@ function redact(url: string): string {
 }
 
 const describeCounts = (c: DumpCounts): string =>
-  `${c.users} users, ${c.login_records} login records, ${c.audit_events} audit events`;
+  `${c.users} users, ${c.login_records} login records, ${c.audit_events} audit events, ` +
+  `${c.account_rows} account-flow rows`;
 const describeDigest = (d: DumpDigest): string => `${describeCounts(d.counts)}, sha256 ${d.sha256}`;
 
 function parse(argv: readonly string[]): { from: string; to: string; force: boolean } | string {

@@ -22,7 +22,7 @@ import {
   toUser,
   USER_COLUMNS,
 } from './postgres-rows.js';
-import { copyDump, countRows, createPostgresDumpSource } from './postgres-transfer.js';
+import { copyDump, countRows, createPostgresDumpSource, DUMP_TABLES } from './postgres-transfer.js';
 import type { Migration } from './sqlite-migrations.js';
 import type { DumpCounts, DumpSource } from './user-dump.js';
 import {
@@ -217,9 +217,9 @@ export async function openPostgresTransfer(url: string): Promise<PostgresTransfe
         await db.query(LOCK(MIGRATION_LOCK));
         await db.query(LOCK(AUDIT_LOCK));
         const existing = await countRows(db);
-        const empty = existing.users + existing.login_records + existing.audit_events === 0;
+        const empty = Object.values(existing).every((n) => n === 0);
         if (!empty && !replace) return { ok: false, existing } as const;
-        if (!empty) await db.query('TRUNCATE audit_events, login_records, users RESTART IDENTITY');
+        if (!empty) await db.query(`TRUNCATE ${DUMP_TABLES.join(', ')} RESTART IDENTITY`);
         return { ok: true, written: await copyDump(db, source) } as const;
       }),
     close: () => pool.end(),

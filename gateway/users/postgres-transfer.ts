@@ -1,5 +1,5 @@
 // Bulk reading and writing of a PostgreSQL user database for migrate-users: a DumpSource over it, row
-// counts, and a copy of another store's dump. Transactions and locks belong to the caller (postgres-store.ts).
+// counts, and a copy of another store's dump (account-flow tables included). Transactions and locks belong to the caller (postgres-store.ts).
 
 import { canonicalJson } from './audit-chain.js';
 import { canonicalEmail } from './email.js';
@@ -15,7 +15,16 @@ import {
   toUser,
   USER_COLUMNS,
 } from './postgres-rows.js';
-import { DUMP_PAGE_SIZE, type DumpCounts, type DumpSource } from './user-dump.js';
+import {
+  DUMP_PAGE_SIZE,
+  type DumpCounts,
+  type DumpSource,
+  PLAIN_TABLES,
+  type PlainRow,
+  type PlainTable,
+  plainPageSql,
+  plainRow,
+} from './user-dump.js';
 
 type Key = string | number;
 
@@ -32,6 +41,20 @@ async function* pages<R extends object, T>(
     if (rows.length === 0) return;
     yield rows.map(convert);
     after = keyOf(rows.at(-1) as R);
+    if (rows.length < DUMP_PAGE_SIZE) return;
+  }
+}
+
+async function* plainPages(db: Queryable, table: PlainTable): AsyncGenerator<readonly PlainRow[]> {
+  let after: (string | number | null)[] | null = null;
+  for (;;) {
+    const sql = plainPageSql(table, after !== null, (n) => `$${n}`);
+    const raw: Record<string, unknown>[] = await db.query(sql, [...(after ?? []), DUMP_PAGE_SIZE]);
+    const rows: PlainRow[] = raw.map((r) => plainRow(table, r));
+    const last: PlainRow | undefined = rows.at(-1);
+    if (last === undefined) return;
+    yield rows;
+    after = table.key.map((k) => last[k] ?? null);
     if (rows.length < DUMP_PAGE_SIZE) return;
   }
 }
@@ -62,6 +85,7 @@ export function createPostgresDumpSource(db: Queryable): DumpSource {
         (r) => r.id,
         toStoredAuditEvent,
       ),
+    rows: (table) => plainPages(db, table),
   };
 }
 
@@ -70,12 +94,25 @@ export async function countRows(db: Queryable): Promise<DumpCounts> {
     `SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM login_records) AS logins,
             (SELECT count(*) FROM audit_events) AS audit`,
   );
+  const plain = PLAIN_TABLES.map((t) => `(SELECT count(*) FROM ${t.name})`).join(' + ');
+  const [extra] = await db.query<{ n: string }>(`SELECT ${plain} AS n`);
   return {
     users: Number(row?.users ?? 0),
     login_records: Number(row?.logins ?? 0),
     audit_events: Number(row?.audit ?? 0),
+    account_rows: Number(extra?.n ?? 0),
   };
 }
+
+/** Every table migrate-users fills, children first: what --force empties. */
+export const DUMP_TABLES = ['audit_events', 'login_records', 'users', ...PLAIN_TABLES.map((t) => t.name)];
+
+const insertPlain = (table: PlainTable): string => {
+  const types = table.columns.map((c) => `${c} ${table.integers.includes(c) ? 'bigint' : 'text'}`);
+  const columns = table.columns.join(', ');
+  return `INSERT INTO ${table.name} (${columns})
+    SELECT ${columns} FROM jsonb_to_recordset($1::jsonb) AS r(${types.join(', ')})`;
+};
 
 // One jsonb parameter per page: a page is one round trip and one statement, whatever its size.
 const INSERT_USERS = `INSERT INTO users (id, email, email_canonical, first_name, last_name, first_name_folded,
@@ -126,5 +163,12 @@ export async function copyDump(db: Queryable, source: DumpSource): Promise<DumpC
     await db.query(INSERT_AUDIT, [JSON.stringify(rows)]);
     audit += page.length;
   }
-  return { users, login_records: logins, audit_events: audit };
+  let rows = 0;
+  for (const table of PLAIN_TABLES) {
+    for await (const page of source.rows(table)) {
+      await db.query(insertPlain(table), [JSON.stringify(page)]);
+      rows += page.length;
+    }
+  }
+  return { users, login_records: logins, audit_events: audit, account_rows: rows };
 }

@@ -10,7 +10,15 @@ import {
   type UserRow,
 } from './sqlite-rows.js';
 import { sqliteExec } from './sqlite-store.js';
-import { DUMP_PAGE_SIZE, type DumpSource, type StoredAuditEvent } from './user-dump.js';
+import {
+  DUMP_PAGE_SIZE,
+  type DumpSource,
+  type PlainRow,
+  type PlainTable,
+  plainPageSql,
+  plainRow,
+  type StoredAuditEvent,
+} from './user-dump.js';
 
 type Key = string | number;
 
@@ -27,6 +35,21 @@ async function* pages<R, T>(
     if (rows.length === 0) return;
     yield rows.map(convert);
     after = keyOf(rows.at(-1) as R);
+    if (rows.length < DUMP_PAGE_SIZE) return;
+  }
+}
+
+async function* plainPages(path: string, table: PlainTable): AsyncGenerator<readonly PlainRow[]> {
+  let after: (string | number | null)[] | null = null;
+  for (;;) {
+    const sql = plainPageSql(table, after !== null, () => '?');
+    const rows: PlainRow[] = sqliteExec(path, sql, ...(after ?? []), DUMP_PAGE_SIZE).map((r) =>
+      plainRow(table, r),
+    );
+    const last: PlainRow | undefined = rows.at(-1);
+    if (last === undefined) return;
+    yield rows;
+    after = table.key.map((k) => last[k] ?? null);
     if (rows.length < DUMP_PAGE_SIZE) return;
   }
 }
@@ -58,6 +81,7 @@ export function createSqliteDumpSource(path: string): DumpSource {
         (r) => r.id,
         (r) => ({ ...toAuditEvent(r), prev_hash: r.prev_hash, hash: r.hash }),
       ),
+    rows: (table) => plainPages(path, table),
   };
 }
 

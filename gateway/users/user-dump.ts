@@ -1,5 +1,5 @@
-// A backend-neutral dump of a user store (users, login records, audit events with their chain hashes)
-// and its canonical SHA-256, which migrate-users compares on both sides. No storage access here.
+// A backend-neutral dump of a user store (users, login records, audit events with their chain hashes,
+// account-flow tables) and its canonical SHA-256, which migrate-users compares on both sides. No storage access here.
 
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './audit-chain.js';
@@ -10,6 +10,77 @@ export interface StoredAuditEvent extends AuditEvent {
   readonly hash: string;
 }
 
+/**
+ * A table copied column for column, without conversion (the account-flow tables of migration 2).
+ * Both backends declare these identically; `test/gateway/cli-migrate.test.ts` fails when a migration
+ * adds a table or a column that is not listed here, so migrate-users cannot silently leave one behind.
+ */
+export interface PlainTable {
+  readonly name: string;
+  /** Primary key, in order: pages are read by it. */
+  readonly key: readonly string[];
+  /** Integer columns (bigint in PostgreSQL, read back as strings there); the rest are text. */
+  readonly integers: readonly string[];
+  readonly columns: readonly string[];
+}
+
+export type PlainRow = Readonly<Record<string, string | number | null>>;
+
+export const PLAIN_TABLES: readonly PlainTable[] = Object.freeze([
+  {
+    name: 'account_security',
+    key: ['user_id'],
+    columns: [
+      'user_id',
+      'verified_email',
+      'verified_at',
+      'totp_secret',
+      'totp_enabled_at',
+      'totp_pending',
+      'totp_pending_at',
+      'reset_required',
+    ],
+    integers: ['verified_at', 'totp_enabled_at', 'totp_pending_at', 'reset_required'],
+  },
+  {
+    name: 'recovery_codes',
+    key: ['user_id', 'code_hash'],
+    columns: ['user_id', 'code_hash', 'created_at', 'used_at'],
+    integers: ['created_at', 'used_at'],
+  },
+  {
+    name: 'account_tokens',
+    key: ['token_hash'],
+    columns: ['token_hash', 'user_id', 'purpose', 'data', 'created_at', 'expires_at', 'used_at'],
+    integers: ['created_at', 'expires_at', 'used_at'],
+  },
+]);
+
+/**
+ * Keyset page query over a PlainTable: `after` null for the first page. `param(n)` writes the n-th
+ * placeholder (`?` for SQLite, `$n` for PostgreSQL); row-value comparison works on both.
+ */
+export function plainPageSql(table: PlainTable, after: boolean, param: (n: number) => string): string {
+  const key = table.key.join(', ');
+  const where = after ? `WHERE (${key}) > (${table.key.map((_, i) => param(i + 1)).join(', ')})` : '';
+  return `SELECT ${table.columns.join(', ')} FROM ${table.name} ${where} ORDER BY ${key} LIMIT ${param(after ? table.key.length + 1 : 1)}`;
+}
+
+/** Integer columns as numbers whatever the driver gave back. */
+export function plainRow(table: PlainTable, row: Record<string, unknown>): PlainRow {
+  const out: Record<string, string | number | null> = {};
+  for (const column of table.columns) {
+    const value = row[column];
+    out[column] =
+      value === null || value === undefined
+        ? null
+        : table.integers.includes(column)
+          ? Number(value)
+          : String(value);
+  }
+  return out;
+}
+
 /** Each backend reads itself in pages, in a stable order both backends agree on. */
 export interface DumpSource {
   /** Ordered by id. */
@@ -18,12 +89,16 @@ export interface DumpSource {
   logins(): AsyncIterable<readonly LoginRecord[]>;
   /** Ordered by id. */
   audit(): AsyncIterable<readonly StoredAuditEvent[]>;
+  /** Ordered by the table's key. */
+  rows(table: PlainTable): AsyncIterable<readonly PlainRow[]>;
 }
 
 export interface DumpCounts {
   readonly users: number;
   readonly login_records: number;
   readonly audit_events: number;
+  /** Rows of every PLAIN_TABLES table together. */
+  readonly account_rows: number;
 }
 
 export interface DumpDigest {
@@ -83,5 +158,15 @@ export async function digestDump(source: DumpSource): Promise<DumpDigest> {
     for (const e of page) add(auditLine(e));
     audit += page.length;
   }
-  return { counts: { users, login_records: logins, audit_events: audit }, sha256: hash.digest('hex') };
+  let rows = 0;
+  for (const table of PLAIN_TABLES) {
+    for await (const page of source.rows(table)) {
+      for (const row of page) add([table.name, ...table.columns.map((c) => row[c] ?? null)]);
+      rows += page.length;
+    }
+  }
+  return {
+    counts: { users, login_records: logins, audit_events: audit, account_rows: rows },
+    sha256: hash.digest('hex'),
+  };
 }

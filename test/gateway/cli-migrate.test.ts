@@ -10,7 +10,7 @@ import { runMigrateUsers } from '../../gateway/cli-migrate.js';
 import { createPostgresUserStore, postgresExec } from '../../gateway/users/postgres-store.js';
 import { createSqliteDumpSource } from '../../gateway/users/sqlite-dump.js';
 import { createSqliteUserStore, sqliteExec } from '../../gateway/users/sqlite-store.js';
-import { digestDump } from '../../gateway/users/user-dump.js';
+import { digestDump, PLAIN_TABLES } from '../../gateway/users/user-dump.js';
 import type { User, UserStore } from '../../gateway/users/user-store.js';
 import { createTestDatabase, type TestDatabase } from './users/postgres-harness.js';
 
@@ -84,6 +84,18 @@ describe('portcullis migrate-users (SQLite → PostgreSQL)', () => {
         details: { roles: ['admin'], nested: { z: 1, a: [true, null, 1.5] }, i },
       });
     }
+    // Account-flow data (migration 2): a verified address, TOTP with recovery codes, a pending link.
+    await source.accountData.setVerifiedEmail(alice.id, 'alice@example.com');
+    await source.accountData.setTotpPending(alice.id, 'sealed-totp');
+    expect(await source.accountData.enableTotp(alice.id, 'sealed-totp', ['h1', 'h2', 'h3'])).toBe(true);
+    expect(await source.accountData.useRecoveryCode(alice.id, 'h2')).toBe(true);
+    await source.accountData.setResetRequired(bob.id, true);
+    await source.accountData.saveToken('t'.repeat(64), {
+      user_id: bob.id,
+      purpose: 'password_reset',
+      data: '{}',
+      expires_at: Date.now() + 3_600_000,
+    });
     // More than one page (500 rows) of users and of login records, written in one statement each.
     sqliteExec(
       file,
@@ -119,7 +131,9 @@ describe('portcullis migrate-users (SQLite → PostgreSQL)', () => {
     const result = await migrate();
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('copied 1104 users, 1203 login records, 3 audit events\n');
+    expect(result.stdout).toContain(
+      'copied 1104 users, 1203 login records, 3 audit events, 6 account-flow rows\n',
+    );
     const digests = [...result.stdout.matchAll(/^(source|target) .* sha256 ([0-9a-f]{64})$/gm)];
     expect(digests).toHaveLength(2);
     expect(digests[0]?.[2]).toBe(digests[1]?.[2]);
@@ -157,6 +171,14 @@ describe('portcullis migrate-users (SQLite → PostgreSQL)', () => {
         people[3]?.id,
       ]);
       expect((await target.findByEmail('zoe@example.com'))?.id).toBe(people[3]?.id);
+      for (const id of [alice.id, people[1]?.id ?? '']) {
+        expect(await target.accountData.security(id)).toEqual(await source.accountData.security(id));
+      }
+      expect(await target.accountData.recoveryCodesLeft(alice.id)).toBe(2);
+      expect(await target.accountData.useRecoveryCode(alice.id, 'h2')).toBe(false); // spent stays spent
+      expect(await target.accountData.findToken('t'.repeat(64), 'password_reset')).toEqual(
+        await source.accountData.findToken('t'.repeat(64), 'password_reset'),
+      );
     } finally {
       await target.close();
     }
@@ -175,7 +197,9 @@ describe('portcullis migrate-users (SQLite → PostgreSQL)', () => {
 
     const refused = await migrate();
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/already holds 1105 users, 1203 login records, 3 audit events/);
+    expect(refused.stderr).toMatch(
+      /already holds 1105 users, 1203 login records, 3 audit events, 6 account-flow/,
+    );
     expect(
       await postgresExec(db.url, 'SELECT count(*)::int AS n FROM users WHERE id = $1', stranger.id),
     ).toEqual([{ n: 1 }]);
@@ -186,6 +210,26 @@ describe('portcullis migrate-users (SQLite → PostgreSQL)', () => {
     expect(
       await postgresExec(db.url, 'SELECT count(*)::int AS n FROM users WHERE id = $1', stranger.id),
     ).toEqual([{ n: 0 }]);
+  });
+
+  it('knows every table and column the migrations create (a new one must be added to the dump)', async () => {
+    const target = await createPostgresUserStore(db.url);
+    await target.close();
+    const rows = await postgresExec(
+      db.url,
+      `SELECT table_name AS t, string_agg(column_name, ',' ORDER BY ordinal_position) AS c
+       FROM information_schema.columns WHERE table_schema = 'public' GROUP BY table_name ORDER BY table_name`,
+    );
+    const known: Record<string, string> = {
+      schema_migrations: 'version,name,applied_at',
+      users:
+        'id,email,email_canonical,first_name,last_name,first_name_folded,last_name_folded,password_hash,' +
+        'roles,is_active,is_deleted,created_at,updated_at',
+      login_records: 'id,user_id,email,ip,user_agent,success,reason,at',
+      audit_events: 'id,at,type,user_id,actor,ip,details,prev_hash,hash',
+      ...Object.fromEntries(PLAIN_TABLES.map((t) => [t.name, t.columns.join(',')])),
+    };
+    expect(Object.fromEntries(rows.map((r) => [r.t, r.c]))).toEqual(known);
   });
 
   it('exits 1 with MISMATCH when the source changes before the comparison', async () => {

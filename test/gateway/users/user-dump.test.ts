@@ -2,7 +2,12 @@
 // must change it; key order inside audit details and page boundaries must not.
 
 import { describe, expect, it } from 'vitest';
-import { type DumpSource, digestDump, type StoredAuditEvent } from '../../../gateway/users/user-dump.js';
+import {
+  type DumpSource,
+  digestDump,
+  type PlainRow,
+  type StoredAuditEvent,
+} from '../../../gateway/users/user-dump.js';
 import type { LoginRecord, User } from '../../../gateway/users/user-store.js';
 
 const user: User = {
@@ -39,12 +44,24 @@ const event: StoredAuditEvent = {
   hash: 'f'.repeat(64),
 };
 
-function source(users: User[][], logins: LoginRecord[][], audit: StoredAuditEvent[][]): DumpSource {
+const codes: PlainRow[] = [{ user_id: user.id, code_hash: 'c'.repeat(64), created_at: 5000, used_at: null }];
+
+function source(
+  users: User[][],
+  logins: LoginRecord[][],
+  audit: StoredAuditEvent[][],
+  recovery: PlainRow[] = codes,
+): DumpSource {
   const pages = <T>(list: T[][]) =>
     async function* () {
       yield* list;
     };
-  return { users: pages(users), logins: pages(logins), audit: pages(audit) };
+  return {
+    users: pages(users),
+    logins: pages(logins),
+    audit: pages(audit),
+    rows: (table) => pages(table.name === 'recovery_codes' ? [recovery] : [])(),
+  };
 }
 
 const base = () => digestDump(source([[user]], [[login, { ...login, success: false }]], [[event]]));
@@ -52,7 +69,7 @@ const base = () => digestDump(source([[user]], [[login, { ...login, success: fal
 describe('digestDump', () => {
   it('counts rows and ignores how they are paged and how detail keys are ordered', async () => {
     const one = await base();
-    expect(one.counts).toEqual({ users: 1, login_records: 2, audit_events: 1 });
+    expect(one.counts).toEqual({ users: 1, login_records: 2, audit_events: 1, account_rows: 1 });
     const again = await digestDump(
       source(
         [[], [user]],
@@ -119,6 +136,11 @@ describe('digestDump', () => {
       'audit prev_hash',
       source([[user]], [[login, { ...login, success: false }]], [[{ ...event, prev_hash: '1'.repeat(64) }]]),
     ],
+    [
+      'a recovery code spent',
+      source([[user]], [[login, { ...login, success: false }]], [[event]], [{ ...codes[0], used_at: 6000 }]),
+    ],
+    ['a recovery code lost', source([[user]], [[login, { ...login, success: false }]], [[event]], [])],
     ['a row moved across tables', source([[user]], [[login, { ...login, success: false }]], [])],
   ])('changes when %s differs', async (_, changed) => {
     expect((await digestDump(changed)).sha256).not.toBe((await base()).sha256);
