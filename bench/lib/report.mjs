@@ -84,7 +84,8 @@ function loginsSection(l) {
   const burstLogins = b.rounds.with.map((r) => r.logins?.ok ?? 0).reduce((x, y) => x + y, 0);
   return [
     `Logins (Argon2id m=${a.memory_kib} KiB, t=${a.iterations}, p=${a.parallelism}; ${l.concurrency} in flight; ` +
-      `medians of ${l.rates.gateway.rounds.length} interleaved round(s) × ${l.seconds} s):`,
+      `medians of ${l.rates.gateway.rounds.length} interleaved round(s) × ${l.seconds} s). ` +
+      `The gateway's package.json depends on ${l.gatewayLibrary === 'node-rs' ? '@node-rs/argon2' : (l.gatewayLibrary ?? 'neither library')}.`,
     '',
     table(
       ['what', 'per s', '× @node-rs/argon2'],

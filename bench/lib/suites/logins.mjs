@@ -1,6 +1,8 @@
 // The login suite: logins/s through a gateway with the default Argon2id parameters against the raw
 // hash rate of @node-rs/argon2 and npm argon2 at the same parameters (interleaved rounds, the same
 // concurrency), register and login latency, and the proxied p99 with and without 50 logins in flight.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_UA, benchPassword, inPool, login, register, tryLogin } from '../accounts.mjs';
 import { startGateway } from '../contenders/portcullis.mjs';
@@ -12,6 +14,13 @@ const PROBE_SCRIPT = fileURLToPath(new URL('../latency-probe.mjs', import.meta.u
 
 /** The gateway's defaults (DESIGN.md, OWASP), written out so that the raw hashes use the very same. */
 export const LOGIN_ARGON2 = { memory_kib: 19456, iterations: 2, parallelism: 1 };
+
+/** Which of the two libraries the gateway depends on, read from its package.json: 'node-rs' | 'argon2' | null. */
+function gatewayLibrary(root) {
+  const deps = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).dependencies ?? {};
+  if ('@node-rs/argon2' in deps) return 'node-rs';
+  return 'argon2' in deps ? 'argon2' : null;
+}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -164,6 +173,7 @@ export async function runLogins(ctx, opts) {
       median: median(perRound('node-rs', 'argon2')),
       range: range(perRound('node-rs', 'argon2')),
     },
+    gatewayLibrary: gatewayLibrary(ctx.root),
     latency: { register: latencySummary(registerMs), login: latencySummary(loginMs) },
     burst: {
       logins: opts.burstLogins,
