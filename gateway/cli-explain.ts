@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { GatewayConfig } from '../config/types.js';
+import { createDpopExplainer } from './auth/dpop.js';
 import { createTokenService } from './auth/tokens.js';
 import { type Explanation, explainRequest, explainRouter } from './explain.js';
 import type { Logger } from './logger.js';
@@ -90,6 +91,7 @@ export async function runExplainCommand(
         tokens,
         state,
         stateNote: 'memory state lives in the gateway process (the admin API POST /api/explain can check it)',
+        checkDpop: createDpopExplainer(config, tokens),
       },
     );
     io.stdout.write(

@@ -8,6 +8,7 @@ import type { AccessClaims, TokenService } from './auth/tokens.js';
 import { TokenRejection } from './auth/tokens.js';
 import { userAgentHash } from './auth/user-agent.js';
 import { ERROR_TABLE, type ErrorCode, GatewayError } from './errors.js';
+import { verifyBearer } from './pipeline/authenticate.js';
 import { type ParsedTarget, parseTarget } from './routing/canonical-path.js';
 import { normalizeHost } from './routing/host.js';
 import { createRouter, type RouteMatch, type Router } from './routing/router.js';
@@ -148,9 +149,10 @@ export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Pr
         fail('authentication', 'missing_token', 'no token, and the route requires one');
       pass('authentication', `anonymous (route auth: ${route.auth})`);
     } else {
-      const token = input.token;
+      // The same parse and checks as the authenticate stage; `--dpop` means the DPoP scheme was used.
+      const header = `${input.dpop === undefined ? 'Bearer' : 'DPoP'} ${input.token}`;
       try {
-        claims = await deps.tokens.verifyAccess(token);
+        claims = await verifyBearer(deps.tokens, header, config.device_binding.mode === 'dpop');
       } catch (err) {
         const { code, detail } = describeError(err);
         fail('authentication', code, detail);
@@ -277,6 +279,7 @@ export function explainRouter(config: GatewayConfig, tokens: TokenService): Rout
     refresh: NOT_HERE,
     logout: NOT_HERE,
     profile: NOT_HERE,
+    completeLogin: NOT_HERE,
   };
   const own = createEndpointRoutes(config, accounts, tokens).map((r) => ({
     ...r,

@@ -1,5 +1,6 @@
 // Admin API `POST /api/explain {method, url, host?, token?, user_agent?, dpop?}`: what the running gateway
 // would decide for that request, check by check, with its live state store (so sessions are checked too).
+import { createDpopExplainer } from '../../gateway/auth/dpop.js';
 import { GatewayError } from '../../gateway/errors.js';
 import { type ExplainInput, explainRequest } from '../../gateway/explain.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
@@ -54,6 +55,7 @@ export function explainRoutes(deps: AdminApiDeps): ApiRoute[] {
             router: state.router,
             tokens: deps.services.tokens,
             state: deps.services.state,
+            checkDpop: createDpopExplainer(state.config, deps.services.tokens),
           });
           sendSuccess(res, 200, 'Explanation', explanation);
         },

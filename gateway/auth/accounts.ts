@@ -10,6 +10,7 @@ import type { LimitState } from '../state/limiter.js';
 import type { SessionRecord, StateStore } from '../state/state-store.js';
 import { canonicalEmail, validateEmail } from '../users/email.js';
 import type { User, UserStore } from '../users/user-store.js';
+import { dpopError } from './dpop.js';
 import type { Attempt, LoginGuard } from './login-guard.js';
 import { type PasswordPolicy, passwordPolicyError } from './password-policy.js';
 import type { PasswordHasher } from './passwords.js';
@@ -34,12 +35,14 @@ export interface AccountDeps {
 export interface ClientMeta {
   readonly ip: string;
   readonly userAgent: string;
+  /** DPoP mode: the thumbprint of the key whose proof the request carried (verified by the pipeline). */
+  readonly dpopJkt?: string | null;
 }
 
 export interface TokenPair {
   readonly access: string;
   readonly refresh: string;
-  readonly token_type: 'Bearer';
+  readonly token_type: 'Bearer' | 'DPoP';
   readonly expires_in: number;
 }
 
@@ -91,8 +94,15 @@ const invalidCredentials = (): GatewayError => new GatewayError('invalid_credent
 
 export function createAccounts(deps: AccountDeps) {
   const { config, users, state, tokens, hasher, policy, guard, audit, log } = deps;
-  const bindsUserAgent = config.device_binding.mode === 'user-agent';
-  const deviceOf = (meta: ClientMeta): string => (bindsUserAgent ? userAgentHash(meta.userAgent) : '');
+  const binding = config.device_binding.mode;
+  const tokenType = binding === 'dpop' ? 'DPoP' : 'Bearer';
+  const deviceOf = (meta: ClientMeta): string => {
+    if (binding === 'user-agent') return userAgentHash(meta.userAgent);
+    if (binding === 'off') return '';
+    // DPoP: tokens are issued only to the holder of a key whose proof the pipeline verified on this request.
+    if (meta.dpopJkt == null) throw dpopError('missing DPoP proof');
+    return meta.dpopJkt;
+  };
   const expiresIn = Math.floor(config.tokens.access_ttl / 1000);
   const allowOnError = config.storage.on_state_error === 'allow';
 
@@ -113,7 +123,8 @@ export function createAccounts(deps: AccountDeps) {
       sub: user.id,
       sid,
       roles: user.roles,
-      ...(device === '' ? {} : { dev: device }),
+      // RFC 9449 §6: a DPoP session's device value is its key's thumbprint, confirmed as `cnf.jkt`.
+      ...(device === '' ? {} : binding === 'dpop' ? { cnf: { jkt: device } } : { dev: device }),
     });
     return signed.token;
   }
@@ -266,7 +277,7 @@ export function createAccounts(deps: AccountDeps) {
       return {
         access,
         refresh: refresh.token,
-        token_type: 'Bearer',
+        token_type: tokenType,
         expires_in: expiresIn,
         device_token: tokens.deviceTokens.issueDeviceToken(canonical),
       };
@@ -318,7 +329,7 @@ export function createAccounts(deps: AccountDeps) {
       return {
         access: await issueAccess(user, session.sid, session.device),
         refresh: next.token,
-        token_type: 'Bearer',
+        token_type: tokenType,
         expires_in: expiresIn,
       };
     },

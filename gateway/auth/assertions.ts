@@ -8,6 +8,8 @@ export interface AssertionSubject {
   readonly email: string;
   readonly roles: readonly string[];
   readonly sessionId: string;
+  /** RFC 9449 §6.1: the DPoP key the session is bound to, so upstreams can see the binding. */
+  readonly cnf?: { readonly jkt: string };
 }
 
 /** An assertion is reused for at most this long, leaving upstreams 30 s of its 60 s validity. */
@@ -17,7 +19,7 @@ const MAX_ENTRIES = 10_000;
 export function createAssertionCache(tokens: TokenService, now: () => number = Date.now) {
   const cache = new Map<string, { token: string; until: number }>();
   return async function assertionFor(s: AssertionSubject): Promise<string> {
-    const key = `${s.sessionId}\n${s.route}\n${s.roles.join(',')}`;
+    const key = `${s.sessionId}\n${s.route}\n${s.roles.join(',')}\n${s.cnf?.jkt ?? ''}`;
     const at = now();
     const hit = cache.get(key);
     if (hit !== undefined && hit.until > at) return hit.token;
@@ -27,6 +29,7 @@ export function createAssertionCache(tokens: TokenService, now: () => number = D
       email: s.email,
       roles: s.roles,
       sid: s.sessionId,
+      ...(s.cnf === undefined ? {} : { cnf: s.cnf }),
     });
     if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
     cache.set(key, { token, until: at + REUSE_MS });

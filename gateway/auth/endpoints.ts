@@ -22,7 +22,7 @@ export interface EndpointRoute {
 }
 
 function meta(ctx: RequestContext): ClientMeta {
-  return { ip: ctx.clientIp, userAgent: ctx.req.headers['user-agent'] ?? '' };
+  return { ip: ctx.clientIp, userAgent: ctx.req.headers['user-agent'] ?? '', dpopJkt: ctx.dpopJkt };
 }
 
 /** The most constrained of every limit that applied to this request, written on the reply. */

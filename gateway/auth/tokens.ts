@@ -1,12 +1,24 @@
 // The jose adapter (the only module importing jose): signs and verifies access tokens (RFC 9068 at+jwt),
-// signs upstream identity assertions and publishes the JWK Set. Sessions, revocation and device checks are not here.
-import { randomBytes, webcrypto } from 'node:crypto';
-import { type CryptoKey, importJWK, importPKCS8, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+// signs upstream identity assertions, checks DPoP proof signatures (RFC 9449) and publishes the JWK Set.
+// Sessions, revocation, device checks and DPoP claim rules (dpop.ts) are not here.
+import { hkdfSync, randomBytes, webcrypto } from 'node:crypto';
+import {
+  type CryptoKey,
+  importJWK,
+  importPKCS8,
+  type JWTHeaderParameters,
+  type JWTPayload,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
 import type { GatewayConfig, TokenAlgorithm } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
 import { createDeviceTokens, type DeviceTokens } from './device-tokens.js';
-import { type KeyPair, loadAccessKey, loadAssertionKeys, type PublicJwk } from './keys.js';
+import { jwkThumbprint, type KeyPair, loadAccessKey, loadAssertionKeys, type PublicJwk } from './keys.js';
+import { field, rejected, TokenRejection, toAccessClaims } from './token-claims.js';
 import { createVerifiedCache, type VerifiedCacheStats } from './verified-cache.js';
+
+export { TokenRejection } from './token-claims.js';
 
 export interface AccessTokenInput {
   readonly sub: string;
@@ -44,6 +56,12 @@ export interface JwkSet {
   readonly keys: readonly PublicJwk[];
 }
 
+/** A DPoP proof whose signature holds: the key's RFC 7638 thumbprint and the (unchecked) claims. */
+export interface DpopProofSignature {
+  readonly jkt: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
 export interface TokenServiceOptions {
   readonly tokens: GatewayConfig['tokens'];
   /** PKCS#8 PEM Ed25519 key; null = generated once at `<dataDir>/assertion-key.pem`. */
@@ -65,6 +83,13 @@ export interface TokenService {
   /** Throws GatewayError token_expired or invalid_token. Does NOT look at sessions or revocation. */
   verifyAccess(token: string): Promise<AccessClaims>;
   signAssertion(claims: AssertionInput): Promise<string>;
+  /**
+   * RFC 9449 §4.3 checks 2-6: one compact JWS, `typ: dpop+jwt`, an asymmetric `alg` (ES256, EdDSA), a public
+   * `jwk` header, a valid signature. Throws TokenRejection. The claims (htm, htu, iat, jti, ath) are dpop.ts's.
+   */
+  verifyDpopProof(proof: string): Promise<DpopProofSignature>;
+  /** A 256-bit secret for `info`, derived from the assertion key: the same on every replica sharing it. */
+  deriveSecret(info: string): Buffer;
   jwks(): JwkSet;
   cacheStats(): VerifiedCacheStats;
 }
@@ -74,70 +99,15 @@ const ASSERTION_TTL_S = 60;
 const CLOCK_TOLERANCE_S = 30;
 const MAX_TOKEN_LENGTH = 4096;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-
-/** What gets logged when a token is refused: jose's code and the failing claim, never the token or payload. */
-export class TokenRejection extends Error {
-  override readonly name = 'TokenRejection';
-  constructor(
-    readonly code: string,
-    readonly claim?: string,
-    readonly reason?: string,
-  ) {
-    super(claim === undefined ? code : `${code}: ${claim} ${reason ?? 'invalid'}`);
-  }
-}
-
-function field(err: unknown, name: string): string | undefined {
-  if (typeof err !== 'object' || err === null || !(name in err)) return undefined;
-  const value = (err as Record<string, unknown>)[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-/** Translated by jose's stable `code`, never its message; jose's error keeps the payload, so it is dropped. */
-function rejected(err: unknown): GatewayError {
-  const code = field(err, 'code') ?? 'ERR_UNKNOWN';
-  if (code === 'ERR_JWT_EXPIRED') return new GatewayError('token_expired');
-  if (err instanceof TokenRejection) return new GatewayError('invalid_token', { cause: err });
-  return new GatewayError('invalid_token', {
-    cause: new TokenRejection(code, field(err, 'claim'), field(err, 'reason')),
-  });
-}
-
-const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-
-/** Shape checks jose does not do; the returned object is built field by field and frozen (cache-safe). */
-function toAccessClaims(p: JWTPayload): AccessClaims {
-  for (const claim of ['sub', 'jti', 'sid'] as const) {
-    if (!isNonEmptyString(p[claim]))
-      throw new TokenRejection('ERR_CLAIMS', claim, 'must be a non-empty string');
-  }
-  if (typeof p.iat !== 'number' || typeof p.exp !== 'number') {
-    throw new TokenRejection('ERR_CLAIMS', 'iat/exp', 'must be numbers');
-  }
-  const roles = p.roles;
-  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
-    throw new TokenRejection('ERR_CLAIMS', 'roles', 'must be an array of strings');
-  }
-  if (p.dev !== undefined && !isNonEmptyString(p.dev))
-    throw new TokenRejection('ERR_CLAIMS', 'dev', 'invalid');
-  const cnf = p.cnf;
-  let jkt: string | undefined;
-  if (cnf !== undefined) {
-    jkt =
-      typeof cnf === 'object' && cnf !== null ? ((cnf as Record<string, unknown>).jkt as string) : undefined;
-    if (!isNonEmptyString(jkt)) throw new TokenRejection('ERR_CLAIMS', 'cnf', 'must hold a jkt string');
-  }
-  return Object.freeze({
-    sub: p.sub as string,
-    jti: p.jti as string,
-    sid: p.sid as string,
-    iat: p.iat,
-    exp: p.exp,
-    roles: Object.freeze([...(roles as string[])]),
-    ...(p.dev !== undefined ? { dev: p.dev as string } : {}),
-    ...(jkt !== undefined ? { cnf: Object.freeze({ jkt }) } : {}),
-  });
-}
+const DPOP_ALGS = ['ES256', 'EdDSA'];
+const DPOP_CURVES: Record<string, { kty: string; crv: string }> = {
+  ES256: { kty: 'EC', crv: 'P-256' },
+  EdDSA: { kty: 'OKP', crv: 'Ed25519' },
+};
+// RFC 9449 §4.3 check 6: "the jwk header does not contain a private key" (EC/OKP `d`, RSA, symmetric `k`).
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const MAX_PROOF_LENGTH = 4096;
+const DPOP_KEY_CACHE = 10_000;
 
 const newJti = (): string => randomBytes(16).toString('base64url');
 
@@ -193,6 +163,39 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
   });
 
   const cache = createVerifiedCache<AccessClaims>(opts.cacheSize ?? 10_000);
+  const secretMaterial = new Uint8Array(
+    assertionKeys.current.privateKey.export({ format: 'der', type: 'pkcs8' }),
+  );
+
+  // Imported DPoP keys by alg and thumbprint: a client signs every proof with the same key, and the import
+  // costs about as much as the verification. The key's members are checked before the cache is consulted.
+  const dpopKeys = new Map<string, CryptoKey>();
+  const dpopKey = async (header: JWTHeaderParameters, jkt: { value: string }): Promise<CryptoKey> => {
+    const jwk: unknown = header.jwk;
+    if (typeof jwk !== 'object' || jwk === null) throw new TokenRejection('ERR_DPOP_JWK', 'jwk', 'missing');
+    const members = jwk as Record<string, unknown>;
+    if (PRIVATE_MEMBERS.some((m) => m in members))
+      throw new TokenRejection('ERR_DPOP_JWK', 'jwk', 'holds private key members');
+    const want = DPOP_CURVES[header.alg ?? '']!;
+    const { kty, crv, x, y } = members;
+    if (
+      kty !== want.kty ||
+      crv !== want.crv ||
+      typeof x !== 'string' ||
+      (kty === 'EC') !== (typeof y === 'string')
+    )
+      throw new TokenRejection('ERR_DPOP_JWK', 'jwk', `must be a public ${want.crv} key`);
+    const shape = typeof y === 'string' ? { kty, crv, x, y } : { kty, crv, x };
+    jkt.value = jwkThumbprint(shape);
+    const id = `${header.alg} ${jkt.value}`;
+    let key = dpopKeys.get(id);
+    if (key === undefined) {
+      key = (await importJWK(shape, header.alg)) as CryptoKey;
+      if (dpopKeys.size >= DPOP_KEY_CACHE) dpopKeys.delete(dpopKeys.keys().next().value as string);
+      dpopKeys.set(id, key);
+    }
+    return key;
+  };
 
   // The key is chosen by our configuration, never by the token: an embedded `jwk`, `jku` or `x5u` is not
   // consulted, and a kid we did not issue ends verification before any signature work.
@@ -269,6 +272,32 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
         .setExpirationTime(iat + ASSERTION_TTL_S)
         .setJti(newJti())
         .sign(assertionSignKey);
+    },
+
+    async verifyDpopProof(proof) {
+      if (typeof proof !== 'string' || proof.length > MAX_PROOF_LENGTH || !COMPACT_JWS.test(proof))
+        throw new TokenRejection('ERR_SHAPE');
+      const jkt = { value: '' };
+      try {
+        // The allow-list is checked by jose before the key is resolved: no `none`, no HMAC, no RSA.
+        const { payload } = await jwtVerify(proof, (header) => dpopKey(header, jkt), {
+          algorithms: DPOP_ALGS,
+          typ: 'dpop+jwt',
+          currentDate: new Date(now()),
+        });
+        return { jkt: jkt.value, claims: payload };
+      } catch (err) {
+        if (err instanceof TokenRejection) throw err;
+        throw new TokenRejection(
+          field(err, 'code') ?? 'ERR_UNKNOWN',
+          field(err, 'claim'),
+          field(err, 'reason'),
+        );
+      }
+    },
+
+    deriveSecret(info) {
+      return Buffer.from(hkdfSync('sha256', secretMaterial, 'portcullis', info, 32));
     },
 
     jwks() {

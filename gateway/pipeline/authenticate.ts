@@ -11,6 +11,8 @@ export function tokenError(code: ErrorCode, cause?: unknown): GatewayError {
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+/** RFC 9449 §7.1; accepted only in DPoP mode, where the dpop-binding stage then requires the proof. */
+const DPOP = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
 /** The Authorization header, or undefined; two of them are ambiguous and refused. */
 export function authorizationHeader(ctx: RequestContext): string | undefined {
@@ -62,8 +64,12 @@ function checkDates(claims: AccessClaims, nowS: number): void {
   if (claims.iat > nowS + CLOCK_TOLERANCE_S) throw tokenError('invalid_token');
 }
 
-export async function verifyBearer(tokens: TokenService, header: string): Promise<AccessClaims> {
-  const m = BEARER.exec(header);
+export async function verifyBearer(
+  tokens: TokenService,
+  header: string,
+  acceptDpop = false,
+): Promise<AccessClaims> {
+  const m = BEARER.exec(header) ?? (acceptDpop ? DPOP.exec(header) : null);
   if (m === null || !isCanonicalCompact(m[1]!)) throw tokenError('invalid_token');
   let claims: AccessClaims;
   try {
@@ -76,7 +82,7 @@ export async function verifyBearer(tokens: TokenService, header: string): Promis
   return claims;
 }
 
-export function createAuthenticate(tokens: TokenService): Stage {
+export function createAuthenticate(tokens: TokenService, acceptDpop = false): Stage {
   return async function authenticate(ctx: RequestContext): Promise<void> {
     const entry = ctx.match!.entry;
     // Login, register and refresh never read a token: a stale one sent by habit must not block them.
@@ -88,6 +94,6 @@ export function createAuthenticate(tokens: TokenService): Stage {
         throw tokenError('missing_token');
       return;
     }
-    ctx.claims = await verifyBearer(tokens, header);
+    ctx.claims = await verifyBearer(tokens, header, acceptDpop);
   };
 }

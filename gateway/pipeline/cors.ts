@@ -8,7 +8,7 @@ import type { RequestContext, Stage } from './context.js';
 
 const ALLOWED_HEADERS = 'authorization, content-type, dpop, x-request-id';
 const EXPOSED_HEADERS =
-  'x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, www-authenticate';
+  'x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, www-authenticate, dpop-nonce';
 
 export function createCors(config: GatewayConfig, router: Router<CompiledRoute>): Stage | null {
   const origins = new Set(config.server.cors.allowed_origins);

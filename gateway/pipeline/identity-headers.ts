@@ -45,7 +45,8 @@ export function createIdentityHeaders(config: GatewayConfig, tokens: TokenServic
     }
     ctx.upstreamHeaders = out;
     if (id === null || assertionFor === null || id.email === '') return;
-    return assertionFor({ route: route.name, ...id }).then((token) => {
+    const cnf = ctx.claims?.cnf;
+    return assertionFor({ route: route.name, ...id, ...(cnf === undefined ? {} : { cnf }) }).then((token) => {
       out.push(assertionHeader!, token);
     });
   };

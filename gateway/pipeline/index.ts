@@ -11,6 +11,7 @@ import { compileTrustedProxies, createClientIp } from './client-ip.js';
 import type { Stage } from './context.js';
 import { createCors } from './cors.js';
 import { createDeviceBinding } from './device-binding.js';
+import { createDpopBinding, withDpopChallenge } from './dpop-binding.js';
 import { createForward, type ForwardDeps } from './forward.js';
 import { createIdentityHeaders } from './identity-headers.js';
 import { createMatchRoute } from './match-route.js';
@@ -32,23 +33,31 @@ export function createStages(
   deps: PipelineDeps,
 ): Stage[] {
   const { state, audit, tokens, limiters } = services;
+  const dpop = createDpopBinding(config, { tokens, state, audit, log: deps.log, onSkip: deps.onStateSkip });
+  // In DPoP mode every token challenge uses the DPoP scheme (RFC 9449 §7.1); otherwise stages run as they are.
+  const challenge = dpop === null ? (stage: Stage) => stage : withDpopChallenge;
   const stages: Array<Stage | null> = [
     createRequestId(), // first: every log line and every error reply carries the id
     createClientIp(compileTrustedProxies(config.server.trusted_proxies)), // before anything keys on the client
     createCheckHost(), // zero or two Host headers are garbage before any routing decision
     createCors(config, router), // preflights carry no credentials and ask about another method: before matching
     createMatchRoute(router), // the canonical path is decided once; the route says what auth it needs
-    createAuthenticate(tokens), // signature and claims before any claim is used
+    challenge(createAuthenticate(tokens, dpop !== null)), // signature and claims before any claim is used
     // Only a verified token's device claim is compared.
     createDeviceBinding(config, { state, audit, log: deps.log, onSkip: deps.onStateSkip }),
+    dpop?.proof ?? null, // DPoP mode's device binding: a verified token's proof, before its session is read
     // The session allow-list, then the route and global limits (per user when a token is verified, else per
     // IP), all in one state-store round trip.
-    createStateChecks(
-      createSessionCheck(config, { state, audit, log: deps.log, onSkip: deps.onStateSkip }),
-      createRateLimit(config, limiters, audit),
+    challenge(
+      createStateChecks(
+        createSessionCheck(config, { state, audit, log: deps.log, onSkip: deps.onStateSkip }),
+        createRateLimit(config, limiters, audit),
+      ),
     ),
-    createAuthorize(), // roles come from the live session
-    createOwnEndpoints(), // login, refresh, profile...: answered here, never forwarded
+    // The proof's replay check rode the state checks' round trip; login and refresh proofs come after the limits.
+    dpop?.finish ?? null,
+    challenge(createAuthorize()), // roles come from the live session
+    challenge(createOwnEndpoints()), // login, refresh, profile...: answered here, never forwarded
     createIdentityHeaders(config, tokens), // strips client copies on every route, then injects ours
     createForward(deps), // last: the only stage that writes to an upstream
   ];

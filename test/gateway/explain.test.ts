@@ -192,7 +192,7 @@ describe('admin API POST /api/explain', () => {
     [{ method: 'GET', url: '/x', extra: 1 }, 'unknown field'],
     [{ method: 'G E T', url: '/x' }, 'bad method'],
     [{ method: 'GET', url: '/x' }, 'origin-form URL without host'],
-  ])('%j is 400 validation_failed (%s)', async (body) => {
+  ])('%j is 400 validation_failed (%s)', async (body, _why) => {
     const r = await post(body);
     expect({ status: r.status, code: ((await r.json()) as { code: string }).code }).toEqual({
       status: 400,

@@ -1,0 +1,68 @@
+// What jose leaves to us about access tokens: the shape of their claims, and how a refusal is reported
+// (jose's stable code and the failing claim, never the token or payload). Imports no JWT library.
+import { GatewayError } from '../errors.js';
+import type { AccessClaims } from './tokens.js';
+
+/** What gets logged when a token is refused: jose's code and the failing claim, never the token or payload. */
+export class TokenRejection extends Error {
+  override readonly name = 'TokenRejection';
+  constructor(
+    readonly code: string,
+    readonly claim?: string,
+    readonly reason?: string,
+  ) {
+    super(claim === undefined ? code : `${code}: ${claim} ${reason ?? 'invalid'}`);
+  }
+}
+
+export function field(err: unknown, name: string): string | undefined {
+  if (typeof err !== 'object' || err === null || !(name in err)) return undefined;
+  const value = (err as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Translated by jose's stable `code`, never its message; jose's error keeps the payload, so it is dropped. */
+export function rejected(err: unknown): GatewayError {
+  const code = field(err, 'code') ?? 'ERR_UNKNOWN';
+  if (code === 'ERR_JWT_EXPIRED') return new GatewayError('token_expired');
+  if (err instanceof TokenRejection) return new GatewayError('invalid_token', { cause: err });
+  return new GatewayError('invalid_token', {
+    cause: new TokenRejection(code, field(err, 'claim'), field(err, 'reason')),
+  });
+}
+
+const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
+/** Shape checks jose does not do; the returned object is built field by field and frozen (cache-safe). */
+export function toAccessClaims(p: Readonly<Record<string, unknown>>): AccessClaims {
+  for (const claim of ['sub', 'jti', 'sid'] as const) {
+    if (!isNonEmptyString(p[claim]))
+      throw new TokenRejection('ERR_CLAIMS', claim, 'must be a non-empty string');
+  }
+  if (typeof p.iat !== 'number' || typeof p.exp !== 'number') {
+    throw new TokenRejection('ERR_CLAIMS', 'iat/exp', 'must be numbers');
+  }
+  const roles = p.roles;
+  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
+    throw new TokenRejection('ERR_CLAIMS', 'roles', 'must be an array of strings');
+  }
+  if (p.dev !== undefined && !isNonEmptyString(p.dev))
+    throw new TokenRejection('ERR_CLAIMS', 'dev', 'invalid');
+  const cnf = p.cnf;
+  let jkt: string | undefined;
+  if (cnf !== undefined) {
+    jkt =
+      typeof cnf === 'object' && cnf !== null ? ((cnf as Record<string, unknown>).jkt as string) : undefined;
+    if (!isNonEmptyString(jkt)) throw new TokenRejection('ERR_CLAIMS', 'cnf', 'must hold a jkt string');
+  }
+  return Object.freeze({
+    sub: p.sub as string,
+    jti: p.jti as string,
+    sid: p.sid as string,
+    iat: p.iat,
+    exp: p.exp,
+    roles: Object.freeze([...(roles as string[])]),
+    ...(p.dev !== undefined ? { dev: p.dev as string } : {}),
+    ...(jkt !== undefined ? { cnf: Object.freeze({ jkt }) } : {}),
+  });
+}

@@ -1,0 +1,183 @@
+// Device binding in DPoP mode (RFC 9449): every token request carries a fresh proof by the token's key,
+// and login and refresh carry one that binds the session to a key. Proof rules are in auth/dpop.ts.
+import type { GatewayConfig } from '../../config/types.js';
+import type { AuditLog } from '../audit.js';
+import {
+  checkBoundToken,
+  createDpopVerifier,
+  DpopRejection,
+  dpopError,
+  REPLAY_TTL_MS,
+  toDpopChallenge,
+  type VerifiedProof,
+} from '../auth/dpop.js';
+import type { TokenService } from '../auth/tokens.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { StateStore } from '../state/state-store.js';
+import { authorizationHeader } from './authenticate.js';
+import type { RequestContext, Stage } from './context.js';
+
+export interface DpopBindingDeps {
+  readonly tokens: TokenService;
+  readonly state: StateStore;
+  readonly audit: AuditLog;
+  readonly log: Logger;
+  /** Counts replay checks skipped under `on_state_error: allow`. */
+  readonly onSkip: () => void;
+}
+
+export interface DpopStages {
+  /** In the device-binding slot: checks the proof of a token request and starts its replay check. */
+  readonly proof: Stage;
+  /** After the session and rate-limit checks: judges the replay check; proofs of login and refresh. */
+  readonly finish: Stage;
+}
+
+/** Login and refresh bind the session to the proof's key: refused here, before any password work, without one. */
+const KEY_BINDING_ENDPOINTS = new Set(['portcullis:login', 'portcullis:refresh']);
+
+type Replay = { ok: true; first: boolean } | { ok: false; err: unknown };
+
+function proofsOf(ctx: RequestContext): string[] {
+  const raw = ctx.req.rawHeaders;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'dpop') out.push(raw[i + 1]!);
+  }
+  return out;
+}
+
+/** The request's URI as the client addressed it: scheme from trusted proxies, host from Host, no query. */
+function requestUrl(ctx: RequestContext): string {
+  return `${ctx.forwardedProto}://${ctx.req.headers.host ?? ''}${ctx.target!.rawPath}`;
+}
+
+/** Other stages' Bearer challenges, rewritten to the DPoP scheme (RFC 9449 §7.1). */
+export function withDpopChallenge(stage: Stage): Stage {
+  const rewrite = (err: unknown): never => {
+    throw err instanceof GatewayError ? toDpopChallenge(err) : err;
+  };
+  return function dpopChallenge(ctx: RequestContext): void | Promise<void> {
+    let pending: void | Promise<void>;
+    try {
+      pending = stage(ctx);
+    } catch (err) {
+      return rewrite(err);
+    }
+    return pending === undefined ? undefined : pending.catch(rewrite);
+  };
+}
+
+export function createDpopBinding(config: GatewayConfig, deps: DpopBindingDeps): DpopStages | null {
+  if (config.device_binding.mode !== 'dpop') return null;
+  const { state, audit, log } = deps;
+  const verifier = createDpopVerifier(deps.tokens, { nonces: config.device_binding.dpop_nonce });
+  const revokeOnTheft = config.device_binding.on_mismatch === 'revoke';
+  const allowOnError = config.storage.on_state_error === 'allow';
+  // Replay checks started by `proof`, judged by `finish`: between the two, the session and rate-limit
+  // checks are sent in the same tick, so the jti lookup shares their state-store round trip.
+  const replays = new WeakMap<RequestContext, Promise<Replay>>();
+
+  const setNonce = (ctx: RequestContext): void => {
+    const nonce = verifier.nonce();
+    if (nonce !== null) ctx.res.setHeader('dpop-nonce', nonce);
+  };
+
+  async function refuse(ctx: RequestContext, err: unknown, userId?: string, sid?: string): Promise<never> {
+    const cause = err instanceof GatewayError ? err.cause : undefined;
+    // Only evidence that someone else holds the token (a valid proof by another key, a Bearer presentation,
+    // a replayed proof) ends the session: a stale or malformed proof may be the owner's clock or bug.
+    const theft = cause instanceof DpopRejection && cause.theft;
+    if (userId !== undefined && sid !== undefined && theft) {
+      let action = 'reject';
+      if (revokeOnTheft) {
+        action = 'revoke';
+        await state.endSession(userId, sid, 'token_revoked').catch((e: unknown) => {
+          if (!(allowOnError && e instanceof GatewayError && e.code === 'state_unavailable')) throw e;
+          deps.onSkip();
+          action = 'revoke_skipped';
+        });
+      }
+      audit.record({
+        type: 'device_mismatch',
+        user_id: userId,
+        ip: ctx.clientIp,
+        details: { sid, action, via: 'dpop', reason: (cause as DpopRejection).message },
+      });
+    }
+    throw err;
+  }
+
+  async function judgeReplay(
+    ctx: RequestContext,
+    replay: Replay,
+    userId?: string,
+    sid?: string,
+  ): Promise<void> {
+    if (replay.ok) {
+      if (!replay.first)
+        await refuse(ctx, dpopError('the proof was already used (jti)', { theft: true }), userId, sid);
+      return;
+    }
+    const err = replay.err;
+    if (!(allowOnError && err instanceof GatewayError && err.code === 'state_unavailable')) throw err;
+    deps.onSkip();
+    log.warn({ reqId: ctx.reqId, user: userId }, 'state store unavailable: DPoP replay check skipped');
+  }
+
+  const remember = (replayKey: string): Promise<Replay> =>
+    state.firstSeen(replayKey, REPLAY_TTL_MS).then(
+      (first) => ({ ok: true, first }),
+      (err: unknown) => ({ ok: false, err }),
+    );
+
+  async function proof(ctx: RequestContext): Promise<void> {
+    const claims = ctx.claims;
+    if (claims === null) return;
+    const header = authorizationHeader(ctx) ?? '';
+    const space = header.indexOf(' ');
+    let verified: VerifiedProof;
+    try {
+      verified = await checkBoundToken(verifier, claims, {
+        scheme: header.slice(0, space),
+        token: header.slice(space + 1).trim(),
+        proofs: proofsOf(ctx),
+        method: ctx.req.method ?? '',
+        url: requestUrl(ctx),
+      });
+    } catch (err) {
+      return refuse(ctx, err, claims.sub, claims.sid);
+    }
+    ctx.dpopJkt = verified.jkt;
+    setNonce(ctx);
+    // Not awaited here, on purpose (see `replays`); a rejection is captured, never left unhandled.
+    replays.set(ctx, remember(verified.replayKey));
+  }
+
+  async function finish(ctx: RequestContext): Promise<void> {
+    const pending = replays.get(ctx);
+    if (pending !== undefined) {
+      replays.delete(ctx);
+      return judgeReplay(ctx, await pending, ctx.claims?.sub, ctx.claims?.sid);
+    }
+    // The gateway's endpoints that read no token (login, refresh and any other that issues tokens) bind the
+    // key of the proof they carry; whether one is required is theirs to say (accounts refuse to issue without).
+    const entry = ctx.match!.entry;
+    const proofs = proofsOf(ctx);
+    if (entry.endpoint?.readsToken !== false) return;
+    if (proofs.length === 0 && !KEY_BINDING_ENDPOINTS.has(entry.config.name)) return;
+    // After the global rate limit (a proof costs a signature check), before any password is hashed.
+    const verified = await verifier.verify({
+      proofs,
+      method: ctx.req.method ?? '',
+      url: requestUrl(ctx),
+    });
+    await judgeReplay(ctx, await remember(verified.replayKey));
+    ctx.dpopJkt = verified.jkt;
+    setNonce(ctx);
+  }
+
+  return { proof, finish };
+}
