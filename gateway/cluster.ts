@@ -19,6 +19,8 @@ export function runPrimary(workers: number, log: Logger, shutdownTimeoutMs: numb
   };
   for (let i = 0; i < workers; i++) fork();
   log.info({ workers }, 'primary started workers');
+  // The primary logs rarely: flush each line rather than wait for a buffer that may never fill.
+  log.flush();
 
   return new Promise<number>((done) => {
     cluster.on('exit', (worker, code, signal) => {
@@ -29,6 +31,7 @@ export function runPrimary(workers: number, log: Logger, shutdownTimeoutMs: numb
         return;
       }
       log.error({ pid: worker.process.pid, code, signal }, 'worker exited unexpectedly; starting a new one');
+      log.flush();
       setTimeout(fork, Math.max(0, RESTART_BACKOFF_MS - (Date.now() - since)));
     });
     process.on('SIGHUP', () => {
@@ -38,6 +41,7 @@ export function runPrimary(workers: number, log: Logger, shutdownTimeoutMs: numb
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'primary stopping workers');
+      log.flush();
       for (const worker of started.keys()) worker.process.kill('SIGTERM');
       // Workers drain within shutdown_timeout; anything still alive after that (and a margin) is killed.
       setTimeout(() => {
