@@ -198,5 +198,7 @@ export function renderMarkdown({
 
 export function writeJson(file, data) {
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
+  // Options hold Sets (suites, profiled contenders): written as arrays.
+  const replacer = (_key, value) => (value instanceof Set ? [...value] : value);
+  writeFileSync(file, `${JSON.stringify(data, replacer, 2)}\n`);
 }
