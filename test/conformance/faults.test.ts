@@ -1,0 +1,268 @@
+// Faults other than the state store: upstreams that refuse, hang, reset or answer garbage; the SQLite
+// user database write-locked by another connection; and clock skew between replicas (a token service
+// with an injected clock, +20 s / +5 min / -5 min, signing for a gateway on the real clock).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTokenService } from '../../gateway/auth/tokens.js';
+import { userAgentHash } from '../../gateway/auth/user-agent.js';
+import { decodePart } from '../gateway/auth/tokens-forge.js';
+import { call, newUser, type Reply } from '../integration/accounts/support.js';
+import { startRecordingUpstream } from '../support/upstreams.js';
+import {
+  converse,
+  expectRawEnvelope,
+  head,
+  PASSWORD,
+  type RecordingUpstream,
+  sleep,
+  startGateway,
+  type TestGateway,
+  UA,
+  waitFor,
+} from './support.js';
+
+function broken(req: IncomingMessage, res: ServerResponse): boolean {
+  const socket = req.socket as Socket;
+  const url = req.url ?? '';
+  const act: Record<string, () => void> = {
+    '/bad/hang': () => req.resume(),
+    '/bad/stall-body': () => {
+      req.resume();
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('0123456789');
+    },
+    '/bad/reset-mid-body': () => {
+      req.resume();
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('x'.repeat(100));
+      setTimeout(() => socket.resetAndDestroy(), 30);
+    },
+    '/bad/reset-before-headers': () => {
+      req.resume();
+      socket.resetAndDestroy();
+    },
+    '/bad/close-before-headers': () => {
+      req.resume();
+      socket.destroy();
+    },
+    '/bad/garbage': () => {
+      req.resume();
+      socket.end('SPDY/3 700 WHAT\r\n\r\n');
+    },
+    '/bad/reset-during-upload': () => {
+      req.once('data', () => socket.resetAndDestroy());
+    },
+  };
+  const run = act[url];
+  if (run === undefined) return false;
+  run();
+  return true;
+}
+
+let up: RecordingUpstream;
+let gw: TestGateway;
+let deadPort: number;
+
+beforeAll(async () => {
+  up = await startRecordingUpstream(broken);
+  const probe = createServer();
+  await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
+  deadPort = (probe.address() as AddressInfo).port;
+  await new Promise<void>((done) => probe.close(() => done()));
+  gw = await startGateway(`routes:
+  - { name: bad, path: /bad, upstream: "${up.origin}", auth: public, timeout: 500ms }
+  - { name: dead, path: /dead, upstream: "http://127.0.0.1:${deadPort}", auth: public }
+  - { name: pub, path: /pub, upstream: "${up.origin}", auth: public }
+  - { name: secure, path: /secure, upstream: "${up.origin}", auth: required }`);
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await up?.close();
+});
+
+async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const t0 = performance.now();
+  const value = await run();
+  return { value, ms: performance.now() - t0 };
+}
+
+describe('upstream faults', () => {
+  it.each<[string, string, number, string, number]>([
+    ['refusing connections', '/dead/x', 502, 'upstream_unavailable', 1_500],
+    ['accepting and never answering (route timeout 500 ms)', '/bad/hang', 504, 'upstream_timeout', 1_500],
+    ['resetting before the headers', '/bad/reset-before-headers', 502, 'upstream_unavailable', 1_500],
+    ['closing before the headers', '/bad/close-before-headers', 502, 'upstream_unavailable', 1_500],
+    ['answering garbage', '/bad/garbage', 502, 'upstream_unavailable', 1_500],
+  ])('an upstream %s (%s) → refused in the envelope, promptly', async (_n, path, status, code, bound) => {
+    const { value: conv, ms } = await timed(() =>
+      converse(gw.port, head('GET', path), { waitMs: 4_000, afterResponseMs: 10 }),
+    );
+    expectRawEnvelope(conv.responses[0], status, code);
+    expect(ms).toBeLessThan(bound);
+  });
+
+  it.each<[string, string]>([
+    ['resetting mid-body', '/bad/reset-mid-body'],
+    ['stalling mid-body beyond the route timeout', '/bad/stall-body'],
+  ])(
+    'an upstream %s → the client sees a truncated answer and a closed connection, never a complete one',
+    async (_n, path) => {
+      const conv = await converse(gw.port, head('GET', path), { waitMs: 4_000 });
+      expect(conv.closed).toBe(true);
+      expect(conv.responses).toEqual([]);
+      expect(conv.raw).toMatch(/^HTTP\/1\.1 200/);
+    },
+  );
+
+  it('an upstream resetting during a 1 MB upload → 502 upstream_unavailable (or the connection cut), never a 200', async () => {
+    const body = 'u'.repeat(1024 * 1024);
+    const conv = await converse(
+      gw.port,
+      `${head('POST', '/bad/reset-during-upload', [`Content-Length: ${body.length}`])}${body}`,
+      {
+        waitMs: 4_000,
+        afterResponseMs: 10,
+      },
+    );
+    if (conv.responses.length > 0) expectRawEnvelope(conv.responses[0], 502, 'upstream_unavailable');
+    else expect(conv.closed).toBe(true);
+  });
+
+  it('after all of them the gateway serves normally', async () => {
+    expect((await call(gw, 'GET', '/pub/after')).status).toBe(200);
+  });
+});
+
+/** A `sqlite3` shell holding the database's write lock until release(). */
+async function holdWriteLock(db: string): Promise<{ release(): Promise<void> }> {
+  const shell: ChildProcess = spawn('sqlite3', [db], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  shell.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  shell.stdin!.write("BEGIN EXCLUSIVE;\nSELECT 'locked';\n");
+  await waitFor(() => out.includes('locked'), 5_000, 'the sqlite3 shell to take the lock');
+  return {
+    async release() {
+      const exited = new Promise<void>((done) => shell.once('exit', () => done()));
+      shell.stdin!.end('COMMIT;\n.quit\n');
+      await exited;
+    },
+  };
+}
+
+describe('SQLite user database locked by another connection', () => {
+  let registerReply: Reply;
+  let stallMs = 0;
+  const user = newUser();
+
+  it('register during the lock → an error in the envelope; after the release the same register succeeds once', async () => {
+    await gw.services.audit.flush();
+    const lock = await holdWriteLock(join(gw.dir, 'users.db'));
+    // The gateway runs in this process: a stalled event loop shows as a long gap between timer ticks.
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      stallMs = Math.max(stallMs, now - last);
+      last = now;
+    }, 10);
+    try {
+      registerReply = await call(gw, 'POST', '/api/auth/register', { json: user });
+      await sleep(30);
+    } finally {
+      clearInterval(ticker);
+      await lock.release();
+    }
+    expect(registerReply.status).toBeGreaterThanOrEqual(500);
+    expect(registerReply.body).toEqual({
+      status: 'failed',
+      message: expect.any(String),
+      code: expect.any(String),
+    });
+    const again = await call(gw, 'POST', '/api/auth/register', { json: user });
+    expect(again.status).toBe(201);
+    const login = await call(gw, 'POST', '/api/auth/login', {
+      json: { email: user.email, password: PASSWORD },
+    });
+    expect(login.status).toBe(200);
+  });
+
+  // Known defect (gateway/users/sqlite-store.ts, not this suite's to fix): better-sqlite3 is synchronous
+  // and waits out its 5 s busy timeout on the event loop, so one write against a locked database stalls
+  // every request of the process, proxied ones included.
+  it.fails('known defect: the event loop never stalls for 1 s while that register waits for the lock', () => {
+    expect(stallMs).toBeLessThan(1_000);
+  });
+
+  // Known defect (gateway/auth/accounts.ts): the login record is written after the new session is created
+  // (and the old one evicted), so a login that fails on the locked database ends the user's session and
+  // hands out no tokens.
+  it.fails("known defect: a login failing on the locked database leaves the user's existing session alone", async () => {
+    const first = await call(gw, 'POST', '/api/auth/login', {
+      json: { email: user.email, password: PASSWORD },
+    });
+    expect(first.status).toBe(200);
+    await gw.services.audit.flush();
+    const lock = await holdWriteLock(join(gw.dir, 'users.db'));
+    let during: Reply;
+    try {
+      during = await call(gw, 'POST', '/api/auth/login', { json: { email: user.email, password: PASSWORD } });
+    } finally {
+      await lock.release();
+    }
+    expect(during.status).toBeGreaterThanOrEqual(500);
+    const still = await call(gw, 'GET', '/secure/still', { token: String(first.body!.data!.access) });
+    expect(still.status).toBe(200);
+  });
+});
+
+describe('clock skew between replicas (HS256, shared secret, 30 s tolerance)', () => {
+  let claims: Record<string, unknown>;
+
+  beforeAll(async () => {
+    const user = newUser();
+    expect((await call(gw, 'POST', '/api/auth/register', { json: user })).status).toBe(201);
+    const login = await call(gw, 'POST', '/api/auth/login', {
+      json: { email: user.email, password: PASSWORD },
+    });
+    claims = decodePart(String(login.body!.data!.access), 1);
+  });
+
+  /** A second replica's token service: same key, its clock off by `skewMs`. */
+  async function replicaToken(skewMs: number): Promise<string> {
+    const replica = await createTokenService({
+      tokens: gw.config.tokens,
+      assertionKeyFile: null,
+      dataDir: mkdtempSync(join(tmpdir(), 'portcullis-replica-')),
+      now: () => Date.now() + skewMs,
+      cacheSize: 0,
+    });
+    const signed = await replica.signAccess({
+      sub: String(claims.sub),
+      sid: String(claims.sid),
+      roles: claims.roles as string[],
+      dev: userAgentHash(UA),
+    });
+    return signed.token;
+  }
+
+  it.each<[string, number, number, string | undefined]>([
+    ['+20 s (within tolerance)', 20_000, 200, undefined],
+    ['+29 s', 29_000, 200, undefined],
+    ['-5 min (still inside its lifetime)', -300_000, 200, undefined],
+    ['+5 min (iat in the future)', 300_000, 401, 'invalid_token'],
+    ['+1 h', 3_600_000, 401, 'invalid_token'],
+    ['-20 min (expired by our clock)', -1_200_000, 401, 'token_expired'],
+  ])('a token minted by a replica whose clock is %s', async (_n, skew, status, code) => {
+    const mark = up.requests.length;
+    const res = await call(gw, 'GET', '/secure/skew', { token: await replicaToken(skew) });
+    expect({ status: res.status, code: res.body?.code }).toEqual({ status, code });
+    expect(up.requests.length - mark).toBe(status === 200 ? 1 : 0);
+  });
+});
