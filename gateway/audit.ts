@@ -16,6 +16,20 @@ export type AuditEventType =
   | 'refresh_reused'
   | 'rate_limited'
   | 'state_check_skipped'
+  // Account flows (gateway/auth/flows).
+  | 'email_verified'
+  | 'password_reset_requested'
+  | 'password_reset'
+  | 'password_changed'
+  | 'email_change_requested'
+  | 'email_changed'
+  | 'totp_enabled'
+  | 'totp_disabled'
+  | 'totp_failure'
+  | 'login_challenge'
+  | 'recovery_code_used'
+  | 'new_device_alert'
+  | 'device_alert_revoked'
   | `admin_${string}`;
 
 export interface AuditRecord {

@@ -4,6 +4,7 @@
 import type { GatewayConfig, RouteConfig } from '../config/types.js';
 import { createAccounts } from './auth/accounts.js';
 import { createEndpointRoutes, type Endpoint } from './auth/endpoints.js';
+import { createAccountFlows } from './auth/flows/index.js';
 import { createLoginGuard, type LoginGuard } from './auth/login-guard.js';
 import type { Stage } from './pipeline/context.js';
 import { createStages, type PipelineDeps } from './pipeline/index.js';
@@ -35,11 +36,18 @@ export function compileRuntime(
   generation: number,
 ): RuntimeState {
   const guard = createLoginGuard(config, services.limiters);
-  const accounts = createAccounts({ ...services, config, guard, onStateSkip: deps.onStateSkip });
-  const own: CompiledRoute[] = createEndpointRoutes(config, accounts, services.tokens).map((r) => ({
-    ...r,
-    balancer: createBalancer([]),
-  }));
+  const flows = createAccountFlows(services, config, guard);
+  const accounts = createAccounts({
+    ...services,
+    config,
+    guard,
+    onStateSkip: deps.onStateSkip,
+    hooks: flows.hooks,
+  });
+  const own: CompiledRoute[] = [
+    ...createEndpointRoutes(config, accounts, services.tokens),
+    ...flows.routes(accounts),
+  ].map((r) => ({ ...r, balancer: createBalancer([]) }));
   const routes: CompiledRoute[] = [
     ...own,
     ...config.routes.map((route) => ({ config: route, balancer: createBalancer(route.upstream) })),

@@ -19,6 +19,8 @@ import type { AccessClaims, TokenService } from './tokens.js';
 import { userAgentHash } from './user-agent.js';
 
 export interface AccountDeps {
+  /** The account flows (gateway/auth/flows): verification, second factor, new-device alerts. */
+  readonly hooks?: AccountHooks;
   readonly config: GatewayConfig;
   readonly users: UserStore;
   readonly state: StateStore;
@@ -74,6 +76,28 @@ export interface LoginInput {
  * answer, a refusal included, carries them: a failing client is the one that needs them most.
  */
 export type LimitReporter = (limits: readonly LimitState[]) => void;
+
+/** Instead of tokens: the login waits for a second factor (POST <base_path>/login/totp). */
+export interface SecondFactorChallenge {
+  readonly totp_required: true;
+  readonly challenge: string;
+  readonly expires_in: number; // s
+}
+
+export type IssuedLogin = TokenPair & { readonly device_token: string };
+export type LoginResult = IssuedLogin | SecondFactorChallenge;
+
+/** Where the account flows join register and login; each is called only after what its name says. */
+export interface AccountHooks {
+  /** A user was created (the verification mail goes out; must not throw or wait on mail). */
+  registered(user: User, meta: ClientMeta): void;
+  /** The password was right: throw to refuse the login (its code is recorded), or ask for a second factor. */
+  afterPassword(user: User, meta: ClientMeta): Promise<SecondFactorChallenge | null>;
+  /** A session was opened, before this login is recorded (the new-device check reads earlier ones). */
+  sessionOpened(user: User, session: SessionRecord, meta: ClientMeta): Promise<void>;
+}
+
+const NO_LOGIN_INPUT: LoginInput = { email: '', password: '', device_token: undefined };
 
 export function publicUser(user: User): PublicUser {
   return {
@@ -138,7 +162,67 @@ export function createAccounts(deps: AccountDeps) {
     }
   }
 
-  return {
+  const recorder = (canonical: string, meta: ClientMeta) => (user_id: string | null, reason: string | null) =>
+    users.recordLogin({
+      user_id,
+      email: canonical,
+      ip: meta.ip,
+      user_agent: meta.userAgent,
+      success: reason === null,
+      reason,
+    });
+
+  /** The login limits, the lock and the password, in the contract's order: the user once the password is right. */
+  async function passwordStep(
+    input: LoginInput,
+    meta: ClientMeta,
+    reportLimits: LimitReporter,
+  ): Promise<{ user: User; known: boolean }> {
+    const canonical = canonicalEmail(input.email);
+    reportLimits(await guard.limitLogin(canonical, meta.ip));
+    const loginRecord = recorder(canonical, meta);
+    const known = tokens.deviceTokens.isKnownDevice(input.device_token, canonical);
+    let attempt: Attempt;
+    try {
+      attempt = await orSkip(
+        'brute-force lock',
+        () => guard.beginAttempt(canonical, meta.ip, known),
+        NO_ATTEMPT,
+      );
+    } catch (err) {
+      if (err instanceof GatewayError && err.code === 'account_locked') {
+        void loginRecord(null, 'locked').catch((e: unknown) => log.error({ err: e }, 'login record failed'));
+      }
+      throw err;
+    }
+    const user = await users.findByEmail(canonical);
+    const usable = user?.is_active === true && !user.is_deleted;
+    // Unknown, disabled and deleted accounts cost one hash like a wrong password: no enumeration by timing.
+    const tooLong = [...input.password].length > config.passwords.max_length;
+    const ok =
+      usable && !tooLong
+        ? await hasher.verify(user.password_hash, input.password)
+        : await hasher.verifyDummy(input.password);
+    if (!ok || user === null) {
+      const locked = await orSkip('brute-force count', () => attempt.failed(), false);
+      const reason = user === null ? 'unknown_email' : usable ? 'bad_password' : 'inactive';
+      await loginRecord(user?.id ?? null, reason);
+      audit.record({ type: 'login_failure', user_id: user?.id ?? null, ip: meta.ip, details: { reason } });
+      if (locked)
+        audit.record({
+          type: 'lockout',
+          user_id: user?.id ?? null,
+          ip: meta.ip,
+          details: { email: canonical },
+        });
+      throw invalidCredentials();
+    }
+    await orSkip('brute-force reset', () => attempt.succeeded(), undefined);
+    await upgradeHash(user, input.password);
+    return { user, known };
+  }
+
+  const api = {
     async register(input: RegisterInput, meta: ClientMeta, reportLimits: LimitReporter): Promise<PublicUser> {
       const canonical = canonicalEmail(input.email);
       reportLimits(await guard.limitRegister(canonical, meta.ip));
@@ -165,65 +249,32 @@ export function createAccounts(deps: AccountDeps) {
         password_hash: await hasher.hash(input.password),
       });
       audit.record({ type: 'register', user_id: user.id, ip: meta.ip });
+      deps.hooks?.registered(user, meta);
       return publicUser(user);
     },
 
+    /** `verified`: a user whose password (and second factor) another step has already checked. */
     async login(
       input: LoginInput,
       meta: ClientMeta,
       reportLimits: LimitReporter,
-    ): Promise<TokenPair & { device_token: string }> {
-      const canonical = canonicalEmail(input.email);
-      reportLimits(await guard.limitLogin(canonical, meta.ip));
-      const loginRecord = (user_id: string | null, reason: string | null) =>
-        users.recordLogin({
-          user_id,
-          email: canonical,
-          ip: meta.ip,
-          user_agent: meta.userAgent,
-          success: reason === null,
-          reason,
-        });
-      const known = tokens.deviceTokens.isKnownDevice(input.device_token, canonical);
-      let attempt: Attempt;
-      try {
-        attempt = await orSkip(
-          'brute-force lock',
-          () => guard.beginAttempt(canonical, meta.ip, known),
-          NO_ATTEMPT,
-        );
-      } catch (err) {
-        if (err instanceof GatewayError && err.code === 'account_locked') {
-          void loginRecord(null, 'locked').catch((e: unknown) =>
-            log.error({ err: e }, 'login record failed'),
-          );
+      verified?: User,
+    ): Promise<LoginResult> {
+      const { user, known } =
+        verified === undefined
+          ? await passwordStep(input, meta, reportLimits)
+          : { user: verified, known: false };
+      const canonical = user.email_canonical;
+      const loginRecord = recorder(canonical, meta);
+      if (verified === undefined && deps.hooks !== undefined) {
+        try {
+          const challenge = await deps.hooks.afterPassword(user, meta);
+          if (challenge !== null) return challenge;
+        } catch (err) {
+          if (err instanceof GatewayError) await loginRecord(user.id, err.code);
+          throw err;
         }
-        throw err;
       }
-      const user = await users.findByEmail(canonical);
-      const usable = user?.is_active === true && !user.is_deleted;
-      // Unknown, disabled and deleted accounts cost one hash like a wrong password: no enumeration by timing.
-      const tooLong = [...input.password].length > config.passwords.max_length;
-      const ok =
-        usable && !tooLong
-          ? await hasher.verify(user.password_hash, input.password)
-          : await hasher.verifyDummy(input.password);
-      if (!ok || user === null) {
-        const locked = await orSkip('brute-force count', () => attempt.failed(), false);
-        const reason = user === null ? 'unknown_email' : usable ? 'bad_password' : 'inactive';
-        await loginRecord(user?.id ?? null, reason);
-        audit.record({ type: 'login_failure', user_id: user?.id ?? null, ip: meta.ip, details: { reason } });
-        if (locked)
-          audit.record({
-            type: 'lockout',
-            user_id: user?.id ?? null,
-            ip: meta.ip,
-            details: { email: canonical },
-          });
-        throw invalidCredentials();
-      }
-      await orSkip('brute-force reset', () => attempt.succeeded(), undefined);
-      await upgradeHash(user, input.password);
 
       const sid = randomBytes(16).toString('base64url');
       const device = deviceOf(meta);
@@ -267,6 +318,7 @@ export function createAccounts(deps: AccountDeps) {
           details: { sid: evicted, by: sid },
         });
       }
+      await deps.hooks?.sessionOpened(user, record, meta);
       await loginRecord(user.id, null);
       audit.record({
         type: 'login_success',
@@ -350,7 +402,15 @@ export function createAccounts(deps: AccountDeps) {
       await state.setProfile(userId, json, config.auth.profile_cache_ttl).catch(() => undefined);
       return json;
     },
+
+    /** Finishes a login whose password and second factor were checked (flows/two-factor.ts). */
+    async completeLogin(user: User, meta: ClientMeta): Promise<IssuedLogin> {
+      const result = await api.login(NO_LOGIN_INPUT, meta, () => undefined, user);
+      if ('challenge' in result) throw new GatewayError('internal_error');
+      return result;
+    },
   };
+  return api;
 }
 
 export type Accounts = ReturnType<typeof createAccounts>;

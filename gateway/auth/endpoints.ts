@@ -13,6 +13,8 @@ import type { TokenService } from './tokens.js';
 export interface Endpoint {
   /** false: the Authorization header is not read at all (login must work with a stale token attached). */
   readonly readsToken: boolean;
+  /** true: the endpoint also answers below its path (`DELETE <profile_path>/sessions/:id`) and parses it. */
+  readonly subPaths?: boolean;
   handle(ctx: RequestContext): Promise<void>;
 }
 
@@ -93,8 +95,13 @@ export function createEndpointRoutes(
         password: stringField(b, 'password', 4 * config.passwords.max_length),
         device_token: typeof b.device_token === 'string' ? b.device_token : undefined,
       };
-      const pair = await accounts.login(input, meta(ctx), (limits) => withLimits(ctx, limits));
-      sendSuccess(ctx.res, 200, 'Login successful', pair);
+      const result = await accounts.login(input, meta(ctx), (limits) => withLimits(ctx, limits));
+      sendSuccess(
+        ctx.res,
+        200,
+        'challenge' in result ? 'Two-factor code required' : 'Login successful',
+        result,
+      );
     },
   };
 
@@ -162,3 +169,6 @@ export function isExactEndpointPath(forwardPath: string): boolean {
 export function endpointNotFound(): GatewayError {
   return new GatewayError('route_not_found');
 }
+
+/** The same helpers for the account flows' endpoints (flows/flow-endpoints.ts). */
+export { meta as requestMeta, route as endpointRoute, withLimits };

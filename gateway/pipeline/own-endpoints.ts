@@ -8,7 +8,7 @@ export function createOwnEndpoints(): Stage {
     const match = ctx.match!;
     const endpoint = match.entry.endpoint;
     if (endpoint === undefined) return;
-    if (!isExactEndpointPath(match.forwardPath)) throw endpointNotFound();
+    if (endpoint.subPaths !== true && !isExactEndpointPath(match.forwardPath)) throw endpointNotFound();
     ctx.ended = true;
     await endpoint.handle(ctx);
   };

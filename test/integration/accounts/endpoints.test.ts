@@ -50,12 +50,12 @@ describe('methods and paths', () => {
   });
 
   it('a sub-path of the profile → 401 without a token, 404 route_not_found with one', async () => {
-    expectFailure(await call(gw, 'GET', '/api/users/me/password'), 401, 'missing_token');
+    expectFailure(await call(gw, 'GET', '/api/users/me/no-such-thing'), 401, 'missing_token');
     const user = newUser();
     expect((await register(gw, user)).status).toBe(201);
     const pair = await loginOk(gw, user.email, user.password);
     expectFailure(
-      await call(gw, 'GET', '/api/users/me/password', { token: pair.access }),
+      await call(gw, 'GET', '/api/users/me/no-such-thing', { token: pair.access }),
       404,
       'route_not_found',
     );

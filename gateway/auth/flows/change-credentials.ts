@@ -1,0 +1,126 @@
+// Changing the password or the email of a signed-in user: the current password is required (counted
+// like a login: same limits and lock), other sessions end, and a new address must confirm by mail.
+import { GatewayError } from '../../errors.js';
+import { emailChangeMail, emailChangeNotice, linkTo } from '../../mail/messages.js';
+import { canonicalEmail, validateEmail } from '../../users/email.js';
+import type { User } from '../../users/user-store.js';
+import type { ClientMeta, LimitReporter } from '../accounts.js';
+import type { AccessClaims } from '../tokens.js';
+import { type FlowDeps, type Links, linkBase, sendLater, usable } from './context.js';
+import type { PasswordUpdate } from './password-update.js';
+import { endOtherSessions } from './password-update.js';
+
+export function createChangeCredentials(deps: FlowDeps, links: Links, update: PasswordUpdate) {
+  const { config, users, data, state, hasher, guard, audit } = deps;
+
+  /**
+   * A stolen access token alone must not be enough to take the account over: the password is checked
+   * under the login rate limits and the (email, IP) lock, so guessing it here is no cheaper than at login.
+   */
+  async function reauthenticate(
+    claims: AccessClaims,
+    password: string,
+    meta: ClientMeta,
+    report: LimitReporter,
+  ): Promise<User> {
+    const user = await users.findById(claims.sub);
+    if (!usable(user)) throw new GatewayError('token_revoked');
+    report(await guard.limitLogin(user.email_canonical, meta.ip));
+    // A signed-in device is a known device: only its own (email, IP) counter applies, not the account-wide lock.
+    const attempt = await guard.beginAttempt(user.email_canonical, meta.ip, true);
+    const tooLong = [...password].length > config.passwords.max_length;
+    const ok = tooLong
+      ? await hasher.verifyDummy(password)
+      : await hasher.verify(user.password_hash, password);
+    if (!ok) {
+      await attempt.failed();
+      audit.record({ type: 'login_failure', user_id: user.id, ip: meta.ip, details: { reason: 'reauth' } });
+      throw new GatewayError('invalid_credentials');
+    }
+    await attempt.succeeded();
+    return user;
+  }
+
+  return {
+    async changePassword(
+      claims: AccessClaims,
+      input: { current_password: string; new_password: string; new_password_confirm: string },
+      meta: ClientMeta,
+      report: LimitReporter,
+    ): Promise<{ sessions_ended: number }> {
+      const user = await reauthenticate(claims, input.current_password, meta, report);
+      await update.check(user, {
+        password: input.new_password,
+        confirm: input.new_password_confirm,
+        fields: ['new_password', 'new_password_confirm'],
+      });
+      const ended = await update.apply(user, input.new_password, meta, claims.sid, 'changed while signed in');
+      audit.record({ type: 'password_changed', user_id: user.id, ip: meta.ip, details: { sessions: ended } });
+      return { sessions_ended: ended.length };
+    },
+
+    /**
+     * Nothing changes yet: the new address gets a confirmation link, the old one a notice. Other sessions
+     * end now (the password was just proven; whoever else is signed in should not watch the change).
+     */
+    async requestEmailChange(
+      claims: AccessClaims,
+      input: { password: string; new_email: string },
+      meta: ClientMeta,
+      report: LimitReporter,
+    ): Promise<{ sessions_ended: number }> {
+      const mailer = deps.mailer;
+      if (mailer === null) throw new GatewayError('route_not_found');
+      const user = await reauthenticate(claims, input.password, meta, report);
+      const problem = validateEmail(input.new_email);
+      if (problem !== null) throw new GatewayError('validation_failed', { message: `new_email: ${problem}` });
+      const next = input.new_email.trim();
+      if (canonicalEmail(next) === user.email_canonical) {
+        throw new GatewayError('validation_failed', { message: 'new_email: is the current address' });
+      }
+      if ((await users.findByEmail(next)) !== null) throw new GatewayError('email_taken');
+      const ttl = config.auth.email_change_ttl;
+      const token = await links.issue('email_change', user.id, ttl, {
+        email: next,
+        from: user.email_canonical,
+      });
+      // Awaited: the user is waiting for this mail and should hear if it could not be sent.
+      await mailer.send(emailChangeMail(user, next, linkTo(linkBase(config), 'email_change', token), ttl));
+      const at = new Date(deps.now());
+      sendLater(deps, 'email_change_notice', async () => emailChangeNotice(user, next, at, meta.ip));
+      const ended = await endOtherSessions(state, user.id, claims.sid);
+      audit.record({
+        type: 'email_change_requested',
+        user_id: user.id,
+        ip: meta.ip,
+        details: { sessions: ended },
+      });
+      return { sessions_ended: ended.length };
+    },
+
+    /**
+     * The new address clicked its link. Every session ends, the current one too: sessions carry the
+     * address sent upstream (X-User-Email), and a session must never speak for an address it no longer has.
+     */
+    async confirmEmailChange(token: unknown, meta: ClientMeta): Promise<{ email: string }> {
+      const grant = await links.consume('email_change', token);
+      const user = grant.user;
+      const next = String(grant.data.email);
+      // A link issued before another change (or a reset of the address) no longer describes the account.
+      if (grant.data.from !== user.email_canonical) throw new GatewayError('invalid_link');
+      await data.changeEmail(user.id, next);
+      await data.setVerifiedEmail(user.id, next);
+      const ended = await state.endUserSessions(user.id, 'token_revoked');
+      await state.dropProfile(user.id).catch(() => undefined);
+      audit.record({
+        type: 'email_changed',
+        user_id: user.id,
+        ip: meta.ip,
+        details: { from: user.email_canonical, to: canonicalEmail(next), sessions: ended },
+      });
+      return { email: next };
+    },
+  };
+}
+
+export type ChangeCredentials = ReturnType<typeof createChangeCredentials>;

@@ -1,0 +1,106 @@
+// Keys of the account flows, derived with HKDF from the gateway's secret key material (as device tokens
+// are): HMAC-signed, expiring link tokens and TOTP challenges, and AES-GCM sealing of TOTP secrets.
+// No storage: single use is the caller's business (account_tokens rows, state.firstSeen).
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
+
+export interface SignedToken {
+  /** The user id the token was issued for. */
+  readonly subject: string;
+  readonly expiresAt: number; // ms
+}
+
+export interface FlowCrypto {
+  /** `purpose` and `bind` are inside the MAC: a token of one flow is worthless to another. */
+  sign(purpose: string, subject: string, expiresAt: number, bind?: string): string;
+  /** null for garbage, a bad MAC, another purpose or binding, or an expired token; never throws. */
+  verify(purpose: string, token: unknown, bind?: string): SignedToken | null;
+  /** What the database stores instead of the token. */
+  hash(token: string): string;
+  /** AES-256-GCM with `aad` (the user id) authenticated: a sealed value copied to another row fails. */
+  seal(plaintext: string, aad: string): string;
+  /** null when no key opens it (tampered, another user's, or sealed with a key since removed). */
+  open(sealed: string, aad: string): string | null;
+}
+
+export interface FlowCryptoOptions {
+  /** Secret input keying material, current first; later entries (being rotated out) still verify and open. */
+  readonly keyMaterial: readonly Uint8Array[];
+  readonly now?: () => number;
+}
+
+const TOKEN = /^v1\.([0-9a-f]{32})\.(\d{1,12})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
+const MAX_TOKEN_LENGTH = 128;
+const SEALED = /^v1\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{22})$/;
+
+export function createFlowCrypto(options: FlowCryptoOptions): FlowCrypto {
+  if (options.keyMaterial.length === 0) throw new Error('account flows need at least one key');
+  const derive = (info: string) =>
+    options.keyMaterial.map((ikm) => Buffer.from(hkdfSync('sha256', ikm, 'portcullis', info, 32)));
+  const macKeys = derive('portcullis flow-token v1');
+  const sealKeys = derive('portcullis totp-seal v1');
+  const now = options.now ?? Date.now;
+
+  // Newlines separate the fields and none of them can contain one: no two inputs share a MAC input.
+  const mac = (key: Buffer, purpose: string, rest: string, bind: string): string =>
+    createHmac('sha256', key).update(`v1\n${purpose}\n${bind}\n${rest}`).digest('base64url');
+
+  return {
+    sign(purpose, subject, expiresAt, bind = '') {
+      const rest = `${subject}.${Math.floor(expiresAt / 1000)}.${randomBytes(16).toString('base64url')}`;
+      return `v1.${rest}.${mac(macKeys[0]!, purpose, rest, bind)}`;
+    },
+
+    verify(purpose, token, bind = '') {
+      if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return null;
+      const parts = TOKEN.exec(token);
+      if (parts === null) return null;
+      const [, subject, exp, nonce, sig] = parts as unknown as [string, string, string, string, string];
+      const rest = `${subject}.${exp}.${nonce}`;
+      const presented = Buffer.from(sig, 'latin1');
+      let ok = false;
+      // Every key is tried even after a match: the time taken does not say which key signed it.
+      for (const key of macKeys) {
+        ok = timingSafeEqual(presented, Buffer.from(mac(key, purpose, rest, bind), 'latin1')) || ok;
+      }
+      const expiresAt = Number(exp) * 1000;
+      if (!ok || expiresAt <= now()) return null;
+      return { subject, expiresAt };
+    },
+
+    hash: (token) => createHash('sha256').update(token).digest('base64url'),
+
+    seal(plaintext, aad) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', sealKeys[0]!, iv);
+      cipher.setAAD(Buffer.from(aad, 'utf8'));
+      const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+      return `v1.${iv.toString('base64url')}.${body.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
+    },
+
+    open(sealed, aad) {
+      const parts = SEALED.exec(sealed);
+      if (parts === null) return null;
+      const [, iv, body, tag] = parts as unknown as [string, string, string, string];
+      for (const key of sealKeys) {
+        try {
+          const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+          decipher.setAAD(Buffer.from(aad, 'utf8'));
+          decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+          const out = Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
+          return out.toString('utf8');
+        } catch {
+          // Not this key (or tampered): GCM's tag check failed; try the next one.
+        }
+      }
+      return null;
+    },
+  };
+}

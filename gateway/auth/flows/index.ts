@@ -1,0 +1,80 @@
+// Builds the account flows for one runtime state: their shared dependencies, the hooks the core login
+// and register call (accounts.ts), and the flows' endpoint routes. Mail-dependent flows exist only with mail.
+import type { GatewayConfig } from '../../../config/types.js';
+import { GatewayError } from '../../errors.js';
+import { createMailer } from '../../mail/mailer.js';
+import type { Services } from '../../services.js';
+import type { AccountHooks, Accounts } from '../accounts.js';
+import type { EndpointRoute } from '../endpoints.js';
+import type { LoginGuard } from '../login-guard.js';
+import { createChangeCredentials } from './change-credentials.js';
+import { createLinks, type FlowDeps } from './context.js';
+import { createFlowCrypto } from './flow-crypto.js';
+import { createFlowRoutes } from './flow-endpoints.js';
+import { createMySessions } from './my-sessions.js';
+import { createNewDevice } from './new-device.js';
+import { createPasswordReset } from './password-reset.js';
+import { createPasswordUpdate } from './password-update.js';
+import { createTwoFactor } from './two-factor.js';
+import { createVerification } from './verification.js';
+
+export interface AccountFlows {
+  readonly hooks: AccountHooks;
+  routes(accounts: Accounts): EndpointRoute[];
+}
+
+export function createAccountFlows(
+  services: Services,
+  config: GatewayConfig,
+  guard: LoginGuard,
+  now: () => number = Date.now,
+): AccountFlows {
+  const mailer = createMailer(config.mail);
+  const deps: FlowDeps = {
+    ...services,
+    config,
+    guard,
+    data: services.users.accountData,
+    // A key of its own, derived from the assertion key like device tokens: the same on every replica.
+    crypto: createFlowCrypto({
+      keyMaterial: [services.tokens.deriveSecret('portcullis account-flows v1')],
+      now,
+    }),
+    mailer,
+    now,
+  };
+  const links = createLinks(deps);
+  const update = createPasswordUpdate(deps);
+  const twoFactor = createTwoFactor(deps);
+  const verification = mailer === null ? null : createVerification(deps, links);
+  const reset = mailer === null ? null : createPasswordReset(deps, links, update);
+  const newDevice = reset === null ? null : createNewDevice(deps, links, reset);
+  const handlers = {
+    verification,
+    reset,
+    newDevice,
+    change: createChangeCredentials(deps, links, update),
+    twoFactor,
+    sessions: createMySessions(services.state, services.audit),
+  };
+
+  const hooks: AccountHooks = {
+    registered(user) {
+      verification?.registered(user);
+    },
+    /** In this order: none of them can be learnt without the password, which was just proven. */
+    async afterPassword(user, meta) {
+      const security = await deps.data.security(user.id);
+      if (config.auth.require_verified_email && security.verified_email !== user.email_canonical) {
+        throw new GatewayError('email_not_verified');
+      }
+      if (security.reset_required) throw new GatewayError('password_reset_required');
+      return security.totp_secret === null ? null : twoFactor.challengeFor(user, meta);
+    },
+    async sessionOpened(user, session, meta) {
+      await newDevice?.sessionOpened(user, session, meta);
+    },
+  };
+
+  return { hooks, routes: (accounts) => createFlowRoutes(config, handlers, accounts) };
+}
