@@ -23,6 +23,8 @@ export interface FlowsOptions {
   readonly yaml?: string;
   /** false: no `mail:` section at all. */
   readonly mail?: boolean;
+  /** Replaces the open brute-force map, e.g. `{ failure_limit: 3, account_failure_limit: 50 }`. */
+  readonly bruteForce?: string;
   /** Extra `server` entries, e.g. `trusted_proxies: [127.0.0.1]`. */
   readonly server?: string;
 }
@@ -43,7 +45,7 @@ rate_limits:
   login: { per_email: 1000/m, per_ip: 1000/m }
   register: { per_email: 1000/m, per_ip: 1000/m }
   ${options.limits ?? OPEN_FLOW_LIMITS}
-brute_force: { failure_limit: 1000, account_failure_limit: 1000 }
+brute_force: ${options.bruteForce ?? '{ failure_limit: 1000, account_failure_limit: 1000 }'}
 auth: { totp_issuer: "Portcullis Test"${options.auth === undefined ? '' : `, ${options.auth}`} }
 ${mail}
 ${options.yaml ?? ''}`;
