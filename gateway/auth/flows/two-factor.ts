@@ -73,7 +73,10 @@ export function createTwoFactor(deps: FlowDeps) {
     return used;
   }
 
-  const challengeBinding = (meta: ClientMeta): string => userAgentHash(meta.userAgent);
+  // The challenge is bound to the device that gave the password: its DPoP key in DPoP mode (completing
+  // it then needs a proof with that key, as login does), else its User-Agent.
+  const challengeBinding = (meta: ClientMeta): string =>
+    config.device_binding.mode === 'dpop' ? `dpop:${meta.dpopJkt ?? ''}` : userAgentHash(meta.userAgent);
 
   return {
     async status(userId: string) {

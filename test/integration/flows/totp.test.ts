@@ -2,11 +2,13 @@
 // answers a challenge instead of tokens; the hostile cases: code replay, challenge replay and theft,
 // another user's code, recovery code reuse, rate limits, disabling without a code.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeProof, newDpopKey } from '../../support/dpop.js';
 import {
   call,
   expectFailure,
   login,
   me,
+  newUser,
   OTHER_UA,
   PASSWORD,
   registerAndLogin,
@@ -243,6 +245,52 @@ describe('TOTP rate limit', () => {
       const limited = await complete(totpCode(secret, 0));
       expectFailure(limited, 429, 'rate_limited');
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      await f.stop();
+    }
+  });
+});
+
+describe('TOTP in DPoP mode', () => {
+  it('security: the challenge completes only with a proof of the key that logged in', async () => {
+    const f = await startFlowsGateway({ yaml: 'device_binding: { mode: dpop }' });
+    try {
+      const key = newDpopKey();
+      const proof = (method: string, path: string, token?: string, k = key) =>
+        makeProof(k, { htm: method, htu: `${f.gw.url}${path}`, ...(token === undefined ? {} : { token }) });
+      const user = newUser();
+      expect((await call(f.gw, 'POST', '/api/auth/register', { json: user })).status).toBe(201);
+      const loginWithKey = () =>
+        call(f.gw, 'POST', '/api/auth/login', {
+          json: { email: user.email, password: PASSWORD },
+          headers: { dpop: proof('POST', '/api/auth/login') },
+        });
+      const access = (await loginWithKey()).body!.data!.access as string;
+      const bound = (method: string, path: string, json?: unknown) =>
+        call(f.gw, method, path, {
+          ...(json === undefined ? {} : { json }),
+          headers: { authorization: `DPoP ${access}`, dpop: proof(method, path, access) },
+        });
+      await awayFromStepEdge();
+      const secret = (await bound('POST', '/api/auth/totp/enroll', { password: PASSWORD })).body!.data!
+        .secret as string;
+      expect((await bound('POST', '/api/auth/totp/confirm', { code: totpCode(secret, 1) })).status).toBe(200);
+
+      const challenge = (await loginWithKey()).body!.data!.challenge as string;
+      const complete = (headers: Record<string, string>) =>
+        call(f.gw, 'POST', '/api/auth/login/totp', {
+          json: { challenge, code: totpCode(secret, 0) },
+          headers,
+        });
+      expectFailure(await complete({}), 401, 'invalid_challenge');
+      expectFailure(
+        await complete({ dpop: proof('POST', '/api/auth/login/totp', undefined, newDpopKey()) }),
+        401,
+        'invalid_challenge',
+      );
+      const done = await complete({ dpop: proof('POST', '/api/auth/login/totp') });
+      expect(done.status, done.text).toBe(200);
+      expect(done.body?.data?.token_type).toBe('DPoP');
     } finally {
       await f.stop();
     }
