@@ -36,7 +36,8 @@ async function mintUser(accounts) {
 function peerAccounts(ctx) {
   ctx.peerAccounts ??= (async () => {
     const redis = redisClient(ctx.redis.url);
-    addCleanup(() => redis.quit());
+    // disconnect, not quit: by clean-up time the bench's redis-server may already be stopped.
+    addCleanup(() => redis.disconnect());
     const accounts = {
       redis,
       secret: randomBytes(32).toString('base64url'),
