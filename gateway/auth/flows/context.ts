@@ -100,10 +100,15 @@ export type Links = ReturnType<typeof createLinks>;
 export function sendLater(deps: FlowDeps, kind: string, message: () => Promise<MailMessage | null>): void {
   const { mailer, log } = deps;
   if (mailer === null) return;
-  void (async () => {
-    const m = await message();
-    if (m !== null) await mailer.send(m);
-  })().catch((err: unknown) => log.warn({ err, mail: kind }, 'account mail not sent'));
+  // A macrotask, not a promise chain: the lookup and the token writes (SQLite syncs each commit on the
+  // event loop) would otherwise run in microtasks before the answer is written, and delay only the
+  // answers about real accounts.
+  setImmediate(() => {
+    void (async () => {
+      const m = await message();
+      if (m !== null) await mailer.send(m);
+    })().catch((err: unknown) => log.warn({ err, mail: kind }, 'account mail not sent'));
+  });
 }
 
 /** Limits that protect an account fail closed like the brute-force lock (on_state_error decides). */

@@ -222,6 +222,9 @@ describe('TOTP two-factor', () => {
     expect(JSON.stringify(rows)).not.toContain(e.secret);
     const codes = db(f.gw, 'SELECT code_hash FROM recovery_codes');
     expect(JSON.stringify(codes)).not.toContain(e.recovery[0]!.replaceAll('-', ''));
+    // Nor in the log.
+    expect(f.gw.rawLog()).not.toContain(e.secret);
+    expect(f.gw.rawLog()).not.toContain(e.recovery[0]!);
   });
 });
 
