@@ -4,6 +4,7 @@
 import type { GatewayConfig } from '../config/types.js';
 import type { Accounts } from './auth/accounts.js';
 import { createEndpointRoutes } from './auth/endpoints.js';
+import { flowRouteDeclarations } from './auth/flows/index.js';
 import type { AccessClaims, TokenService } from './auth/tokens.js';
 import { TokenRejection } from './auth/tokens.js';
 import { userAgentHash } from './auth/user-agent.js';
@@ -281,10 +282,9 @@ export function explainRouter(config: GatewayConfig, tokens: TokenService): Rout
     profile: NOT_HERE,
     completeLogin: NOT_HERE,
   };
-  const own = createEndpointRoutes(config, accounts, tokens).map((r) => ({
-    ...r,
-    balancer: createBalancer([]),
-  }));
+  const own = [...createEndpointRoutes(config, accounts, tokens), ...flowRouteDeclarations(config)].map(
+    (r) => ({ ...r, balancer: createBalancer([]) }),
+  );
   const routes = config.routes.map((route) => ({ config: route, balancer: createBalancer(route.upstream) }));
   return createRouter<CompiledRoute>([...own, ...routes]);
 }

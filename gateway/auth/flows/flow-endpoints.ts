@@ -27,11 +27,20 @@ type Handler = (ctx: RequestContext) => Promise<void>;
 
 const TOKEN_MAX = 256;
 
+/**
+ * `flows` and `accounts` null: the route declarations only (for `portcullis explain`), whose handlers
+ * are never called. Mail-dependent routes exist when mail is configured.
+ */
 export function createFlowRoutes(
   config: GatewayConfig,
-  flows: FlowHandlers,
-  accounts: Accounts,
+  flows: FlowHandlers | null,
+  accounts: Accounts | null,
 ): EndpointRoute[] {
+  const mailOn = flows === null ? config.mail.host !== null : flows.reset !== null;
+  const the = (): FlowHandlers => {
+    if (flows === null) throw new Error('route declarations only: no handler runs');
+    return flows;
+  };
   const base = config.auth.base_path;
   const profile = config.auth.profile_path;
   const pw = 4 * config.passwords.max_length;
@@ -77,24 +86,21 @@ export function createFlowRoutes(
     sub?: boolean,
   ) => list.push([name, path, method, auth, h, sub]);
 
-  const { verification, reset, newDevice, change, twoFactor, sessions } = flows;
-  if (verification !== null) {
+  if (mailOn) {
     const verify = linkHandler(async (token, ctx) => {
-      await verification.verify(token, requestMeta(ctx));
+      await the().verification!.verify(token, requestMeta(ctx));
       return ['Email address verified'];
     });
     add('verify-email', `${base}/verify-email`, 'GET', 'public', verify);
     add('verify-email', `${base}/verify-email`, 'POST', 'public', verify);
     add('verify-email-resend', `${base}/verify-email/resend`, 'POST', 'public', async (ctx) => {
       const email = stringField(await body(ctx), 'email', 320);
-      await verification.resend(email, requestMeta(ctx), report(ctx));
+      await the().verification!.resend(email, requestMeta(ctx), report(ctx));
       ok(ctx, 202, 'If the address has an unverified account, a verification link was sent');
     });
-  }
-  if (reset !== null) {
     add('password-reset-request', `${base}/password-reset/request`, 'POST', 'public', async (ctx) => {
       const email = stringField(await body(ctx), 'email', 320);
-      await reset.request(email, requestMeta(ctx), report(ctx));
+      await the().reset!.request(email, requestMeta(ctx), report(ctx));
       ok(ctx, 202, 'If the address has an account, a reset link was sent');
     });
     add(
@@ -104,13 +110,13 @@ export function createFlowRoutes(
       'public',
       linkHandler(async (token) => [
         'Reset token is valid; POST it with the new password',
-        await reset.check(token),
+        await the().reset!.check(token),
       ]),
     );
     add('password-reset-confirm', `${base}/password-reset/confirm`, 'POST', 'public', async (ctx) => {
       const b = await body(ctx);
       const token = stringField(b, 'token', TOKEN_MAX);
-      await reset.confirm(
+      await the().reset!.confirm(
         token,
         stringField(b, 'password', pw),
         stringField(b, 'password_confirm', pw),
@@ -121,20 +127,18 @@ export function createFlowRoutes(
     add('email-change', `${profile}/email`, 'POST', 'required', async (ctx) => {
       const b = await body(ctx);
       const input = { password: stringField(b, 'password', pw), new_email: stringField(b, 'new_email', 320) };
-      const data = await change.requestEmailChange(claims(ctx), input, requestMeta(ctx), report(ctx));
+      const data = await the().change.requestEmailChange(claims(ctx), input, requestMeta(ctx), report(ctx));
       ok(ctx, 202, 'A confirmation link was sent to the new address', data);
     });
     const confirmChange = linkHandler(async (token, ctx) => [
       'Email address changed; every session was signed out',
-      await change.confirmEmailChange(token, requestMeta(ctx)),
+      await the().change.confirmEmailChange(token, requestMeta(ctx)),
     ]);
     add('email-change-confirm', `${base}/email-change/confirm`, 'GET', 'public', confirmChange);
     add('email-change-confirm', `${base}/email-change/confirm`, 'POST', 'public', confirmChange);
-  }
-  if (newDevice !== null) {
     const notMe = linkHandler(async (token, ctx) => [
       'Every session was signed out; check your email to reset the password',
-      await newDevice.notMe(token, requestMeta(ctx)),
+      await the().newDevice!.notMe(token, requestMeta(ctx)),
     ]);
     add('sessions-not-me', `${base}/sessions/not-me`, 'GET', 'public', notMe);
     add('sessions-not-me', `${base}/sessions/not-me`, 'POST', 'public', notMe);
@@ -143,23 +147,28 @@ export function createFlowRoutes(
   add('login-totp', `${base}/login/totp`, 'POST', 'public', async (ctx) => {
     const b = await body(ctx);
     const challenge = stringField(b, 'challenge', TOKEN_MAX);
-    const user = await twoFactor.complete(challenge, stringField(b, 'code', 64), requestMeta(ctx));
-    ok(ctx, 200, 'Login successful', await accounts.completeLogin(user, requestMeta(ctx)));
+    const user = await the().twoFactor.complete(challenge, stringField(b, 'code', 64), requestMeta(ctx));
+    ok(ctx, 200, 'Login successful', await accounts!.completeLogin(user, requestMeta(ctx)));
   });
   add('totp-status', `${base}/totp`, 'GET', 'required', async (ctx) => {
-    ok(ctx, 200, 'Two-factor status', await twoFactor.status(claims(ctx).sub));
+    ok(ctx, 200, 'Two-factor status', await the().twoFactor.status(claims(ctx).sub));
   });
   add('totp-enroll', `${base}/totp/enroll`, 'POST', 'required', async (ctx) => {
     const password = stringField(await body(ctx), 'password', pw);
-    ok(ctx, 200, 'Scan the URI, then confirm with a code', await twoFactor.enroll(claims(ctx), password));
+    ok(
+      ctx,
+      200,
+      'Scan the URI, then confirm with a code',
+      await the().twoFactor.enroll(claims(ctx), password),
+    );
   });
   add('totp-confirm', `${base}/totp/confirm`, 'POST', 'required', async (ctx) => {
     const code = stringField(await body(ctx), 'code', 64);
-    const data = await twoFactor.confirm(claims(ctx), code, requestMeta(ctx));
+    const data = await the().twoFactor.confirm(claims(ctx), code, requestMeta(ctx));
     ok(ctx, 200, 'Two-factor authentication enabled; keep the recovery codes safe', data);
   });
   add('totp-disable', `${base}/totp/disable`, 'POST', 'required', async (ctx) => {
-    await twoFactor.disable(claims(ctx), stringField(await body(ctx), 'code', 64), requestMeta(ctx));
+    await the().twoFactor.disable(claims(ctx), stringField(await body(ctx), 'code', 64), requestMeta(ctx));
     ok(ctx, 200, 'Two-factor authentication disabled');
   });
 
@@ -170,11 +179,11 @@ export function createFlowRoutes(
       new_password: stringField(b, 'new_password', pw),
       new_password_confirm: stringField(b, 'new_password_confirm', pw),
     };
-    const data = await change.changePassword(claims(ctx), input, requestMeta(ctx), report(ctx));
+    const data = await the().change.changePassword(claims(ctx), input, requestMeta(ctx), report(ctx));
     ok(ctx, 200, 'Password changed; every other session was signed out', data);
   });
   add('my-sessions', `${profile}/sessions`, 'GET', 'required', async (ctx) => {
-    ok(ctx, 200, 'Sessions', await sessions.list(claims(ctx).sub, claims(ctx).sid));
+    ok(ctx, 200, 'Sessions', await the().sessions.list(claims(ctx).sub, claims(ctx).sid));
   });
   add(
     'my-sessions-revoke',
@@ -185,12 +194,12 @@ export function createFlowRoutes(
       const path = ctx.match!.forwardPath.split('?')[0] ?? '';
       const meta = requestMeta(ctx);
       if (path === '/' || path === '') {
-        const ended = await sessions.revokeOthers(claims(ctx).sub, claims(ctx).sid, meta);
+        const ended = await the().sessions.revokeOthers(claims(ctx).sub, claims(ctx).sid, meta);
         return ok(ctx, 200, 'Every other session was signed out', { sessions_ended: ended });
       }
       const sid = path.slice(1);
       if (sid.includes('/')) throw new GatewayError('session_not_found');
-      await sessions.revoke(claims(ctx).sub, sid, meta);
+      await the().sessions.revoke(claims(ctx).sub, sid, meta);
       ok(ctx, 200, 'Session signed out');
     },
     true,

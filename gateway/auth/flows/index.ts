@@ -78,3 +78,8 @@ export function createAccountFlows(
 
   return { hooks, routes: (accounts) => createFlowRoutes(config, handlers, accounts) };
 }
+
+/** The flows' routes as the runtime would declare them, with no handler behind (`portcullis explain`). */
+export function flowRouteDeclarations(config: GatewayConfig): EndpointRoute[] {
+  return createFlowRoutes(config, null, null);
+}
