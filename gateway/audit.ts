@@ -1,7 +1,7 @@
-// Writes security events to the user store's audit chain without blocking the request path: events
-// are queued and appended in order by one writer. A write failure is logged, never thrown at a request.
+// Writes security events and login records to the user store without blocking the request path: they
+// are queued and written in order by one writer, retried while the store is busy, never thrown at a request.
 import type { Logger } from './logger.js';
-import type { AuditInput, UserStore } from './users/user-store.js';
+import type { AuditInput, LoginAttempt, UserStore } from './users/user-store.js';
 
 export type AuditEventType =
   | 'register'
@@ -42,44 +42,77 @@ export interface AuditRecord {
 
 export interface AuditLog {
   record(event: AuditRecord): void;
+  /** Login records go through the same ordered, retried queue: a busy database never fails a login. */
+  recordLogin(attempt: LoginAttempt): void;
   /** Resolves when everything queued so far is written (shutdown, tests). */
   flush(): Promise<void>;
 }
 
 const MAX_QUEUE = 10_000;
+/** A write that fails (database locked, connection lost) is retried this often before it is dropped. */
+const MAX_ATTEMPTS = 20;
+const RETRY_MS = 250;
+
+type Job =
+  | { readonly kind: 'audit'; readonly event: AuditInput }
+  | { readonly kind: 'login'; readonly attempt: LoginAttempt };
 
 export function createAuditLog(users: UserStore, log: Logger): AuditLog {
-  const queue: AuditInput[] = [];
+  const queue: Job[] = [];
   let running: Promise<void> | null = null;
   let dropped = 0;
 
+  const write = (job: Job): Promise<unknown> =>
+    job.kind === 'audit' ? users.appendAudit(job.event) : users.recordLogin(job.attempt);
+
   async function drain(): Promise<void> {
+    let attempts = 0;
     while (queue.length > 0) {
-      const event = queue.shift()!;
+      const job = queue[0]!;
       try {
-        await users.appendAudit(event);
+        await write(job);
+        queue.shift();
+        attempts = 0;
       } catch (err) {
-        log.error({ err, type: event.type }, 'audit event could not be written');
+        // In order, head first: the hash chain and the login history keep their sequence.
+        if (++attempts < MAX_ATTEMPTS) {
+          if (attempts === 1) log.warn({ err, kind: job.kind }, 'audit write failed; retrying');
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+          continue;
+        }
+        log.error({ err, kind: job.kind }, 'audit write failed repeatedly: event dropped');
+        queue.shift();
+        attempts = 0;
       }
     }
     running = null;
   }
 
+  function enqueue(job: Job): void {
+    if (queue.length >= MAX_QUEUE) {
+      // Bounded: a store that stopped answering must not grow memory without limit.
+      if (dropped++ % 1000 === 0) log.error({ dropped }, 'audit queue full: events dropped');
+      return;
+    }
+    queue.push(job);
+    running ??= drain();
+  }
+
   return {
     record(event) {
-      if (queue.length >= MAX_QUEUE) {
-        // Bounded: a store that stopped answering must not grow memory without limit.
-        if (dropped++ % 1000 === 0) log.error({ dropped }, 'audit queue full: events dropped');
-        return;
-      }
-      queue.push({
-        type: event.type,
-        user_id: event.user_id ?? null,
-        actor: event.actor ?? null,
-        ip: event.ip ?? null,
-        details: event.details ?? {},
+      enqueue({
+        kind: 'audit',
+        event: {
+          type: event.type,
+          user_id: event.user_id ?? null,
+          actor: event.actor ?? null,
+          ip: event.ip ?? null,
+          details: event.details ?? {},
+        },
       });
-      running ??= drain();
+    },
+    recordLogin(attempt) {
+      enqueue({ kind: 'login', attempt });
     },
     async flush() {
       while (running !== null) await running;

@@ -162,15 +162,18 @@ export function createAccounts(deps: AccountDeps) {
     }
   }
 
-  const recorder = (canonical: string, meta: ClientMeta) => (user_id: string | null, reason: string | null) =>
-    users.recordLogin({
-      user_id,
-      email: canonical,
-      ip: meta.ip,
-      user_agent: meta.userAgent,
-      success: reason === null,
-      reason,
-    });
+  // Queued with the audit events (ordered, retried): a busy database never fails or half-finishes a login.
+  const recorder =
+    (canonical: string, meta: ClientMeta) =>
+    async (user_id: string | null, reason: string | null): Promise<void> =>
+      audit.recordLogin({
+        user_id,
+        email: canonical,
+        ip: meta.ip,
+        user_agent: meta.userAgent,
+        success: reason === null,
+        reason,
+      });
 
   /** The login limits, the lock and the password, in the contract's order: the user once the password is right. */
   async function passwordStep(

@@ -29,15 +29,17 @@ import {
   type UserStoreOptions,
 } from './user-store.js';
 
-// Another process (the `portcullis user` CLI) may hold the write lock for a moment.
-const BUSY_TIMEOUT_MS = 5_000;
+// Another process (the `portcullis user` CLI) may hold the write lock for a moment. better-sqlite3 waits
+// on the event loop, so the wait is short: a longer lock is an error (the audit writer retries).
+const BUSY_TIMEOUT_MS = 250;
 
 function open(path: string, fileMustExist: boolean): Database.Database {
   if (path !== ':memory:' && !fileMustExist) mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path, { fileMustExist, timeout: BUSY_TIMEOUT_MS });
   db.pragma('journal_mode = WAL');
   // FULL syncs the WAL on every commit: an acknowledged registration survives power loss, not only
-  // a process crash. Registrations are rare enough that the fsync is worth it.
+  // a process crash. Registrations are rare enough that the fsync is worth it. Login records and audit
+  // events are written `relaxed` (below).
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   return db;
@@ -197,6 +199,19 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
   });
 
   // Every method funnels driver errors through here: callers only ever see GatewayErrors.
+  /**
+   * Login records and audit events are many (several per login) and each FULL commit is an fsync on the
+   * event loop. NORMAL still survives a process crash (WAL); only a power cut may lose the last ones.
+   */
+  function relaxed<T>(work: () => T): T {
+    db.pragma('synchronous = NORMAL');
+    try {
+      return work();
+    } finally {
+      db.pragma('synchronous = FULL');
+    }
+  }
+
   async function guarded<T>(work: () => T): Promise<T> {
     try {
       return work();
@@ -263,12 +278,14 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
         return { users, next_cursor };
       }),
     recordLogin: (attempt) =>
-      guarded(() => {
-        sql.insertLogin.run({ ...attempt, success: attempt.success ? 1 : 0, at: now() });
-      }),
+      guarded(() =>
+        relaxed(() => {
+          sql.insertLogin.run({ ...attempt, success: attempt.success ? 1 : 0, at: now() });
+        }),
+      ),
     recentLogins: (userId, limit) =>
       guarded(() => sql.recentLogins.all(userId, checkLimit(limit)).map(toLoginRecord)),
-    appendAudit: (event) => guarded(() => appendAudit.immediate(event)),
+    appendAudit: (event) => guarded(() => relaxed(() => appendAudit.immediate(event))),
     listAudit: (query) =>
       guarded(() =>
         sql.listAudit
