@@ -2,6 +2,7 @@
 // rehash detection and a dummy verify for unknown emails. It does not judge password strength.
 
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { type Algorithm, hash, type Options, parseOptions, type Version, verify } from '@node-rs/argon2';
 
 export interface Argon2Params {
@@ -56,18 +57,35 @@ export function createPasswordHasher(params: Argon2Params): PasswordHasher {
   const dummyHash = hash(randomBytes(32).toString('base64url'), options);
   dummyHash.catch(() => undefined); // surfaced by verifyDummy, not as an unhandled rejection
 
+  // At most one hash per core at a time: more only adds threads that take CPU from the event loop (a
+  // login burst must not stall proxied requests) without hashing any faster. The rest wait their turn.
+  const slots = Math.max(1, availableParallelism());
+  let busy = 0;
+  const waiting: Array<() => void> = [];
+  async function limited<T>(work: () => Promise<T>): Promise<T> {
+    if (busy >= slots) await new Promise<void>((resolve) => waiting.push(resolve));
+    else busy++;
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next === undefined) busy--;
+      else next();
+    }
+  }
+
   // The algorithm and parameters come from the stored hash itself, so hashes made under older
   // settings still verify, once, and are then upgraded (needsRehash).
   async function safeVerify(storedHash: string, password: string): Promise<boolean> {
     try {
-      return await verify(storedHash, password);
+      return await limited(() => verify(storedHash, password));
     } catch {
       return false;
     }
   }
 
   return {
-    hash: (password) => hash(password, options),
+    hash: (password) => limited(() => hash(password, options)),
     verify: safeVerify,
     needsRehash(storedHash) {
       try {
