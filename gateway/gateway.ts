@@ -8,6 +8,7 @@ import { createAdminPage } from '../admin/page.js';
 import { createAdminServer } from '../admin/server.js';
 import type { GatewayConfig } from '../config/types.js';
 import { createEchoUpstream } from './echo-upstream.js';
+import { createLiveRevocation } from './live-revocation.js';
 import type { Logger } from './logger.js';
 import { instrumentStateStore } from './metrics.js';
 import { createOperations } from './operations.js';
@@ -74,9 +75,11 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
   const tracked = instrumentStateStore(opened.state, metrics);
   const services: Services = { ...opened, state: tracked };
   let stateChecksSkipped = 0;
+  const live = createLiveRevocation({ state: tracked, events: services.events, log });
   const deps = {
     pools,
     websockets,
+    live,
     log,
     onStateSkip: () => {
       stateChecksSkipped++;
@@ -176,6 +179,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
       shuttingDown = true;
       log.info({ inFlight: main.inFlight() }, 'shutting down: draining in-flight requests');
       await main.drain(config.server.shutdown_timeout);
+      live.close();
       websockets.close();
       await pools.close();
       await services.close();

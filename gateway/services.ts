@@ -9,6 +9,7 @@ import { createTokenService, type TokenService } from './auth/tokens.js';
 import type { Logger } from './logger.js';
 import { createStateStore } from './state/create-state-store.js';
 import type { LimiterBackend } from './state/limiter.js';
+import type { SessionEvents } from './state/session-events.js';
 import { type StateStore, tombstoneTtl } from './state/state-store.js';
 import { createPostgresUserStore } from './users/postgres-store.js';
 import { createSqliteUserStore } from './users/sqlite-store.js';
@@ -18,6 +19,8 @@ export interface Services {
   readonly users: UserStore;
   readonly state: StateStore;
   readonly limiters: LimiterBackend;
+  /** Session-end events of the state store (every replica hears them). */
+  readonly events: SessionEvents;
   readonly tokens: TokenService;
   readonly hasher: PasswordHasher;
   readonly policy: PasswordPolicy;
@@ -54,7 +57,7 @@ export async function openUserStore(
 export async function openStateStore(
   config: GatewayConfig,
   log: Logger,
-): Promise<{ store: StateStore; limiters: LimiterBackend }> {
+): Promise<{ store: StateStore; limiters: LimiterBackend; events: SessionEvents }> {
   return createStateStore(config.storage.state, {
     tombstoneTtlMs: tombstoneTtl(config.tokens.access_ttl),
     log,
@@ -63,7 +66,7 @@ export async function openStateStore(
 
 export async function createServices(config: GatewayConfig, log: Logger): Promise<Services> {
   const { users, dataDir } = await openUserStore(config.storage.users, log);
-  const { store: state, limiters } = await openStateStore(config, log);
+  const { store: state, limiters, events } = await openStateStore(config, log);
   const tokens = await createTokenService({
     tokens: config.tokens,
     assertionKeyFile: config.identity_headers.assertion_key_file,
@@ -77,6 +80,7 @@ export async function createServices(config: GatewayConfig, log: Logger): Promis
     users,
     state,
     limiters,
+    events,
     tokens,
     hasher: createPasswordHasher(config.passwords.argon2),
     policy: createPasswordPolicy(config.passwords),

@@ -4,12 +4,16 @@ import type { Logger } from '../logger.js';
 import { createMemoryLimiters, type LimiterBackend } from './limiter.js';
 import { createMemoryStateStore } from './memory-store.js';
 import { createRedisStateStore } from './redis-store.js';
+import { createLocalSessionEvents, publishingStore, type SessionEvents } from './session-events.js';
 import type { StateStore } from './state-store.js';
 
 export interface StateBackend {
+  /** Every operation that ends a session also publishes it on `events`. */
   readonly store: StateStore;
   /** Rate-limit and lockout counters on the same backend (and, for Redis, the same connection). */
   readonly limiters: LimiterBackend;
+  /** Session-end events: Redis pub/sub, or in-process for memory. Closed with the store. */
+  readonly events: SessionEvents;
 }
 
 export interface StateStoreOptions {
@@ -23,10 +27,10 @@ export interface StateStoreOptions {
  */
 export function createStateStore(url: string, options: StateStoreOptions): StateBackend {
   if (url === 'memory') {
-    return {
-      store: createMemoryStateStore({ tombstoneTtlMs: options.tombstoneTtlMs }),
-      limiters: createMemoryLimiters(),
-    };
+    const events = createLocalSessionEvents();
+    const store = createMemoryStateStore({ tombstoneTtlMs: options.tombstoneTtlMs });
+    return { store: publishingStore(store, events, options.log), limiters: createMemoryLimiters(), events };
   }
-  return createRedisStateStore(url, options);
+  const redis = createRedisStateStore(url, options);
+  return { ...redis, store: publishingStore(redis.store, redis.events, options.log) };
 }

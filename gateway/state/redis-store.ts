@@ -21,6 +21,12 @@ import { KEY_PREFIX, redisKeys } from './redis-codec.js';
 import { SCRIPTS, type ScriptName } from './redis-scripts.js';
 import { createRedisSessions, type RedisCommands } from './redis-sessions.js';
 import { parseRedisUrl, type RedisTarget } from './redis-url.js';
+import {
+  decodeSessionEvent,
+  encodeSessionEvent,
+  type SessionEvent,
+  type SessionEvents,
+} from './session-events.js';
 import type { StateStore } from './state-store.js';
 
 /** DESIGN.md: a store that does not answer within 1 s is unavailable. */
@@ -37,6 +43,8 @@ export interface RedisState {
   readonly store: StateStore;
   /** Counters on the same connection; closing the store closes them too. */
   readonly limiters: LimiterBackend;
+  /** Session events over pub/sub on the same Redis (a connection of its own, opened on first subscribe). */
+  readonly events: SessionEvents;
 }
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
@@ -210,5 +218,39 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
     },
   };
 
-  return { store, limiters: createRedisLimiters(client, KEY_PREFIX, breaker) };
+  // A subscribed connection can only listen, so subscribers get their own; ioredis resubscribes after a
+  // reconnect. Events missed while it was down are covered by the subscribers' periodic check.
+  const channel = `${KEY_PREFIX}session-events`;
+  const handlers = new Set<(event: SessionEvent) => void>();
+  let subscriber: Redis | Cluster | null = null;
+  const events: SessionEvents = {
+    async publish(event) {
+      await call(() => client.publish(channel, encodeSessionEvent(event)));
+    },
+    subscribe(handler) {
+      handlers.add(handler);
+      if (subscriber === null) {
+        const sub = client.duplicate();
+        subscriber = sub;
+        sub.on('error', () => undefined); // the main connection reports outages
+        sub.on('ready', () => {
+          sub
+            .subscribe(channel)
+            .catch((err: unknown) => log.warn({ err }, 'session events: subscribe failed'));
+        });
+        sub.on('message', (_channel: string, message: string) => {
+          const event = decodeSessionEvent(message);
+          if (event !== null) for (const h of handlers) h(event);
+        });
+      }
+      return () => handlers.delete(handler);
+    },
+    async close() {
+      handlers.clear();
+      subscriber?.disconnect();
+      subscriber = null;
+    },
+  };
+
+  return { store, limiters: createRedisLimiters(client, KEY_PREFIX, breaker), events };
 }
