@@ -27,10 +27,9 @@ import type { Migration } from './sqlite-migrations.js';
 import type { DumpCounts, DumpSource } from './user-dump.js';
 import {
   checkLimit,
-  DEFAULT_ROLES,
   decodeCursor,
   encodeCursor,
-  newUserId,
+  newUserRecord,
   type User,
   type UserStore,
   type UserStoreOptions,
@@ -262,19 +261,7 @@ export async function createPostgresUserStore(
     createUser: (input) =>
       guarded(async () => {
         const at = now();
-        const user: User = {
-          id: newUserId(),
-          email: input.email.trim(),
-          email_canonical: canonicalEmail(input.email),
-          first_name: input.first_name,
-          last_name: input.last_name,
-          password_hash: input.password_hash,
-          roles: Object.freeze([...(input.roles ?? DEFAULT_ROLES)]),
-          is_active: true,
-          is_deleted: false,
-          created_at: new Date(at),
-          updated_at: new Date(at),
-        };
+        const user = newUserRecord(input, at);
         await db.query(
           `INSERT INTO users (id, email, email_canonical, first_name, last_name, first_name_folded,
              last_name_folded, password_hash, roles, is_active, is_deleted, created_at, updated_at)

@@ -20,10 +20,9 @@ import {
 import {
   type AuditEvent,
   checkLimit,
-  DEFAULT_ROLES,
   decodeCursor,
   encodeCursor,
-  newUserId,
+  newUserRecord,
   type User,
   type UserStore,
   type UserStoreOptions,
@@ -227,19 +226,7 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
     createUser: (input) =>
       guarded(() => {
         const at = now();
-        const user: User = {
-          id: newUserId(),
-          email: input.email.trim(),
-          email_canonical: canonicalEmail(input.email),
-          first_name: input.first_name,
-          last_name: input.last_name,
-          password_hash: input.password_hash,
-          roles: Object.freeze([...(input.roles ?? DEFAULT_ROLES)]),
-          is_active: true,
-          is_deleted: false,
-          created_at: new Date(at),
-          updated_at: new Date(at),
-        };
+        const user = newUserRecord(input, at);
         try {
           sql.insertUser.run({ ...user, roles: JSON.stringify(user.roles), now: at });
         } catch (err) {

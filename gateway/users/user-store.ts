@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { AccountData } from './account-data.js';
+import { canonicalEmail } from './email.js';
 
 export interface User {
   /** 32 lowercase hex characters from a CSPRNG: never sequential, never guessable. */
@@ -131,6 +132,23 @@ export interface UserStore {
 /** A uuid4 as 32 lowercase hex characters (122 random bits): never sequential, never guessable. */
 export function newUserId(): string {
   return randomUUID().replaceAll('-', '');
+}
+
+/** The user a createUser stores: new uuid4-hex id, canonical email, default roles, active, both times `at`. */
+export function newUserRecord(input: NewUser, at: number): User {
+  return {
+    id: newUserId(),
+    email: input.email.trim(),
+    email_canonical: canonicalEmail(input.email),
+    first_name: input.first_name,
+    last_name: input.last_name,
+    password_hash: input.password_hash,
+    roles: Object.freeze([...(input.roles ?? DEFAULT_ROLES)]),
+    is_active: true,
+    is_deleted: false,
+    created_at: new Date(at),
+    updated_at: new Date(at),
+  };
 }
 
 export const DEFAULT_ROLES: readonly string[] = Object.freeze(['user']);
