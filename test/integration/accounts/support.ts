@@ -79,9 +79,16 @@ export interface CallOptions {
   readonly headers?: Record<string, string | string[]>;
   /** Send the body with chunked encoding, in two pieces, without a Content-Length. */
   readonly chunked?: boolean;
+  /** The loopback address the connection comes from (a real client IP, not a header). */
+  readonly from?: string;
 }
 
-export function call(gw: Target, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
+export function call(
+  gw: { readonly url: string },
+  method: string,
+  path: string,
+  options: CallOptions = {},
+): Promise<Reply> {
   const headers: Record<string, string | string[]> = {};
   if (options.ua !== null) headers['user-agent'] = options.ua ?? UA;
   let payload: string | Buffer | undefined = options.body;
@@ -94,8 +101,12 @@ export function call(gw: Target, method: string, path: string, options: CallOpti
   if (payload !== undefined && options.chunked !== true && headers['content-length'] === undefined) {
     headers['content-length'] = String(Buffer.byteLength(payload));
   }
+  // The path goes out as written: a URL object would resolve dot segments before the gateway sees them.
+  const { hostname, port } = new URL(gw.url);
+  const target = { host: hostname, port, path, method, headers, agent: false as const };
+  const from = options.from === undefined ? {} : { localAddress: options.from };
   return new Promise((resolve, reject) => {
-    const req = request(`${gw.url}${path}`, { method, headers, agent: false }, (res) => {
+    const req = request({ ...target, ...from }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -108,7 +108,7 @@ describe('admin page in Chromium', () => {
     expectFailure(await call(fx.gw, 'GET', '/app/x', { token: pair.access }), 401, 'token_revoked');
     await fx.gw.services.audit.flush();
     const audit = await call(
-      { url: fx.gw.adminUrl, port: fx.gw.adminPort },
+      { url: fx.gw.adminUrl },
       'GET',
       `/api/audit?user=${id}&type=session_revoked`,
       {

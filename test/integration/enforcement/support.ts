@@ -1,17 +1,15 @@
-// Shared pieces of the enforcement tests: a real gateway on a real Redis (one database index per
-// gateway, so counters never leak between configs), a client that connects from a chosen loopback
-// address, and the operator actions. Not a test file itself.
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { createPasswordPolicy } from '../../../gateway/auth/password-policy.js';
 import { createOperations, type Operations } from '../../../gateway/operations.js';
 import { sqliteExec } from '../../../gateway/users/sqlite-store.js';
 import { type BaseOverrides, startTestGateway, type TestGateway } from '../../support/gateway.js';
-import type { Envelope, Reply } from '../accounts/support.js';
-import { newUser, PASSWORD, UA } from '../accounts/support.js';
+import type { Reply } from '../accounts/support.js';
+import { newUser, PASSWORD } from '../accounts/support.js';
 
 export { expectFailure, newUser, OTHER_UA, PASSWORD, type Reply, UA } from '../accounts/support.js';
+
+import { type CallOptions, call } from '../accounts/support.js';
 
 export const WRONG = 'definitely-not-the-password';
 export const FAST_ARGON2 = 'passwords: { argon2: { memory_kib: 1024, iterations: 1, parallelism: 1 } }';
@@ -76,60 +74,10 @@ export interface Target {
   readonly url: string;
 }
 
-export interface SendOptions {
-  readonly json?: unknown;
-  readonly token?: string;
-  /** Default UA; null sends none. */
-  readonly ua?: string | null;
-  /** The loopback address the connection comes from (a real client IP, not a header). */
-  readonly from?: string;
-  readonly headers?: Record<string, string | string[]>;
-}
+export type SendOptions = CallOptions;
 
-export function send(gw: Target, method: string, path: string, options: SendOptions = {}): Promise<Reply> {
-  const headers: Record<string, string | string[]> = {};
-  if (options.ua !== null) headers['user-agent'] = options.ua ?? UA;
-  let payload: string | undefined;
-  if (options.json !== undefined) {
-    payload = JSON.stringify(options.json);
-    headers['content-type'] = 'application/json';
-    headers['content-length'] = String(Buffer.byteLength(payload));
-  }
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  Object.assign(headers, options.headers);
-  // The path goes out as written: a URL object would resolve dot segments before the gateway sees them.
-  const { hostname, port } = new URL(gw.url);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: hostname,
-        port,
-        path,
-        method,
-        headers,
-        agent: false,
-        ...(options.from === undefined ? {} : { localAddress: options.from }),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: Envelope | null = null;
-          try {
-            body = JSON.parse(text) as Envelope;
-          } catch {
-            body = null;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+/** A request as a real client sends it, optionally from another loopback address (`from`). */
+export const send: (gw: Target, method: string, path: string, options?: SendOptions) => Promise<Reply> = call;
 
 export function loginFrom(
   gw: Target,
