@@ -71,10 +71,12 @@ export async function runExplainCommand(
       cacheSize: 0,
     });
     if (config.storage.state !== 'memory') {
-      state = createStateStore(config.storage.state, {
-        tombstoneTtlMs: tombstoneTtl(config.tokens.access_ttl),
-        log,
-      }).store;
+      state = (
+        await createStateStore(config.storage.state, {
+          tombstoneTtlMs: tombstoneTtl(config.tokens.access_ttl),
+          log,
+        })
+      ).store;
     }
     const explanation = await explainRequest(
       {

@@ -11,7 +11,6 @@ import { createStateStore } from './state/create-state-store.js';
 import type { LimiterBackend } from './state/limiter.js';
 import type { SessionEvents } from './state/session-events.js';
 import { type StateStore, tombstoneTtl } from './state/state-store.js';
-import { createPostgresUserStore } from './users/postgres-store.js';
 import { createSqliteUserStore } from './users/sqlite-store.js';
 import type { UserStore } from './users/user-store.js';
 
@@ -41,6 +40,8 @@ export async function openUserStore(
     return { users: createSqliteUserStore(path), dataDir: dirname(path) };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
+    // pg is loaded only for a PostgreSQL URL.
+    const { createPostgresUserStore } = await import('./users/postgres-store.js');
     const users = await createPostgresUserStore(url, {
       onIdleError: (err) => log?.warn({ err }, 'user store: an idle PostgreSQL connection failed'),
     });

@@ -1,6 +1,6 @@
 // The nodemailer adapter (the only module importing nodemailer): sends plain-text mail through the SMTP
 // server of the `mail:` section. It does not write messages (messages.ts) nor decide when to send.
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { GatewayConfig } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
 
@@ -23,28 +23,35 @@ const SOCKET_TIMEOUT_MS = 30_000;
 
 /** null when `mail.host` is not set: the flows that need mail are then not served. */
 export function createMailer(mail: GatewayConfig['mail']): Mailer | null {
-  if (mail.host === null || mail.from === null) return null;
-  const transport = nodemailer.createTransport({
-    host: mail.host,
-    port: mail.port,
-    secure: mail.secure,
-    // Without implicit TLS: STARTTLS is either required (a downgrade by a network attacker fails the send
-    // instead of exposing reset links and credentials) or, for a local relay, never attempted.
-    requireTLS: !mail.secure && mail.starttls,
-    ignoreTLS: !mail.secure && !mail.starttls,
-    ...(mail.user === null ? {} : { auth: { user: mail.user, pass: mail.password ?? '' } }),
-    connectionTimeout: CONNECT_TIMEOUT_MS,
-    greetingTimeout: CONNECT_TIMEOUT_MS,
-    socketTimeout: SOCKET_TIMEOUT_MS,
-    // Certificates are always verified: there is deliberately no option to turn that off.
-    tls: { rejectUnauthorized: true },
-  });
-  const from = mail.from;
+  const { host, from } = mail;
+  if (host === null || from === null) return null;
+  // nodemailer is loaded on the first send: a gateway without mail never pays its memory.
+  let transport: Transporter | null = null;
+  const open = async (): Promise<Transporter> => {
+    if (transport !== null) return transport;
+    const { default: nodemailer } = await import('nodemailer');
+    transport = nodemailer.createTransport({
+      host,
+      port: mail.port,
+      secure: mail.secure,
+      // Without implicit TLS: STARTTLS is either required (a downgrade by a network attacker fails the send
+      // instead of exposing reset links and credentials) or, for a local relay, never attempted.
+      requireTLS: !mail.secure && mail.starttls,
+      ignoreTLS: !mail.secure && !mail.starttls,
+      ...(mail.user === null ? {} : { auth: { user: mail.user, pass: mail.password ?? '' } }),
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      greetingTimeout: CONNECT_TIMEOUT_MS,
+      socketTimeout: SOCKET_TIMEOUT_MS,
+      // Certificates are always verified: there is deliberately no option to turn that off.
+      tls: { rejectUnauthorized: true },
+    });
+    return transport;
+  };
 
   return {
     async send(message) {
       try {
-        await transport.sendMail({
+        await (await open()).sendMail({
           from,
           to: message.to,
           subject: message.subject,
@@ -58,7 +65,7 @@ export function createMailer(mail: GatewayConfig['mail']): Mailer | null {
       }
     },
     close() {
-      transport.close();
+      transport?.close();
     },
   };
 }

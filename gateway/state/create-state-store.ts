@@ -3,7 +3,6 @@
 import type { Logger } from '../logger.js';
 import { createMemoryLimiters, type LimiterBackend } from './limiter.js';
 import { createMemoryStateStore } from './memory-store.js';
-import { createRedisStateStore } from './redis-store.js';
 import { createLocalSessionEvents, publishingStore, type SessionEvents } from './session-events.js';
 import type { StateStore } from './state-store.js';
 
@@ -25,12 +24,14 @@ export interface StateStoreOptions {
  * Never waits for the backend: a Redis store created while Redis is down answers state_unavailable
  * and recovers by itself. Throws only for a URL it cannot read (the message never repeats the URL).
  */
-export function createStateStore(url: string, options: StateStoreOptions): StateBackend {
+export async function createStateStore(url: string, options: StateStoreOptions): Promise<StateBackend> {
   if (url === 'memory') {
     const events = createLocalSessionEvents();
     const store = createMemoryStateStore({ tombstoneTtlMs: options.tombstoneTtlMs });
     return { store: publishingStore(store, events, options.log), limiters: createMemoryLimiters(), events };
   }
+  // ioredis is loaded only when a Redis URL is configured: a one-machine gateway never pays its memory.
+  const { createRedisStateStore } = await import('./redis-store.js');
   const redis = createRedisStateStore(url, options);
   return { ...redis, store: publishingStore(redis.store, redis.events, options.log) };
 }

@@ -59,7 +59,7 @@ async function value(metrics: ReturnType<typeof createMetrics>, series: string):
 describe('instrumentStateStore', () => {
   it('times each operation and counts failures by operation (a Redis that refuses connections)', async () => {
     const metrics = createMetrics();
-    const backend = createStateStore('redis://127.0.0.1:1/0', { tombstoneTtlMs: 120_000, log: quiet });
+    const backend = await createStateStore('redis://127.0.0.1:1/0', { tombstoneTtlMs: 120_000, log: quiet });
     const store = instrumentStateStore(backend.store, metrics);
     try {
       for (let i = 0; i < 2; i++) {

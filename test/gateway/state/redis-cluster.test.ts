@@ -32,7 +32,7 @@ async function ready(b: StateBackend): Promise<void> {
 
 beforeAll(async () => {
   if (cluster === null) return;
-  backend = createStateStore(cluster.url, { tombstoneTtlMs: 60_000, log });
+  backend = await createStateStore(cluster.url, { tombstoneTtlMs: 60_000, log });
   await ready(backend);
 });
 afterAll(async () => {
@@ -43,7 +43,7 @@ afterAll(async () => {
 if (cluster !== null) {
   const url = cluster.url;
   runStateStoreSuite('redis-cluster', async ({ tombstoneTtlMs }) => {
-    const b = createStateStore(url, { tombstoneTtlMs, log });
+    const b = await createStateStore(url, { tombstoneTtlMs, log });
     await ready(b);
     return {
       store: b.store,

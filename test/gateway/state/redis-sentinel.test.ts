@@ -16,7 +16,7 @@ let store: StateStore;
 beforeAll(async () => {
   master = await startRedis();
   sentinel = await startRedisSentinel(master.port);
-  store = createStateStore(sentinel.url, { tombstoneTtlMs: 60_000, log }).store;
+  store = (await createStateStore(sentinel.url, { tombstoneTtlMs: 60_000, log })).store;
 });
 afterAll(async () => {
   await store?.close();

@@ -37,7 +37,7 @@ async function ready(store: StateStore, timeoutMs = 5000): Promise<void> {
 
 runStateStoreSuite('redis', async ({ tombstoneTtlMs }) => {
   await redisCli(redis.port, 'FLUSHALL');
-  const { store } = createStateStore(redis.url, { tombstoneTtlMs, log });
+  const { store } = await createStateStore(redis.url, { tombstoneTtlMs, log });
   return { store, clock: realClock, cleanup: () => store.close() };
 });
 
@@ -76,9 +76,9 @@ function expectUnavailable(err: unknown): void {
 
 describe('Redis state store only', () => {
   let store: StateStore;
-  let limiters: ReturnType<typeof createStateStore>['limiters'];
+  let limiters: Awaited<ReturnType<typeof createStateStore>>['limiters'];
   beforeEach(async () => {
-    ({ store, limiters } = createStateStore(redis.url, { tombstoneTtlMs: 60_000, log }));
+    ({ store, limiters } = await createStateStore(redis.url, { tombstoneTtlMs: 60_000, log }));
     await ready(store);
     return () => store.close();
   });
@@ -130,7 +130,7 @@ describe('Redis state store only', () => {
 
   it('a store created while Redis is down answers state_unavailable, then recovers by itself', async () => {
     await redis.kill();
-    const down = createStateStore(redis.url, { tombstoneTtlMs: 60_000, log }).store;
+    const down = (await createStateStore(redis.url, { tombstoneTtlMs: 60_000, log })).store;
     try {
       const { err, ms } = await rejection(down.checkAccess(id(), id(), id()));
       expectUnavailable(err);

@@ -123,7 +123,7 @@ describe('createStateStore', () => {
   const log = createLogger({ level: 'silent', format: 'json' });
 
   it('memory: the in-process store and limiters', async () => {
-    const { store, limiters } = createStateStore('memory', { tombstoneTtlMs: 1000, log });
+    const { store, limiters } = await createStateStore('memory', { tombstoneTtlMs: 1000, log });
     expect(store.kind).toBe('memory');
     const limiter = limiters.create(
       't',
@@ -136,13 +136,15 @@ describe('createStateStore', () => {
   });
 
   it('a Redis URL gives the Redis store, created without waiting for Redis', async () => {
-    const { store } = createStateStore('redis://127.0.0.1:1/0', { tombstoneTtlMs: 1000, log });
+    const { store } = await createStateStore('redis://127.0.0.1:1/0', { tombstoneTtlMs: 1000, log });
     expect(store.kind).toBe('redis');
     await expect(store.ping()).rejects.toMatchObject({ code: 'state_unavailable', status: 503 });
     await store.close();
   });
 
-  it('refuses an unreadable URL', () => {
-    expect(() => createStateStore('mongodb://h', { tombstoneTtlMs: 1000, log })).toThrow('storage.state');
+  it('refuses an unreadable URL', async () => {
+    await expect(createStateStore('mongodb://h', { tombstoneTtlMs: 1000, log })).rejects.toThrow(
+      'storage.state',
+    );
   });
 });

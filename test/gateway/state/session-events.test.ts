@@ -72,7 +72,7 @@ describe('session event wire format', () => {
 
 describe('every session-ending operation publishes (memory store)', () => {
   it('logout, revoke-all, eviction, refresh reuse and a role change', async () => {
-    const backend = createStateStore('memory', { tombstoneTtlMs: 120_000, log });
+    const backend = await createStateStore('memory', { tombstoneTtlMs: 120_000, log });
     const { store } = backend;
     const events = collect(backend, 5);
     await store.createSession(record('u1', 's1'), 'h1', LIMIT);
@@ -105,8 +105,8 @@ describe.skipIf(!redisAvailable())('session events on Redis', () => {
   let b: StateBackend;
   beforeAll(async () => {
     redis = await startRedis();
-    a = createStateStore(redis.url, { tombstoneTtlMs: 120_000, log });
-    b = createStateStore(redis.url, { tombstoneTtlMs: 120_000, log });
+    a = await createStateStore(redis.url, { tombstoneTtlMs: 120_000, log });
+    b = await createStateStore(redis.url, { tombstoneTtlMs: 120_000, log });
   });
   afterAll(async () => {
     await a?.store.close();

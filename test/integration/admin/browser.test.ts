@@ -107,14 +107,9 @@ describe('admin page in Chromium', () => {
 
     expectFailure(await call(fx.gw, 'GET', '/app/x', { token: pair.access }), 401, 'token_revoked');
     await fx.gw.services.audit.flush();
-    const audit = await call(
-      { url: fx.gw.adminUrl },
-      'GET',
-      `/api/audit?user=${id}&type=session_revoked`,
-      {
-        token: TEST_ADMIN_TOKEN,
-      },
-    );
+    const audit = await call({ url: fx.gw.adminUrl }, 'GET', `/api/audit?user=${id}&type=session_revoked`, {
+      token: TEST_ADMIN_TOKEN,
+    });
     expect((audit.body!.data!.events as Array<{ actor: string }>).map((e) => e.actor)).toEqual(['admin']);
   }, 60_000);
 
