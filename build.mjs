@@ -1,5 +1,6 @@
 // Compiles the TypeScript sources to dist/ and copies the non-TypeScript assets beside them.
-// --if-needed: skip quietly when TypeScript is not installed (a production `npm ci --omit=dev`).
+// --if-needed: skip quietly when TypeScript or the sources are not there (a production `npm ci --omit=dev`,
+// or a Docker layer installing dependencies before the sources are copied).
 // --if-stale: skip when dist/ is newer than every source file.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,9 @@ function newestMtime(dir) {
   }
   return newest;
 }
+
+// `prepare` in a Docker layer that has package.json but not yet the sources: nothing to build there.
+if (args.has('--if-needed') && !existsSync(join(root, 'tsconfig.json'))) process.exit(0);
 
 let tsc;
 try {
