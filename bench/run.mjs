@@ -17,6 +17,7 @@ import { collectProfiles } from './lib/profiles.mjs';
 import { redisServerPath, startRedis } from './lib/redis.mjs';
 import { renderMarkdown, writeJson } from './lib/report.mjs';
 import { runLogins } from './lib/suites/logins.mjs';
+import { runStores } from './lib/suites/stores.mjs';
 import { runStreaming } from './lib/suites/streaming.mjs';
 import { ratioBetween, runThroughput } from './lib/suites/throughput.mjs';
 import { judgeTargets, TARGETS } from './lib/targets.mjs';
@@ -161,7 +162,7 @@ async function main() {
     const { entries, skipped } = await startContenders(selected, ctx);
     if (runThroughputSuite && entries.length === 0) throw new Error('no contender could run');
 
-    const results = { throughput: null, workers: null, logins: null, streaming: null };
+    const results = { throughput: null, workers: null, logins: null, streaming: null, stores: null };
     let peakRss = {};
     if (runThroughputSuite) {
       const ran = new Set(entries.map((e) => e.contender.name));
@@ -173,6 +174,7 @@ async function main() {
     }
     if (opts.suites.has('logins')) results.logins = await runLogins(ctx, opts);
     if (opts.suites.has('streaming')) results.streaming = await runStreaming(ctx, opts);
+    if (opts.suites.has('stores')) results.stores = await runStores(ctx, opts);
     meta.loadavgAtEnd = loadavg();
 
     await stopAll();

@@ -6,11 +6,12 @@ export const USAGE = `usage: npm run bench -- [options]     (or: node bench/run.
   --quick               about a minute: 2 short rounds, for smoke runs (never judge speed on it)
   --only a,b            run only these contenders (the upstreams they need still start)
   --all                 also the contenders left out by default (direct to the other upstream)
-  --suites a,b          which suites run: throughput,logins,streaming (default all)
+  --suites a,b          which suites run: throughput,logins,streaming,stores (default all)
   --list                print the contenders and exit
   --rounds N            interleaved rounds at full load (default 5, quick 2)
   --duration S          seconds per timed run at full load (default 6, quick 1)
-  --users N             users (tokens) per authenticating contender, one per request in turn (default 1000, quick 100)
+  --users N             users (tokens) per authenticating contender, one per request in turn (default 1000, quick 100);
+                        also the users per store whose tokens the stores suite cycles through
   --stream-mb N         MiB moved each way by the streaming suite (default 1024, quick 128)
   --connections N       concurrent connections at full load (default 64)
   --threads N           wrk threads (default 1: the load generator shares the 2 cores)
@@ -31,7 +32,7 @@ const INTEGER_FLAGS = {
   '--stream-mb': 'streamMiB',
 };
 
-export const SUITES = ['throughput', 'logins', 'streaming'];
+export const SUITES = ['throughput', 'logins', 'streaming', 'stores'];
 
 export function parseOptions(argv) {
   const quick = argv.includes('--quick');
@@ -60,6 +61,11 @@ export function parseOptions(argv) {
     burstRounds: quick ? 1 : 2,
     burstS: quick ? 2 : 5,
     probeRate: 200,
+    // The stores suite: SQLite vs PostgreSQL, interleaved rounds of logins then of GET /api/users/me.
+    storeRounds: quick ? 2 : 3,
+    storeLoginS: quick ? 1 : 5,
+    storeLoginUsers: 16,
+    storeProfileS: quick ? 1 : 6,
     upstream: nginxPath() ? 'nginx' : 'node',
     loader: defaultLoader(),
     cpuProf: new Set(),

@@ -15,11 +15,11 @@ export function postgresServer() {
   };
 }
 
-async function psql(sql) {
+async function psql(sql, database = 'postgres') {
   const { host, port, user } = postgresServer();
   await run(
     findTool('psql'),
-    ['-h', host, '-p', port, '-U', user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
+    ['-h', host, '-p', port, '-U', user, '-d', database, '-v', 'ON_ERROR_STOP=1', '-qc', sql],
     {
       timeout: 15_000,
     },
@@ -42,13 +42,17 @@ export async function postgresUnavailable() {
   }
 }
 
-/** Creates database `name`; returns its postgres:// URL and a function that drops it. */
+/**
+ * Creates database `name`; returns its postgres:// URL, `run(sql)` (a statement in that database:
+ * the stores suite edits a row behind the gateway's back) and `drop()`.
+ */
 export async function createDatabase(name) {
   if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
   await psql(`CREATE DATABASE ${name}`);
   const { host, port, user } = postgresServer();
   return {
     url: `postgres://${user}@${host}:${port}/${name}`,
+    run: (sql) => psql(sql, name),
     // WITH (FORCE): a gateway killed mid-run may leave a connection behind.
     drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };

@@ -140,6 +140,46 @@ function streamingSection(st) {
   ];
 }
 
+function storesSection(st) {
+  if (st.unavailable) return [`User stores: not measured, ${st.unavailable}.`];
+  const { sqlite, postgres } = st.stores;
+  const r = st.ratios;
+  const paired = (x) =>
+    x?.median == null
+      ? '—'
+      : `${ratio(x.median)}${x.range ? ` (${ratio(x.range[0])}–${ratio(x.range[1])})` : ''}`;
+  const row = (what, a, b, x, digits) => [what, num(a, digits), num(b, digits), paired(x)];
+  const a = st.logins.argon2;
+  const p = st.profile;
+  return [
+    `User stores (SQLite vs PostgreSQL, same gateway: memory state, ${st.workers} worker, ` +
+      `auth.profile_cache_ttl ${st.profileCacheTtl} so that every ${p.path} reads the store, checked). ` +
+      `Medians of ${st.rounds} interleaved round(s); PostgreSQL ÷ SQLite is the median of per-round ratios (their range).`,
+    '',
+    table(
+      ['what', 'SQLite', 'PostgreSQL', 'PostgreSQL ÷ SQLite'],
+      [
+        row('logins/s', sqlite.logins.perS, postgres.logins.perS, r.loginsPerS, 1),
+        row('login p50 ms', sqlite.logins.p50Ms, postgres.logins.p50Ms, r.loginP50Ms, 1),
+        row('login p99 ms', sqlite.logins.p99Ms, postgres.logins.p99Ms, r.loginP99Ms, 1),
+        row(`${p.path} req/s`, sqlite.profile.rps, postgres.profile.rps, r.profileRps, 0),
+        row(`${p.path} p50 ms`, sqlite.profile.p50Ms, postgres.profile.p50Ms, r.profileP50Ms, 2),
+        row(`${p.path} p99 ms`, sqlite.profile.p99Ms, postgres.profile.p99Ms, r.profileP99Ms, 2),
+        [
+          'failed logins / errors',
+          `${num(sqlite.logins.failed)} / ${num(sqlite.profile.errors)}`,
+          `${num(postgres.logins.failed)} / ${num(postgres.profile.errors)}`,
+          '',
+        ],
+      ],
+    ),
+    '',
+    `Logins: Argon2id m=${a.memory_kib} KiB, t=${a.iterations}, p=${a.parallelism}, ${st.logins.concurrency} in flight ` +
+      `(cores), ${st.logins.users} users, ${st.logins.seconds} s per round. ${p.path}: ${p.connections} connections, ` +
+      `${p.users} users' tokens in turn, ${p.seconds} s per round (${p.loader}).`,
+  ];
+}
+
 function verdictLine(v) {
   const fmt = (x) =>
     x === null || x === undefined
@@ -158,6 +198,7 @@ export function renderMarkdown({
   workers,
   logins,
   streaming,
+  stores,
   skipped,
   verdicts,
   labels,
@@ -191,6 +232,7 @@ export function renderMarkdown({
   if (workers) out.push('', ...workersSection(workers));
   if (logins) out.push('', ...loginsSection(logins));
   if (streaming) out.push('', ...streamingSection(streaming));
+  if (stores) out.push('', ...storesSection(stores));
   if (verdicts.length > 0) out.push('', 'Targets:', ...verdicts.map(verdictLine));
   if (meta.quick) out.push('', '_Quick mode: checks that the harness works; do not judge speed on it._');
   return `${out.join('\n')}\n`;

@@ -43,7 +43,7 @@ export function baseGatewayConfig({ dir, port, adminPort, upstream, auth = 'publ
 
 /**
  * Starts the gateway from dist/ with the base config plus `overrides` (deep-merged, arrays replace);
- * resolves once it listens to { url, origin, pid, dir, configFile }. A start failure is thrown with
+ * resolves once it listens to { url, origin, pid, proc, dir, configFile } (`proc.stop()` stops it). A start failure is thrown with
  * the process attached (`err.proc`) so callers can read why from its log.
  */
 export async function startGateway(
@@ -67,7 +67,25 @@ export async function startGateway(
     throw err;
   }
   const origin = `http://127.0.0.1:${port}`;
-  return { url: `${origin}/`, origin, pid: proc.pid, dir, configFile };
+  return { url: `${origin}/`, origin, pid: proc.pid, proc, dir, configFile };
+}
+
+/**
+ * Writes a fresh EdDSA assertion key with the gateway's own `keygen` and returns its file: a
+ * PostgreSQL user store requires `identity_headers.assertion_key_file` (replicas share one key).
+ */
+export async function assertionKeyFile(ctx, name) {
+  const keyFile = join(ctx.tmpDir, `${name}-assertion.pem`);
+  const cli = join(ctx.root, 'dist/gateway/cli.js');
+  await runToCompletion('keygen', process.execPath, [
+    cli,
+    'keygen',
+    '--algorithm',
+    'EdDSA',
+    '--out',
+    keyFile,
+  ]);
+  return keyFile;
 }
 
 /**
@@ -111,19 +129,9 @@ export function createPortcullisContender({ name, label, overrides = {}, auth = 
         const db = await createDatabase(dbName(name));
         addCleanup(db.drop);
         // Replicas must share one assertion key when users live in PostgreSQL (the config check says so).
-        const keyFile = join(ctx.tmpDir, `${name}-assertion.pem`);
-        const cli = join(ctx.root, 'dist/gateway/cli.js');
-        await runToCompletion('keygen', process.execPath, [
-          cli,
-          'keygen',
-          '--algorithm',
-          'EdDSA',
-          '--out',
-          keyFile,
-        ]);
         extra = merge(extra, {
           storage: { users: db.url },
-          identity_headers: { assertion_key_file: keyFile },
+          identity_headers: { assertion_key_file: await assertionKeyFile(ctx, name) },
         });
       }
       let instance;

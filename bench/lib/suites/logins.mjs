@@ -24,7 +24,7 @@ function gatewayLibrary(root) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function latencySummary(ms) {
+export function latencySummary(ms) {
   const sorted = [...ms].sort((a, b) => a - b);
   return {
     n: sorted.length,
@@ -41,7 +41,7 @@ async function timed(fn) {
 }
 
 /** `concurrency` login loops until `stop()` says so; returns { ok, failed, latencies, seconds }. */
-async function loginLoops(origin, users, concurrency, stop) {
+export async function loginLoops(origin, users, concurrency, stop) {
   const result = { ok: 0, failed: 0, latencies: [] };
   let next = 0;
   const t0 = performance.now();
