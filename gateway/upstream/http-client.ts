@@ -78,6 +78,8 @@ export interface ProxyCall {
 class ProxyHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | null = null;
   private abortReason: Error | null = null;
+  /** Body bytes still expected by Content-Length; -1 when unknown or already ended. */
+  private remaining = -1;
   private readonly call: ProxyCall;
   private readonly resume = (): void => this.controller?.resume();
 
@@ -99,14 +101,24 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     if (res.destroyed) return;
     this.call.onResponse(statusCode);
     res.writeHead(statusCode, this.call.responseHeaders(headers));
+    const length = headers['content-length'];
     // A response without a length is a stream (SSE, chunked): the client must see headers now, not
     // with the first chunk, which may be minutes away.
-    if (headers['content-length'] === undefined) res.flushHeaders();
+    if (length === undefined) res.flushHeaders();
+    else this.remaining = Number(length);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.call.res;
     if (res.destroyed) return;
+    // The whole announced body in one chunk (most API answers): headers, body and end go out in one
+    // write instead of two.
+    if (chunk.length === this.remaining) {
+      this.remaining = -1;
+      res.end(chunk);
+      return;
+    }
+    this.remaining -= chunk.length;
     if (!res.write(chunk)) {
       controller.pause();
       res.once('drain', this.resume);
@@ -114,7 +126,7 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.call.res.end();
+    if (!this.call.res.writableEnded) this.call.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
