@@ -6,84 +6,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { frame, frameReader } from '../support/ws.js';
 import { expectEnvelope, http, rawExchange, waitFor } from './helpers.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-
-/** RFC 6455 §5.2 frame; the client masks, the server does not. */
-function frame(opcode: number, payload: Buffer, masked: boolean): Buffer {
-  const len = payload.length;
-  const head = len < 126 ? Buffer.alloc(2) : len < 65_536 ? Buffer.alloc(4) : Buffer.alloc(10);
-  head[0] = 0x80 | opcode;
-  if (len < 126) head[1] = len;
-  else if (len < 65_536) {
-    head[1] = 126;
-    head.writeUInt16BE(len, 2);
-  } else {
-    head[1] = 127;
-    head.writeBigUInt64BE(BigInt(len), 2);
-  }
-  if (!masked) return Buffer.concat([head, payload]);
-  head[1] = head[1]! | 0x80;
-  const key = randomBytes(4);
-  const body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] = body[i]! ^ key[i % 4]!;
-  return Buffer.concat([head, key, body]);
-}
-
-interface Frame {
-  readonly opcode: number;
-  readonly payload: Buffer;
-}
-
-/** Reads complete frames off `socket`, starting with any bytes already received. */
-function frameReader(socket: Duplex, initial: Buffer = Buffer.alloc(0)): { next(): Promise<Frame> } {
-  let buffered = initial;
-  const frames: Frame[] = [];
-  const waiting: Array<(f: Frame) => void> = [];
-  const parse = (): void => {
-    for (;;) {
-      if (buffered.length < 2) return;
-      const masked = (buffered[1]! & 0x80) !== 0;
-      let len = buffered[1]! & 0x7f;
-      let off = 2;
-      if (len === 126) {
-        if (buffered.length < 4) return;
-        len = buffered.readUInt16BE(2);
-        off = 4;
-      } else if (len === 127) {
-        if (buffered.length < 10) return;
-        len = Number(buffered.readBigUInt64BE(2));
-        off = 10;
-      }
-      const keyLen = masked ? 4 : 0;
-      if (buffered.length < off + keyLen + len) return;
-      const payload = Buffer.from(buffered.subarray(off + keyLen, off + keyLen + len));
-      if (masked) {
-        const key = buffered.subarray(off, off + 4);
-        for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ key[i % 4]!;
-      }
-      const f = { opcode: buffered[0]! & 0x0f, payload };
-      buffered = buffered.subarray(off + keyLen + len);
-      const w = waiting.shift();
-      if (w === undefined) frames.push(f);
-      else w(f);
-    }
-  };
-  socket.on('data', (c: Buffer) => {
-    buffered = Buffer.concat([buffered, c]);
-    parse();
-  });
-  parse();
-  return {
-    next: () =>
-      new Promise<Frame>((done) => {
-        const f = frames.shift();
-        if (f !== undefined) done(f);
-        else waiting.push(done);
-      }),
-  };
-}
 
 interface WsUpstream {
   readonly server: Server;
