@@ -7,9 +7,10 @@ import { rateLimitHeaders } from '../../http/rate-limit-headers.js';
 import type { Logger } from '../../logger.js';
 import type { Mailer, MailMessage } from '../../mail/mailer.js';
 import type { LinkBase } from '../../mail/messages.js';
-import type { LimiterBackend, LimitState } from '../../state/limiter.js';
+import type { Limiter, LimiterBackend, LimitState } from '../../state/limiter.js';
 import type { StateStore } from '../../state/state-store.js';
 import type { AccountData, TokenPurpose } from '../../users/account-data.js';
+import { canonicalEmail, validateEmail } from '../../users/email.js';
 import type { User, UserStore } from '../../users/user-store.js';
 import type { LoginGuard } from '../login-guard.js';
 import type { PasswordPolicy } from '../password-policy.js';
@@ -125,3 +126,22 @@ export function checkLimits(states: readonly LimitState[]): void {
 
 /** Reports the limits that applied (every answer carries them), then refuses when one is used up. */
 export type LimitReport = (states: readonly LimitState[]) => void;
+
+/**
+ * The front of every "send me a mail" request: a valid address, counted per address and per client IP
+ * (the same for every address, existing or not), reported, refused when used up. Returns the canonical form.
+ */
+export async function limitMailRequest(
+  email: string,
+  ip: string,
+  limits: { readonly perEmail: Limiter; readonly perIp: Limiter },
+  report: LimitReport,
+): Promise<string> {
+  const problem = validateEmail(email);
+  if (problem !== null) throw new GatewayError('validation_failed', { message: problem });
+  const canonical = canonicalEmail(email);
+  const states = await Promise.all([limits.perEmail.consume(canonical), limits.perIp.consume(ip)]);
+  report(states);
+  checkLimits(states);
+  return canonical;
+}

@@ -1,16 +1,11 @@
-// Password reset: a request that answers the same 202 for every address (the work happens after the
-// answer), a single-use expiring token mailed and stored hashed, and the confirm that sets the password
-// and ends every session. Changing a known password is change-credentials.ts's.
-import { GatewayError } from '../../errors.js';
 import { linkTo, passwordResetMail } from '../../mail/messages.js';
-import { canonicalEmail, validateEmail } from '../../users/email.js';
 import type { User } from '../../users/user-store.js';
 import type { ClientMeta } from '../accounts.js';
 import {
-  checkLimits,
   type FlowDeps,
   type LimitReport,
   type Links,
+  limitMailRequest,
   linkBase,
   sendLater,
   usable,
@@ -36,12 +31,7 @@ export function createPasswordReset(deps: FlowDeps, links: Links, update: Passwo
      * has an account or not. Only the limits refuse, and they count every address alike.
      */
     async request(email: string, meta: ClientMeta, report: LimitReport): Promise<void> {
-      const problem = validateEmail(email);
-      if (problem !== null) throw new GatewayError('validation_failed', { message: problem });
-      const canonical = canonicalEmail(email);
-      const states = await Promise.all([perEmail.consume(canonical), perIp.consume(meta.ip)]);
-      report(states);
-      checkLimits(states);
+      const canonical = await limitMailRequest(email, meta.ip, { perEmail, perIp }, report);
       sendLater(deps, 'password_reset', async () => {
         const user = await users.findByEmail(canonical);
         if (!usable(user)) return null;

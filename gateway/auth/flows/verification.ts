@@ -2,14 +2,13 @@
 // endpoint that spends it. Whether unverified users may log in is decided at login (login-hooks.ts).
 import { GatewayError } from '../../errors.js';
 import { linkTo, verificationMail } from '../../mail/messages.js';
-import { canonicalEmail, validateEmail } from '../../users/email.js';
 import type { User } from '../../users/user-store.js';
 import type { ClientMeta } from '../accounts.js';
 import {
-  checkLimits,
   type FlowDeps,
   type LimitReport,
   type Links,
+  limitMailRequest,
   linkBase,
   sendLater,
   usable,
@@ -51,12 +50,7 @@ export function createVerification(deps: FlowDeps, links: Links) {
      * limits (counted the same for every address) can refuse. The lookup runs after the answer.
      */
     async resend(email: string, meta: ClientMeta, report: LimitReport): Promise<void> {
-      const problem = validateEmail(email);
-      if (problem !== null) throw new GatewayError('validation_failed', { message: problem });
-      const canonical = canonicalEmail(email);
-      const states = await Promise.all([perEmail.consume(canonical), perIp.consume(meta.ip)]);
-      report(states);
-      checkLimits(states);
+      const canonical = await limitMailRequest(email, meta.ip, { perEmail, perIp }, report);
       sendLater(deps, 'verification', async () => {
         const user = await users.findByEmail(canonical);
         if (!usable(user)) return null;
