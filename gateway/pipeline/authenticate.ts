@@ -83,7 +83,8 @@ export async function verifyBearer(
 }
 
 export function createAuthenticate(tokens: TokenService, acceptDpop = false): Stage {
-  return async function authenticate(ctx: RequestContext): Promise<void> {
+  // Not `async`: a request without a token (every public one) costs no promise.
+  return function authenticate(ctx: RequestContext): void | Promise<void> {
     const entry = ctx.match!.entry;
     // Login, register and refresh never read a token: a stale one sent by habit must not block them.
     if (entry.endpoint?.readsToken === false) return;
@@ -94,6 +95,8 @@ export function createAuthenticate(tokens: TokenService, acceptDpop = false): St
         throw tokenError('missing_token');
       return;
     }
-    ctx.claims = await verifyBearer(tokens, header, acceptDpop);
+    return verifyBearer(tokens, header, acceptDpop).then((claims) => {
+      ctx.claims = claims;
+    });
   };
 }

@@ -2,6 +2,7 @@
 // `dev`). On a mismatch the session is revoked (`on_mismatch: revoke`) or only this request refused.
 import type { GatewayConfig } from '../../config/types.js';
 import type { AuditLog } from '../audit.js';
+import type { AccessClaims } from '../auth/tokens.js';
 import { userAgentHash } from '../auth/user-agent.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -44,10 +45,7 @@ export function createDeviceBinding(config: GatewayConfig, deps: DeviceBindingDe
     }
   }
 
-  return async function deviceBinding(ctx: RequestContext): Promise<void> {
-    const claims = ctx.claims;
-    if (claims === null) return;
-    if (claims.dev !== undefined && claims.dev === userAgentHash(ctx.req.headers['user-agent'] ?? '')) return;
+  async function mismatch(ctx: RequestContext, claims: AccessClaims): Promise<never> {
     const action = on_mismatch === 'revoke' ? await revoke(ctx, claims.sub, claims.sid) : on_mismatch;
     audit.record({
       type: 'device_mismatch',
@@ -56,5 +54,13 @@ export function createDeviceBinding(config: GatewayConfig, deps: DeviceBindingDe
       details: { sid: claims.sid, action, user_agent: ctx.req.headers['user-agent'] ?? '' },
     });
     throw tokenError('device_mismatch');
+  }
+
+  // Not `async`: the common case (no token, or the right device) costs no promise.
+  return function deviceBinding(ctx: RequestContext): void | Promise<void> {
+    const claims = ctx.claims;
+    if (claims === null) return;
+    if (claims.dev !== undefined && claims.dev === userAgentHash(ctx.req.headers['user-agent'] ?? '')) return;
+    return mismatch(ctx, claims);
   };
 }

@@ -4,12 +4,13 @@ import { endpointNotFound, isExactEndpointPath } from '../auth/endpoints.js';
 import type { RequestContext, Stage } from './context.js';
 
 export function createOwnEndpoints(): Stage {
-  return async function ownEndpoints(ctx: RequestContext): Promise<void> {
+  // Not `async`: a proxied request (no endpoint) costs no promise.
+  return function ownEndpoints(ctx: RequestContext): void | Promise<void> {
     const match = ctx.match!;
     const endpoint = match.entry.endpoint;
     if (endpoint === undefined) return;
     if (endpoint.subPaths !== true && !isExactEndpointPath(match.forwardPath)) throw endpointNotFound();
     ctx.ended = true;
-    await endpoint.handle(ctx);
+    return endpoint.handle(ctx);
   };
 }

@@ -13,15 +13,16 @@ const settle = (p: Promise<void>): Promise<Outcome> =>
   );
 
 export function createStateChecks(session: SessionCheck, rateLimit: RateLimitCheck): Stage {
-  return async function stateChecks(ctx): Promise<void> {
+  return function stateChecks(ctx): Promise<void> {
     const claims = ctx.claims;
-    if (claims === null) {
-      await rateLimit(ctx, undefined);
-      return;
-    }
+    if (claims === null) return rateLimit(ctx, undefined);
+    return both(ctx, claims.sub);
+  };
+
+  async function both(ctx: Parameters<Stage>[0], userId: string): Promise<void> {
     // The limit is keyed on the verified token's subject: its signature was checked, so it is authentic.
-    const [s, l] = await Promise.all([settle(session(ctx)), settle(rateLimit(ctx, claims.sub))]);
+    const [s, l] = await Promise.all([settle(session(ctx)), settle(rateLimit(ctx, userId))]);
     if (!s.ok) throw s.err;
     if (!l.ok) throw l.err;
-  };
+  }
 }
