@@ -16,76 +16,43 @@ import {
   USER_COLUMNS,
 } from './postgres-rows.js';
 import {
-  DUMP_PAGE_SIZE,
   type DumpCounts,
   type DumpSource,
+  keyedPages,
+  type PageQuery,
   PLAIN_TABLES,
-  type PlainRow,
   type PlainTable,
-  plainPageSql,
-  plainRow,
+  plainPages,
 } from './user-dump.js';
 
-type Key = string | number;
-
-async function* pages<R extends object, T>(
-  db: Queryable,
-  sql: string,
-  first: Key,
-  keyOf: (row: R) => Key,
-  convert: (row: R) => T,
-): AsyncGenerator<readonly T[]> {
-  let after = first;
-  for (;;) {
-    const rows = await db.query<R>(sql, [after, DUMP_PAGE_SIZE]);
-    if (rows.length === 0) return;
-    yield rows.map(convert);
-    after = keyOf(rows.at(-1) as R);
-    if (rows.length < DUMP_PAGE_SIZE) return;
-  }
-}
-
-async function* plainPages(db: Queryable, table: PlainTable): AsyncGenerator<readonly PlainRow[]> {
-  let after: (string | number | null)[] | null = null;
-  for (;;) {
-    const sql = plainPageSql(table, after !== null, (n) => `$${n}`);
-    const raw: Record<string, unknown>[] = await db.query(sql, [...(after ?? []), DUMP_PAGE_SIZE]);
-    const rows: PlainRow[] = raw.map((r) => plainRow(table, r));
-    const last: PlainRow | undefined = rows.at(-1);
-    if (last === undefined) return;
-    yield rows;
-    after = table.key.map((k) => last[k] ?? null);
-    if (rows.length < DUMP_PAGE_SIZE) return;
-  }
-}
-
 export function createPostgresDumpSource(db: Queryable): DumpSource {
+  const query: PageQuery = (sql, params) => db.query(sql, params);
   return {
     users: () =>
-      pages<PgUserRow, ReturnType<typeof toUser>>(
-        db,
+      keyedPages<PgUserRow, ReturnType<typeof toUser>>(
+        query,
         `SELECT ${USER_COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2`,
         '',
         (r) => r.id,
         toUser,
       ),
     logins: () =>
-      pages<PgLoginRow & { id: string }, ReturnType<typeof toLoginRecord>>(
-        db,
+      keyedPages<PgLoginRow & { id: string }, ReturnType<typeof toLoginRecord>>(
+        query,
         `SELECT id, ${LOGIN_COLUMNS} FROM login_records WHERE id > $1 ORDER BY id LIMIT $2`,
         0,
         (r) => r.id,
         ({ id: _id, ...row }) => toLoginRecord(row),
       ),
     audit: () =>
-      pages<PgAuditRow, ReturnType<typeof toStoredAuditEvent>>(
-        db,
+      keyedPages<PgAuditRow, ReturnType<typeof toStoredAuditEvent>>(
+        query,
         `SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2`,
         0,
         (r) => r.id,
         toStoredAuditEvent,
       ),
-    rows: (table) => plainPages(db, table),
+    rows: (table) => plainPages(query, table, (n) => `$${n}`),
   };
 }
 

@@ -11,62 +11,27 @@ import {
 } from './sqlite-rows.js';
 import { sqliteExec } from './sqlite-store.js';
 import {
-  DUMP_PAGE_SIZE,
   type DumpSource,
-  type PlainRow,
-  type PlainTable,
-  plainPageSql,
-  plainRow,
+  keyedPages,
+  type PageQuery,
+  plainPages,
   type StoredAuditEvent,
 } from './user-dump.js';
 
-type Key = string | number;
-
-async function* pages<R, T>(
-  path: string,
-  sql: string,
-  first: Key,
-  keyOf: (row: R) => Key,
-  convert: (row: R) => T,
-): AsyncGenerator<readonly T[]> {
-  let after = first;
-  for (;;) {
-    const rows = sqliteExec(path, sql, after, DUMP_PAGE_SIZE) as unknown as R[];
-    if (rows.length === 0) return;
-    yield rows.map(convert);
-    after = keyOf(rows.at(-1) as R);
-    if (rows.length < DUMP_PAGE_SIZE) return;
-  }
-}
-
-async function* plainPages(path: string, table: PlainTable): AsyncGenerator<readonly PlainRow[]> {
-  let after: (string | number | null)[] | null = null;
-  for (;;) {
-    const sql = plainPageSql(table, after !== null, () => '?');
-    const rows: PlainRow[] = sqliteExec(path, sql, ...(after ?? []), DUMP_PAGE_SIZE).map((r) =>
-      plainRow(table, r),
-    );
-    const last: PlainRow | undefined = rows.at(-1);
-    if (last === undefined) return;
-    yield rows;
-    after = table.key.map((k) => last[k] ?? null);
-    if (rows.length < DUMP_PAGE_SIZE) return;
-  }
-}
-
 export function createSqliteDumpSource(path: string): DumpSource {
+  const query: PageQuery = async (sql, params) => sqliteExec(path, sql, ...params);
   return {
     users: () =>
-      pages<UserRow, ReturnType<typeof toUser>>(
-        path,
+      keyedPages<UserRow, ReturnType<typeof toUser>>(
+        query,
         'SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?',
         '',
         (r) => r.id,
         toUser,
       ),
     logins: () =>
-      pages<LoginRow & { id: number }, ReturnType<typeof toLoginRecord>>(
-        path,
+      keyedPages<LoginRow & { id: number }, ReturnType<typeof toLoginRecord>>(
+        query,
         `SELECT id, user_id, email, ip, user_agent, success, reason, at FROM login_records
          WHERE id > ? ORDER BY id LIMIT ?`,
         0,
@@ -74,14 +39,14 @@ export function createSqliteDumpSource(path: string): DumpSource {
         ({ id: _id, ...row }) => toLoginRecord(row),
       ),
     audit: () =>
-      pages<AuditRow, StoredAuditEvent>(
-        path,
+      keyedPages<AuditRow, StoredAuditEvent>(
+        query,
         'SELECT * FROM audit_events WHERE id > ? ORDER BY id LIMIT ?',
         0,
         (r) => r.id,
         (r) => ({ ...toAuditEvent(r), prev_hash: r.prev_hash, hash: r.hash }),
       ),
-    rows: (table) => plainPages(path, table),
+    rows: (table) => plainPages(query, table, () => '?'),
   };
 }
 

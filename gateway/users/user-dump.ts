@@ -170,3 +170,49 @@ export async function digestDump(source: DumpSource): Promise<DumpDigest> {
     sha256: hash.digest('hex'),
   };
 }
+
+/** Runs one paging query (`?` or `$n` parameters, as the backend wants) and returns its rows. */
+export type PageQuery = (
+  sql: string,
+  params: readonly (string | number | null)[],
+) => Promise<readonly object[]>;
+
+type Key = string | number;
+
+/** Keyset pages of `sql` (`… WHERE key > p1 ORDER BY key LIMIT p2`), converted row by row. */
+export async function* keyedPages<R, T>(
+  query: PageQuery,
+  sql: string,
+  first: Key,
+  keyOf: (row: R) => Key,
+  convert: (row: R) => T,
+): AsyncGenerator<readonly T[]> {
+  let after = first;
+  for (;;) {
+    const rows = (await query(sql, [after, DUMP_PAGE_SIZE])) as readonly R[];
+    if (rows.length === 0) return;
+    yield rows.map(convert);
+    after = keyOf(rows.at(-1) as R);
+    if (rows.length < DUMP_PAGE_SIZE) return;
+  }
+}
+
+/** Keyset pages of a plain (account-flow) table, on its declared key columns. */
+export async function* plainPages(
+  query: PageQuery,
+  table: PlainTable,
+  param: (n: number) => string,
+): AsyncGenerator<readonly PlainRow[]> {
+  let after: (string | number | null)[] | null = null;
+  for (;;) {
+    const sql = plainPageSql(table, after !== null, param);
+    const rows: PlainRow[] = (await query(sql, [...(after ?? []), DUMP_PAGE_SIZE])).map((r) =>
+      plainRow(table, r as Record<string, unknown>),
+    );
+    const last: PlainRow | undefined = rows.at(-1);
+    if (last === undefined) return;
+    yield rows;
+    after = table.key.map((k) => last[k] ?? null);
+    if (rows.length < DUMP_PAGE_SIZE) return;
+  }
+}
