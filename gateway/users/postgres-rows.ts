@@ -1,9 +1,8 @@
 // PostgreSQL row shapes of the user store, their conversion to the UserStore types, and the advisory
 // lock keys the PostgreSQL modules share. No database access here: postgres-store.ts runs the queries.
 
-import { GatewayError } from '../errors.js';
 import type { StoredAuditEvent } from './user-dump.js';
-import type { LoginRecord, User } from './user-store.js';
+import { type LoginRecord, type User, userFromRow } from './user-store.js';
 
 /** The minimal query surface the row-level modules need; postgres-store.ts adapts pg to it. */
 export interface Queryable {
@@ -61,23 +60,13 @@ export const LOGIN_COLUMNS = 'user_id, email, ip, user_agent, success, reason, a
 export const AUDIT_COLUMNS = 'id, at, type, user_id, actor, ip, details, prev_hash, hash';
 
 export function toUser(row: PgUserRow): User {
-  const roles = row.roles;
-  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
-    throw new GatewayError('internal_error', { cause: new Error(`user ${row.id} has malformed roles`) });
-  }
-  return {
-    id: row.id,
-    email: row.email,
-    email_canonical: row.email_canonical,
-    first_name: row.first_name,
-    last_name: row.last_name,
-    password_hash: row.password_hash,
-    roles: Object.freeze(roles as string[]),
+  return userFromRow(row, {
+    roles: row.roles,
     is_active: row.is_active,
     is_deleted: row.is_deleted,
-    created_at: new Date(Number(row.created_at)),
-    updated_at: new Date(Number(row.updated_at)),
-  };
+    created_at: Number(row.created_at),
+    updated_at: Number(row.updated_at),
+  });
 }
 
 export function toLoginRecord(row: PgLoginRow): LoginRecord {

@@ -1,8 +1,7 @@
 // SQLite row shapes of the user store and their conversion to the UserStore types (booleans, Dates,
 // JSON columns). No database access here: sqlite-store.ts runs the queries.
 
-import { GatewayError } from '../errors.js';
-import type { AuditEvent, LoginRecord, User } from './user-store.js';
+import { type AuditEvent, type LoginRecord, type User, userFromRow } from './user-store.js';
 
 export interface UserRow {
   id: string;
@@ -41,23 +40,13 @@ export interface AuditRow {
 }
 
 export function toUser(row: UserRow): User {
-  const roles: unknown = JSON.parse(row.roles);
-  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
-    throw new GatewayError('internal_error', { cause: new Error(`user ${row.id} has malformed roles`) });
-  }
-  return {
-    id: row.id,
-    email: row.email,
-    email_canonical: row.email_canonical,
-    first_name: row.first_name,
-    last_name: row.last_name,
-    password_hash: row.password_hash,
-    roles: Object.freeze(roles),
+  return userFromRow(row, {
+    roles: JSON.parse(row.roles),
     is_active: row.is_active === 1,
     is_deleted: row.is_deleted === 1,
-    created_at: new Date(row.created_at),
-    updated_at: new Date(row.updated_at),
-  };
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  });
 }
 
 export function toAuditEvent(row: AuditRow): AuditEvent {

@@ -134,6 +134,46 @@ export function newUserId(): string {
   return randomUUID().replaceAll('-', '');
 }
 
+/** The text columns every backend stores as they are. */
+export interface UserTextColumns {
+  readonly id: string;
+  readonly email: string;
+  readonly email_canonical: string;
+  readonly first_name: string;
+  readonly last_name: string;
+  readonly password_hash: string;
+}
+
+/** A stored row as a User, once the backend has decoded its own types; malformed roles are a store fault. */
+export function userFromRow(
+  row: UserTextColumns,
+  decoded: {
+    roles: unknown;
+    is_active: boolean;
+    is_deleted: boolean;
+    created_at: number;
+    updated_at: number;
+  },
+): User {
+  const { roles } = decoded;
+  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
+    throw new GatewayError('internal_error', { cause: new Error(`user ${row.id} has malformed roles`) });
+  }
+  return {
+    id: row.id,
+    email: row.email,
+    email_canonical: row.email_canonical,
+    first_name: row.first_name,
+    last_name: row.last_name,
+    password_hash: row.password_hash,
+    roles: Object.freeze([...(roles as string[])]),
+    is_active: decoded.is_active,
+    is_deleted: decoded.is_deleted,
+    created_at: new Date(decoded.created_at),
+    updated_at: new Date(decoded.updated_at),
+  };
+}
+
 /** The user a createUser stores: new uuid4-hex id, canonical email, default roles, active, both times `at`. */
 export function newUserRecord(input: NewUser, at: number): User {
   return {
