@@ -29,8 +29,8 @@ import {
 import {
   checkLimit,
   decodeCursor,
-  encodeCursor,
   newUserRecord,
+  searchPage,
   type User,
   type UserStore,
 } from './user-store.js';
@@ -121,13 +121,7 @@ export async function createPostgresUserStore(
            ORDER BY created_at, id LIMIT $4`,
           [q === '' ? null : q, after?.created_at ?? null, after?.id ?? null, limit + 1],
         );
-        const users = rows.slice(0, limit).map(toUser);
-        const last = users.at(-1);
-        const next_cursor =
-          rows.length > limit && last !== undefined
-            ? encodeCursor({ created_at: last.created_at.getTime(), id: last.id })
-            : null;
-        return { users, next_cursor };
+        return searchPage(rows.map(toUser), limit);
       }),
     recordLogin: (attempt) =>
       guarded(async () => {

@@ -21,8 +21,8 @@ import {
   type AuditEvent,
   checkLimit,
   decodeCursor,
-  encodeCursor,
   newUserRecord,
+  searchPage,
   type User,
   type UserStore,
   type UserStoreOptions,
@@ -256,13 +256,7 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
           after_id: after?.id ?? null,
           limit: limit + 1,
         });
-        const users = rows.slice(0, limit).map(toUser);
-        const last = users.at(-1);
-        const next_cursor =
-          rows.length > limit && last !== undefined
-            ? encodeCursor({ created_at: last.created_at.getTime(), id: last.id })
-            : null;
-        return { users, next_cursor };
+        return searchPage(rows.map(toUser), limit);
       }),
     recordLogin: (attempt) =>
       guarded(() =>

@@ -208,6 +208,19 @@ export interface SearchPosition {
   readonly id: string;
 }
 
+/** A search page from `limit + 1` rows: the extra row only says whether another page exists. */
+export function searchPage(users: readonly User[], limit: number): SearchResult {
+  const page = users.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    users: page,
+    next_cursor:
+      users.length > limit && last !== undefined
+        ? encodeCursor({ created_at: last.created_at.getTime(), id: last.id })
+        : null,
+  };
+}
+
 /** Opaque to callers; base64url so it travels in a query string untouched. */
 export function encodeCursor(position: SearchPosition): string {
   return Buffer.from(`${position.created_at}.${position.id}`, 'utf8').toString('base64url');
