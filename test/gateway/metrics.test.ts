@@ -1,6 +1,3 @@
-// The timed StateStore decorator: it passes the whole StateStore contract unchanged, records latency
-// and failures per operation (read back from the real Prometheus text), and tracks live sessions.
-import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../admin/metrics.js';
@@ -9,6 +6,7 @@ import { instrumentStateStore } from '../../gateway/metrics.js';
 import { createStateStore } from '../../gateway/state/create-state-store.js';
 import { createMemoryStateStore } from '../../gateway/state/memory-store.js';
 import type { SessionRecord } from '../../gateway/state/state-store.js';
+import { testSession } from '../support/sessions.js';
 import { runStateStoreSuite } from './state/state-store.suite.js';
 
 runStateStoreSuite('memory, instrumented', async ({ tombstoneTtlMs }) => {
@@ -33,22 +31,8 @@ const quiet = createLogger({
 });
 const many = { max_active: 10, on_exceed: 'evict_oldest' as const };
 
-function session(userId: string, ttlMs = 60_000): SessionRecord {
-  const now = Date.now();
-  return {
-    sid: randomBytes(16).toString('base64url'),
-    user_id: userId,
-    email: 'ada@example.com',
-    roles: ['user'],
-    active: true,
-    device: '',
-    ip: '127.0.0.1',
-    user_agent: 'test',
-    created_at: now,
-    last_seen: now,
-    expires_at: now + ttlMs,
-  };
-}
+const session = (userId: string, ttlMs = 60_000): SessionRecord =>
+  testSession(userId, { expires_at: Date.now() + ttlMs });
 
 async function value(metrics: ReturnType<typeof createMetrics>, series: string): Promise<number | undefined> {
   const { text } = await metrics.render();

@@ -9,6 +9,7 @@ import { createStateStore, type StateBackend } from '../../../gateway/state/crea
 import { redisKeys } from '../../../gateway/state/redis-codec.js';
 import type { SessionRecord } from '../../../gateway/state/state-store.js';
 import { type RedisCluster, redisCli, startRedisCluster } from '../../support/redis.js';
+import { testSession } from '../../support/sessions.js';
 import { runStateStoreSuite } from './state-store.suite.js';
 
 const log = createLogger({ level: 'silent', format: 'json' });
@@ -53,22 +54,7 @@ if (cluster !== null) {
   });
 }
 
-function record(uid: string, device: string): SessionRecord {
-  const now = Date.now();
-  return {
-    sid: id(),
-    user_id: uid,
-    email: 'ada@example.com',
-    roles: ['user'],
-    active: true,
-    device,
-    ip: '127.0.0.1',
-    user_agent: 'test',
-    created_at: now,
-    last_seen: now,
-    expires_at: now + 60_000,
-  };
-}
+const record = (uid: string, device: string): SessionRecord => testSession(uid, { device });
 
 describe.skipIf(cluster === null)('Redis Cluster', () => {
   it('sessions, eviction, revocation, rotation and limiters work across slots', async () => {

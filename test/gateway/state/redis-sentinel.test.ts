@@ -6,6 +6,7 @@ import { createLogger } from '../../../gateway/logger.js';
 import { createStateStore } from '../../../gateway/state/create-state-store.js';
 import type { StateStore } from '../../../gateway/state/state-store.js';
 import { type RedisSentinel, type RedisServer, startRedis, startRedisSentinel } from '../../support/redis.js';
+import { testSession } from '../../support/sessions.js';
 
 const log = createLogger({ level: 'silent', format: 'json' });
 const id = (): string => randomBytes(16).toString('hex');
@@ -37,20 +38,7 @@ describe('Redis via Sentinel', () => {
       await sleep(100);
     }
     const uid = id();
-    const now = Date.now();
-    const rec = {
-      sid: id(),
-      user_id: uid,
-      email: 'ada@example.com',
-      roles: ['user'],
-      active: true,
-      device: '',
-      ip: '127.0.0.1',
-      user_agent: 'test',
-      created_at: now,
-      last_seen: now,
-      expires_at: now + 60_000,
-    };
+    const rec = testSession(uid);
     expect(await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' })).toEqual({
       ok: true,
       evicted: [],

@@ -9,6 +9,7 @@ import { createStateStore } from '../../../gateway/state/create-state-store.js';
 import { redisKeys } from '../../../gateway/state/redis-codec.js';
 import type { SessionRecord, StateStore } from '../../../gateway/state/state-store.js';
 import { monitorCommands, type RedisServer, redisCli, startRedis } from '../../support/redis.js';
+import { testSession } from '../../support/sessions.js';
 import { runStateStoreSuite } from './state-store.suite.js';
 
 const log = createLogger({ level: 'silent', format: 'json' });
@@ -41,22 +42,7 @@ runStateStoreSuite('redis', async ({ tombstoneTtlMs }) => {
   return { store, clock: realClock, cleanup: () => store.close() };
 });
 
-function record(uid: string): SessionRecord {
-  const now = Date.now();
-  return {
-    sid: id(),
-    user_id: uid,
-    email: 'ada@example.com',
-    roles: ['user'],
-    active: true,
-    device: '',
-    ip: '127.0.0.1',
-    user_agent: 'test',
-    created_at: now,
-    last_seen: now,
-    expires_at: now + 60_000,
-  };
-}
+const record = (uid: string): SessionRecord => testSession(uid);
 
 /** The rejection of `promise`, with how long it took to arrive. */
 async function rejection(promise: Promise<unknown>): Promise<{ err: unknown; ms: number }> {
