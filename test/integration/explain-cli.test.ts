@@ -1,7 +1,3 @@
-// `portcullis explain` as an operator runs it: the built CLI on the gateway's own config file, next to a
-// running gateway. With memory state the session cannot be read from another process (said so); with
-// Redis it is checked. Exit status: 0 allowed, 1 denied, 2 usage.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +6,7 @@ import { baseYaml, startTestGateway, type TestGateway } from '../support/gateway
 import { type RedisServer, redisAvailable, startRedis } from '../support/redis.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
 import { call, OPEN_LIMITS, registerAndLogin, UA } from './accounts/support.js';
-import { CLI } from './helpers.js';
+import { runCli } from './helpers.js';
 
 const ROUTES = (origin: string) => `
 passwords: { argon2: { memory_kib: 1024, iterations: 1, parallelism: 1 } }
@@ -23,20 +19,7 @@ function explain(
   configFile: string,
   ...args: string[]
 ): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'explain', '--config', configFile, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    child.on('exit', (code) => resolve({ code, out, err }));
-  });
+  return runCli('explain', '--config', configFile, ...args);
 }
 
 /** A gateway in-process, and its config written to a file for the CLI (same SQLite file, secret, keys). */

@@ -289,6 +289,22 @@ export async function startChildGateway(options: {
   };
 }
 
+/** Runs `portcullis …` (the built CLI) to completion, as an operator would, and collects its output. */
+export function runCli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr!.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    child.on('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
 /** The top of a child gateway's YAML: loopback, port 0, a temp SQLite file, memory state. */
 export function childBaseYaml(dir: string, logLevel = 'info'): string {
   return `

@@ -1,12 +1,9 @@
-// Brute-force lockout from real client addresses (loopback aliases via localAddress, no headers):
-// per (email, IP) pairs, the account-wide lock that spares known devices, admin unlock, and races.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGateway } from '../../support/gateway.js';
 import { type RedisServer, startRedis } from '../../support/redis.js';
-import { CLI } from '../helpers.js';
+import { runCli } from '../helpers.js';
 import {
   auditTypes,
   expectFailure,
@@ -49,7 +46,11 @@ function expectLocked(reply: Reply, maxWaitS: number): void {
 }
 
 /** Runs the operator CLI against the gateway's stores (same SQLite file, same Redis database). */
-function cli(g: TestGateway, db: number, ...args: string[]): Promise<{ code: number | null; out: string }> {
+async function cli(
+  g: TestGateway,
+  db: number,
+  ...args: string[]
+): Promise<{ code: number | null; out: string }> {
   const file = join(g.dir, 'cli.yaml');
   writeFileSync(
     file,
@@ -58,19 +59,8 @@ tokens: { secret: "test-secret-that-is-at-least-32-bytes-long!!" }
 brute_force: { ${bruteForceOf(g)} }
 `,
   );
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'user', ...args, '--config', file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.on('exit', (code) => resolve({ code, out }));
-  });
+  const { code, out, err } = await runCli('user', ...args, '--config', file);
+  return { code, out: out + err };
 }
 
 /** The CLI must count with the same limits as the gateway: its limiter keys include nothing else. */

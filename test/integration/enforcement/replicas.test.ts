@@ -1,7 +1,3 @@
-// Two gateway processes (the built dist) on one Redis, with users in one SQLite file and again in
-// PostgreSQL: sessions, revocation, rate limits and lockout are shared, and operator commands run as a
-// third process reach both at once.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../../gateway/users/postg
 import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../../support/gateway.js';
 import { type RedisServer, startRedis } from '../../support/redis.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../../support/upstreams.js';
-import { type ChildGateway, CLI, startChildGateway } from '../helpers.js';
+import { type ChildGateway, runCli, startChildGateway } from '../helpers.js';
 import {
   expectFailure,
   FAST_ARGON2,
@@ -79,20 +75,9 @@ async function stopReplicas(): Promise<void> {
 }
 
 /** `portcullis user …` as an operator runs it: a separate process on the same config. */
-function portcullisUser(...args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'user', ...args, '--config', configFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.on('exit', (code) => resolve({ code, out }));
-  });
+async function portcullisUser(...args: string[]): Promise<{ code: number | null; out: string }> {
+  const { code, out, err } = await runCli('user', ...args, '--config', configFile);
+  return { code, out: out + err };
 }
 
 describe.each(['sqlite', 'postgres'] as const)('replicas with users in %s', (kind) => {
