@@ -15,7 +15,14 @@ import type { GatewayConfig, TokenAlgorithm } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
 import { createDeviceTokens, type DeviceTokens } from './device-tokens.js';
 import { jwkThumbprint, type KeyPair, loadAccessKey, loadAssertionKeys, type PublicJwk } from './keys.js';
-import { field, rejected, TokenRejection, toAccessClaims } from './token-claims.js';
+import {
+  CLOCK_TOLERANCE_S,
+  field,
+  isCanonicalCompact,
+  rejected,
+  TokenRejection,
+  toAccessClaims,
+} from './token-claims.js';
 import { createVerifiedCache, type VerifiedCacheStats } from './verified-cache.js';
 
 export { TokenRejection } from './token-claims.js';
@@ -96,7 +103,6 @@ export interface TokenService {
 
 const ACCESS_TYP = 'at+jwt';
 const ASSERTION_TTL_S = 60;
-const CLOCK_TOLERANCE_S = 30;
 const MAX_TOKEN_LENGTH = 4096;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const DPOP_ALGS = ['ES256', 'EdDSA'];
@@ -239,7 +245,12 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
 
     async verifyAccess(token) {
       // Size and shape before anything is decoded: a 100 KB header costs one comparison, not a parse.
-      if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) {
+      if (
+        typeof token !== 'string' ||
+        token.length > MAX_TOKEN_LENGTH ||
+        !COMPACT_JWS.test(token) ||
+        !isCanonicalCompact(token)
+      ) {
         throw new GatewayError('invalid_token', { cause: new TokenRejection('ERR_SHAPE') });
       }
       const nowMs = now();
@@ -251,7 +262,7 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
           ...verifyOptions,
           currentDate: new Date(nowMs),
         });
-        claims = toAccessClaims(payload);
+        claims = toAccessClaims(payload, nowMs / 1000);
       } catch (err) {
         throw rejected(err);
       }

@@ -68,6 +68,35 @@ describe('access tokens, HS256 configuration', () => {
     );
   });
 
+  it('rejects a signature re-spelled in the unused bits of its last base64url character', async () => {
+    const token = forge(header('HS256', t.kid), validClaims(), t.realSigner);
+    // 32-byte HMAC → 43 characters: the last one carries 2 unused low bits. Flip one: same bytes once decoded.
+    const last = token.at(-1)!;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const respelled = token.slice(0, -1) + alphabet[alphabet.indexOf(last) ^ 1]!;
+    expect(Buffer.from(respelled.split('.')[2]!, 'base64url')).toEqual(
+      Buffer.from(token.split('.')[2]!, 'base64url'),
+    );
+    await expectCode(t, respelled, 'invalid_token');
+  });
+
+  it('rejects exp or iat that are not finite numbers (1e400 parses as Infinity)', async () => {
+    const body = JSON.stringify(validClaims()).replace(/"exp":\d+/, '"exp":1e400');
+    const signingInput = `${b64(header('HS256', t.kid))}.${Buffer.from(body).toString('base64url')}`;
+    const token = `${signingInput}.${t.realSigner(signingInput).toString('base64url')}`;
+    await expectCode(t, token, 'invalid_token');
+  });
+
+  it('rejects a token issued more than the clock tolerance in the future (a replica with a fast clock)', async () => {
+    await expectCode(
+      t,
+      forge(header('HS256', t.kid), validClaims({ iat: T0_S + 300 }), t.realSigner),
+      'invalid_token',
+    );
+    const slightlyAhead = forge(header('HS256', t.kid), validClaims({ iat: T0_S + 20 }), t.realSigner);
+    await expect(t.service.verifyAccess(slightlyAhead)).resolves.toMatchObject({ sub: 'user-1' });
+  });
+
   it('rejects a wrong issuer', async () => {
     await expectCode(
       t,
