@@ -2,6 +2,16 @@
 // Does not compare or enforce anything: the device-binding stage does, with this value and the token's `dev`.
 import { createHash } from 'node:crypto';
 
+// Every authenticated request hashes its User-Agent, and a deployment sees few distinct ones: remember them.
+const MAX_REMEMBERED = 1_000;
+const MAX_UA_LENGTH = 512;
+const remembered = new Map<string, string>();
+
 export function userAgentHash(ua: string): string {
-  return createHash('sha256').update(ua, 'utf8').digest('base64url');
+  const known = remembered.get(ua);
+  if (known !== undefined) return known;
+  const hash = createHash('sha256').update(ua, 'utf8').digest('base64url');
+  // Long or numerous strings (an attacker's) are hashed every time rather than evicting real ones wholesale.
+  if (ua.length <= MAX_UA_LENGTH && remembered.size < MAX_REMEMBERED) remembered.set(ua, hash);
+  return hash;
 }
