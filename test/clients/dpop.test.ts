@@ -3,7 +3,7 @@
 // and its thumbprint is what the gateway bound the session to. Also examples/dpop-node.mjs in Node.
 import { spawn } from 'node:child_process';
 import type { webcrypto } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -65,7 +65,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (pages ? pages.close(() => resolve()) : resolve()));
 });
 
-describe.skipIf(!existsSync(CHROMIUM))('clients/dpop.js in headless Chromium', () => {
+describe('clients/dpop.js in headless Chromium', () => {
   let userDataDir: string;
   let context: BrowserContext;
   beforeAll(async () => {

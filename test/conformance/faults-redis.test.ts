@@ -5,7 +5,7 @@
 import { type AddressInfo, createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, newUser, type Reply } from '../integration/accounts/support.js';
-import { type RedisServer, redisAvailable, redisCli, startRedis } from '../support/redis.js';
+import { type RedisServer, redisCli, startRedis } from '../support/redis.js';
 import { startRecordingUpstream } from '../support/upstreams.js';
 import { PASSWORD, type RecordingUpstream, since, sleep, startGateway, type TestGateway } from './support.js';
 
@@ -49,7 +49,6 @@ async function startDelayProxy(target: number): Promise<DelayProxy> {
   });
 }
 
-const available = redisAvailable();
 let redis: RedisServer;
 let proxy: DelayProxy;
 let up: RecordingUpstream;
@@ -124,7 +123,7 @@ async function expectRecovered(label: string): Promise<void> {
   expect(res.status).toBe(200);
 }
 
-describe.skipIf(!available)('state store faults (on_state_error: deny)', () => {
+describe('state store faults (on_state_error: deny)', () => {
   beforeAll(async () => {
     [redis, up] = await Promise.all([startRedis(), startRecordingUpstream()]);
     proxy = await startDelayProxy(redis.port);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseYaml, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { type RedisServer, redisAvailable, startRedis } from '../support/redis.js';
+import { type RedisServer, startRedis } from '../support/redis.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
 import { call, OPEN_LIMITS, registerAndLogin, UA } from './accounts/support.js';
 import { runCli } from './helpers.js';
@@ -121,7 +121,7 @@ describe('portcullis explain (memory state)', () => {
   });
 });
 
-describe.skipIf(!redisAvailable())('portcullis explain (Redis state)', () => {
+describe('portcullis explain (Redis state)', () => {
   let redis: RedisServer;
   let gw: TestGateway;
   let file: string;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../support/gateway.js';
-import { type RedisServer, redisAvailable, redisCli, startRedis } from '../support/redis.js';
+import { type RedisServer, redisCli, startRedis } from '../support/redis.js';
 import { openWs, startWsUpstream, type WsClient, type WsUpstream } from '../support/ws.js';
 import { call, newUser, OPEN_LIMITS, PASSWORD, UA } from './accounts/support.js';
 import { type ChildGateway, CLI, startChildGateway } from './helpers.js';
@@ -49,7 +49,7 @@ async function closeFrame(
   }
 }
 
-describe.skipIf(!redisAvailable())('live revocation across two gateway processes on one Redis', () => {
+describe('live revocation across two gateway processes on one Redis', () => {
   beforeAll(async () => {
     [redis, ws] = await Promise.all([startRedis(), startWsUpstream()]);
     sse = createServer((_req, res) => {

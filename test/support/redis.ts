@@ -1,6 +1,6 @@
 // Real redis-server processes for tests: one standalone server (killable and restartable empty on the
 // same port) or a 3-master Cluster, plus redis-cli helpers. No client library: tests talk RESP via redis-cli.
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,10 +16,6 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts the server again on the same port, empty (no persistence); kills it first if it still runs. */
   restart(): Promise<void>;
-}
-
-export function redisAvailable(): boolean {
-  return spawnSync('redis-server', ['--version']).status === 0;
 }
 
 export async function freePort(): Promise<number> {

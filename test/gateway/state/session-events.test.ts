@@ -9,7 +9,7 @@ import {
   type SessionEvent,
 } from '../../../gateway/state/session-events.js';
 import type { SessionRecord } from '../../../gateway/state/state-store.js';
-import { type RedisServer, redisAvailable, redisCli, startRedis } from '../../support/redis.js';
+import { type RedisServer, redisCli, startRedis } from '../../support/redis.js';
 
 const log = createLogger({ level: 'silent', format: 'json' });
 const LIMIT = { max_active: 1, on_exceed: 'evict_oldest' } as const;
@@ -99,7 +99,7 @@ describe('every session-ending operation publishes (memory store)', () => {
   });
 });
 
-describe.skipIf(!redisAvailable())('session events on Redis', () => {
+describe('session events on Redis', () => {
   let redis: RedisServer;
   let a: StateBackend;
   let b: StateBackend;

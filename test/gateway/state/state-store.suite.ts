@@ -18,11 +18,6 @@ export interface StoreHarness {
 
 export type MakeStore = (options: { tombstoneTtlMs: number }) => Promise<StoreHarness>;
 
-/**
- * Contract tests a backend is known to fail today. Each runs as `it.fails`, so fixing the backend
- * turns the run red until the entry is removed here: the list cannot silently go stale.
- */
-
 /** Short real TTLs keep the Redis run quick; every wait below is a small multiple of them. */
 const SHORT = 300;
 const GRACE = 200;
