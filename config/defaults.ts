@@ -96,6 +96,7 @@ export const DEFAULTS: Defaults = {
     websocket: false,
     forward_authorization: false,
     body_limit: null, // bytes; null: streamed, unlimited
+    device_binding: null, // the global device_binding.mode
   },
   mail: {
     host: null, // no mail: verification, reset, email change and alerts are off

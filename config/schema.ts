@@ -30,6 +30,7 @@ import {
 } from './values.js';
 
 const DAY_MS = 86_400_000;
+const DEVICE_BINDING_MODES = ['off', 'user-agent', 'dpop'] as const;
 
 /** A leaf validated by a pure check; `undefined` reaches it only when the key is required. */
 function leaf<T>(check: (input: unknown) => Checked<T>) {
@@ -98,6 +99,7 @@ export const routeSchema = z.strictObject({
   websocket: bool().default(D.route.websocket),
   forward_authorization: bool().default(D.route.forward_authorization),
   body_limit: optionalSize().default(D.route.body_limit),
+  device_binding: z.enum(DEVICE_BINDING_MODES).nullable().default(D.route.device_binding),
 });
 
 const serverSchema = z.strictObject({
@@ -247,7 +249,7 @@ const sections = {
     on_exceed: z.enum(['evict_oldest', 'reject_new']).default(D.sessions.on_exceed),
   }),
   device_binding: z.strictObject({
-    mode: z.enum(['off', 'user-agent', 'dpop']).default(D.device_binding.mode),
+    mode: z.enum(DEVICE_BINDING_MODES).default(D.device_binding.mode),
     on_mismatch: z.enum(['revoke', 'reject']).default(D.device_binding.on_mismatch),
     dpop_nonce: bool().default(D.device_binding.dpop_nonce),
   }),

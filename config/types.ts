@@ -31,6 +31,8 @@ export interface RouteConfig {
   readonly websocket: boolean;
   readonly forward_authorization: boolean;
   readonly body_limit: number | null; // bytes; null = streamed, unlimited
+  /** This route's device binding; null = `device_binding.mode` (resolved once, in runtime.ts). */
+  readonly device_binding: DeviceBindingMode | null;
 }
 
 export interface GatewayConfig {

@@ -1,8 +1,9 @@
 // Explains what the pipeline would decide for one request, check by check and in the pipeline's order,
 // using the real modules (path canonicaliser, router, token verification). It forwards nothing, counts
 // no rate limit, revokes nothing and records no DPoP jti: it only reads.
-import type { GatewayConfig } from '../config/types.js';
+import type { DeviceBindingMode, GatewayConfig } from '../config/types.js';
 import type { Accounts } from './auth/accounts.js';
+import { dpopInUse, routeBinding } from './auth/binding.js';
 import { createEndpointRoutes } from './auth/endpoints.js';
 import { flowRouteDeclarations } from './auth/flows/index.js';
 import type { AccessClaims, TokenService } from './auth/tokens.js';
@@ -30,6 +31,8 @@ export interface Explanation {
   readonly method: string;
   readonly url: string;
   readonly route: string | null;
+  /** The matched route's effective device binding (its own, else the global mode); null: no route matched. */
+  readonly device_binding: DeviceBindingMode | null;
   readonly steps: readonly ExplainStep[];
   readonly decision: {
     readonly allowed: boolean;
@@ -135,11 +138,13 @@ export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Pr
     pass('host', `${normal} (Host ${host})`);
     match = attempt('route', () => deps.router.match(normal, method, target));
     const route = match.entry.config;
+    const mode = match.entry.deviceBinding;
+    const modeFrom = route.device_binding === null ? 'device_binding.mode' : 'the route';
     pass(
       'route',
       match.entry.endpoint !== undefined
-        ? `${route.name}: the gateway's own endpoint, answered here, never forwarded`
-        : `${route.name} (path ${route.path}, auth ${route.auth}${route.roles.length > 0 ? `, roles ${route.roles.join('|')}` : ''})`,
+        ? `${route.name}: the gateway's own endpoint, answered here, never forwarded (device binding ${mode})`
+        : `${route.name} (path ${route.path}, auth ${route.auth}${route.roles.length > 0 ? `, roles ${route.roles.join('|')}` : ''}, device binding ${mode} from ${modeFrom})`,
     );
 
     // authentication
@@ -153,7 +158,7 @@ export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Pr
       // The same parse and checks as the authenticate stage; `--dpop` means the DPoP scheme was used.
       const header = `${input.dpop === undefined ? 'Bearer' : 'DPoP'} ${input.token}`;
       try {
-        claims = await verifyBearer(deps.tokens, header, config.device_binding.mode === 'dpop');
+        claims = await verifyBearer(deps.tokens, header, dpopInUse(config));
       } catch (err) {
         const { code, detail } = describeError(err);
         fail('authentication', code, detail);
@@ -166,11 +171,39 @@ export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Pr
       );
     }
 
-    // device binding
-    const mode = config.device_binding.mode;
+    // device binding: the same order of rules as the device-binding stage
+    const bound = claims !== null && (claims.cnf !== undefined || input.dpop !== undefined);
     if (claims === null) skip('device binding', 'no token');
-    else if (mode === 'off') skip('device binding', 'device_binding.mode: off');
-    else if (mode === 'user-agent') {
+    else if (bound && !dpopInUse(config)) {
+      fail(
+        'device binding',
+        'device_mismatch',
+        'a DPoP-bound token, and no route of this gateway takes DPoP',
+      );
+    } else if (bound && deps.checkDpop === undefined) {
+      skip('device binding', 'a DPoP-bound token: its proof is not checked here');
+    } else if (bound) {
+      const url = `${scheme}://${host}${rawTarget.split('?')[0]}`;
+      try {
+        const verdict = await deps.checkDpop!(claims, input, url);
+        pass(
+          'device binding',
+          mode === 'dpop'
+            ? verdict
+            : `${verdict} (a DPoP-bound token needs its proof on a ${mode} route too)`,
+        );
+      } catch (err) {
+        const { code, detail } = describeError(err);
+        fail('device binding', code, detail);
+      }
+    } else if (mode === 'dpop') {
+      fail(
+        'device binding',
+        'device_mismatch',
+        'the route requires a DPoP-bound token (cnf.jkt); this one is not bound to a key',
+      );
+    } else if (mode === 'off') skip('device binding', `device binding off (${modeFrom})`);
+    else {
       const ua = input.userAgent ?? '';
       if (claims.dev === undefined || claims.dev !== userAgentHash(ua)) {
         const then =
@@ -184,16 +217,6 @@ export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Pr
         );
       }
       pass('device binding', 'the User-Agent is the one that logged in');
-    } else if (deps.checkDpop === undefined) {
-      skip('device binding', 'DPoP proofs are not checked here');
-    } else {
-      const url = `${scheme}://${host}${rawTarget.split('?')[0]}`;
-      try {
-        pass('device binding', await deps.checkDpop(claims, input, url));
-      } catch (err) {
-        const { code, detail } = describeError(err);
-        fail('device binding', code, detail);
-      }
     }
 
     // session state
@@ -246,12 +269,14 @@ export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Pr
   for (const check of CHECKS) if (!steps.some((s) => s.check === check)) skip(check, 'not reached');
   steps.sort((a, b) => CHECKS.indexOf(a.check as Check) - CHECKS.indexOf(b.check as Check));
   const route = match?.entry.config.name ?? null;
+  const device_binding = match?.entry.deviceBinding ?? null;
   const failed = failure as { code: ErrorCode; detail: string } | null;
   if (failed !== null) {
     return {
       method,
       url: input.url,
       route,
+      device_binding,
       steps,
       decision: {
         allowed: false,
@@ -266,7 +291,14 @@ export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Pr
     entry.endpoint !== undefined
       ? `answered by the gateway (${entry.config.name})`
       : `forwarded to ${entry.config.upstream.join(' | ')} as ${method} ${match!.forwardPath}`;
-  return { method, url: input.url, route, steps, decision: { allowed: true, status: 200, detail } };
+  return {
+    method,
+    url: input.url,
+    route,
+    device_binding,
+    steps,
+    decision: { allowed: true, status: 200, detail },
+  };
 }
 
 const NOT_HERE = (): Promise<never> => Promise.reject(new Error('explain never runs an endpoint'));
@@ -283,8 +315,12 @@ export function explainRouter(config: GatewayConfig, tokens: TokenService): Rout
     completeLogin: NOT_HERE,
   };
   const own = [...createEndpointRoutes(config, accounts, tokens), ...flowRouteDeclarations(config)].map(
-    (r) => ({ ...r, balancer: createBalancer([]) }),
+    (r) => ({ ...r, balancer: createBalancer([]), deviceBinding: routeBinding(config, r.config) }),
   );
-  const routes = config.routes.map((route) => ({ config: route, balancer: createBalancer(route.upstream) }));
+  const routes = config.routes.map((route) => ({
+    config: route,
+    balancer: createBalancer(route.upstream),
+    deviceBinding: routeBinding(config, route),
+  }));
   return createRouter<CompiledRoute>([...own, ...routes]);
 }

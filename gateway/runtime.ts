@@ -1,8 +1,9 @@
 // Compiles a validated config into the immutable runtime state a request runs against: routes with
 // their balancers, the gateway's own endpoints, the router and the stage list. Reload builds a new
 // one and swaps it atomically; the services (stores, keys) are shared across reloads.
-import type { GatewayConfig, RouteConfig } from '../config/types.js';
+import type { DeviceBindingMode, GatewayConfig, RouteConfig } from '../config/types.js';
 import { createAccounts } from './auth/accounts.js';
+import { routeBinding } from './auth/binding.js';
 import { createEndpointRoutes, type Endpoint } from './auth/endpoints.js';
 import { createAccountFlows } from './auth/flows/index.js';
 import { createLoginGuard, type LoginGuard } from './auth/login-guard.js';
@@ -17,6 +18,8 @@ export interface CompiledRoute extends RouteEntry {
   readonly balancer: Balancer;
   /** Set for the gateway's own endpoints, which are answered here and never forwarded. */
   readonly endpoint?: Endpoint;
+  /** The route's `device_binding`, else the global mode (the gateway's own endpoints: always the global one). */
+  readonly deviceBinding: DeviceBindingMode;
 }
 
 export interface RuntimeState {
@@ -47,10 +50,14 @@ export function compileRuntime(
   const own: CompiledRoute[] = [
     ...createEndpointRoutes(config, accounts, services.tokens),
     ...flows.routes(accounts),
-  ].map((r) => ({ ...r, balancer: createBalancer([]) }));
+  ].map((r) => ({ ...r, balancer: createBalancer([]), deviceBinding: routeBinding(config, r.config) }));
   const routes: CompiledRoute[] = [
     ...own,
-    ...config.routes.map((route) => ({ config: route, balancer: createBalancer(route.upstream) })),
+    ...config.routes.map((route) => ({
+      config: route,
+      balancer: createBalancer(route.upstream),
+      deviceBinding: routeBinding(config, route),
+    })),
   ];
   const router = createRouter(routes);
   const stages = createStages(config, router, services, deps);

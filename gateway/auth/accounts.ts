@@ -18,12 +18,12 @@ import type {
   TokenPair,
 } from './account-types.js';
 import { publicUser } from './account-types.js';
+import { deviceClaims, isDpopDevice, presentedDevice } from './binding.js';
 import { dpopError } from './dpop.js';
 import type { Attempt } from './login-guard.js';
 import { passwordPolicyError } from './password-policy.js';
 import { hashRefreshToken, isRefreshTokenFormat, newRefreshToken } from './refresh-tokens.js';
 import type { AccessClaims } from './tokens.js';
-import { userAgentHash } from './user-agent.js';
 
 export * from './account-types.js';
 
@@ -37,15 +37,15 @@ const invalidCredentials = (): GatewayError => new GatewayError('invalid_credent
 
 export function createAccounts(deps: AccountDeps) {
   const { config, users, state, tokens, hasher, policy, guard, audit, log } = deps;
+  // The global mode decides what login and refresh require. A proof the pipeline verified (any mode, when
+  // some route takes DPoP) binds the session to its key; without one, the global mode's binding applies.
   const binding = config.device_binding.mode;
-  const tokenType = binding === 'dpop' ? 'DPoP' : 'Bearer';
   const deviceOf = (meta: ClientMeta): string => {
-    if (binding === 'user-agent') return userAgentHash(meta.userAgent);
-    if (binding === 'off') return '';
     // DPoP: tokens are issued only to the holder of a key whose proof the pipeline verified on this request.
-    if (meta.dpopJkt == null) throw dpopError('missing DPoP proof');
-    return meta.dpopJkt;
+    if (binding === 'dpop' && meta.dpopJkt == null) throw dpopError('missing DPoP proof');
+    return presentedDevice(binding, meta);
   };
+  const tokenTypeOf = (device: string): 'DPoP' | 'Bearer' => (isDpopDevice(device) ? 'DPoP' : 'Bearer');
   const expiresIn = Math.floor(config.tokens.access_ttl / 1000);
   const allowOnError = config.storage.on_state_error === 'allow';
 
@@ -66,8 +66,8 @@ export function createAccounts(deps: AccountDeps) {
       sub: user.id,
       sid,
       roles: user.roles,
-      // RFC 9449 §6: a DPoP session's device value is its key's thumbprint, confirmed as `cnf.jkt`.
-      ...(device === '' ? {} : binding === 'dpop' ? { cnf: { jkt: device } } : { dev: device }),
+      // RFC 9449 §6: a DPoP session's key thumbprint is confirmed as `cnf.jkt`; a User-Agent hash is `dev`.
+      ...deviceClaims(device),
     });
     return signed.token;
   }
@@ -251,7 +251,7 @@ export function createAccounts(deps: AccountDeps) {
       return {
         access,
         refresh: refresh.token,
-        token_type: tokenType,
+        token_type: tokenTypeOf(device),
         expires_in: expiresIn,
         device_token: tokens.deviceTokens.issueDeviceToken(canonical),
       };
@@ -262,14 +262,26 @@ export function createAccounts(deps: AccountDeps) {
       const next = newRefreshToken();
       const device = deviceOf(meta);
       const t = config.tokens;
-      const result = await state.rotateRefresh(
-        hashRefreshToken(presented),
-        next.hash,
-        Date.now(),
-        t.refresh_reuse_grace,
-        t.refresh_ttl,
-        device,
-      );
+      const rotate = (presenting: string) =>
+        state.rotateRefresh(
+          hashRefreshToken(presented),
+          next.hash,
+          Date.now(),
+          t.refresh_reuse_grace,
+          t.refresh_ttl,
+          presenting,
+        );
+      let result = await rotate(device);
+      // A proof sent with the refresh of a session its login did not bind to a key (a mismatch changes
+      // nothing): that session's own binding decides, as if no proof had been sent.
+      if (
+        result.kind === 'device_mismatch' &&
+        isDpopDevice(device) &&
+        !isDpopDevice(result.session.device) &&
+        binding !== 'dpop'
+      ) {
+        result = await rotate(presentedDevice(binding, { userAgent: meta.userAgent }));
+      }
       switch (result.kind) {
         case 'unknown':
           throw tokenError(result.reason ?? 'invalid_token');
@@ -291,7 +303,10 @@ export function createAccounts(deps: AccountDeps) {
             ip: meta.ip,
             details: { sid: s.sid, via: 'refresh' },
           });
-          throw tokenError('device_mismatch');
+          // A key-bound session needs a proof by its key (RFC 9449 §5): the DPoP challenge says so.
+          throw isDpopDevice(s.device)
+            ? dpopError('the refresh proof is missing or not by the key the session is bound to')
+            : tokenError('device_mismatch');
         }
       }
       const session = result.session;
@@ -303,7 +318,7 @@ export function createAccounts(deps: AccountDeps) {
       return {
         access: await issueAccess(user, session.sid, session.device),
         refresh: next.token,
-        token_type: tokenType,
+        token_type: tokenTypeOf(session.device),
         expires_in: expiresIn,
       };
     },

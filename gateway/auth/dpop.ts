@@ -177,7 +177,9 @@ export async function checkBoundToken(
   claims: AccessClaims,
   presentation: { scheme: string; token: string; proofs: readonly string[]; method: string; url: string },
 ): Promise<VerifiedProof> {
-  if (claims.cnf === undefined) throw dpopError('the access token is not DPoP-bound');
+  // RFC 9449 §7.1: the token itself is the problem (the DPoP scheme with a token bound to no key).
+  if (claims.cnf === undefined)
+    throw dpopError('the access token is not DPoP-bound', { error: 'invalid_token' });
   // RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused: someone is using it without its key.
   if (presentation.scheme.toLowerCase() !== 'dpop')
     throw dpopError('a DPoP-bound token was presented as Bearer', { theft: true });

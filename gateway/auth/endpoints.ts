@@ -54,6 +54,7 @@ function route(
     websocket: false,
     forward_authorization: false,
     body_limit: config.server.body_limit,
+    device_binding: null, // the global mode: it decides whether login and refresh need a proof
   };
 }
 

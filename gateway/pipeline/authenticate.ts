@@ -11,7 +11,7 @@ export function tokenError(code: ErrorCode, cause?: unknown): GatewayError {
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
-/** RFC 9449 §7.1; accepted only in DPoP mode, where the dpop-binding stage then requires the proof. */
+/** RFC 9449 §7.1; accepted when some route uses DPoP, and then the device-binding stage requires the proof. */
 const DPOP = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
 /** The Authorization header, or undefined; two of them are ambiguous and refused. */
@@ -58,6 +58,8 @@ export function createAuthenticate(tokens: TokenService, acceptDpop = false): St
     }
     return verifyBearer(tokens, header, acceptDpop).then((claims) => {
       ctx.claims = claims;
+      // The header matched `Bearer …` or `DPoP …`: the first letter tells them apart.
+      ctx.dpopScheme = acceptDpop && (header.charCodeAt(0) | 0x20) === 0x64;
     });
   };
 }

@@ -49,6 +49,8 @@ export class RequestContext {
   /** The live session of those claims, once the session-state stage has found it. */
   session: SessionRecord | null = null;
   identity: Identity | null = null;
+  /** The verified token was presented with the DPoP scheme (RFC 9449 §7.1), not Bearer. */
+  dpopScheme = false;
   /** RFC 9449: the thumbprint of the key whose DPoP proof this request carried, once verified. */
   dpopJkt: string | null = null;
   /** Every rate limit that counted this request (the RateLimit-* headers describe the tightest). */

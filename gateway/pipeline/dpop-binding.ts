@@ -1,7 +1,9 @@
-// Device binding in DPoP mode (RFC 9449): every token request carries a fresh proof by the token's key,
-// and login and refresh carry one that binds the session to a key. Proof rules are in auth/dpop.ts.
+// DPoP device binding (RFC 9449): every request with a DPoP-bound token carries a fresh proof by the
+// token's key, on every route; login and refresh may carry one that binds the session to a key (must, in
+// global DPoP mode). Built when the global mode or any route uses DPoP. Proof rules are in auth/dpop.ts.
 import type { GatewayConfig } from '../../config/types.js';
 import type { AuditLog } from '../audit.js';
+import { dpopInUse } from '../auth/binding.js';
 import {
   checkBoundToken,
   createDpopVerifier,
@@ -28,7 +30,7 @@ export interface DpopBindingDeps {
 }
 
 export interface DpopStages {
-  /** In the device-binding slot: checks the proof of a token request and starts its replay check. */
+  /** Called by the device-binding stage for a DPoP-bound token (or the DPoP scheme): checks the proof, starts its replay check. */
   readonly proof: Stage;
   /** After the session and rate-limit checks: judges the replay check; proofs of login and refresh. */
   readonly finish: Stage;
@@ -49,30 +51,46 @@ function proofsOf(ctx: RequestContext): string[] {
   return out;
 }
 
-/** The request's URI as the client addressed it: scheme from trusted proxies, host from Host, no query. */
-function requestUrl(ctx: RequestContext): string {
-  return `${ctx.forwardedProto}://${ctx.req.headers.host ?? ''}${ctx.target!.rawPath}`;
+/**
+ * The request's URI as the client addressed it, without query: scheme and host from X-Forwarded-Proto and
+ * X-Forwarded-Host when the peer is a trusted proxy, else `http` and the Host header (client-ip.ts decides).
+ */
+export function requestUrl(ctx: RequestContext): string {
+  return `${ctx.forwardedProto}://${ctx.forwardedHost}${ctx.target!.rawPath}`;
 }
 
-/** Other stages' Bearer challenges, rewritten to the DPoP scheme (RFC 9449 §7.1). */
+/** Whether a refusal speaks DPoP: the route takes DPoP proofs, or the client presented a DPoP token. */
+function speaksDpop(ctx: RequestContext): boolean {
+  if (ctx.match?.entry.deviceBinding === 'dpop' || ctx.claims?.cnf !== undefined || ctx.dpopScheme)
+    return true;
+  try {
+    return /^dpop /i.test(authorizationHeader(ctx) ?? '');
+  } catch {
+    return false;
+  }
+}
+
+/** Other stages' Bearer challenges, in the DPoP scheme where the client speaks DPoP (RFC 9449 §7.1). */
 export function withDpopChallenge(stage: Stage): Stage {
-  const rewrite = (err: unknown): never => {
-    throw err instanceof GatewayError ? toDpopChallenge(err) : err;
+  const rewrite = (err: unknown, ctx: RequestContext): never => {
+    throw err instanceof GatewayError && speaksDpop(ctx) ? toDpopChallenge(err) : err;
   };
   return function dpopChallenge(ctx: RequestContext): void | Promise<void> {
     let pending: void | Promise<void>;
     try {
       pending = stage(ctx);
     } catch (err) {
-      return rewrite(err);
+      return rewrite(err, ctx);
     }
-    return pending === undefined ? undefined : pending.catch(rewrite);
+    return pending === undefined ? undefined : pending.catch((err: unknown) => rewrite(err, ctx));
   };
 }
 
 export function createDpopBinding(config: GatewayConfig, deps: DpopBindingDeps): DpopStages | null {
-  if (config.device_binding.mode !== 'dpop') return null;
+  if (!dpopInUse(config)) return null;
   const { state, audit, log } = deps;
+  // Only the global mode makes login and refresh require a proof; with DPoP on some routes they take one.
+  const proofRequired = config.device_binding.mode === 'dpop';
   const verifier = createDpopVerifier(deps.tokens, { nonces: config.device_binding.dpop_nonce });
   const revokeOnTheft = config.device_binding.on_mismatch === 'revoke';
   const allowOnError = config.storage.on_state_error === 'allow';
@@ -165,9 +183,9 @@ export function createDpopBinding(config: GatewayConfig, deps: DpopBindingDeps):
     // The gateway's endpoints that read no token (login, refresh and any other that issues tokens) bind the
     // key of the proof they carry; whether one is required is theirs to say (accounts refuse to issue without).
     const entry = ctx.match!.entry;
-    const proofs = proofsOf(ctx);
     if (entry.endpoint?.readsToken !== false) return;
-    if (proofs.length === 0 && !KEY_BINDING_ENDPOINTS.has(entry.config.name)) return;
+    const proofs = proofsOf(ctx);
+    if (proofs.length === 0 && !(proofRequired && KEY_BINDING_ENDPOINTS.has(entry.config.name))) return;
     // After the global rate limit (a proof costs a signature check), before any password is hashed.
     const verified = await verifier.verify({
       proofs,

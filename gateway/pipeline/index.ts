@@ -1,6 +1,7 @@
 // The pipeline: one ordered list of stages, declared here and nowhere else. Each entry says why it
 // sits where it does. Stages are built once per runtime state (start-up or reload), never per request.
 import type { GatewayConfig } from '../../config/types.js';
+import { dpopInUse } from '../auth/binding.js';
 import type { LiveRevocation } from '../live-revocation.js';
 import type { Router } from '../routing/router.js';
 import type { CompiledRoute } from '../runtime.js';
@@ -37,8 +38,9 @@ export function createStages(
   deps: PipelineDeps,
 ): Stage[] {
   const { state, audit, tokens, limiters } = services;
+  // Null unless the global mode or a route uses DPoP.
   const dpop = createDpopBinding(config, { tokens, state, audit, log: deps.log, onSkip: deps.onStateSkip });
-  // In DPoP mode every token challenge uses the DPoP scheme (RFC 9449 §7.1); otherwise stages run as they are.
+  // Where DPoP is spoken (a dpop route, a DPoP token), token challenges use its scheme (RFC 9449 §7.1).
   const challenge = dpop === null ? (stage: Stage) => stage : withDpopChallenge;
   const stages: Array<Stage | null> = [
     createRequestId(), // first: every log line and every error reply carries the id
@@ -46,10 +48,10 @@ export function createStages(
     createCheckHost(), // zero or two Host headers are garbage before any routing decision
     createCors(config, router), // preflights carry no credentials and ask about another method: before matching
     createMatchRoute(router), // the canonical path is decided once; the route says what auth it needs
-    challenge(createAuthenticate(tokens, dpop !== null)), // signature and claims before any claim is used
-    // Only a verified token's device claim is compared.
-    createDeviceBinding(config, { state, audit, log: deps.log, onSkip: deps.onStateSkip }),
-    dpop?.proof ?? null, // DPoP mode's device binding: a verified token's proof, before its session is read
+    challenge(createAuthenticate(tokens, dpopInUse(config))), // signature and claims before any claim is used
+    // Only a verified token's device claims are compared, by the route's mode; a DPoP token's proof is
+    // checked here, before its session is read.
+    createDeviceBinding(config, { state, audit, log: deps.log, onSkip: deps.onStateSkip }, dpop),
     // The session allow-list, then the route and global limits (per user when a token is verified, else per
     // IP), all in one state-store round trip.
     challenge(

@@ -120,6 +120,7 @@ describe('normalisation', () => {
       websocket: false,
       forward_authorization: false,
       body_limit: 65_536,
+      device_binding: null,
     });
   });
 
@@ -232,6 +233,26 @@ describe('security properties of the loader', () => {
           .join(', ')}]`,
       );
     expect(() => load(levels.join('\n'))).toThrow(/^yaml: document uses too many aliases \(line \d+\)$/);
+  });
+
+  it('routes[].device_binding: off, user-agent or dpop; absent is null (the global mode); anything else names the key and line', () => {
+    const routes = (extra: string) =>
+      withSecret(
+        [
+          'routes:',
+          '  - { name: a, path: /a, upstream: "http://127.0.0.1:1" }',
+          `  - { name: b, path: /b, upstream: "http://127.0.0.1:1"${extra} }`,
+        ].join('\n'),
+      );
+    expect(load(routes('')).routes.map((r) => r.device_binding)).toEqual([null, null]);
+    for (const mode of ['off', 'user-agent', 'dpop'] as const)
+      expect(load(routes(`, device_binding: ${mode}`)).routes[1]!.device_binding).toBe(mode);
+    expect(() => load(routes(', device_binding: DPoP'))).toThrow(
+      new ConfigError([
+        { path: 'routes[1].device_binding', message: 'must be one of off, user-agent, dpop', line: 5 },
+      ]),
+    );
+    expect(() => load(routes(', device_binding: [dpop]'))).toThrow(/^routes\[1\]\.device_binding: /);
   });
 
   it('never echoes a rejected value (it may be a password)', () => {

@@ -1,67 +1,20 @@
 // DPoP mode (device_binding.mode: dpop, RFC 9449) end to end: login binds the session to a key, every
 // request needs a fresh proof by that key, and each way of getting a proof wrong is 401 device_mismatch
 // with the DPoP challenge. Server nonces, trusted-proxy schemes, refresh and the upstream assertion too.
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DpopKey, jwtClaims, makeProof, newDpopKey, type ProofOptions } from '../support/dpop.js';
+import {
+  type DpopKey,
+  expectDpopRefusal,
+  jwtClaims,
+  makeProof,
+  newDpopKey,
+  type ProofOptions,
+  type Reply,
+  send,
+} from '../support/dpop.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
 import { newUser, OPEN_LIMITS, PASSWORD } from './accounts/support.js';
-
-interface Reply {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: { code?: string; data?: Record<string, unknown> } | null;
-}
-
-interface SendOptions {
-  readonly json?: unknown;
-  readonly authorization?: string;
-  readonly dpop?: string | string[];
-  readonly headers?: Record<string, string>;
-  /** Local address to connect from (127.0.0.2 is a trusted proxy in these tests). */
-  readonly from?: string;
-}
-
-function send(gw: TestGateway, method: string, path: string, o: SendOptions = {}): Promise<Reply> {
-  const headers: Record<string, string | string[]> = { 'user-agent': 'dpop-test/1.0', ...o.headers };
-  const payload = o.json === undefined ? undefined : JSON.stringify(o.json);
-  if (payload !== undefined) {
-    headers['content-type'] = 'application/json';
-    headers['content-length'] = String(Buffer.byteLength(payload));
-  }
-  if (o.authorization !== undefined) headers.authorization = o.authorization;
-  if (o.dpop !== undefined) headers.dpop = o.dpop;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${gw.url}${path}`,
-      { method, headers, agent: false, ...(o.from === undefined ? {} : { localAddress: o.from }) },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let body: Reply['body'] = null;
-          try {
-            body = JSON.parse(text) as Reply['body'];
-          } catch {
-            body = null;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-function expectDpopRefusal(r: Reply, error = 'invalid_dpop_proof'): void {
-  expect({ status: r.status, code: r.body?.code }).toEqual({ status: 401, code: 'device_mismatch' });
-  const challenge = String(r.headers['www-authenticate']);
-  expect(challenge.startsWith('DPoP ')).toBe(true);
-  expect(challenge).toContain(`error="${error}"`);
-}
 
 interface Session {
   readonly key: DpopKey;
@@ -331,7 +284,7 @@ describe('DPoP: every wrong proof is 401 device_mismatch', () => {
       sid: String(c.sid),
       roles: ['user'],
     });
-    expectDpopRefusal(await call(gw, { ...s, access: unbound.token }, '/api/orders/1'));
+    expectDpopRefusal(await call(gw, { ...s, access: unbound.token }, '/api/orders/1'), 'invalid_token');
   });
 });
 

@@ -1,5 +1,7 @@
 // DPoP proofs (RFC 9449) made with node:crypto for tests: correct ones, and every kind of wrong one
-// (claims, header, algorithm, key members) through overrides. Not a client library: no state, no retries.
+// (claims, header, algorithm, key members) through overrides; and the raw requests that carry them.
+// Not a client library: no state, no retries.
+
 import {
   createHash,
   createHmac,
@@ -9,6 +11,9 @@ import {
   randomBytes,
   sign,
 } from 'node:crypto';
+import { request } from 'node:http';
+import { expect } from 'vitest';
+import type { TestGateway } from './gateway.js';
 
 export interface DpopKey {
   readonly alg: 'ES256' | 'EdDSA';
@@ -89,4 +94,59 @@ export function makeProof(key: DpopKey, o: ProofOptions): string {
 /** The claims of a JWT, unverified (for asserting what the gateway issued). */
 export function jwtClaims(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: { code?: string; data?: Record<string, unknown> } | null;
+}
+
+export interface SendOptions {
+  readonly json?: unknown;
+  readonly authorization?: string;
+  readonly dpop?: string | string[];
+  readonly headers?: Record<string, string>;
+  /** Local address to connect from (127.0.0.2 is a trusted proxy in these tests). */
+  readonly from?: string;
+}
+
+export function send(gw: TestGateway, method: string, path: string, o: SendOptions = {}): Promise<Reply> {
+  const headers: Record<string, string | string[]> = { 'user-agent': 'dpop-test/1.0', ...o.headers };
+  const payload = o.json === undefined ? undefined : JSON.stringify(o.json);
+  if (payload !== undefined) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(Buffer.byteLength(payload));
+  }
+  if (o.authorization !== undefined) headers.authorization = o.authorization;
+  if (o.dpop !== undefined) headers.dpop = o.dpop;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${gw.url}${path}`,
+      { method, headers, agent: false, ...(o.from === undefined ? {} : { localAddress: o.from }) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let body: Reply['body'] = null;
+          try {
+            body = JSON.parse(text) as Reply['body'];
+          } catch {
+            body = null;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export function expectDpopRefusal(r: Reply, error = 'invalid_dpop_proof'): void {
+  expect({ status: r.status, code: r.body?.code }).toEqual({ status: 401, code: 'device_mismatch' });
+  const challenge = String(r.headers['www-authenticate']);
+  expect(challenge.startsWith('DPoP ')).toBe(true);
+  expect(challenge).toContain(`error="${error}"`);
 }

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../../errors.js';
 import type { User } from '../../users/user-store.js';
 import type { ClientMeta } from '../accounts.js';
+import { dpopDevice } from '../binding.js';
 import type { AccessClaims } from '../tokens.js';
 import { userAgentHash } from '../user-agent.js';
 import { checkLimits, type FlowDeps, failClosed, usable } from './context.js';
@@ -73,10 +74,15 @@ export function createTwoFactor(deps: FlowDeps) {
     return used;
   }
 
-  // The challenge is bound to the device that gave the password: its DPoP key in DPoP mode (completing
-  // it then needs a proof with that key, as login does), else its User-Agent.
+  // The challenge is bound to the device that gave the password: its DPoP key when it sent a proof
+  // (completing it then needs a proof with that key, as login does), else its User-Agent. In DPoP mode a
+  // login without a proof binds to no key, and completing it is refused for want of one.
   const challengeBinding = (meta: ClientMeta): string =>
-    config.device_binding.mode === 'dpop' ? `dpop:${meta.dpopJkt ?? ''}` : userAgentHash(meta.userAgent);
+    meta.dpopJkt != null
+      ? dpopDevice(meta.dpopJkt)
+      : config.device_binding.mode === 'dpop'
+        ? dpopDevice('')
+        : userAgentHash(meta.userAgent);
 
   return {
     async status(userId: string) {

@@ -29,6 +29,7 @@ function route(name: string, path: string, extra: Partial<RouteConfig> = {}): Ro
       websocket: false,
       forward_authorization: false,
       body_limit: null,
+      device_binding: null,
       ...extra,
     },
   };
