@@ -1,6 +1,6 @@
 // DPoP mode (device_binding.mode: dpop, RFC 9449) end to end: login binds the session to a key, every
 // request needs a fresh proof by that key, and each way of getting a proof wrong is 401 device_mismatch
-// with the DPoP challenge. Server nonces, trusted-proxy schemes, refresh and the upstream assertion too.
+// with the DPoP challenge. Server nonces, the htu behind trusted proxies (X-Forwarded-Proto and -Host), refresh and the upstream assertion too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DpopKey,
@@ -308,6 +308,46 @@ describe('DPoP: the URI the gateway sees', () => {
       headers: { 'x-forwarded-proto': 'https' },
     });
     expectDpopRefusal(direct);
+  });
+
+  it('behind a trusted proxy, the htu is the external URL of X-Forwarded-Proto and X-Forwarded-Host (login and requests)', async () => {
+    const external = (path: string) => `https://api.example.com${path}`;
+    const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' };
+    const key = newDpopKey();
+    const user = newUser();
+    await send(gw, 'POST', '/api/auth/register', { json: user });
+    const r = await send(gw, 'POST', '/api/auth/login', {
+      json: { email: user.email, password: PASSWORD },
+      dpop: makeProof(key, { htm: 'POST', htu: external('/api/auth/login') }),
+      headers: forwarded,
+      from: '127.0.0.2',
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const access = r.body!.data!.access as string;
+    const viaProxy = (htu: string) =>
+      send(gw, 'GET', '/api/orders/1', {
+        authorization: `DPoP ${access}`,
+        dpop: makeProof(key, { htm: 'GET', htu, token: access }),
+        headers: forwarded,
+        from: '127.0.0.2',
+      });
+    expect((await viaProxy(external('/api/orders/1'))).status).toBe(200);
+    // The URL as the gateway's own Host header spells it is not what the client addressed.
+    expectDpopRefusal(await viaProxy(url(gw, '/api/orders/1')));
+    expectDpopRefusal(await viaProxy(url(gw, '/api/orders/1').replace('http:', 'https:')));
+  });
+
+  it('from an untrusted peer, X-Forwarded-Host is not believed: the htu is the Host header', async () => {
+    const s = await login(gw);
+    const direct = (htu: string) =>
+      send(gw, 'GET', '/api/orders/1', {
+        authorization: `DPoP ${s.access}`,
+        dpop: makeProof(s.key, { htm: 'GET', htu, token: s.access }),
+        headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' },
+      });
+    expectDpopRefusal(await direct('https://api.example.com/api/orders/1'));
+    expectDpopRefusal(await direct('http://api.example.com/api/orders/1'));
+    expect((await direct(url(gw, '/api/orders/1'))).status).toBe(200);
   });
 
   it('the htu host may differ in case and spell the default port', async () => {
