@@ -1,6 +1,7 @@
 // DPoP mode (device_binding.mode: dpop, RFC 9449) end to end: login binds the session to a key, every
 // request needs a fresh proof by that key, and each way of getting a proof wrong is 401 device_mismatch
-// with the DPoP challenge. Server nonces, the htu behind trusted proxies (X-Forwarded-Proto and -Host), refresh and the upstream assertion too.
+// with the DPoP challenge. Server nonces, the htu behind trusted proxies (X-Forwarded-Proto and -Host),
+// refresh and the upstream assertion too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DpopKey,
