@@ -2,7 +2,9 @@
 // requires DPoP proofs on some routes and User-Agent binding or none on others. A DPoP-bound token is
 // never a bearer token, whatever the route says (RFC 9449 §7.1); a dpop route refuses any other token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDpopExplainer } from '../../gateway/auth/dpop.js';
 import { userAgentHash } from '../../gateway/auth/user-agent.js';
+import { type ExplainInput, type Explanation, explainRequest, explainRouter } from '../../gateway/explain.js';
 import {
   type DpopKey,
   expectDpopRefusal,
@@ -12,7 +14,7 @@ import {
   type Reply,
   send,
 } from '../support/dpop.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { startTestGateway, TEST_ADMIN_TOKEN, type TestGateway } from '../support/gateway.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
 import { newUser, OPEN_LIMITS, PASSWORD } from './accounts/support.js';
 
@@ -200,6 +202,53 @@ describe('global user-agent, one route dpop, one off (override upwards and downw
       headers: { 'user-agent': forgedUa },
     });
     expectDpopRefusal(r);
+  });
+
+  it("explain (the CLI's router and the admin API) reports the route's effective mode and judges by it", async () => {
+    const plain = await login(gw);
+    const bound = await login(gw, newDpopKey());
+    const config = gw.current().config;
+    const tokens = gw.services.tokens;
+    const deps = {
+      config,
+      router: explainRouter(config, tokens),
+      tokens,
+      state: gw.services.state,
+      checkDpop: createDpopExplainer(config, tokens),
+    };
+    const ex = (path: string, token: string, extra: Partial<ExplainInput> = {}) =>
+      explainRequest({ method: 'GET', url: url(gw, path), token, userAgent: UA, ...extra }, deps);
+    const routeStep = (e: Explanation) => e.steps.find((st) => st.check === 'route')!.detail;
+
+    const payments = await ex('/api/payments/1', plain.access);
+    expect(payments.device_binding).toBe('dpop');
+    expect(routeStep(payments)).toContain('device binding dpop from the route');
+    expect(payments.decision).toMatchObject({ allowed: false, code: 'device_mismatch' });
+    const orders = await ex('/api/orders/1', plain.access);
+    expect(orders.device_binding).toBe('user-agent');
+    expect(routeStep(orders)).toContain('device binding user-agent from device_binding.mode');
+    expect(orders.decision.allowed).toBe(true);
+    const open = await ex('/api/open/1', plain.access, { userAgent: 'other/2.0' });
+    expect([open.device_binding, open.decision.allowed]).toEqual(['off', true]);
+    // A bound token on the user-agent route: its proof decides.
+    expect((await ex('/api/orders/1', bound.access)).decision).toMatchObject({
+      allowed: false,
+      code: 'device_mismatch',
+    });
+    const proof = makeProof(bound.key!, { htm: 'GET', htu: url(gw, '/api/orders/1'), token: bound.access });
+    expect((await ex('/api/orders/1', bound.access, { dpop: proof })).decision.allowed).toBe(true);
+
+    const admin = await fetch(`${gw.adminUrl}/api/explain`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+      body: JSON.stringify({ method: 'GET', url: url(gw, '/api/payments/1'), token: plain.access }),
+    });
+    const data = ((await admin.json()) as { data: Explanation }).data;
+    expect([data.route, data.device_binding, data.decision.code]).toEqual([
+      'payments',
+      'dpop',
+      'device_mismatch',
+    ]);
   });
 
   it('refresh of a User-Agent session that carries a proof keeps the User-Agent binding (and the session)', async () => {
