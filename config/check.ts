@@ -77,13 +77,15 @@ export function summarize(config: GatewayConfig): string {
   ];
   if (config.routes.length === 0) return `${head.join('\n')}\nroutes:  none\n`;
   const rows = [
-    ['NAME', 'HOST', 'PATH', 'METHODS', 'AUTH', 'UPSTREAMS'],
+    ['NAME', 'HOST', 'PATH', 'METHODS', 'AUTH', 'DEVICE', 'UPSTREAMS'],
     ...config.routes.map((r) => [
       r.name,
       r.host ?? '*',
       r.path,
       r.methods?.join(',') ?? '*',
       r.auth,
+      // The effective mode: the route's own, else the global one.
+      r.device_binding ?? config.device_binding.mode,
       r.upstream.join(', '),
     ]),
   ];

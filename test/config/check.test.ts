@@ -41,9 +41,13 @@ describe('runCheckConfig', () => {
     const lines = r.stdout.split('\n');
     expect(lines.filter((l) => l.startsWith('warning: '))).toHaveLength(2);
     expect(lines).toContain(`${EXAMPLE}: OK, 2 routes`);
-    expect(lines).toContain('NAME         HOST  PATH          METHODS  AUTH      UPSTREAMS');
-    expect(lines).toContain('echo         *     /api/echo     *        optional  http://127.0.0.1:8081');
-    expect(lines).toContain('echo-public  *     /public/echo  *        public    http://127.0.0.1:8081');
+    expect(lines).toContain('NAME         HOST  PATH          METHODS  AUTH      DEVICE      UPSTREAMS');
+    expect(lines).toContain(
+      'echo         *     /api/echo     *        optional  user-agent  http://127.0.0.1:8081',
+    );
+    expect(lines).toContain(
+      'echo-public  *     /public/echo  *        public    user-agent  http://127.0.0.1:8081',
+    );
   });
 
   it('prints the exact summary, with store passwords hidden', () => {
@@ -56,19 +60,21 @@ describe('runCheckConfig', () => {
         `tokens: { secret: ${SECRET} }`,
         'routes:',
         '  - { name: orders, path: /api/orders, methods: [GET, POST], host: shop.example.com, upstream: ["http://a:1", "http://b:2"] }',
+        '  - { name: pay, path: /api/pay, upstream: "http://c:3", device_binding: dpop }',
       ].join('\n'),
     );
     const r = run(['check-config', `--config=${file}`]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
       [
-        `${file}: OK, 1 route`,
+        `${file}: OK, 2 routes`,
         'listen:  0.0.0.0:8000 (admin 127.0.0.1:9090, admin API off)',
         'storage: users postgres://gw:***@db:5432/gw, state redis://:***@cache:6379/0',
         'tokens:  HS256, device binding user-agent',
         '',
-        'NAME    HOST              PATH         METHODS   AUTH      UPSTREAMS',
-        'orders  shop.example.com  /api/orders  GET,POST  required  http://a:1, http://b:2',
+        'NAME    HOST              PATH         METHODS   AUTH      DEVICE      UPSTREAMS',
+        'orders  shop.example.com  /api/orders  GET,POST  required  user-agent  http://a:1, http://b:2',
+        'pay     *                 /api/pay     *         required  dpop        http://c:3',
         '',
       ].join('\n'),
     );
