@@ -77,13 +77,14 @@ export async function createServices(config: GatewayConfig, log: Logger): Promis
     log.warn({ path: tokens.assertionKeyPath }, 'generated a new assertion signing key; keep this file');
   }
   const audit = createAuditLog(users, log);
+  const hasher = createPasswordHasher(config.passwords.argon2, { log });
   return {
     users,
     state,
     limiters,
     events,
     tokens,
-    hasher: createPasswordHasher(config.passwords.argon2),
+    hasher,
     policy: createPasswordPolicy(config.passwords),
     audit,
     log,
@@ -92,6 +93,7 @@ export async function createServices(config: GatewayConfig, log: Logger): Promis
       await audit.flush();
       await state.close();
       await users.close();
+      await hasher.close();
     },
   };
 }

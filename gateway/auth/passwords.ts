@@ -1,9 +1,13 @@
 // Argon2id password hashing through @node-rs/argon2 (the only module importing it): hash, verify,
 // rehash detection and a dummy verify for unknown emails. It does not judge password strength.
+// Hashes run in worker threads, one per core, at the lowest CPU priority (README: "Password hashing").
 
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { type Algorithm, hash, type Options, parseOptions, type Version, verify } from '@node-rs/argon2';
+import { Worker } from 'node:worker_threads';
+import { type Algorithm, type Options, parseOptions, type Version } from '@node-rs/argon2';
+import type { Logger } from '../logger.js';
 
 export interface Argon2Params {
   readonly memory_kib: number;
@@ -14,7 +18,10 @@ export interface Argon2Params {
 export interface PasswordHasher {
   /** A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) with a fresh 16-byte salt. */
   hash(password: string): Promise<string>;
-  /** False for a wrong password and for a stored hash that cannot be parsed; never rejects. */
+  /**
+   * False for a wrong password and for a stored hash that cannot be parsed. Rejects only when the
+   * hashing itself failed (a worker thread died, the hasher is closed): that is not a wrong password.
+   */
   verify(storedHash: string, password: string): Promise<boolean>;
   /** True when the stored hash was not made with exactly the configured algorithm and parameters. */
   needsRehash(storedHash: string): boolean;
@@ -23,6 +30,21 @@ export interface PasswordHasher {
    * a login for an unknown email costs the same time as a wrong password (no account enumeration).
    */
   verifyDummy(password: string): Promise<false>;
+  /** Stops the worker threads; hashes still waiting or running reject. */
+  close(): Promise<void>;
+}
+
+/** One hashing thread, for tests and diagnostics. */
+export interface HashThread {
+  /** The kernel's thread id (Linux; null elsewhere or before the thread started). */
+  readonly tid: number | null;
+  /** Stops the thread as a crash would: its hash rejects, and the next hash starts a fresh thread. */
+  terminate(): Promise<void>;
+}
+
+export interface PasswordHasherOptions {
+  /** Where a thread that died or could not lower its priority is reported (once for the priority). */
+  readonly log?: Pick<Logger, 'warn' | 'error'>;
 }
 
 // The package's enums are `const enum`s that exist only as types: their runtime objects are empty,
@@ -30,6 +52,179 @@ export interface PasswordHasher {
 const ARGON2ID = 2 as Algorithm;
 const VERSION_0X13 = 1 as Version;
 const OUTPUT_BYTES = 32;
+
+// The lowest priority (nice 19): the kernel runs a hashing thread only when no normal-priority thread
+// (the event loop, the upstream, Redis) wants the core, so a login burst cannot delay proxied requests,
+// while an idle machine still hashes at full speed. On Linux the nice value belongs to the thread;
+// elsewhere (macOS, Windows) it belongs to the whole process, so it is left alone there.
+const WORKER_NICE = 19;
+
+// The worker's whole program, plain JavaScript evaluated in the thread (`eval: true`). A file of its
+// own would need one path in dist/ and another under vitest (which runs these TypeScript sources on a
+// Node that cannot run TypeScript in a worker). It loads this module's copy of @node-rs/argon2 by the
+// path resolved below. Eval'd code is CommonJS or ESM depending on the parent's flags (node
+// --input-type=module), so it uses neither require nor import: process.getBuiltinModule works in both.
+// verify answers false for an unparsable stored hash, as it always has.
+const WORKER_SOURCE = `'use strict';
+const load = (name) => process.getBuiltinModule(name);
+const { parentPort, workerData } = load('node:worker_threads');
+let priorityError = null;
+if (workerData.nice !== null) {
+  try { load('node:os').setPriority(0, workerData.nice); }
+  catch (err) { priorityError = String((err && err.message) || err); }
+}
+let tid = null;
+try { tid = Number(load('node:fs').readFileSync('/proc/thread-self/stat', 'utf8').split(' ', 1)[0]); }
+catch {}
+const argon2 = load('node:module').createRequire(workerData.argon2)(workerData.argon2);
+parentPort.postMessage({ kind: 'ready', tid, priorityError });
+parentPort.on('message', (job) => {
+  let value;
+  try {
+    if (job.op === 'hash') value = argon2.hashSync(job.password, job.options);
+    else {
+      try { value = argon2.verifySync(job.hash, job.password); }
+      catch { value = false; }
+    }
+  } catch (err) {
+    parentPort.postMessage({ kind: 'done', id: job.id, ok: false, message: String((err && err.message) || err) });
+    return;
+  }
+  parentPort.postMessage({ kind: 'done', id: job.id, ok: true, value });
+});
+`;
+
+const ARGON2_PATH = createRequire(import.meta.url).resolve('@node-rs/argon2');
+
+type JobMessage =
+  | { readonly op: 'hash'; readonly password: string; readonly options: Options }
+  | { readonly op: 'verify'; readonly hash: string; readonly password: string };
+
+type Reply =
+  | { readonly kind: 'ready'; readonly tid: number | null; readonly priorityError: string | null }
+  | { readonly kind: 'done'; readonly id: number; readonly ok: true; readonly value: string | boolean }
+  | { readonly kind: 'done'; readonly id: number; readonly ok: false; readonly message: string };
+
+interface Job {
+  readonly id: number;
+  readonly message: JobMessage;
+  resolve(value: string | boolean): void;
+  reject(err: Error): void;
+}
+
+interface Slot {
+  worker: Worker | null;
+  /** The hash this slot's thread is computing: each thread takes one at a time. */
+  job: Job | null;
+  tid: number | null;
+}
+
+interface HashPool {
+  run(message: JobMessage): Promise<string | boolean>;
+  threads(): readonly HashThread[];
+  close(): Promise<void>;
+}
+
+// One thread per core: more only take CPU from each other without hashing any faster. Waiting hashes
+// queue here in order. A thread is held (ref) only while it computes, so an idle pool never keeps
+// the process alive, and a CLI awaiting a hash is not cut short.
+function createHashPool(size: number, log: PasswordHasherOptions['log']): HashPool {
+  const slots: Slot[] = Array.from({ length: size }, () => ({ worker: null, job: null, tid: null }));
+  const queue: Job[] = [];
+  let nextId = 1;
+  let closed = false;
+  let priorityReported = false;
+  const nice = process.platform === 'linux' ? WORKER_NICE : null;
+
+  function reportPriority(error: string | null): void {
+    if (priorityReported || (error === null && nice !== null)) return;
+    priorityReported = true;
+    log?.warn(
+      { platform: process.platform, err: error },
+      'password hashing runs at normal CPU priority: a login burst can delay proxied requests',
+    );
+  }
+
+  function spawn(slot: Slot): Worker {
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { argon2: ARGON2_PATH, nice },
+    });
+    worker.unref();
+    let crash: Error | undefined;
+    worker.on('message', (reply: Reply) => {
+      if (slot.worker !== worker) return;
+      if (reply.kind === 'ready') {
+        slot.tid = reply.tid;
+        reportPriority(reply.priorityError);
+        return;
+      }
+      const job = slot.job;
+      if (job === null || job.id !== reply.id) return;
+      slot.job = null;
+      worker.unref();
+      if (reply.ok) job.resolve(reply.value);
+      else job.reject(new Error(`password hashing failed: ${reply.message}`));
+      dispatch();
+    });
+    worker.on('error', (err) => {
+      crash = err; // an uncaught exception in the thread; 'exit' follows
+    });
+    worker.on('exit', (code) => {
+      if (slot.worker !== worker) return; // closed
+      const err = new Error(`password hashing thread stopped (exit code ${code})`, { cause: crash });
+      const job = slot.job;
+      Object.assign(slot, { worker: null, job: null, tid: null });
+      log?.error({ err }, 'password hashing thread stopped; the next hash starts a new one');
+      job?.reject(err);
+      // Waiting hashes go to a fresh thread. One that cannot even start (a broken install) fails the
+      // hash it was given, so each waiting hash gets one try and an error: none waits forever.
+      dispatch();
+    });
+    return worker;
+  }
+
+  function dispatch(): void {
+    for (const slot of slots) {
+      if (queue.length === 0) return;
+      if (slot.job !== null) continue;
+      const job = queue.shift()!;
+      slot.worker ??= spawn(slot);
+      slot.job = job;
+      slot.worker.ref();
+      slot.worker.postMessage({ id: job.id, ...job.message });
+    }
+  }
+
+  return {
+    run(message) {
+      if (closed) return Promise.reject(new Error('password hasher is closed'));
+      return new Promise((resolve, reject) => {
+        queue.push({ id: nextId++, message, resolve, reject });
+        dispatch();
+      });
+    },
+    threads() {
+      return slots.flatMap((slot) => {
+        const worker = slot.worker;
+        if (worker === null) return [];
+        return [{ tid: slot.tid, terminate: () => worker.terminate().then(() => undefined) }];
+      });
+    },
+    async close() {
+      closed = true;
+      const err = new Error('password hasher is closed');
+      for (const waiting of queue.splice(0)) waiting.reject(err);
+      const stopping: Promise<number>[] = [];
+      for (const slot of slots) {
+        slot.job?.reject(err);
+        if (slot.worker !== null) stopping.push(slot.worker.terminate());
+        Object.assign(slot, { worker: null, job: null, tid: null });
+      }
+      await Promise.all(stopping);
+    },
+  };
+}
 
 // RFC 9106 §3.1: parallelism 1..2^24-1 (the binding allows 1..255), memory at least 8·p KiB.
 function checkParams(params: Argon2Params): void {
@@ -42,7 +237,11 @@ function checkParams(params: Argon2Params): void {
   }
 }
 
-export function createPasswordHasher(params: Argon2Params): PasswordHasher {
+/** The hasher and, for tests and diagnostics, its threads. */
+export function createPasswordHasher(
+  params: Argon2Params,
+  opts: PasswordHasherOptions = {},
+): PasswordHasher & { threads(): readonly HashThread[] } {
   checkParams(params);
   const options: Options = {
     algorithm: ARGON2ID,
@@ -52,41 +251,36 @@ export function createPasswordHasher(params: Argon2Params): PasswordHasher {
     parallelism: params.parallelism,
     outputLen: OUTPUT_BYTES,
   };
+  const pool = createHashPool(Math.max(1, availableParallelism()), opts.log);
 
-  // Made in the background at start-up; the first unknown-email login waits for it at most once.
-  const dummyHash = hash(randomBytes(32).toString('base64url'), options);
-  dummyHash.catch(() => undefined); // surfaced by verifyDummy, not as an unhandled rejection
-
-  // At most one hash per core at a time: more only adds threads that take CPU from the event loop (a
-  // login burst must not stall proxied requests) without hashing any faster. The rest wait their turn.
-  const slots = Math.max(1, availableParallelism());
-  let busy = 0;
-  const waiting: Array<() => void> = [];
-  async function limited<T>(work: () => Promise<T>): Promise<T> {
-    if (busy >= slots) await new Promise<void>((resolve) => waiting.push(resolve));
-    else busy++;
-    try {
-      return await work();
-    } finally {
-      const next = waiting.shift();
-      if (next === undefined) busy--;
-      else next();
-    }
+  async function hash(password: string): Promise<string> {
+    const value = await pool.run({ op: 'hash', password, options });
+    if (typeof value !== 'string') throw new Error('password hashing thread answered a non-string hash');
+    return value;
   }
 
   // The algorithm and parameters come from the stored hash itself, so hashes made under older
   // settings still verify, once, and are then upgraded (needsRehash).
-  async function safeVerify(storedHash: string, password: string): Promise<boolean> {
-    try {
-      return await limited(() => verify(storedHash, password));
-    } catch {
-      return false;
-    }
+  async function verify(storedHash: string, password: string): Promise<boolean> {
+    return (await pool.run({ op: 'verify', hash: storedHash, password })) === true;
   }
 
+  // Made in the background at start-up; the first unknown-email login waits for it at most once. A
+  // failed attempt (a thread died) is not kept: the next unknown-email login tries again.
+  let dummyHash: Promise<string> | null = null;
+  const makeDummy = (): Promise<string> => {
+    const made = hash(randomBytes(32).toString('base64url'));
+    dummyHash = made;
+    made.catch(() => {
+      if (dummyHash === made) dummyHash = null;
+    });
+    return made;
+  };
+  makeDummy();
+
   return {
-    hash: (password) => limited(() => hash(password, options)),
-    verify: safeVerify,
+    hash,
+    verify,
     needsRehash(storedHash) {
       try {
         const found = parseOptions(storedHash);
@@ -103,8 +297,10 @@ export function createPasswordHasher(params: Argon2Params): PasswordHasher {
       }
     },
     async verifyDummy(password) {
-      await safeVerify(await dummyHash, password);
+      await verify(await (dummyHash ?? makeDummy()), password);
       return false;
     },
+    close: () => pool.close(),
+    threads: () => pool.threads(),
   };
 }

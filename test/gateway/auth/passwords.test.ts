@@ -1,8 +1,13 @@
 // Argon2id hashing: verify, rehash detection, garbage hashes, long passwords, the dummy verify used
-// for unknown emails, and that hashing never blocks the event loop. Low cost parameters where the
-// exact cost does not matter: the machine has two shared cores.
+// for unknown emails, that hashing never blocks the event loop, and the hashing threads: lowered
+// priority, a thread that dies, closing, a process that exits. Low cost parameters where the exact
+// cost does not matter: the machine has two shared cores.
 
-import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPasswordHasher } from '../../../gateway/auth/passwords.js';
 
 const CHEAP = { memory_kib: 1024, iterations: 1, parallelism: 1 } as const;
@@ -157,5 +162,146 @@ describe('password hasher', () => {
     // firing. Half the synchronous stall is a loose bound that still fails if hashing ever blocks.
     expect(ticks).toBeGreaterThan(3);
     expect(maxGap).toBeLessThan(4 * oneHash);
+  });
+});
+
+/** Field 19 (nice) and 14 + 15 (utime + stime, in clock ticks) of /proc/self/task/<tid>/stat. */
+function threadStat(tid: number): { nice: number; ticks: number } {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3
+  return { nice: Number(fields[16]), ticks: Number(fields[11]) + Number(fields[12]) };
+}
+
+describe('hashing threads', () => {
+  const DEFAULTS = { memory_kib: 19456, iterations: 2, parallelism: 1 };
+  const pools: Array<{ close(): Promise<void> }> = [];
+  const make = (params: typeof DEFAULTS) => {
+    const made = createPasswordHasher(params);
+    pools.push(made);
+    return made;
+  };
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+  });
+
+  it('hashes and verifies on threads of their own, never on the main thread', async () => {
+    const threaded = make(CHEAP);
+    const stored = await threaded.hash('through the pool');
+    expect(await threaded.verify(stored, 'through the pool')).toBe(true);
+    expect(await threaded.verify(stored, 'through the poo1')).toBe(false);
+    const threads = threaded.threads();
+    expect(threads.length).toBeGreaterThan(0);
+    if (process.platform === 'linux') {
+      for (const { tid } of threads) expect(tid).not.toBe(process.pid);
+    }
+  });
+
+  it.runIf(process.platform === 'linux')(
+    'the hashing threads run at nice 19, the main thread keeps its priority, and the hashing CPU is spent on them',
+    async () => {
+      const mainNice = getPriority();
+      const low = make(DEFAULTS);
+      await Promise.all([low.hash('warm 1'), low.hash('warm 2')]); // both threads started
+      const tids = low.threads().map((t) => t.tid!);
+      expect(tids.length).toBeGreaterThanOrEqual(1);
+      for (const tid of tids) expect(threadStat(tid).nice).toBe(19);
+      expect(threadStat(process.pid).nice).toBe(mainNice);
+      expect(getPriority()).toBe(mainNice);
+
+      // The work itself is done there, not on libuv's thread pool or the event loop: most of the CPU
+      // time the process spends on 12 hashes is counted on these threads.
+      const before = tids.reduce((sum, tid) => sum + threadStat(tid).ticks, 0);
+      const cpu0 = process.cpuUsage();
+      await Promise.all(Array.from({ length: 12 }, (_, i) => low.hash(`measured ${i}`)));
+      const cpu = process.cpuUsage(cpu0);
+      const onThreads = tids.reduce((sum, tid) => sum + threadStat(tid).ticks, 0) - before;
+      const processTicks = ((cpu.user + cpu.system) / 1e6) * 100; // USER_HZ is 100 on Linux
+      expect(onThreads).toBeGreaterThan(processTicks * 0.6);
+    },
+  );
+
+  it('a thread that dies mid-hash rejects that hash with a clear error; later hashes get a fresh thread', async () => {
+    const slow = make({ memory_kib: 65536, iterations: 4, parallelism: 1 });
+    await slow.hash('start the threads');
+    const running = slow.hash('cut short');
+    const settled = running.then(
+      () => 'resolved',
+      (err: Error) => err.message,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20)); // inside hashSync by now
+    await Promise.all(slow.threads().map((t) => t.terminate()));
+    expect(await settled).toMatch(/password hashing thread stopped/);
+
+    const stored = await slow.hash('after the crash');
+    expect(await slow.verify(stored, 'after the crash')).toBe(true);
+    expect(slow.threads().length).toBeGreaterThan(0);
+  });
+
+  it('security: a verify cut short by a dying thread rejects; it never reads as a wrong password', async () => {
+    const slow = make({ memory_kib: 65536, iterations: 4, parallelism: 1 });
+    const stored = await slow.hash('the password');
+    const outcome = slow.verify(stored, 'the password').then(
+      (ok) => `answered ${ok}`,
+      (err: Error) => err.message,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await Promise.all(slow.threads().map((t) => t.terminate()));
+    // A login flow counts `false` as a failed attempt toward the lock; a rejection is a 500 instead.
+    expect(await outcome).toMatch(/password hashing thread stopped/);
+  });
+
+  it('hashes queued behind a dying thread still complete on fresh threads', async () => {
+    const queued = make(DEFAULTS);
+    await Promise.all([queued.hash('start 1'), queued.hash('start 2')]); // every thread ready
+    const burst = Array.from({ length: 6 }, (_, i) =>
+      queued.hash(`queued ${i}`).then(
+        () => 'ok',
+        (err: Error) => err.message,
+      ),
+    );
+    const dying = queued.threads();
+    await Promise.all(dying.map((t) => t.terminate()));
+    const outcomes = await Promise.all(burst);
+    // Only the hashes running when their thread died fail, at most one per thread; the rest wait
+    // and then run on new threads.
+    const failed = outcomes.filter((o) => o !== 'ok');
+    expect(failed.length).toBeLessThanOrEqual(dying.length);
+    for (const message of failed) expect(message).toMatch(/password hashing thread stopped/);
+    expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThanOrEqual(6 - dying.length);
+  });
+
+  it('close rejects what is waiting or running, and every later hash', async () => {
+    const closing = createPasswordHasher(DEFAULTS);
+    const pending = Array.from({ length: 4 }, (_, i) => closing.hash(`pending ${i}`).catch((e: Error) => e));
+    await closing.close();
+    for (const outcome of await Promise.all(pending)) {
+      expect(outcome).toBeInstanceOf(Error);
+      expect((outcome as Error).message).toMatch(/closed/);
+    }
+    await expect(closing.hash('late')).rejects.toThrow(/closed/);
+    await expect(closing.verify('$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA', 'late')).rejects.toThrow(
+      /closed/,
+    );
+    expect(closing.threads()).toEqual([]);
+  });
+
+  // --input-type=module also checks that the threads' eval'd program does not depend on the parent's
+  // module flags (eval'd code inherits them).
+  it('from the built dist, a process waits for its hash, then exits with the threads idle and not closed', () => {
+    const dist = fileURLToPath(new URL('../../../dist/gateway/auth/passwords.js', import.meta.url));
+    const script = `
+      import { createPasswordHasher } from ${JSON.stringify(dist)};
+      const h = createPasswordHasher({ memory_kib: 19456, iterations: 2, parallelism: 1 });
+      const stored = await h.hash('from dist');
+      console.log(await h.verify(stored, 'from dist'), await h.verify(stored, 'wrong'), h.threads().length > 0);
+    `;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.signal).toBeNull(); // not killed by the timeout: idle threads do not keep it alive
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('true false true');
+    expect(run.status).toBe(0);
   });
 });
