@@ -6,7 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { type Algorithm, type Options, parseOptions, type Version } from '@node-rs/argon2';
+import {
+  type Algorithm,
+  hash as hashOnLibuv,
+  type Options,
+  parseOptions,
+  type Version,
+} from '@node-rs/argon2';
 import type { Logger } from '../logger.js';
 
 export interface Argon2Params {
@@ -45,6 +51,8 @@ export interface HashThread {
 export interface PasswordHasherOptions {
   /** Where a thread that died or could not lower its priority is reported (once for the priority). */
   readonly log?: Pick<Logger, 'warn' | 'error'>;
+  /** A thread with nothing to hash for this long stops (ms, default 10 s); the next hash starts one. */
+  readonly idleMs?: number;
 }
 
 // The package's enums are `const enum`s that exist only as types: their runtime objects are empty,
@@ -58,6 +66,10 @@ const OUTPUT_BYTES = 32;
 // while an idle machine still hashes at full speed. On Linux the nice value belongs to the thread;
 // elsewhere (macOS, Windows) it belongs to the whole process, so it is left alone there.
 const WORKER_NICE = 19;
+
+// A hashing thread costs ≈ 10 MB of RSS (its own V8 heap and the library). Between login bursts it
+// is stopped, so an idle gateway keeps its footprint; starting one again takes a few milliseconds.
+const IDLE_MS = 10_000;
 
 // The worker's whole program, plain JavaScript evaluated in the thread (`eval: true`). A file of its
 // own would need one path in dist/ and another under vitest (which runs these TypeScript sources on a
@@ -117,6 +129,8 @@ interface Slot {
   /** The hash this slot's thread is computing: each thread takes one at a time. */
   job: Job | null;
   tid: number | null;
+  /** Stops the idle thread unless a hash comes first. */
+  idle: NodeJS.Timeout | null;
 }
 
 interface HashPool {
@@ -128,8 +142,13 @@ interface HashPool {
 // One thread per core: more only take CPU from each other without hashing any faster. Waiting hashes
 // queue here in order. A thread is held (ref) only while it computes, so an idle pool never keeps
 // the process alive, and a CLI awaiting a hash is not cut short.
-function createHashPool(size: number, log: PasswordHasherOptions['log']): HashPool {
-  const slots: Slot[] = Array.from({ length: size }, () => ({ worker: null, job: null, tid: null }));
+function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs: number): HashPool {
+  const slots: Slot[] = Array.from({ length: size }, () => ({
+    worker: null,
+    job: null,
+    tid: null,
+    idle: null,
+  }));
   const queue: Job[] = [];
   let nextId = 1;
   let closed = false;
@@ -166,6 +185,7 @@ function createHashPool(size: number, log: PasswordHasherOptions['log']): HashPo
       if (reply.ok) job.resolve(reply.value);
       else job.reject(new Error(`password hashing failed: ${reply.message}`));
       dispatch();
+      if (slot.job === null) slot.idle = setTimeout(() => retire(slot), idleMs).unref();
     });
     worker.on('error', (err) => {
       crash = err; // an uncaught exception in the thread; 'exit' follows
@@ -174,7 +194,7 @@ function createHashPool(size: number, log: PasswordHasherOptions['log']): HashPo
       if (slot.worker !== worker) return; // closed
       const err = new Error(`password hashing thread stopped (exit code ${code})`, { cause: crash });
       const job = slot.job;
-      Object.assign(slot, { worker: null, job: null, tid: null });
+      empty(slot);
       log?.error({ err }, 'password hashing thread stopped; the next hash starts a new one');
       job?.reject(err);
       // Waiting hashes go to a fresh thread. One that cannot even start (a broken install) fails the
@@ -184,11 +204,26 @@ function createHashPool(size: number, log: PasswordHasherOptions['log']): HashPo
     return worker;
   }
 
+  // Forgets the slot's thread (its 'exit' is then ignored) and what it was doing.
+  function empty(slot: Slot): void {
+    if (slot.idle !== null) clearTimeout(slot.idle);
+    Object.assign(slot, { worker: null, job: null, tid: null, idle: null });
+  }
+
+  function retire(slot: Slot): void {
+    const worker = slot.worker;
+    if (worker === null || slot.job !== null) return;
+    empty(slot);
+    void worker.terminate();
+  }
+
   function dispatch(): void {
     for (const slot of slots) {
       if (queue.length === 0) return;
       if (slot.job !== null) continue;
       const job = queue.shift()!;
+      if (slot.idle !== null) clearTimeout(slot.idle);
+      slot.idle = null;
       slot.worker ??= spawn(slot);
       slot.job = job;
       slot.worker.ref();
@@ -219,7 +254,7 @@ function createHashPool(size: number, log: PasswordHasherOptions['log']): HashPo
       for (const slot of slots) {
         slot.job?.reject(err);
         if (slot.worker !== null) stopping.push(slot.worker.terminate());
-        Object.assign(slot, { worker: null, job: null, tid: null });
+        empty(slot);
       }
       await Promise.all(stopping);
     },
@@ -251,7 +286,7 @@ export function createPasswordHasher(
     parallelism: params.parallelism,
     outputLen: OUTPUT_BYTES,
   };
-  const pool = createHashPool(Math.max(1, availableParallelism()), opts.log);
+  const pool = createHashPool(Math.max(1, availableParallelism()), opts.log, opts.idleMs ?? IDLE_MS);
 
   async function hash(password: string): Promise<string> {
     const value = await pool.run({ op: 'hash', password, options });
@@ -265,11 +300,12 @@ export function createPasswordHasher(
     return (await pool.run({ op: 'verify', hash: storedHash, password })) === true;
   }
 
-  // Made in the background at start-up; the first unknown-email login waits for it at most once. A
-  // failed attempt (a thread died) is not kept: the next unknown-email login tries again.
+  // Made in the background at start-up; the first unknown-email login waits for it at most once. It
+  // is made on libuv's thread pool, once: a hashing thread would be started, and kept for IDLE_MS, by
+  // every gateway start. A failed attempt is not kept: the next unknown-email login tries again.
   let dummyHash: Promise<string> | null = null;
   const makeDummy = (): Promise<string> => {
-    const made = hash(randomBytes(32).toString('base64url'));
+    const made = hashOnLibuv(randomBytes(32).toString('base64url'), options);
     dummyHash = made;
     made.catch(() => {
       if (dummyHash === made) dummyHash = null;

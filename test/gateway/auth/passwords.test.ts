@@ -270,6 +270,17 @@ describe('hashing threads', () => {
     expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThanOrEqual(6 - dying.length);
   });
 
+  it('an idle thread stops after idleMs (its memory comes back); the next hash starts a fresh one', async () => {
+    const brief = createPasswordHasher(CHEAP, { idleMs: 50 });
+    pools.push(brief);
+    await brief.hash('wakes one thread');
+    expect(brief.threads()).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(brief.threads()).toEqual([]);
+    const stored = await brief.hash('again');
+    expect(await brief.verify(stored, 'again')).toBe(true);
+  });
+
   it('close rejects what is waiting or running, and every later hash', async () => {
     const closing = createPasswordHasher(DEFAULTS);
     const pending = Array.from({ length: 4 }, (_, i) => closing.hash(`pending ${i}`).catch((e: Error) => e));
