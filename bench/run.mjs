@@ -97,11 +97,31 @@ async function startOne(contender, ctx) {
 }
 
 /**
+ * Like Promise.all, but it settles only once every task has: on the first failure it stops every
+ * child (so the tasks still starting or preparing fail fast instead of running on, and any child
+ * they spawn later is refused), waits for the rest, then throws that first failure.
+ */
+async function allOrStop(tasks) {
+  let first = null;
+  const settled = await Promise.allSettled(
+    tasks.map((task) =>
+      Promise.resolve(task).catch((err) => {
+        first ??= { err, stopped: stopAll() };
+        throw err;
+      }),
+    ),
+  );
+  if (!first) return settled.map((s) => s.value);
+  await first.stopped;
+  throw first.err;
+}
+
+/**
  * Starts the selected contenders and prepares them (creating users is slow and mostly waiting),
  * all side by side, then checks each in turn. Returns { entries, skipped } in table order.
  */
 async function startContenders(selected, ctx) {
-  const started = await Promise.all(selected.map((c) => startOne(c, ctx)));
+  const started = await allOrStop(selected.map((c) => startOne(c, ctx)));
   const entries = [];
   const skipped = [];
   selected.forEach((contender, i) => {
@@ -111,7 +131,7 @@ async function startContenders(selected, ctx) {
       skipped.push({ name: contender.name, reason });
     } else entries.push({ contender, instance });
   });
-  await Promise.all(entries.map(({ contender, instance }) => contender.prepare?.(instance, ctx)));
+  await allOrStop(entries.map(({ contender, instance }) => contender.prepare?.(instance, ctx)));
   for (const { contender, instance } of entries) {
     await contender.check(instance, ctx);
     progress(`${contender.name} ready at ${instance.url} (pid ${instance.pid}), check passed`);
@@ -209,4 +229,11 @@ async function main() {
 main().catch((err) => {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
+  // Every child has been stopped by now, so nothing should keep Node alive; if something leaked
+  // anyway, say what and exit rather than hold the caller's `flock /tmp/bench.lock` indefinitely.
+  setTimeout(() => {
+    const left = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+    process.stderr.write(`bench: still running 10 s after failing (${left.join(', ')}); exiting\n`);
+    process.exit(1);
+  }, 10_000).unref();
 });

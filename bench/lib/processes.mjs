@@ -8,6 +8,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const children = new Set();
 const cleanups = [];
+/**
+ * Set by the first stopAll() and never cleared: the run is ending (finished, failed or Ctrl-C). A
+ * start still in flight then must not leave a child behind that nobody stops and that keeps Node
+ * (and the caller's `flock`) alive, so startProcess and runToCompletion refuse and track() kills.
+ */
+let stopping = false;
+
+const refusal = (name) => new Error(`${name} not started: the bench is stopping`);
 
 /** Registers `fn` (may be async) to run once after every child has stopped: dropping a database, say. */
 export function addCleanup(fn) {
@@ -43,6 +51,7 @@ export function freePort() {
  * { name, pid, child, logFile, exited: Promise<code>, stop(), logTail() }.
  */
 export function startProcess(name, command, args, { logDir, env, cwd } = {}) {
+  if (stopping) throw refusal(name);
   const logFile = join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
   const child = spawn(command, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env }, cwd });
@@ -56,6 +65,7 @@ export function startProcess(name, command, args, { logDir, env, cwd } = {}) {
  */
 export function runToCompletion(name, command, args, { env, timeoutMs = 120_000 } = {}) {
   return new Promise((resolve, reject) => {
+    if (stopping) return reject(refusal(name));
     const child = execFile(
       command,
       args,
@@ -69,7 +79,10 @@ export function runToCompletion(name, command, args, { env, timeoutMs = 120_000 
   });
 }
 
-/** Registers a child started elsewhere (the load generator) so that it is stopped with the rest. */
+/**
+ * Registers a child started elsewhere (the load generator) so that it is stopped with the rest; a
+ * child registered once stopping has begun is stopped at once.
+ */
 export function track(name, child) {
   const proc = {
     name,
@@ -89,6 +102,7 @@ export function track(name, child) {
     stop: () => stopProcess(proc),
   };
   children.add(proc);
+  if (stopping) void stopProcess(proc);
   return proc;
 }
 
@@ -104,15 +118,21 @@ function tail(file, lines) {
 export async function stopProcess(proc, graceMs = 3_000) {
   if (proc.exitCode !== null) return;
   proc.child.kill('SIGTERM');
-  const timer = sleep(graceMs).then(() => 'timeout');
+  // Unref'd: once the child has exited, the pending grace timer must not hold the run open.
+  const timer = sleep(graceMs, 'timeout', { ref: false });
   if ((await Promise.race([proc.exited, timer])) === 'timeout') {
     proc.child.kill('SIGKILL');
     await proc.exited;
   }
 }
 
+/**
+ * Stops every child and, from then on, every child that a start still in flight registers: the
+ * run is over. Resolves once none is left.
+ */
 export async function stopAll() {
-  await Promise.all([...children].map((p) => stopProcess(p)));
+  stopping = true;
+  while (children.size > 0) await Promise.all([...children].map((p) => stopProcess(p)));
 }
 
 /** Resolves once 127.0.0.1:port accepts a connection; rejects if `proc` exits or time runs out. */
