@@ -64,7 +64,9 @@ export function instrumentStateStore(store: StateStore, metrics: GatewayMetrics)
       }
       return result;
     }),
-    checkAccess: timed('checkAccess', (userId, sid, jti) => store.checkAccess(userId, sid, jti)),
+    checkAccess: timed('checkAccess', (userId, sid, jti, counters) =>
+      store.checkAccess(userId, sid, jti, counters),
+    ),
     endSession: timed('endSession', async (userId, sid, reason) => {
       const ended = await store.endSession(userId, sid, reason);
       live.delete(sid);

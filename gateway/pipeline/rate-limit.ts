@@ -4,11 +4,20 @@ import type { GatewayConfig } from '../../config/types.js';
 import type { AuditLog } from '../audit.js';
 import { GatewayError } from '../errors.js';
 import { rateLimitHeaders } from '../http/rate-limit-headers.js';
-import type { Limiter, LimiterBackend, LimitState } from '../state/limiter.js';
+import { type Limiter, type LimiterBackend, type LimitState, userKey } from '../state/limiter.js';
+import type { CounterHit, CounterSpec } from '../state/state-store.js';
 import type { RequestContext } from './context.js';
 
-/** Counts the request against the route limit and the global limit; throws rate_limited when over. */
-export type RateLimitCheck = (ctx: RequestContext, userId: string | undefined) => Promise<void>;
+/**
+ * Counts the request against the route limit and the global limit; throws rate_limited when over.
+ * With `userId`, `hits` are those limits already counted by the state store (in the order of
+ * `counters`); absent, the limiters count them here (memory store, or the store failed).
+ */
+export interface RateLimitCheck {
+  (ctx: RequestContext, userId: string | undefined, hits?: readonly CounterHit[]): Promise<void>;
+  /** The per-user counters of this request for StateStore.checkAccess: the global one, then the route's. */
+  counters(ctx: RequestContext, userId: string): readonly CounterSpec[];
+}
 
 export function createRateLimit(
   config: GatewayConfig,
@@ -47,16 +56,28 @@ export function createRateLimit(
     }
   };
 
-  return async function rateLimit(ctx: RequestContext, userId: string | undefined): Promise<void> {
+  async function rateLimit(
+    ctx: RequestContext,
+    userId: string | undefined,
+    hits?: readonly CounterHit[],
+  ): Promise<void> {
     const key = userId === undefined ? ctx.clientIp : userId;
     const name = ctx.match!.entry.config.name;
     const route = perRoute.get(name);
-    const global = userId === undefined ? anonymous : authenticated;
-    // Both counters are sent in the same tick: one round trip to Redis (auto-pipelining).
-    const [routeState, globalState] = await Promise.all([
-      route?.consume(userId === undefined ? `ip:${key}` : `u:${key}`),
-      global.consume(key),
-    ]);
+    let routeState: LimitState | undefined;
+    let globalState: LimitState;
+    if (userId !== undefined && hits !== undefined) {
+      globalState = authenticated.read(hits[0]!);
+      routeState = route?.read(hits[1]!);
+    } else {
+      // Per user, the counters are in the user's hash slot (userKey), the route's shared with the global.
+      const routeKey = userId === undefined ? `ip:${key}` : userKey(userId);
+      // Both counters are sent in the same tick: one round trip to Redis (auto-pipelining).
+      [routeState, globalState] = await Promise.all([
+        route?.consume(routeKey),
+        userId === undefined ? anonymous.consume(key) : authenticated.consume(routeKey),
+      ]);
+    }
     if (routeState !== undefined) {
       audited(ctx, routeState, `route:${name}`, key, userId);
       ctx.limits.push(routeState);
@@ -70,5 +91,14 @@ export function createRateLimit(
     }
     const headers = rateLimitHeaders(ctx.limits, false);
     for (const h in headers) ctx.res.setHeader(h, headers[h]!);
-  };
+  }
+
+  return Object.assign(rateLimit, {
+    counters(ctx: RequestContext, userId: string): readonly CounterSpec[] {
+      const key = userKey(userId);
+      const global = authenticated.counter(key);
+      const route = perRoute.get(ctx.match!.entry.config.name);
+      return route === undefined ? [global] : [global, route.counter(key)];
+    },
+  });
 }

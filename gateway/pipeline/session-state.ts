@@ -1,10 +1,11 @@
 // The allow-list check: a verified token is accepted only while its session exists, is active and
-// its jti is not revoked, in one state-store round trip. Roles come from the session, not the token.
+// its jti is not revoked, in one state-store round trip that also counts the request's per-user rate
+// limits. Roles come from the session, not the token.
 import type { GatewayConfig } from '../../config/types.js';
 import type { AuditLog } from '../audit.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { StateStore } from '../state/state-store.js';
+import type { AccessCheck, CounterSpec, StateStore } from '../state/state-store.js';
 import { tokenError } from './authenticate.js';
 import type { RequestContext } from './context.js';
 
@@ -19,39 +20,55 @@ export interface SessionStateDeps {
   readonly onSkip: () => void;
 }
 
-/** Resolves when the verified token's session is live (and fills ctx.session / ctx.identity); throws otherwise. */
-export type SessionCheck = (ctx: RequestContext) => Promise<void>;
+/** The allow-list check in two steps, so the rate limits can be judged between them (state-checks.ts). */
+export interface SessionCheck {
+  /**
+   * Asks the store, which also counts `counters` if it can. Null: the store failed and
+   * `on_state_error: allow` skips the check; under `deny` that failure throws state_unavailable.
+   */
+  fetch(ctx: RequestContext, counters: readonly CounterSpec[]): Promise<AccessCheck | null>;
+  /** Fills ctx.session / ctx.identity when the session is live; throws otherwise. */
+  admit(ctx: RequestContext, check: AccessCheck | null): void;
+}
 
 export function createSessionCheck(config: GatewayConfig, deps: SessionStateDeps): SessionCheck {
   const { state, log } = deps;
   const allowOnError = config.storage.on_state_error === 'allow';
-  return async function sessionCheck(ctx: RequestContext): Promise<void> {
-    const claims = ctx.claims!;
-    let check: Awaited<ReturnType<StateStore['checkAccess']>>;
-    try {
-      check = await state.checkAccess(claims.sub, claims.sid, claims.jti);
-    } catch (err) {
-      if (!(allowOnError && err instanceof GatewayError && err.code === 'state_unavailable')) throw err;
-      // The explicit trade of `on_state_error: allow`: judged by signature and expiry alone, logged and counted.
-      deps.onSkip();
-      log.warn(
-        { reqId: ctx.reqId, user: claims.sub, sid: claims.sid },
-        'state store unavailable: session check skipped',
-      );
-      ctx.identity = { userId: claims.sub, email: '', roles: claims.roles, sessionId: claims.sid };
-      return;
-    }
-    if (!check.ok) throw tokenError(check.reason);
-    const session = check.session;
-    if (!session.active) throw tokenError('token_revoked');
-    ctx.session = session;
-    ctx.identity = {
-      userId: session.user_id,
-      email: session.email,
-      roles: session.roles,
-      sessionId: session.sid,
-    };
-    const now = Date.now();
-    if (now - session.last_seen > TOUCH_INTERVAL_MS) state.touchSession(session.user_id, session.sid, now);
+  return {
+    async fetch(ctx, counters) {
+      const claims = ctx.claims!;
+      try {
+        return await state.checkAccess(claims.sub, claims.sid, claims.jti, counters);
+      } catch (err) {
+        if (!(allowOnError && err instanceof GatewayError && err.code === 'state_unavailable')) throw err;
+        return null;
+      }
+    },
+
+    admit(ctx, check) {
+      const claims = ctx.claims!;
+      if (check === null) {
+        // The explicit trade of `on_state_error: allow`: judged by signature and expiry alone, logged and counted.
+        deps.onSkip();
+        log.warn(
+          { reqId: ctx.reqId, user: claims.sub, sid: claims.sid },
+          'state store unavailable: session check skipped',
+        );
+        ctx.identity = { userId: claims.sub, email: '', roles: claims.roles, sessionId: claims.sid };
+        return;
+      }
+      if (!check.ok) throw tokenError(check.reason);
+      const session = check.session;
+      if (!session.active) throw tokenError('token_revoked');
+      ctx.session = session;
+      ctx.identity = {
+        userId: session.user_id,
+        email: session.email,
+        roles: session.roles,
+        sessionId: session.sid,
+      };
+      const now = Date.now();
+      if (now - session.last_seen > TOUCH_INTERVAL_MS) state.touchSession(session.user_id, session.sid, now);
+    },
   };
 }

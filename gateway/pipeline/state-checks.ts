@@ -1,16 +1,9 @@
-// Session allow-list and rate limits, started together so they share one state-store round trip,
-// then judged in the contract's order: a dead session is 401 before an exhausted limit is 429.
+// Session allow-list and rate limits in one state-store round trip (the store counts the per-user
+// limits in the session check's script), then judged in the contract's order: a dead session is 401
+// before an exhausted limit is 429. The limits are judged (and a first refusal audited) either way.
 import type { Stage } from './context.js';
 import type { RateLimitCheck } from './rate-limit.js';
 import type { SessionCheck } from './session-state.js';
-
-type Outcome = { ok: true } | { ok: false; err: unknown };
-
-const settle = (p: Promise<void>): Promise<Outcome> =>
-  p.then(
-    () => ({ ok: true }),
-    (err: unknown) => ({ ok: false, err }),
-  );
 
 export function createStateChecks(session: SessionCheck, rateLimit: RateLimitCheck): Stage {
   return function stateChecks(ctx): Promise<void> {
@@ -21,8 +14,15 @@ export function createStateChecks(session: SessionCheck, rateLimit: RateLimitChe
 
   async function both(ctx: Parameters<Stage>[0], userId: string): Promise<void> {
     // The limit is keyed on the verified token's subject: its signature was checked, so it is authentic.
-    const [s, l] = await Promise.all([settle(session(ctx)), settle(rateLimit(ctx, userId))]);
-    if (!s.ok) throw s.err;
-    if (!l.ok) throw l.err;
+    // A store failure under `deny` is 503 here; under `allow` (null) the limits count in memory.
+    const check = await session.fetch(ctx, rateLimit.counters(ctx, userId));
+    let refused: unknown = null;
+    try {
+      await rateLimit(ctx, userId, check?.counted);
+    } catch (err) {
+      refused = err;
+    }
+    session.admit(ctx, check);
+    if (refused !== null) throw refused;
   }
 }

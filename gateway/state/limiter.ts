@@ -1,9 +1,12 @@
 // The rate-limiter-flexible adapter (the only module importing it): fixed-window counters in process
 // memory or in Redis. Availability limits fall back to memory when Redis fails (insurance); account
-// protections (lockout) fail closed with state_unavailable instead.
+// protections (lockout) fail closed with state_unavailable instead. A per-user counter can also be
+// counted by StateStore.checkAccess in the session check's round trip (counter / read).
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Rate } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
+import { userTag } from './redis-codec.js';
+import type { CounterHit, CounterSpec } from './state-store.js';
 
 export interface LimitState {
   readonly allowed: boolean;
@@ -19,6 +22,10 @@ export interface Limiter {
   readonly limit: number;
   /** Counts one hit; `allowed` is false once the window's points are used up. */
   consume(key: string): Promise<LimitState>;
+  /** What StateStore.checkAccess needs to count a hit on `key` as consume would (same stored counter). */
+  counter(key: string): CounterSpec;
+  /** The state after a hit the store counted: what consume would have answered. */
+  read(hit: CounterHit): LimitState;
   /** The current state without counting. */
   peek(key: string): Promise<LimitState>;
   /** Locks the key for `ms` (lockout after the failure that reached the limit). */
@@ -39,16 +46,24 @@ export interface LimiterBackend {
 
 type Backing = RateLimiterMemory | RateLimiterRedis;
 
+const counted = (limit: number, consumed: number, ms: number, allowed: boolean): LimitState => ({
+  allowed,
+  limit,
+  consumed,
+  remaining: Math.max(0, limit - consumed),
+  resetMs: Math.max(0, ms),
+});
+
 function state(limit: number, res: RateLimiterRes | null, allowed: boolean): LimitState {
-  if (res === null) return { allowed: true, limit, remaining: limit, consumed: 0, resetMs: 0 };
-  return {
-    allowed,
-    limit,
-    consumed: res.consumedPoints,
-    remaining: Math.max(0, limit - res.consumedPoints),
-    resetMs: Math.max(0, res.msBeforeNext),
-  };
+  if (res === null) return counted(limit, 0, 0, true);
+  return counted(limit, res.consumedPoints, res.msBeforeNext, allowed);
 }
+
+/**
+ * The key of a per-user counter: the user's hash tag, so that on Redis Cluster it sits in the slot of
+ * the user's session keys and checkAccess counts it in the same script.
+ */
+export const userKey = (userId: string): string => userTag(userId);
 
 function storeError(err: unknown): GatewayError {
   return new GatewayError('state_unavailable', { cause: err });
@@ -73,7 +88,7 @@ interface Backed {
   readonly insurance: RateLimiterMemory | null;
 }
 
-function wrap(b: Backed, limit: number): Limiter {
+function wrap(b: Backed, limit: number, seconds: number): Limiter {
   const { backing, ready, breaker, insurance } = b;
 
   /** Runs `op` on the store, else on the insurance, else fails with state_unavailable. */
@@ -106,6 +121,9 @@ function wrap(b: Backed, limit: number): Limiter {
         throw err;
       }
     },
+    counter: (key) => ({ key: backing.getKey(key), seconds }),
+    // rate-limiter-flexible refuses a hit once the count exceeds the points.
+    read: ([consumed, ttlMs]) => counted(limit, consumed, ttlMs, consumed <= limit),
     async peek(key) {
       const res = await run((on) => on.get(key));
       return state(limit, res, res === null || res.consumedPoints < limit);
@@ -145,7 +163,7 @@ function cached(create: LimiterBackend['create']): LimiterBackend {
 export function createMemoryLimiters(): LimiterBackend {
   return cached((name, rate) => {
     const backing = new RateLimiterMemory({ keyPrefix: name, points: rate.points, duration: seconds(rate) });
-    return wrap({ backing, ready: () => null, breaker: CLOSED, insurance: null }, rate.points);
+    return wrap({ backing, ready: () => null, breaker: CLOSED, insurance: null }, rate.points, seconds(rate));
   });
 }
 
@@ -224,6 +242,6 @@ export function createRedisLimiters(
     const insurance = options.failClosed ? null : new RateLimiterMemory(base);
     // Never queue behind a dead connection: answer from insurance or fail closed at once.
     const backing = new RateLimiterRedis({ ...base, storeClient: client, rejectIfRedisNotReady: true });
-    return wrap({ backing, ready, breaker, insurance }, rate.points);
+    return wrap({ backing, ready, breaker, insurance }, rate.points, base.duration);
   });
 }

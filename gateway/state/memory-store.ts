@@ -110,6 +110,7 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
       return { ok: true, evicted: evicted.map((s) => s.record.sid) };
     },
 
+    // Counts no counters: the memory limiters (rate-limiter-flexible) do, in the same process.
     async checkAccess(userId: string, sid: string, jti: string): Promise<AccessCheck> {
       const s = live(sid);
       if (s === null || s.record.user_id !== userId) {

@@ -9,13 +9,17 @@
 //   pc:{u:<uid>}:profile     cached profile JSON
 //   pc:r:<refresh hash>      refresh index: JSON [uid, sid]; in any slot, so no script ever touches it
 //   pc:seen:<key>            firstSeen markers (DPoP proof jti)
-//   pc:rl:<limiter>:<key>    rate-limiter-flexible counters (limiter.ts)
+//   pc:rl:<limiter>:<key>    rate-limiter-flexible counters (limiter.ts); per-user ones have the key
+//                            {u:<uid>}, in the user's slot, so the check script counts them too
 import { GatewayError } from '../errors.js';
 import type { SessionRecord } from './state-store.js';
 
 export const KEY_PREFIX = 'pc:';
 
-const user = (uid: string): string => `${KEY_PREFIX}{u:${uid}}:`;
+/** The hash tag of every key of one user (per-user rate-limit counters included: limiter.ts). */
+export const userTag = (uid: string): string => `{u:${uid}}`;
+
+const user = (uid: string): string => `${KEY_PREFIX}${userTag(uid)}:`;
 
 export const redisKeys = {
   user,

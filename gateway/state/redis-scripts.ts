@@ -39,16 +39,34 @@ end
 `;
 
 export interface ScriptDef {
-  readonly numberOfKeys: number;
+  /** Absent: the caller passes the key count as the first argument. */
+  readonly numberOfKeys?: number;
   readonly lua: string;
 }
 
-/** KEYS: session, tombstone, jti. Returns rec, roles, active, exp, seen, tombstone, jti-revoked (0|1). */
+/**
+ * KEYS: session, tombstone, jti, then any rate-limit counters. ARGV: each counter's window in seconds.
+ * Returns rec, roles, active, exp, seen, tombstone, jti-revoked (0|1), then consumed and ttl ms per
+ * counter. A counter is rate-limiter-flexible's incrTtlLuaScript for 1 point (its multi INCRBY + PTTL
+ * for a window of 0), so the library reads, resets and blocks the same counts.
+ */
 const check: ScriptDef = {
-  numberOfKeys: 3,
   lua: `
 local f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen')
-return {f[1], f[2], f[3], f[4], f[5], redis.call('GET', KEYS[2]), redis.call('EXISTS', KEYS[3])}
+local out = {f[1], f[2], f[3], f[4], f[5], redis.call('GET', KEYS[2]), redis.call('EXISTS', KEYS[3])}
+for i = 4, #KEYS do
+  local key, secs = KEYS[i], ARGV[i - 3]
+  if secs ~= '0' then redis.call('SET', key, 0, 'EX', secs, 'NX') end
+  local consumed = redis.call('INCRBY', key, 1)
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 and secs ~= '0' then
+    redis.call('EXPIRE', key, secs)
+    ttl = 1000 * secs
+  end
+  out[#out + 1] = consumed
+  out[#out + 1] = ttl
+end
+return out
 `,
 };
 

@@ -27,7 +27,7 @@ import {
   unreadable,
 } from './redis-codec.js';
 import type { ScriptName } from './redis-scripts.js';
-import type { RotateResult, SessionRecord, StateStore } from './state-store.js';
+import type { AccessCheck, CounterHit, RotateResult, SessionRecord, StateStore } from './state-store.js';
 
 export interface RedisCommands {
   /** Runs one of redis-scripts.ts; rejects with GatewayError state_unavailable. */
@@ -60,6 +60,28 @@ const dropIndex = (cmd: RedisCommands, hashes: readonly string[]): Promise<void>
 
 function badHash(): TypeError {
   return new TypeError('a refresh hash must be 1-256 printable ASCII characters without spaces');
+}
+
+/** The session part of a pcCheck reply. */
+function access(f: readonly unknown[]): AccessCheck {
+  const session = decodeSession(f);
+  if (session === null) {
+    return { ok: false, reason: f[5] === 'session_replaced' ? 'session_replaced' : 'token_revoked' };
+  }
+  if (f[6] === 1) return { ok: false, reason: 'token_revoked' };
+  return { ok: true, session };
+}
+
+/** The counters of a pcCheck reply: [consumed, ttl ms] pairs after the 7 session fields. */
+function hits(f: readonly unknown[], n: number): CounterHit[] {
+  const out: CounterHit[] = [];
+  for (let i = 7; i < 7 + 2 * n; i += 2) {
+    const consumed = f[i];
+    const ttl = f[i + 1];
+    if (typeof consumed !== 'number' || typeof ttl !== 'number') throw unreadable('counter reply');
+    out.push([consumed, ttl]);
+  }
+  return out;
 }
 
 export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number): SessionOps {
@@ -184,21 +206,20 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
       return { ok: true, evicted: await ended(reply.slice(1)) };
     },
 
-    async checkAccess(userId, sid, jti) {
+    async checkAccess(userId, sid, jti, counters = []) {
       const f = asArray(
         await cmd.script(
           'pcCheck',
+          3 + counters.length,
           redisKeys.session(userId, sid),
           redisKeys.tombstone(userId, sid),
           redisKeys.jti(userId, jti),
+          ...counters.map((c) => c.key),
+          ...counters.map((c) => c.seconds),
         ),
       );
-      const session = decodeSession(f);
-      if (session === null) {
-        return { ok: false, reason: f[5] === 'session_replaced' ? 'session_replaced' : 'token_revoked' };
-      }
-      if (f[6] === 1) return { ok: false, reason: 'token_revoked' };
-      return { ok: true, session };
+      const check = access(f);
+      return counters.length === 0 ? check : { ...check, counted: hits(f, counters.length) };
     },
 
     async endSession(userId, sid, reason) {

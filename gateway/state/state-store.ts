@@ -1,6 +1,7 @@
 // The StateStore contract: the session allow-list, tombstones, revoked token ids, refresh-token
 // families and the profile cache. Implementations: memory-store.ts (one process) and redis-store.ts.
-// Rate-limit and lockout counters are not here: they use rate-limiter-flexible on the same backend.
+// Rate-limit and lockout counters are not here: they use rate-limiter-flexible on the same backend,
+// except that checkAccess may count per-user hits in the same round trip (CounterSpec, made by limiter.ts).
 
 /** Why a session stopped existing; what a token of that session is answered with. */
 export type EndReason = 'token_revoked' | 'session_replaced';
@@ -21,10 +22,28 @@ export interface SessionRecord {
   readonly expires_at: number; // ms
 }
 
-/** One answer for the hot path: the session, or why there is none. */
-export type AccessCheck =
+/**
+ * A fixed-window counter that checkAccess counts one hit on, in the same round trip as the session
+ * check. limiter.ts makes it with rate-limiter-flexible's own key and window, so the library's peek,
+ * reset and block see the same count. On Redis the key must be in the user's hash slot.
+ */
+export interface CounterSpec {
+  readonly key: string;
+  /** The window in whole seconds; 0: the counter never resets. */
+  readonly seconds: number;
+}
+
+/** A counter after the hit: hits in the window (this one included) and ms until it resets (-1: never). */
+export type CounterHit = readonly [consumed: number, ttlMs: number];
+
+/**
+ * One answer for the hot path: the session, or why there is none. `counted`: one hit per counter
+ * asked for, in their order; absent when the store does not count (memory: the caller's limiters do).
+ */
+export type AccessCheck = (
   | { readonly ok: true; readonly session: SessionRecord }
-  | { readonly ok: false; readonly reason: EndReason };
+  | { readonly ok: false; readonly reason: EndReason }
+) & { readonly counted?: readonly CounterHit[] };
 
 export type CreateSessionResult =
   | { readonly ok: true; readonly evicted: readonly string[] }
@@ -60,8 +79,16 @@ export interface StateStore {
     refreshHash: string,
     limit: SessionLimit,
   ): Promise<CreateSessionResult>;
-  /** The hot-path check: one round trip for the session record, its tombstone and the jti. */
-  checkAccess(userId: string, sid: string, jti: string): Promise<AccessCheck>;
+  /**
+   * The hot-path check: one round trip for the session record, its tombstone, the jti and, when the
+   * store counts them, one hit on each of `counters` (counted whatever the session's answer).
+   */
+  checkAccess(
+    userId: string,
+    sid: string,
+    jti: string,
+    counters?: readonly CounterSpec[],
+  ): Promise<AccessCheck>;
   /** Ends one session (deletes it, its refresh tokens stop working) and leaves a tombstone. */
   endSession(userId: string, sid: string, reason: EndReason): Promise<boolean>;
   /** Ends every session of the user; returns the ids ended. */

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../gateway/logger.js';
 import { createStateStore, type StateBackend } from '../../../gateway/state/create-state-store.js';
+import { userKey } from '../../../gateway/state/limiter.js';
 import { redisKeys } from '../../../gateway/state/redis-codec.js';
 import type { SessionRecord } from '../../../gateway/state/state-store.js';
 import { type RedisCluster, redisCli, startRedisCluster } from '../../support/redis.js';
@@ -108,5 +109,32 @@ describe.skipIf(cluster === null)('Redis Cluster', () => {
     );
     expect((await limiter.consume('k')).allowed).toBe(true);
     expect((await limiter.consume('k')).allowed).toBe(false);
+  });
+
+  it('checkAccess counts per-user rate limits in the session check script: their keys share the user slot', async () => {
+    if (cluster === null || backend === null) throw new Error('unreachable: skipped without a cluster');
+    const { store, limiters } = backend;
+    const uid = id();
+    const rec = record(uid, '');
+    await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' });
+    const rate = { points: 1, duration_ms: 60_000, text: '1/m' };
+    const global = limiters.create('cluster-global', rate, { failClosed: false });
+    const route = limiters.create('route:cluster', rate, { failClosed: false });
+    const key = userKey(uid);
+    const counters = [global.counter(key), route.counter(key)];
+    const slots = new Set(
+      await Promise.all(
+        [redisKeys.session(uid, rec.sid), ...counters.map((c) => c.key)].map((k) =>
+          redisCli(cluster.ports[0]!, 'CLUSTER', 'KEYSLOT', k).then((s) => s.trim()),
+        ),
+      ),
+    );
+    expect(slots.size).toBe(1);
+    const first = await store.checkAccess(uid, rec.sid, id(), counters);
+    expect(first).toMatchObject({ ok: true, session: rec });
+    expect(first.counted!.map(([consumed]) => consumed)).toEqual([1, 1]);
+    const second = await store.checkAccess(uid, rec.sid, id(), counters);
+    expect(second.counted!.map((hit) => global.read(hit).allowed)).toEqual([false, false]);
+    expect(await route.peek(key)).toMatchObject({ consumed: 2 });
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../gateway/errors.js';
 import { createLogger } from '../../../gateway/logger.js';
 import { createStateStore } from '../../../gateway/state/create-state-store.js';
+import { userKey } from '../../../gateway/state/limiter.js';
 import { redisKeys } from '../../../gateway/state/redis-codec.js';
 import type { SessionRecord, StateStore } from '../../../gateway/state/state-store.js';
 import { monitorCommands, type RedisServer, redisCli, startRedis } from '../../support/redis.js';
@@ -77,6 +78,65 @@ describe('Redis state store only', () => {
     const seen = await monitorCommands(redis.port, () => store.checkAccess(uid, rec.sid, id()));
     expect(seen).toHaveLength(1);
     expect(seen[0]).toContain('"evalsha"');
+  });
+
+  it('checkAccess counts rate-limiter-flexible counters in its one command: the library reads, resets and blocks them', async () => {
+    const uid = id();
+    const rec = record(uid);
+    await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' });
+    const hour = limiters.create(
+      `rt-hour-${id()}`,
+      { points: 2, duration_ms: 3_600_000, text: '2/h' },
+      {
+        failClosed: false,
+      },
+    );
+    const ever = limiters.create(
+      `rt-ever-${id()}`,
+      { points: 5, duration_ms: 0, text: '5' },
+      {
+        failClosed: false,
+      },
+    );
+    const key = userKey(uid);
+    const counters = [hour.counter(key), ever.counter(key)];
+    await store.checkAccess(uid, rec.sid, id(), counters); // loads the script
+    const seen = await monitorCommands(redis.port, () => store.checkAccess(uid, rec.sid, id(), counters));
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toContain('"evalsha"');
+
+    // Counted also when the session is gone: the limit does not depend on the answer.
+    const dead = await store.checkAccess(uid, id(), id(), counters);
+    expect(dead).toMatchObject({
+      ok: false,
+      reason: 'token_revoked',
+      counted: [
+        [3, expect.any(Number)],
+        [3, -1],
+      ],
+    });
+    const [h, e] = dead.counted!;
+    expect(h![1]).toBeGreaterThan(3_590_000);
+    expect(hour.read(h!)).toMatchObject({ allowed: false, consumed: 3, remaining: 0, limit: 2 });
+    expect(ever.read(e!)).toEqual({ allowed: true, consumed: 3, remaining: 2, limit: 5, resetMs: 0 });
+    // The same counters through rate-limiter-flexible, and back.
+    expect(await hour.peek(key)).toMatchObject({ consumed: 3, allowed: false });
+    expect(await ever.consume(key)).toMatchObject({ consumed: 4, allowed: true });
+    await hour.reset(key);
+    const fresh = await store.checkAccess(uid, rec.sid, id(), counters);
+    expect(fresh).toMatchObject({
+      ok: true,
+      counted: [
+        [1, expect.any(Number)],
+        [5, -1],
+      ],
+    });
+    await hour.block(key, 10_000);
+    const blocked = (await store.checkAccess(uid, rec.sid, id(), counters)).counted!;
+    expect(hour.read(blocked[0]!)).toMatchObject({ allowed: false });
+    expect(blocked[0]![1]).toBeLessThanOrEqual(10_000);
+    // Without counters the answer has none (the shared suite's exact answers).
+    expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: true, session: rec });
   });
 
   it('keeps every key of one user in one hash slot, and the refresh index outside it', () => {
