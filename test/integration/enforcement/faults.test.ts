@@ -59,7 +59,10 @@ async function waitReady(g: TestGateway, ms = 8_000): Promise<void> {
 
 beforeAll(async () => {
   [redis, upstream] = await Promise.all([startRedis(), startRecordingUpstream()]);
-  const routes = routesYaml(upstream.origin);
+  const routes = routesYaml(
+    upstream.origin,
+    `  - { name: capped, path: /capped, upstream: "${upstream.origin}", auth: required, rate_limit: 2/m }`,
+  );
   [deny, allow] = await Promise.all([
     startRedisGateway({ redis: redis.url, db: 0, yaml: routes, limits: { anonymous: '5/m' } }),
     startRedisGateway({
@@ -216,6 +219,20 @@ describe('redis-server killed (on_state_error: allow)', () => {
     expect(seen[0]!.headers['x-user-id']).toBe(c.id);
     expect(allow.stateChecksSkipped()).toBeGreaterThan(skippedBefore);
     expect(allow.logs.some((l) => l.msg === 'state store unavailable: session check skipped')).toBe(true);
+  });
+
+  it('per-user limits (the route and the global) still count, in process memory: 2/m, then 429', async () => {
+    const token = users.c!.session.access;
+    for (let i = 0; i < 2; i++) {
+      const ok = await send(allow, 'GET', '/capped/down', { token });
+      expect(ok.status, ok.text).toBe(200);
+      expect(intHeader(ok, 'ratelimit-limit')).toBe(2);
+      expect(intHeader(ok, 'ratelimit-remaining')).toBe(1 - i);
+    }
+    const refused = await send(allow, 'GET', '/capped/down', { token });
+    expectFailure(refused, 429, 'rate_limited');
+    expect(intHeader(refused, 'retry-after')).toBeGreaterThanOrEqual(1);
+    expect(forwarded('/capped/down')).toBe(2);
   });
 
   it('a bad token is still refused: the signature is not a state-store check', async () => {
