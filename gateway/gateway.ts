@@ -16,7 +16,7 @@ import { compileRuntime, originsOf, type RuntimeState } from './runtime.js';
 import { createMainListener } from './server.js';
 import { createServices, type Services } from './services.js';
 import { PoolRegistry } from './upstream/http-client.js';
-import { createWebSocketRelay } from './upstream/websocket.js';
+import { lazyWebSocketRelay } from './upstream/websocket-lazy.js';
 
 /** Longest a log line waits in the logger's buffer (ms). */
 const LOG_FLUSH_MS = 1_000;
@@ -68,7 +68,7 @@ function urlFor(host: string, port: number): string {
 export async function startGateway(options: StartOptions): Promise<GatewayHandle> {
   const { log } = options;
   const pools = new PoolRegistry();
-  const websockets = createWebSocketRelay();
+  const websockets = lazyWebSocketRelay();
   const metrics = createMetrics();
   const opened = await createServices(options.config, log);
   // Every state-store call is timed and its failures counted, whoever makes it.
@@ -86,6 +86,10 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     },
   };
   let state = compileRuntime(options.config, services, deps, 1);
+  const preloadRelay = (c: GatewayConfig): void => {
+    if (c.routes.some((r) => r.websocket)) websockets.preload();
+  };
+  preloadRelay(options.config);
   let shuttingDown = false;
   const config = options.config;
 
@@ -103,8 +107,10 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     if (options.reloadConfig === undefined)
       return { ok: false, error: new Error('no config file to reload') };
     try {
-      const next = compileRuntime(options.reloadConfig(), services, deps, state.generation + 1);
+      const nextConfig = options.reloadConfig();
+      const next = compileRuntime(nextConfig, services, deps, state.generation + 1);
       state = next;
+      preloadRelay(nextConfig);
       pools.retainOnly(originsOf(next));
       log.info({ generation: next.generation, routes: next.routes.length }, 'config reloaded');
       return { ok: true, generation: next.generation };

@@ -1,7 +1,7 @@
 // The password policy applied at registration: length in code points, common-password list, not all
 // numeric, not similar to the email or names. It does not hash, and login never runs it.
 
-import { dictionary } from '@zxcvbn-ts/language-common';
+import { createRequire } from 'node:module';
 import type { GatewayConfig } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
 
@@ -37,12 +37,22 @@ const MIN_PART_LENGTH = 3;
 
 let commonPasswords: ReadonlySet<string> | undefined;
 
+interface LanguageCommon {
+  readonly dictionary: { readonly 'passwords-common': readonly string[] };
+}
+
 /**
  * The ~49,000 most common leaked passwords, ranked, lower-case: the `passwords-common` list of
- * @zxcvbn-ts/language-common (from the xato.net 10M-password corpus). Built once per process.
+ * @zxcvbn-ts/language-common (from the xato.net 10M-password corpus). Loaded and built once per
+ * process, on the first password checked: the package's dictionaries take ≈10 MB that a gateway
+ * which never sees a new password (streaming, proxy-only replicas) should not hold.
  */
 export function commonPasswordList(): ReadonlySet<string> {
-  commonPasswords ??= new Set(dictionary['passwords-common']);
+  if (commonPasswords === undefined) {
+    // A synchronous load (its CommonJS build) keeps check() synchronous; it happens once, in ≈30 ms.
+    const { dictionary } = createRequire(import.meta.url)('@zxcvbn-ts/language-common') as LanguageCommon;
+    commonPasswords = new Set(dictionary['passwords-common']);
+  }
   return commonPasswords;
 }
 
@@ -105,7 +115,6 @@ export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPoli
   if (!Number.isInteger(min) || min < 1) throw new Error('passwords.min_length must be a positive integer');
   if (!Number.isInteger(max) || max < min)
     throw new Error('passwords.max_length must be at least min_length');
-  const common = config.reject_common ? commonPasswordList() : null;
 
   return {
     check({ password, email, first_name, last_name }) {
@@ -118,7 +127,7 @@ export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPoli
       if (length > max) {
         return { rule: 'max_length', message: `password must be at most ${max} characters (max_length)` };
       }
-      if (common?.has(fold(password).trim())) {
+      if (config.reject_common && commonPasswordList().has(fold(password).trim())) {
         return { rule: 'common', message: 'password is too common (common)' };
       }
       if (config.reject_numeric && /^\p{Nd}+$/u.test(password)) {

@@ -237,3 +237,28 @@ describe('WebSocket relay', () => {
     await waitFor(() => gw.inFlight() === 0, 3_000, 'in-flight count to drop');
   });
 });
+
+describe('WebSocket relay loaded on demand', () => {
+  it('a gateway started without websocket routes relays once a reload adds one', async () => {
+    // The relay (http-proxy-3) is loaded only for configs with websocket routes: a reload that adds
+    // the first one must still get a working relay, on the very first upgrade.
+    const plain = `
+routes:
+  - { name: plain, path: /plain, upstream: "${ws.origin}", auth: public }
+`;
+    const lazy = await startTestGateway(plain);
+    try {
+      lazy.setYaml(
+        `${plain}  - { name: ws, path: /ws, upstream: "${ws.origin}", auth: public, websocket: true, strip_prefix: true }\n`,
+      );
+      expect(lazy.reload()).toMatchObject({ ok: true });
+      const { socket, reader } = await openWs(lazy.port, '/ws/late');
+      socket.write(frame(0x1, Buffer.from('relayed after reload'), true));
+      expect((await reader.next()).payload.toString()).toBe('relayed after reload');
+      expect(ws.upgrades.at(-1)?.url).toBe('/late');
+      socket.destroy();
+    } finally {
+      await lazy.stop();
+    }
+  });
+});
