@@ -271,34 +271,17 @@ export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Pr
   const route = match?.entry.config.name ?? null;
   const device_binding = match?.entry.deviceBinding ?? null;
   const failed = failure as { code: ErrorCode; detail: string } | null;
+  const answer = { method, url: input.url, route, device_binding, steps };
   if (failed !== null) {
-    return {
-      method,
-      url: input.url,
-      route,
-      device_binding,
-      steps,
-      decision: {
-        allowed: false,
-        status: ERROR_TABLE[failed.code].status,
-        code: failed.code,
-        detail: failed.detail,
-      },
-    };
+    const status = ERROR_TABLE[failed.code].status;
+    return { ...answer, decision: { allowed: false, status, code: failed.code, detail: failed.detail } };
   }
   const entry = match!.entry;
   const detail =
     entry.endpoint !== undefined
       ? `answered by the gateway (${entry.config.name})`
       : `forwarded to ${entry.config.upstream.join(' | ')} as ${method} ${match!.forwardPath}`;
-  return {
-    method,
-    url: input.url,
-    route,
-    device_binding,
-    steps,
-    decision: { allowed: true, status: 200, detail },
-  };
+  return { ...answer, decision: { allowed: true, status: 200, detail } };
 }
 
 const NOT_HERE = (): Promise<never> => Promise.reject(new Error('explain never runs an endpoint'));
