@@ -1,5 +1,6 @@
 // Route limit, then the global limit: per user when a verified token is presented, else per client IP.
 // Every answer that passed a limit carries RateLimit-* headers; a refusal is 429 with Retry-After.
+// Per user, the state store counts both in the session check's round trip (state-checks.ts).
 import type { GatewayConfig } from '../../config/types.js';
 import type { AuditLog } from '../audit.js';
 import { GatewayError } from '../errors.js';
