@@ -84,6 +84,17 @@ function defaultHeaders(ctx, users) {
   return { file, header: 'X-Bench-Padding', prefix: 'Bearer ', userAgent: BENCH_UA };
 }
 
+/**
+ * Issue 9: DPoP binding (`portcullis-dpop`) next to user-agent binding (`portcullis-memory`, the same
+ * gateway otherwise): the paired req/s and CPU µs/req ratios, and each one's CPU µs/req; null unless both ran.
+ */
+function dpopCost(throughput) {
+  const ratios = ratioBetween(throughput, 'portcullis-dpop', 'portcullis-memory');
+  if (ratios === null) return null;
+  const cpu = (name) => throughput.rows.find((r) => r.name === name).loaded.cpuUsPerReq;
+  return { ...ratios, cpuUsPerReq: { dpop: cpu('portcullis-dpop'), userAgent: cpu('portcullis-memory') } };
+}
+
 /** Starts `contender`; resolves to its instance, or to { reason } when it cannot run here. */
 async function startOne(contender, ctx) {
   const reason = await contender.unavailable(ctx);
@@ -182,7 +193,14 @@ async function main() {
     const { entries, skipped } = await startContenders(selected, ctx);
     if (runThroughputSuite && entries.length === 0) throw new Error('no contender could run');
 
-    const results = { throughput: null, workers: null, logins: null, streaming: null, stores: null };
+    const results = {
+      throughput: null,
+      workers: null,
+      dpop: null,
+      logins: null,
+      streaming: null,
+      stores: null,
+    };
     let peakRss = {};
     if (runThroughputSuite) {
       const ran = new Set(entries.map((e) => e.contender.name));
@@ -191,6 +209,7 @@ async function main() {
       results.throughput = await runThroughput(entries, opts, references, `direct-${opts.upstream}`, ctx);
       peakRss = Object.fromEntries(entries.map((e) => [e.contender.name, peakRssBytes(e.instance.pid)]));
       results.workers = ratioBetween(results.throughput, 'portcullis-redis-2w', 'portcullis-redis');
+      results.dpop = dpopCost(results.throughput);
     }
     if (opts.suites.has('logins')) results.logins = await runLogins(ctx, opts);
     if (opts.suites.has('streaming')) results.streaming = await runStreaming(ctx, opts);

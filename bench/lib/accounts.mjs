@@ -49,13 +49,15 @@ export async function tryLogin(origin, email, password) {
   return { status: r.status, data: r.json?.data ?? null };
 }
 
-export async function login(origin, email, password) {
-  const r = await postJson(origin, '/api/auth/login', { email, password });
+/** `headers`: extra request headers (a DPoP proof). */
+export async function login(origin, email, password, headers = {}) {
+  const r = await postJson(origin, '/api/auth/login', { email, password }, headers);
   return expectStatus(`login ${email}`, r, 200).data;
 }
 
-export async function logout(origin, access) {
-  const r = await postJson(origin, '/api/auth/logout', undefined, { authorization: `Bearer ${access}` });
+/** `headers` replace the Bearer authorization (DPoP: `authorization: DPoP …` and a proof). */
+export async function logout(origin, access, headers = { authorization: `Bearer ${access}` }) {
+  const r = await postJson(origin, '/api/auth/logout', undefined, headers);
   expectStatus('logout', r, 200);
 }
 

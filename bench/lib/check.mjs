@@ -56,3 +56,56 @@ export async function expectAcceptedToken(origin, token) {
   if (r.status !== 200)
     throw new Error(`token before revocation: expected 200, got ${r.status} ${r.body.slice(0, 200)}`);
 }
+
+async function getDpop(origin, path, { token, proof }) {
+  const headers = { 'user-agent': BENCH_UA };
+  if (token !== undefined) headers.authorization = `DPoP ${token}`;
+  if (proof !== undefined) headers.dpop = proof;
+  const res = await fetch(`${origin}${path}`, { headers });
+  return { status: res.status, body: await res.text() };
+}
+
+/**
+ * The checks of a DPoP-bound contender (`device_binding.mode: dpop`): a token with a fresh proof by its
+ * key reaches the upstream (200, upstream body) with the user's id in X-User-Id there; the same token
+ * with no proof, a forged token (right claims, wrong key) with a valid proof for it, a revoked session's
+ * token with a fresh proof, and a proof sent a second time are all 401.
+ * @param valid { token, userId, key } a live token of a user the load will use, and its key
+ * @param proofFor (key, method, url, token) → a fresh proof
+ * @param newUser async () → { token, key }: another user, logged in with its own key; the refusals are
+ *   tried on these (a replayed proof ends the session it belongs to under `on_mismatch: revoke`)
+ * @param revoke async (user) → ends that user's session by the gateway's own means (logout)
+ */
+export async function expectDpopChecks(origin, { valid, proofFor, newUser, revoke }) {
+  const send = (path, token, key) =>
+    getDpop(origin, path, { token, proof: proofFor(key, 'GET', `${origin}${path}`, token) });
+  const first = await send('/', valid.token, valid.key);
+  if (first.status !== 200 || first.body !== PAYLOAD)
+    throw new Error(
+      `DPoP GET / answered ${first.status} ${JSON.stringify(first.body.slice(0, 200))}; expected 200 and the upstream's body`,
+    );
+  const seen = await send(IDENTITY_PATH, valid.token, valid.key);
+  if (seen.status !== 200 || seen.body !== valid.userId) {
+    throw new Error(
+      `identity: the upstream saw X-User-Id ${JSON.stringify(seen.body.slice(0, 100))} (status ${seen.status}), expected ${valid.userId}`,
+    );
+  }
+  const other = await newUser();
+  expect401('no token', await getDpop(origin, '/', {}));
+  expect401('DPoP token without a proof', await getDpop(origin, '/', { token: other.token }));
+  const forged = forgeToken(other.token);
+  expect401('forged token with a valid proof', await send('/', forged, other.key));
+  const before = await send('/', other.token, other.key);
+  if (before.status !== 200)
+    throw new Error(
+      `token before revocation: expected 200, got ${before.status} ${before.body.slice(0, 200)}`,
+    );
+  await revoke(other);
+  expect401('revoked session with a fresh proof', await send('/', other.token, other.key));
+  const victim = await newUser();
+  const proof = proofFor(victim.key, 'GET', `${origin}/`, victim.token);
+  const once = await getDpop(origin, '/', { token: victim.token, proof });
+  if (once.status !== 200)
+    throw new Error(`a fresh proof: expected 200, got ${once.status} ${once.body.slice(0, 200)}`);
+  expect401('replayed proof', await getDpop(origin, '/', { token: victim.token, proof }));
+}

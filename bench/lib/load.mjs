@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { track } from './processes.mjs';
 import { findTool } from './tools.mjs';
-import { headerCyclingLua } from './wrk-headers.mjs';
+import { headerCyclingLua, proofRequestsLua } from './wrk-headers.mjs';
 
 const REPORT_LUA = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
 
@@ -17,13 +17,18 @@ export function defaultLoader() {
 
 /**
  * `headers`: optional { file, header, prefix, userAgent }, a different value of `header` on each
- * request taken in turn from `file` (tokens); `wrkLua`: optional custom Lua for wrk instead.
+ * request taken in turn from `file` (tokens); or { proofs: true, file, userAgent }: DPoP requests,
+ * `<token> <proof>` per line, each sent once (proofRequestsLua); `wrkLua`: optional custom Lua for wrk instead.
  * @returns {{ requests, durationS, rps, p50Ms, p90Ms, p99Ms, p999Ms, maxMs,
- *   errors: { connect, read, write, timeout, http }, errorCount }}
+ *   errors: { connect, read, write, timeout, http }, errorCount, overruns }} (`overruns`: requests sent
+ *   without credentials because a one-use list ran out; they are also among the errors)
  */
 export function runLoad({ loader, url, connections, threads, durationS, headers, wrkLua, tmpDir }) {
   if (loader === 'wrk') {
-    const lua = wrkLua ?? (headers ? headerCyclingLua(headers) : null);
+    const wrkThreads = Math.min(threads, connections);
+    let lua = wrkLua ?? null;
+    if (!lua && headers?.proofs) lua = proofRequestsLua({ ...headers, threads: wrkThreads });
+    else if (!lua && headers) lua = headerCyclingLua(headers);
     return runWrk({ url, connections, threads, durationS, wrkLua: lua, tmpDir });
   }
   if (wrkLua) throw new Error('this contender needs a wrk Lua script; install wrk');
@@ -84,11 +89,38 @@ function runWrk({ url, connections, threads, durationS, wrkLua, tmpDir }) {
           maxMs: r.max_us / 1000,
           errors,
           errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
+          overruns: r.overruns,
         });
       },
     );
     track('wrk', child);
   });
+}
+
+/** autocannon's per-request hook doing what proofRequestsLua does for wrk; `state.overruns` counts. */
+function proofRequests({ file, userAgent }, state) {
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  let next = 0;
+  return [
+    {
+      setupRequest(req) {
+        if (next >= lines.length) {
+          state.overruns++;
+          req.headers = { 'user-agent': userAgent };
+          return req;
+        }
+        const line = lines[next++];
+        const sp = line.indexOf(' ');
+        req.headers = {
+          ...req.headers,
+          authorization: `DPoP ${line.slice(0, sp)}`,
+          dpop: line.slice(sp + 1),
+          'user-agent': userAgent,
+        };
+        return req;
+      },
+    },
+  ];
 }
 
 /** autocannon's per-request hook doing what headerCyclingLua does for wrk. */
@@ -108,7 +140,10 @@ function cyclingRequests({ file, header, prefix = '', userAgent }) {
 
 async function runAutocannon({ url, connections, durationS, headers }) {
   const { default: autocannon } = await import('autocannon');
-  const requests = headers ? cyclingRequests(headers) : undefined;
+  const state = { overruns: 0 };
+  let requests;
+  if (headers?.proofs) requests = proofRequests(headers, state);
+  else if (headers) requests = cyclingRequests(headers);
   const r = await autocannon({ url, connections, duration: durationS, requests });
   const errors = { connect: 0, read: r.errors, write: 0, timeout: r.timeouts, http: r.non2xx };
   return {
@@ -122,5 +157,6 @@ async function runAutocannon({ url, connections, durationS, headers }) {
     maxMs: r.latency.max,
     errors,
     errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
+    overruns: state.overruns,
   };
 }

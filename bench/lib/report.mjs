@@ -24,11 +24,12 @@ function loadedTable(throughput, peakRss) {
   );
   // CPU per request is the figure least moved by the machine's other load: one reference is enough.
   const cpuRef = refs.includes('forwarder') ? 'forwarder' : refs[0];
+  const cpuRefs = cpuRef === undefined ? [] : [cpuRef];
   const header = [
     'contender',
     'req/s',
     ...refs.map((r) => `× ${r}`),
-    `CPU/req × ${cpuRef}`,
+    ...cpuRefs.map((r) => `CPU/req × ${r}`),
     'p50 ms',
     'p99 ms',
     'p99.9 ms',
@@ -43,7 +44,7 @@ function loadedTable(throughput, peakRss) {
       row.name,
       num(l.rps),
       ...refs.map((r) => ratio(l.ratios[r]?.rps)),
-      ratio(l.ratios[cpuRef]?.cpuPerReq),
+      ...cpuRefs.map((r) => ratio(l.ratios[r]?.cpuPerReq)),
       num(l.p50Ms, 2),
       num(l.p99Ms, 2),
       num(l.p999Ms, 2),
@@ -72,6 +73,18 @@ function workersSection(workers) {
     `Workers (portcullis-redis-2w ÷ portcullis-redis, medians of per-round ratios): req/s ${ratio(workers.rps)} ` +
       `(rounds ${ratio(workers.rpsMin)}–${ratio(workers.rpsMax)}), CPU µs/req ${ratio(workers.cpuPerReq)} ` +
       `(rounds ${ratio(workers.cpuPerReqRange?.[0])}–${ratio(workers.cpuPerReqRange?.[1])}).`,
+  ];
+}
+
+function dpopSection(d) {
+  const extra = d.cpuUsPerReq.dpop - d.cpuUsPerReq.userAgent;
+  return [
+    `DPoP (portcullis-dpop ÷ portcullis-memory, the same gateway with user-agent binding; medians of per-round ratios): ` +
+      `req/s ${ratio(d.rps)} (rounds ${ratio(d.rpsMin)}–${ratio(d.rpsMax)}); CPU µs/req ` +
+      `${num(d.cpuUsPerReq.dpop)} with DPoP, ${num(d.cpuUsPerReq.userAgent)} with user-agent binding ` +
+      `(${ratio(d.cpuPerReq)}, rounds ${ratio(d.cpuPerReqRange?.[0])}–${ratio(d.cpuPerReqRange?.[1])}; ` +
+      `${Number.isFinite(extra) ? `${extra >= 0 ? '+' : ''}${num(extra)}` : '—'} µs per request). ` +
+      "Every DPoP request carries a fresh proof by its user's P-256 key, signed by the bench before the window (not in the gateway's CPU).",
   ];
 }
 
@@ -196,6 +209,7 @@ export function renderMarkdown({
   throughput,
   peakRss,
   workers,
+  dpop,
   logins,
   streaming,
   stores,
@@ -230,6 +244,7 @@ export function renderMarkdown({
   }
   for (const sk of skipped) out.push(`- \`${sk.name}\` did not run: ${sk.reason}`);
   if (workers) out.push('', ...workersSection(workers));
+  if (dpop) out.push('', ...dpopSection(dpop));
   if (logins) out.push('', ...loginsSection(logins));
   if (streaming) out.push('', ...streamingSection(streaming));
   if (stores) out.push('', ...storesSection(stores));

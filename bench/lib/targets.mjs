@@ -1,4 +1,4 @@
-// The targets of issues 3, 4 and 5, each read from the run's results and judged met or MISSED.
+// The targets of issues 3, 4, 5 and 9, each read from the run's results and judged met or MISSED.
 // Add one line per new target. It measures nothing; the suites do.
 
 const row = (results, name) => results.throughput?.rows.find((r) => r.name === name) ?? null;
@@ -71,6 +71,15 @@ export const TARGETS = [
       results.workers?.cpuPerReq == null
         ? null
         : { value: results.workers.cpuPerReq, range: results.workers.cpuPerReqRange },
+  },
+  {
+    label: 'portcullis-dpop req/s ÷ portcullis-memory (user-agent binding)',
+    min: 0.85,
+    unit: '×',
+    measure: (results) =>
+      results.dpop?.rps == null
+        ? null
+        : { value: results.dpop.rps, range: [results.dpop.rpsMin, results.dpop.rpsMax] },
   },
   {
     label: 'logins/s ÷ raw @node-rs/argon2 hashes/s',

@@ -1,7 +1,8 @@
 // The list of contenders, in table order. A contender is data:
 //   { name, label, kind: 'direct' | 'proxy',
 //     unavailable(ctx) → null | reason (may be async),
-//     start(ctx) → { url, pid, headers?: { file, header, prefix, userAgent } (a value per request) },
+//     start(ctx) → { url, pid, headers?: { file, header, prefix, userAgent } (a value per request),
+//       loadWindow?(load, ctx) → { headers, done(result) } (one-use requests made before each window) },
 //     prepare?(instance, ctx) → async set-up run side by side for all contenders (users, tokens),
 //     check(instance, ctx) → throws if wrong, extra?(opts) → true when left out unless --all / --only,
 //     wrkLua?: custom Lua run before wrk's report script, instead of `headers` (wrk only) }
@@ -12,6 +13,7 @@ import { forwarderContender } from './forwarder.mjs';
 import { nginxProxyContender } from './nginx-proxy.mjs';
 import { createPeerContender } from './peers.mjs';
 import { createPortcullisContender } from './portcullis.mjs';
+import { createDpopContender } from './portcullis-dpop.mjs';
 
 const redisState = (ctx) => ({ storage: { state: ctx.redis.url } });
 
@@ -25,6 +27,11 @@ export const CONTENDERS = [
     name: 'portcullis-memory',
     label: 'Portcullis, authenticated, memory state store, SQLite users',
     auth: true,
+  }),
+  createDpopContender({
+    name: 'portcullis-dpop',
+    label:
+      'Portcullis, authenticated, memory state store, SQLite users, device_binding.mode: dpop (a fresh proof per request)',
   }),
   createPortcullisContender({
     name: 'portcullis-redis',

@@ -7,25 +7,56 @@ import { median, roundOrder } from '../stats.mjs';
 
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 
-/** What each request carries: the contender's tokens, else the run's padding of the same size. */
-const loadOf = (entry, ctx) => ({
-  headers: entry.instance.headers ?? ctx.defaultHeaders,
-  wrkLua: entry.instance.wrkLua ?? entry.contender.wrkLua,
-});
+/**
+ * What each request of one timed window carries: the contender's tokens, else the run's padding of the
+ * same size. A contender whose requests are good once (DPoP proofs) makes them for each window with
+ * `instance.loadWindow({ durationS, connections })` → { headers, done(result) }, before the window's
+ * clock and CPU figures start.
+ */
+async function loadOf(entry, load, ctx) {
+  const { instance, contender } = entry;
+  const own = instance.loadWindow ? await instance.loadWindow(load, ctx) : null;
+  return {
+    headers: own?.headers ?? instance.headers ?? ctx.defaultHeaders,
+    wrkLua: own ? undefined : (instance.wrkLua ?? contender.wrkLua),
+    done: own?.done ?? (() => {}),
+  };
+}
+
+/** Runs one window of `load` against the contender; a request list that ran out fails the run. */
+async function runWindow(entry, load, ctx, around = {}) {
+  const { done, ...requests } = await loadOf(entry, load, ctx);
+  around.before?.();
+  const result = await runLoad({ ...load, url: entry.instance.url, ...requests, tmpDir: ctx.tmpDir });
+  around.after?.();
+  done(result);
+  if (result.overruns > 0)
+    throw new Error(
+      `${entry.contender.name}: ${result.overruns} requests ran past the end of the window's one-use request ` +
+        `list (${result.requests} sent in ${load.durationS} s); they went without credentials (401) and would ` +
+        'skew the figures',
+    );
+  return result;
+}
 
 async function measure(entry, load, ctx) {
   const { instance } = entry;
-  const cpu0 = cpuSeconds(instance.pid);
-  const startUs = Number(process.hrtime.bigint() / 1000n);
-  const result = await runLoad({
-    ...load,
-    url: instance.url,
-    ...loadOf(entry, ctx),
-    tmpDir: ctx.tmpDir,
+  let cpu0;
+  let cpu1;
+  let startUs;
+  let endUs;
+  const result = await runWindow(entry, load, ctx, {
+    before() {
+      cpu0 = cpuSeconds(instance.pid);
+      startUs = Number(process.hrtime.bigint() / 1000n);
+    },
+    after() {
+      cpu1 = cpuSeconds(instance.pid);
+      endUs = Number(process.hrtime.bigint() / 1000n);
+    },
   });
-  const cpu1 = cpuSeconds(instance.pid);
   // For --cpu-prof: the profile summary counts only what happened while this contender was timed.
-  ctx.timedWindows?.[entry.contender.name]?.push([startUs, Number(process.hrtime.bigint() / 1000n)]);
+  ctx.timedWindows?.[entry.contender.name]?.push([startUs, endUs]);
   const cpuS = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
   return {
     ...result,
@@ -108,13 +139,7 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
   };
   for (const entry of entries) {
     ctx.progress(`warm-up ${entry.contender.name} (${opts.warmupS} s)`);
-    await runLoad({
-      ...loaded,
-      durationS: opts.warmupS,
-      url: entry.instance.url,
-      ...loadOf(entry, ctx),
-      tmpDir: ctx.tmpDir,
-    });
+    await runWindow(entry, { ...loaded, durationS: opts.warmupS }, ctx);
   }
   const loadedRuns = await series(entries, loaded, opts.rounds, `${opts.connections} conn`, ctx);
 
