@@ -148,7 +148,7 @@ function streamingSection(st) {
     table(['direction', 'via', 'MB/s', 's', 'peak RSS MB of the hop'], rows),
     '',
     `Forwarder RSS before streaming ${mb(st.forwarderRssAtStart)} MB. ` +
-      `Gateway RSS before streaming ${mb(st.gatewayRssAtStart)} MB (start-up peak ${mb(st.gatewayPeakBeforeStreaming)} MB); ` +
+      `Gateway RSS before streaming ${mb(st.gatewayRssAtStart)} MB after ${st.settleMs / 1000} s idle (${mb(st.gatewayRssJustStarted)} MB just started; start-up peak ${mb(st.gatewayPeakBeforeStreaming)} MB); ` +
       `peak while streaming ${mb(st.gatewayPeakRss)} MB (${st.peakReset ? 'VmHWM, reset before each transfer' : 'highest 100 ms sample: VmHWM could not be reset'}).`,
   ];
 }
