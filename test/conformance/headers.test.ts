@@ -346,26 +346,26 @@ describe('Host games', () => {
   });
 });
 
+/** 431 headers_too_large, the connection closed, nothing forwarded. */
+function expectTooLarge(res: Sent): void {
+  expect({ status: res.status, code: res.code, closed: res.closed }).toEqual({
+    status: 431,
+    code: 'headers_too_large',
+    closed: true,
+  });
+  expect(res.seen).toEqual([]);
+}
+
 describe('oversized and too many headers', () => {
   it('one 20 KB header → 431 headers_too_large, closed', async () => {
     const res = await sendRaw('/open/big', [`X-Big: ${'a'.repeat(20_000)}`]);
-    expect({ status: res.status, code: res.code, closed: res.closed }).toEqual({
-      status: 431,
-      code: 'headers_too_large',
-      closed: true,
-    });
-    expect(res.seen).toEqual([]);
+    expectTooLarge(res);
   });
 
   it('many small headers adding up to 17 KB → 431 headers_too_large, closed', async () => {
     const lines = Array.from({ length: 170 }, (_, i) => `X-H${i}: ${'b'.repeat(96)}`);
     const res = await sendRaw('/open/many', lines);
-    expect({ status: res.status, code: res.code, closed: res.closed }).toEqual({
-      status: 431,
-      code: 'headers_too_large',
-      closed: true,
-    });
-    expect(res.seen).toEqual([]);
+    expectTooLarge(res);
   });
 
   it('100 small headers are all forwarded', async () => {
@@ -386,12 +386,7 @@ describe('oversized and too many headers', () => {
     async (_n, last) => {
       const lines = [...Array.from({ length: 2_100 }, (_, i) => `a${i}:`), last];
       const res = await sendRaw('/open/hidden', lines, { auth: true });
-      expect({ status: res.status, code: res.code, closed: res.closed }).toEqual({
-        status: 431,
-        code: 'headers_too_large',
-        closed: true,
-      });
-      expect(res.seen).toEqual([]);
+      expectTooLarge(res);
     },
   );
 
@@ -400,11 +395,6 @@ describe('oversized and too many headers', () => {
       '/open/300',
       Array.from({ length: 300 }, (_, i) => `h${i}: v`),
     );
-    expect({ status: res.status, code: res.code, closed: res.closed }).toEqual({
-      status: 431,
-      code: 'headers_too_large',
-      closed: true,
-    });
-    expect(res.seen).toEqual([]);
+    expectTooLarge(res);
   });
 });
