@@ -3,7 +3,6 @@
 import type { AuditLog } from './audit.js';
 import type { LoginGuard } from './auth/login-guard.js';
 import type { PasswordPolicy } from './auth/password-policy.js';
-import { passwordPolicyError } from './auth/password-policy.js';
 import type { PasswordHasher } from './auth/passwords.js';
 import { GatewayError } from './errors.js';
 import type { StateStore } from './state/state-store.js';
@@ -51,8 +50,7 @@ export function createOperations(deps: OperationsDeps) {
     ): Promise<User> {
       const problem = validateEmail(input.email);
       if (problem !== null) throw new GatewayError('validation_failed', { message: problem });
-      const violation = deps.policy.check(input);
-      if (violation !== null) throw passwordPolicyError(violation);
+      deps.policy.enforce(input);
       const roles = input.roles === undefined ? undefined : checkRoles(input.roles);
       const user = await users.createUser({
         email: input.email.trim(),

@@ -21,7 +21,6 @@ import { publicUser } from './account-types.js';
 import { deviceClaims, isDpopDevice, presentedDevice } from './binding.js';
 import { dpopError } from './dpop.js';
 import type { Attempt } from './login-guard.js';
-import { passwordPolicyError } from './password-policy.js';
 import { hashRefreshToken, isRefreshTokenFormat, newRefreshToken } from './refresh-tokens.js';
 import type { AccessClaims } from './tokens.js';
 
@@ -157,13 +156,12 @@ export function createAccounts(deps: AccountDeps) {
       if (input.password !== input.password_confirm) {
         throw new GatewayError('validation_failed', { message: 'password_confirm: passwords do not match' });
       }
-      const violation = policy.check({
+      policy.enforce({
         password: input.password,
         email: input.email,
         first_name: input.first_name,
         last_name: input.last_name,
       });
-      if (violation !== null) throw passwordPolicyError(violation);
       const user = await users.createUser({
         email: input.email.trim(),
         first_name: input.first_name.trim(),

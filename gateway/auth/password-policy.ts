@@ -23,6 +23,8 @@ export interface PasswordCandidate {
 export interface PasswordPolicy {
   /** The first rule the password breaks, in the order of PasswordRule, or null. */
   check(candidate: PasswordCandidate): PasswordViolation | null;
+  /** Throws 400 validation_failed naming the first rule the password breaks (what every endpoint answers). */
+  enforce(candidate: PasswordCandidate): void;
 }
 
 export type PasswordPolicyConfig = Pick<
@@ -116,7 +118,7 @@ export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPoli
   if (!Number.isInteger(max) || max < min)
     throw new Error('passwords.max_length must be at least min_length');
 
-  return {
+  const policy: PasswordPolicy = {
     check({ password, email, first_name, last_name }) {
       // Code points, not UTF-16 units: an emoji is one character to the user. Nothing is
       // truncated, and the cap bounds the hashing and similarity work an attacker can ask for.
@@ -148,7 +150,12 @@ export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPoli
       }
       return null;
     },
+    enforce(candidate) {
+      const violation = policy.check(candidate);
+      if (violation !== null) throw passwordPolicyError(violation);
+    },
   };
+  return policy;
 }
 
 /** The error the register endpoint answers for a violation: 400 validation_failed naming the rule. */

@@ -5,7 +5,6 @@ import { passwordChangedNotice } from '../../mail/messages.js';
 import type { StateStore } from '../../state/state-store.js';
 import type { User } from '../../users/user-store.js';
 import type { ClientMeta } from '../accounts.js';
-import { passwordPolicyError } from '../password-policy.js';
 import { type FlowDeps, sendLater } from './context.js';
 
 /** Ends every session of the user but `keep` (null: all of them); returns the ids ended. */
@@ -39,13 +38,12 @@ export function createPasswordUpdate(deps: FlowDeps) {
       if (next.password !== next.confirm) {
         throw new GatewayError('validation_failed', { message: `${confirmField}: passwords do not match` });
       }
-      const violation = policy.check({
+      policy.enforce({
         password: next.password,
         email: user.email,
         first_name: user.first_name,
         last_name: user.last_name,
       });
-      if (violation !== null) throw passwordPolicyError(violation);
       if ([...next.password].length <= config.passwords.max_length) {
         if (await hasher.verify(user.password_hash, next.password)) {
           throw new GatewayError('validation_failed', {

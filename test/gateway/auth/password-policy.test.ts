@@ -95,6 +95,13 @@ describe('password policy (defaults: 12..1024, common, numeric, similar)', () =>
     expect(err).toMatchObject({ code: 'validation_failed', status: 400 });
     expect(err.message).toContain('common');
   });
+
+  it('enforce throws that error for the first rule broken and passes a good password', () => {
+    expect(() => policy.enforce({ ...person, password: 'password1234' })).toThrow(
+      expect.objectContaining({ code: 'validation_failed', message: 'password is too common (common)' }),
+    );
+    expect(() => policy.enforce({ ...person, password: 'k7#vQ2!mZ9@wL4$x' })).not.toThrow();
+  });
 });
 
 describe('common-password list', () => {
