@@ -148,7 +148,8 @@ export function createDpopVerifier(
       const { jti, htm, htu, iat, ath } = claims;
       if (typeof jti !== 'string' || jti.length === 0 || jti.length > JTI_MAX) throw dpopError('bad jti');
       if (htm !== check.method) throw dpopError('htm does not match the request method');
-      if (typeof htu !== 'string' || normalUri(htu) === null || normalUri(htu) !== normalUri(check.url))
+      const proofUri = typeof htu === 'string' ? normalUri(htu) : null;
+      if (proofUri === null || proofUri !== normalUri(check.url))
         throw dpopError('htu does not match the request URI');
       if (typeof iat !== 'number' || !Number.isFinite(iat)) throw dpopError('bad iat');
       const age = now() / 1000 - iat;

@@ -173,9 +173,9 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
     assertionKeys.current.privateKey.export({ format: 'der', type: 'pkcs8' }),
   );
 
-  // Imported DPoP keys by alg and thumbprint: a client signs every proof with the same key, and the import
+  // Imported DPoP keys with their thumbprints: a client signs every proof with the same key, and the import
   // costs about as much as the verification. The key's members are checked before the cache is consulted.
-  const dpopKeys = new Map<string, CryptoKey>();
+  const dpopKeys = new Map<string, { readonly key: CryptoKey; readonly jkt: string }>();
   const dpopKey = async (header: JWTHeaderParameters, jkt: { value: string }): Promise<CryptoKey> => {
     const jwk: unknown = header.jwk;
     if (typeof jwk !== 'object' || jwk === null) throw new TokenRejection('ERR_DPOP_JWK', 'jwk', 'missing');
@@ -191,16 +191,18 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
       (kty === 'EC') !== (typeof y === 'string')
     )
       throw new TokenRejection('ERR_DPOP_JWK', 'jwk', `must be a public ${want.crv} key`);
-    const shape = typeof y === 'string' ? { kty, crv, x, y } : { kty, crv, x };
-    jkt.value = jwkThumbprint(shape);
-    const id = `${header.alg} ${jkt.value}`;
-    let key = dpopKeys.get(id);
-    if (key === undefined) {
-      key = (await importJWK(shape, header.alg)) as CryptoKey;
+    // Keyed by the members themselves (alg fixes kty and crv; JSON so no two keys share an id): the
+    // thumbprint's hash is made once per key, not per proof.
+    const id = JSON.stringify([header.alg, x, y]);
+    let known = dpopKeys.get(id);
+    if (known === undefined) {
+      const shape = typeof y === 'string' ? { kty, crv, x, y } : { kty, crv, x };
+      known = { key: (await importJWK(shape, header.alg)) as CryptoKey, jkt: jwkThumbprint(shape) };
       if (dpopKeys.size >= DPOP_KEY_CACHE) dpopKeys.delete(dpopKeys.keys().next().value as string);
-      dpopKeys.set(id, key);
+      dpopKeys.set(id, known);
     }
-    return key;
+    jkt.value = known.jkt;
+    return known.key;
   };
 
   // The key is chosen by our configuration, never by the token: an embedded `jwk`, `jku` or `x5u` is not
