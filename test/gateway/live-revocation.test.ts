@@ -11,26 +11,13 @@ import { createLogger } from '../../gateway/logger.js';
 import { createMemoryStateStore } from '../../gateway/state/memory-store.js';
 import { createLocalSessionEvents, publishingStore } from '../../gateway/state/session-events.js';
 import type { SessionRecord, StateStore } from '../../gateway/state/state-store.js';
+import { testSession } from '../support/sessions.js';
 
 const log = createLogger({ level: 'silent', format: 'json' });
 const LIMIT = { max_active: 1, on_exceed: 'evict_oldest' } as const;
 
-function record(userId: string, sid: string, roles: string[] = ['user']): SessionRecord {
-  const now = Date.now();
-  return {
-    sid,
-    user_id: userId,
-    email: `${userId}@example.com`,
-    roles,
-    active: true,
-    device: '',
-    ip: '127.0.0.1',
-    user_agent: 'test',
-    created_at: now,
-    last_seen: now,
-    expires_at: now + 3_600_000,
-  };
-}
+const record = (userId: string, sid: string, roles: string[] = ['user']): SessionRecord =>
+  testSession(userId, { sid, roles, email: `${userId}@example.com`, expires_at: Date.now() + 3_600_000 });
 
 interface Ended {
   code: number;

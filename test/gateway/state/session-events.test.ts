@@ -10,26 +10,13 @@ import {
 } from '../../../gateway/state/session-events.js';
 import type { SessionRecord } from '../../../gateway/state/state-store.js';
 import { type RedisServer, redisCli, startRedis } from '../../support/redis.js';
+import { testSession } from '../../support/sessions.js';
 
 const log = createLogger({ level: 'silent', format: 'json' });
 const LIMIT = { max_active: 1, on_exceed: 'evict_oldest' } as const;
 
-function record(userId: string, sid: string): SessionRecord {
-  const now = Date.now();
-  return {
-    sid,
-    user_id: userId,
-    email: 'a@example.com',
-    roles: ['user'],
-    active: true,
-    device: '',
-    ip: '127.0.0.1',
-    user_agent: 'test',
-    created_at: now,
-    last_seen: now,
-    expires_at: now + 3_600_000,
-  };
-}
+const record = (userId: string, sid: string): SessionRecord =>
+  testSession(userId, { sid, expires_at: Date.now() + 3_600_000 });
 
 /** Collects events until `count` arrived (or fails after `ms`). */
 function collect(backend: StateBackend, count: number, ms = 3_000): Promise<SessionEvent[]> {
