@@ -3,6 +3,7 @@
 // concurrent logins at the real Argon2 cost (the event loop stays responsive), deep JSON (400, no crash).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, newUser, register } from '../integration/accounts/support.js';
+import { timed } from '../support/timed.js';
 import { startRecordingUpstream } from '../support/upstreams.js';
 import {
   converse,
@@ -35,12 +36,6 @@ afterAll(async () => {
   await gw?.stop();
   await up?.close();
 });
-
-async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const t0 = performance.now();
-  const value = await run();
-  return { value, ms: performance.now() - t0 };
-}
 
 const HEAD = 'POST /api/auth/login HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/json\r\n';
 

@@ -6,6 +6,7 @@ import { type AddressInfo, createServer, type Server, type Socket, connect as tc
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, newUser, type Reply } from '../integration/accounts/support.js';
 import { type RedisServer, redisCli, startRedis } from '../support/redis.js';
+import { timed } from '../support/timed.js';
 import { startRecordingUpstream } from '../support/upstreams.js';
 import { PASSWORD, type RecordingUpstream, since, sleep, startGateway, type TestGateway } from './support.js';
 
@@ -57,12 +58,6 @@ let email: string;
 let access: string;
 let refresh: string;
 
-async function timed(run: () => Promise<Reply>): Promise<{ reply: Reply; ms: number }> {
-  const t0 = performance.now();
-  const reply = await run();
-  return { reply, ms: performance.now() - t0 };
-}
-
 async function readyz(): Promise<number> {
   const res = await fetch(`${gw.adminUrl}/readyz`);
   await res.arrayBuffer();
@@ -102,7 +97,7 @@ async function expectFailClosed(label: string, boundMs: number): Promise<void> {
     ['profile', () => call(gw, 'GET', '/api/users/me', { token: access })],
   ];
   for (const [what, run] of checks) {
-    const { reply, ms } = await timed(run);
+    const { value: reply, ms } = await timed(run);
     expect({ what, status: reply.status, code: reply.body?.code }).toEqual({
       what,
       status: 503,
@@ -111,7 +106,7 @@ async function expectFailClosed(label: string, boundMs: number): Promise<void> {
     expect(ms, what).toBeLessThan(boundMs);
   }
   const pub = await timed(() => call(gw, 'GET', `/pub/${label}`));
-  expect(pub.reply.status).toBe(200);
+  expect(pub.value.status).toBe(200);
   expect(pub.ms).toBeLessThan(boundMs);
   expect(since(up, mark).map((r) => r.url)).toEqual([`/pub/${label}`]);
   expect(await readyz()).toBe(503);

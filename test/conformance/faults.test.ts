@@ -13,6 +13,7 @@ import { userAgentHash } from '../../gateway/auth/user-agent.js';
 import { sqliteExec } from '../../gateway/users/sqlite-store.js';
 import { decodePart } from '../gateway/auth/tokens-forge.js';
 import { call, newUser, type Reply } from '../integration/accounts/support.js';
+import { timed } from '../support/timed.js';
 import { startRecordingUpstream } from '../support/upstreams.js';
 import {
   converse,
@@ -86,12 +87,6 @@ afterAll(async () => {
   await gw?.stop();
   await up?.close();
 });
-
-async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const t0 = performance.now();
-  const value = await run();
-  return { value, ms: performance.now() - t0 };
-}
 
 describe('upstream faults', () => {
   it.each<[string, string, number, string, number]>([

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGateway } from '../../support/gateway.js';
 import { type RedisServer, redisCli, startRedis } from '../../support/redis.js';
+import { timed } from '../../support/timed.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../../support/upstreams.js';
 import {
   expectFailure,
@@ -12,7 +13,6 @@ import {
   newUser,
   OTHER_UA,
   PASSWORD,
-  type Reply,
   registerOk,
   routesYaml,
   type Session,
@@ -36,12 +36,6 @@ async function userOn(g: TestGateway, name: string): Promise<void> {
 
 const forwarded = (prefix: string): number =>
   upstream.requests.filter((r) => r.url.startsWith(prefix)).length;
-
-async function timed(run: () => Promise<Reply>): Promise<{ reply: Reply; ms: number }> {
-  const t0 = performance.now();
-  const reply = await run();
-  return { reply, ms: performance.now() - t0 };
-}
 
 async function readyz(g: TestGateway): Promise<number> {
   const res = await fetch(`${g.adminUrl}/readyz`);
@@ -97,7 +91,7 @@ describe('redis-server frozen (SIGSTOP): connected, but no answer', () => {
   });
 
   it('an authenticated request is 503 state_unavailable after the 1 s command timeout, never forwarded', async () => {
-    const { reply, ms } = await timed(() =>
+    const { value: reply, ms } = await timed(() =>
       send(deny, 'GET', '/api/orders/frozen', { token: users.a!.session.access }),
     );
     expectFailure(reply, 503, 'state_unavailable');
@@ -107,7 +101,7 @@ describe('redis-server frozen (SIGSTOP): connected, but no answer', () => {
 
   it('a login is 503 state_unavailable within the same bound, not one timeout per round trip', async () => {
     await sleep(1_100);
-    const { reply, ms } = await timed(() =>
+    const { value: reply, ms } = await timed(() =>
       loginFrom(deny, users.b!.email, PASSWORD, { from: '127.0.0.66' }),
     );
     expectFailure(reply, 503, 'state_unavailable');
@@ -116,7 +110,7 @@ describe('redis-server frozen (SIGSTOP): connected, but no answer', () => {
 
   it('logout is 503 state_unavailable within the same bound', async () => {
     await sleep(1_100); // past the limiter's memory of the last failure: each step meets the timeout itself
-    const { reply, ms } = await timed(() =>
+    const { value: reply, ms } = await timed(() =>
       send(deny, 'POST', '/api/auth/logout', { token: users.b!.session.access }),
     );
     expectFailure(reply, 503, 'state_unavailable');
@@ -126,7 +120,7 @@ describe('redis-server frozen (SIGSTOP): connected, but no answer', () => {
   // The store remembers a failure for 1 s like the limiters, so a refresh never meets two timeouts in a row.
   it('refresh is 503 state_unavailable within the same bound', async () => {
     await sleep(1_100);
-    const { reply, ms } = await timed(() =>
+    const { value: reply, ms } = await timed(() =>
       send(deny, 'POST', '/api/auth/refresh', {
         json: { refresh: users.b!.session.refresh },
         from: '127.0.0.67',
@@ -143,7 +137,9 @@ describe('redis-server frozen (SIGSTOP): connected, but no answer', () => {
   });
 
   it('a public route is still served (its limit answered from memory after the timeout)', async () => {
-    const { reply, ms } = await timed(() => send(deny, 'GET', '/public/frozen', { from: '127.0.0.65' }));
+    const { value: reply, ms } = await timed(() =>
+      send(deny, 'GET', '/public/frozen', { from: '127.0.0.65' }),
+    );
     expect(reply.status).toBe(200);
     expect(ms).toBeLessThan(1_600);
   });
@@ -157,7 +153,9 @@ describe('redis-server killed (on_state_error: deny)', () => {
   it('authenticated requests get 503 state_unavailable within ~1 s and are never forwarded', async () => {
     const before = forwarded('/api/orders/down');
     for (const path of ['/api/orders/down', '/api/orders/down/2', '/maybe/down', '/api/users/me']) {
-      const { reply, ms } = await timed(() => send(deny, 'GET', path, { token: users.a!.session.access }));
+      const { value: reply, ms } = await timed(() =>
+        send(deny, 'GET', path, { token: users.a!.session.access }),
+      );
       expectFailure(reply, 503, 'state_unavailable');
       expect(ms).toBeLessThan(1_500);
     }
@@ -172,7 +170,7 @@ describe('redis-server killed (on_state_error: deny)', () => {
       () => send(deny, 'POST', '/api/auth/refresh', { json: { refresh: b.session.refresh } }),
       () => send(deny, 'POST', '/api/auth/logout', { token: b.session.access }),
     ]) {
-      const { reply, ms } = await timed(run);
+      const { value: reply, ms } = await timed(run);
       expectFailure(reply, 503, 'state_unavailable');
       expect(ms).toBeLessThan(1_500);
     }
