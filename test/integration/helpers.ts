@@ -1,7 +1,7 @@
 // Clients for the integration tests: raw bytes over node:net (so nothing tidies a hostile request),
 // a plain node:http client, and the built gateway run as a child process for signals and RSS.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -202,6 +202,20 @@ export interface ChildGateway {
   /** Peak resident set size so far (VmHWM), in bytes. */
   peakRss(): number;
   stop(): Promise<number | null>;
+}
+
+/**
+ * Two replicas of one config, each in a folder of its own under `dir` (`a`, `b`), started one after
+ * the other: each migrates the shared store and, with SQLite, keeps its assertion key beside it.
+ */
+export async function startReplicas(dir: string, yaml: string): Promise<[ChildGateway, ChildGateway]> {
+  const replica = (name: string): Promise<ChildGateway> => {
+    const cwd = join(dir, name);
+    mkdirSync(cwd);
+    return startChildGateway({ cwd, yaml });
+  };
+  const a = await replica('a');
+  return [a, await replica('b')];
 }
 
 /**

@@ -3,7 +3,7 @@
 // and a session that vanished without any event is caught by B's periodic check.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../support/gateway.js';
 import { type RedisServer, redisCli, startRedis } from '../support/redis.js';
 import { openWs, startWsUpstream, type WsClient, type WsUpstream } from '../support/ws.js';
 import { call, newUser, OPEN_LIMITS, PASSWORD, UA } from './accounts/support.js';
-import { type ChildGateway, CLI, startChildGateway } from './helpers.js';
+import { type ChildGateway, CLI, startReplicas } from './helpers.js';
 
 let redis: RedisServer;
 let ws: WsUpstream;
@@ -72,14 +72,7 @@ routes:
   - { name: live, path: /ws, upstream: "${ws.origin}", auth: required, websocket: true }
   - { name: events, path: /events, upstream: "${sseOrigin}", auth: required }
 `;
-    const cwd = (name: string): string => {
-      const d = join(dir, name);
-      mkdirSync(d);
-      writeFileSync(join(d, 'gateway.yaml'), yaml);
-      return d;
-    };
-    a = await startChildGateway({ cwd: cwd('a') });
-    b = await startChildGateway({ cwd: cwd('b') });
+    [a, b] = await startReplicas(dir, yaml);
   });
 
   afterAll(async () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../../gateway/users/postg
 import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../../support/gateway.js';
 import { type RedisServer, startRedis } from '../../support/redis.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../../support/upstreams.js';
-import { type ChildGateway, runCli, startChildGateway } from '../helpers.js';
+import { type ChildGateway, runCli, startReplicas } from '../helpers.js';
 import {
   expectFailure,
   FAST_ARGON2,
@@ -41,7 +41,7 @@ async function usersYaml(kind: 'sqlite' | 'postgres'): Promise<string> {
 identity_headers: { assertion_key_file: "${key}" }`;
 }
 
-async function startReplicas(kind: 'sqlite' | 'postgres'): Promise<void> {
+async function startAll(kind: 'sqlite' | 'postgres'): Promise<void> {
   [redis, upstream] = await Promise.all([startRedis(), startRecordingUpstream()]);
   dir = mkdtempSync(join(tmpdir(), 'pc-replicas-'));
   const yaml = `
@@ -56,15 +56,7 @@ brute_force: { failure_limit: 3 }
 ${routesYaml(upstream.origin)}`;
   configFile = join(dir, 'gateway.yaml');
   writeFileSync(configFile, yaml);
-  // Started one after the other: each migrates the shared store and, with SQLite, keeps its assertion key beside it.
-  const cwd = (name: string): string => {
-    const d = join(dir, name);
-    mkdirSync(d);
-    writeFileSync(join(d, 'gateway.yaml'), yaml);
-    return d;
-  };
-  a = await startChildGateway({ cwd: cwd('a') });
-  b = await startChildGateway({ cwd: cwd('b') });
+  [a, b] = await startReplicas(dir, yaml);
 }
 
 async function stopReplicas(): Promise<void> {
@@ -81,7 +73,7 @@ async function portcullisUser(...args: string[]): Promise<{ code: number | null;
 }
 
 describe.each(['sqlite', 'postgres'] as const)('replicas with users in %s', (kind) => {
-  beforeAll(() => startReplicas(kind), 60_000);
+  beforeAll(() => startAll(kind), 60_000);
   afterAll(stopReplicas);
 
   describe('two gateway processes on one Redis', () => {
