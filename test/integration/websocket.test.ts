@@ -1,65 +1,12 @@
 // WebSocket upgrades through the gateway: an echo over a `websocket: true` route, the headers the
 // upstream gets, and upgrades the gateway must refuse (route without websocket, h2c). Frames by hand.
-import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { frame, frameReader } from '../support/ws.js';
+import { frame, frameReader, startWsUpstream, type WsUpstream } from '../support/ws.js';
 import { expectEnvelope, http, rawExchange, waitFor } from './helpers.js';
-
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-
-interface WsUpstream {
-  readonly server: Server;
-  readonly origin: string;
-  readonly upgrades: Array<{ url: string; headers: IncomingHttpHeaders }>;
-  readonly requests: string[];
-  /** Upgraded sockets: the server no longer tracks them, so close() would wait for them. */
-  readonly sockets: Set<Duplex>;
-}
-
-/** Echoes every text/binary frame back; answers close with close. */
-async function startWsEcho(): Promise<WsUpstream> {
-  const upgrades: WsUpstream['upgrades'] = [];
-  const requests: string[] = [];
-  const server = createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
-    res.end('plain');
-  });
-  const sockets = new Set<Duplex>();
-  server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
-    upgrades.push({ url: req.url!, headers: req.headers });
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}${GUID}`).digest('base64');
-    socket.write(
-      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
-    );
-    const reader = frameReader(socket, head);
-    const loop = async (): Promise<void> => {
-      for (;;) {
-        const f = await reader.next();
-        if (f.opcode === 0x8) {
-          socket.end(frame(0x8, f.payload, false));
-          return;
-        }
-        socket.write(frame(f.opcode, f.payload, false));
-      }
-    };
-    void loop();
-    socket.on('error', () => undefined);
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return {
-    server,
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    upgrades,
-    requests,
-    sockets,
-  };
-}
 
 function upgradeRequest(path: string, extra = '', upgrade = 'websocket'): string {
   const key = randomBytes(16).toString('base64');
@@ -96,7 +43,7 @@ let ws: WsUpstream;
 let deadPort: number;
 
 beforeAll(async () => {
-  ws = await startWsEcho();
+  ws = await startWsUpstream();
   const probe = createServer();
   await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
   deadPort = (probe.address() as AddressInfo).port;
@@ -113,9 +60,8 @@ routes:
 
 afterAll(async () => {
   await gw?.stop();
-  for (const socket of ws?.sockets ?? []) socket.destroy();
   ws?.server.closeAllConnections();
-  await new Promise<void>((done) => (ws ? ws.server.close(() => done()) : done()));
+  await ws?.close();
 });
 
 describe('WebSocket relay', () => {

@@ -1,7 +1,7 @@
 // WebSocket pieces for tests, by hand (RFC 6455): frames, a frame reader, a client that upgrades through
 // the gateway, and an upstream that echoes and can send a frame in two halves. No WebSocket library.
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
@@ -136,6 +136,10 @@ export interface WsUpstream {
   readonly sockets: Set<Duplex>;
   /** Text frames received from clients. */
   readonly received: string[];
+  /** Every upgrade request as the upstream saw it. */
+  readonly upgrades: Array<{ url: string; headers: IncomingHttpHeaders }>;
+  /** Plain (non-upgrade) requests, `METHOD url`. */
+  readonly requests: string[];
   close(): Promise<void>;
 }
 
@@ -146,8 +150,14 @@ export interface WsUpstream {
 export async function startWsUpstream(): Promise<WsUpstream> {
   const sockets = new Set<Duplex>();
   const received: string[] = [];
-  const server = createServer((_req, res) => res.end('plain'));
+  const upgrades: WsUpstream['upgrades'] = [];
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    res.end('plain');
+  });
   server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+    upgrades.push({ url: req.url!, headers: req.headers });
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
@@ -184,6 +194,8 @@ export async function startWsUpstream(): Promise<WsUpstream> {
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     sockets,
     received,
+    upgrades,
+    requests,
     close: () =>
       new Promise<void>((done) => {
         for (const s of sockets) s.destroy();
