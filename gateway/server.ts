@@ -1,12 +1,13 @@
 // The main listener: turns each request (or upgrade) into a RequestContext, runs the current
 // runtime's stages, renders any error as the envelope, logs one access line, and drains on shutdown.
-import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { GatewayConfig } from '../config/types.js';
 import { GatewayError, toGatewayError } from './errors.js';
 import { sendError, writeRawError } from './http/reply.js';
+import { GatewayResponse } from './http/response.js';
 import type { Logger } from './logger.js';
 import { type GatewayMetrics, NO_METRICS } from './metrics.js';
 import { MAX_HEADER_FIELDS } from './pipeline/check-host.js';
@@ -14,7 +15,7 @@ import { RequestContext } from './pipeline/context.js';
 import type { RuntimeState } from './runtime.js';
 
 export interface MainListener {
-  readonly server: Server;
+  readonly server: Server<typeof IncomingMessage, typeof GatewayResponse>;
   /** Requests whose response has not closed yet. */
   inFlight(): number;
   /** Stop accepting, finish in-flight requests (at most `timeoutMs`), then close every connection. */
@@ -101,7 +102,7 @@ export function createMainListener(
     void run(ctx, log);
   };
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  const onRequest = (req: IncomingMessage, res: GatewayResponse): void => {
     answering.set(req.socket, res);
     begin(new RequestContext(req, res, current(), null, performance.now()));
   };
@@ -116,6 +117,7 @@ export function createMainListener(
       keepAliveTimeout: s.keep_alive_timeout,
       maxHeaderSize: s.max_header_size,
       connectionsCheckingInterval: Math.min(1_000, s.headers_timeout),
+      ServerResponse: GatewayResponse,
     },
     onRequest,
   );
@@ -143,7 +145,7 @@ export function createMainListener(
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // A ServerResponse on the raw socket lets error replies before the upgrade use the same renderer.
-    const res = new ServerResponse(req);
+    const res = new GatewayResponse(req);
     res.assignSocket(socket as Socket);
     res.shouldKeepAlive = false;
     res.once('finish', () => socket.end());

@@ -1,8 +1,9 @@
 // The per-request state that stages read and fill in, and the Stage contract every stage obeys.
 // It holds no behaviour: stages live in their own files and are ordered in pipeline/index.ts.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AccessClaims } from '../auth/tokens.js';
+import type { GatewayResponse } from '../http/response.js';
 import type { ParsedTarget } from '../routing/canonical-path.js';
 import type { RouteMatch } from '../routing/router.js';
 import type { CompiledRoute, RuntimeState } from '../runtime.js';
@@ -31,7 +32,7 @@ export type Stage = (ctx: RequestContext) => void | Promise<void>;
 
 export class RequestContext {
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly res: GatewayResponse;
   /** The runtime snapshot this request uses from start to end, even if a reload swaps it. */
   readonly state: RuntimeState;
   readonly upgrade: UpgradeRequest | null;
@@ -64,7 +65,7 @@ export class RequestContext {
 
   constructor(
     req: IncomingMessage,
-    res: ServerResponse,
+    res: GatewayResponse,
     state: RuntimeState,
     upgrade: UpgradeRequest | null,
     startedAt: number,

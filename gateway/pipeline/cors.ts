@@ -15,11 +15,11 @@ export function createCors(config: GatewayConfig, router: Router<CompiledRoute>)
   if (origins.size === 0) return null;
   return function cors(ctx: RequestContext): void {
     const res = ctx.res;
-    res.setHeader('vary', 'Origin');
+    res.setReplyHeader('vary', 'Origin');
     const origin = ctx.req.headers.origin;
     if (origin === undefined || !origins.has(origin)) return;
-    res.setHeader('access-control-allow-origin', origin);
-    res.setHeader('access-control-expose-headers', EXPOSED_HEADERS);
+    res.setReplyHeader('access-control-allow-origin', origin);
+    res.setReplyHeader('access-control-expose-headers', EXPOSED_HEADERS);
     const requested = ctx.req.headers['access-control-request-method'];
     if (ctx.req.method !== 'OPTIONS' || requested === undefined) return;
     // A preflight carries no credentials and asks about another method: answered here, before route

@@ -100,7 +100,7 @@ export function createDpopBinding(config: GatewayConfig, deps: DpopBindingDeps):
 
   const setNonce = (ctx: RequestContext): void => {
     const nonce = verifier.nonce();
-    if (nonce !== null) ctx.res.setHeader('dpop-nonce', nonce);
+    if (nonce !== null) ctx.res.setReplyHeader('dpop-nonce', nonce);
   };
 
   async function refuse(ctx: RequestContext, err: unknown, userId?: string, sid?: string): Promise<never> {

@@ -91,7 +91,7 @@ export function createRateLimit(
       throw new GatewayError('rate_limited', { headers: rateLimitHeaders(ctx.limits, true) });
     }
     const headers = rateLimitHeaders(ctx.limits, false);
-    for (const h in headers) ctx.res.setHeader(h, headers[h]!);
+    for (const h in headers) ctx.res.setReplyHeader(h, headers[h]!);
   }
 
   return Object.assign(rateLimit, {

@@ -9,6 +9,6 @@ export function createRequestId(): Stage {
   return function requestId(ctx: RequestContext): void {
     const given = ctx.req.headers['x-request-id'];
     ctx.reqId = typeof given === 'string' && SAFE_ID.test(given) ? given : randomUUID();
-    ctx.res.setHeader('x-request-id', ctx.reqId);
+    ctx.res.setReplyHeader('x-request-id', ctx.reqId);
   };
 }

@@ -109,22 +109,25 @@ export function filterRequestHeaders(
 
 const RESPONSE_HOP_BY_HOP = new Set(HOP_BY_HOP);
 
-/** Response headers from the upstream minus hop-by-hop ones and those its `Connection` names. */
+/**
+ * Response headers from the upstream minus hop-by-hop ones and those its `Connection` names, as the
+ * flat [name, value, ...] list that Node's writeHead takes in one pass (Set-Cookie stays an array).
+ */
 export function filterResponseHeaders(
   headers: Record<string, string | string[] | undefined>,
-): Record<string, string | string[]> {
+): Array<string | string[]> {
   const connection = headers.connection;
   // `keep-alive` / `close` (nearly every response) name no other header: no set to build.
   const nominated =
     typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
       ? nominatedBy(connection)
       : null;
-  const out: Record<string, string | string[]> = {};
+  const out: Array<string | string[]> = [];
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || RESPONSE_HOP_BY_HOP.has(name)) continue;
     if (nominated?.has(name) === true && !PROTECTED.has(name)) continue;
-    out[name] = value;
+    out.push(name, value);
   }
   return out;
 }

@@ -69,7 +69,7 @@ export interface ProxyCall {
   /** Turns the upstream's headers into the client's (hop-by-hop removed, ours added). */
   readonly responseHeaders: (
     headers: Record<string, string | string[] | undefined>,
-  ) => Record<string, string | string[]>;
+  ) => Array<string | string[]>;
   /** Called once on failure; `responded` tells whether the client already has the status line. */
   readonly onFailure: (kind: UpstreamFailure, cause: Error, responded: boolean) => void;
   readonly onResponse: (status: number) => void;

@@ -106,6 +106,13 @@ function streaming(req: IncomingMessage, res: ServerResponse): boolean {
     res.end('ok');
     return true;
   }
+  if (url.startsWith('/stream/own-id')) {
+    req.resume();
+    res.setHeader('x-request-id', 'chosen-upstream');
+    res.setHeader('RateLimit-Limit', '7');
+    res.end('ok');
+    return true;
+  }
   if (url.startsWith('/stream/stall')) {
     req.resume();
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
@@ -223,6 +230,26 @@ describe('headers', () => {
     expect(res.headers['proxy-authenticate']).toBeUndefined();
     expect(res.headers['keep-alive']).not.toBe('timeout=1');
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("the gateway's own reply headers arrive once, and an upstream's copy of one replaces ours", async () => {
+    const count = (head: string, name: string): string[] =>
+      head.split('\r\n').filter((line) => line.toLowerCase().startsWith(`${name}:`));
+    const plain = await rawExchange(
+      gw.port,
+      'GET /rec/once HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n',
+    ).response;
+    expect(plain.status).toBe(200);
+    expect(count(plain.head, 'x-request-id')).toHaveLength(1);
+    expect(count(plain.head, 'ratelimit-limit')).toHaveLength(1);
+    expect(count(plain.head, 'ratelimit-remaining')).toHaveLength(1);
+    const own = await rawExchange(
+      gw.port,
+      'GET /stream/own-id HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n',
+    ).response;
+    expect(count(own.head, 'x-request-id')).toEqual(['x-request-id: chosen-upstream']);
+    expect(count(own.head, 'ratelimit-limit').map((l) => l.toLowerCase())).toEqual(['ratelimit-limit: 7']);
+    expect(count(own.head, 'ratelimit-remaining')).toHaveLength(1);
   });
 
   it('Expect: 100-continue gets its 100, the body follows, and Expect itself is not forwarded', async () => {

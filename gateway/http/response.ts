@@ -1,0 +1,74 @@
+// The main listener's response: a ServerResponse that keeps the headers every reply to its request
+// carries (X-Request-Id, RateLimit-*, CORS, DPoP-Nonce) aside until the status line is written, so a
+// forwarded answer goes out through Node's one-pass writeHead instead of its header-by-header path.
+import {
+  type IncomingMessage,
+  type OutgoingHttpHeader,
+  type OutgoingHttpHeaders,
+  ServerResponse,
+} from 'node:http';
+
+type HeaderList = OutgoingHttpHeaders | OutgoingHttpHeader[];
+
+/** True when the flat [name, value, ...] list names `lower` (a lowercase header name). */
+function listHas(list: readonly OutgoingHttpHeader[], lower: string): boolean {
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i];
+    if (typeof name === 'string' && name.length === lower.length && name.toLowerCase() === lower) return true;
+  }
+  return false;
+}
+
+export class GatewayResponse<
+  Request extends IncomingMessage = IncomingMessage,
+> extends ServerResponse<Request> {
+  /** Flat [name, value, ...]; names lowercase. */
+  private readonly own: string[] = [];
+
+  /**
+   * A header for whatever reply this request gets: the upstream's answer, an error, an own endpoint.
+   * A header of the same name set by that reply (or sent by the upstream) takes precedence.
+   */
+  setReplyHeader(lowerName: string, value: string): void {
+    for (let i = 0; i < this.own.length; i += 2) {
+      if (this.own[i] === lowerName) {
+        this.own[i + 1] = value;
+        return;
+      }
+    }
+    this.own.push(lowerName, value);
+  }
+
+  // Every status line goes through here: Node's end() and write() without writeHead() call
+  // writeHead(this.statusCode) themselves.
+  override writeHead(statusCode: number, statusMessage?: string, headers?: HeaderList): this;
+  override writeHead(statusCode: number, headers?: HeaderList): this;
+  override writeHead(
+    statusCode: number,
+    messageOrHeaders?: string | HeaderList,
+    maybeHeaders?: HeaderList,
+  ): this {
+    const message = typeof messageOrHeaders === 'string' ? messageOrHeaders : undefined;
+    let headers = typeof messageOrHeaders === 'string' ? maybeHeaders : messageOrHeaders;
+    const own = this.own;
+    if (own.length > 0 && !this.headersSent) {
+      if (Array.isArray(headers)) {
+        // The forwarding path: one flat list, ours first, minus the names the upstream sent itself.
+        const merged: OutgoingHttpHeader[] = [];
+        for (let i = 0; i < own.length; i += 2) {
+          const name = own[i]!;
+          if (!listHas(headers, name) && !this.hasHeader(name)) merged.push(name, own[i + 1]!);
+        }
+        headers = merged.length === 0 ? headers : merged.concat(headers);
+      } else {
+        for (let i = 0; i < own.length; i += 2) {
+          const name = own[i]!;
+          if (headers?.[name] === undefined && !this.hasHeader(name)) this.setHeader(name, own[i + 1]!);
+        }
+      }
+    }
+    return message === undefined
+      ? super.writeHead(statusCode, headers)
+      : super.writeHead(statusCode, message, headers);
+  }
+}
