@@ -71,6 +71,9 @@ const WORKER_NICE = 19;
 // is stopped, so an idle gateway keeps its footprint; starting one again takes a few milliseconds.
 const IDLE_MS = 10_000;
 
+/** Hashes handed to one thread at a time: the one it computes and the one it starts next. */
+const THREAD_QUEUE = 2;
+
 // The worker's whole program, plain JavaScript evaluated in the thread (`eval: true`). A file of its
 // own would need one path in dist/ and another under vitest (which runs these TypeScript sources on a
 // Node that cannot run TypeScript in a worker). It loads this module's copy of @node-rs/argon2 by the
@@ -126,8 +129,11 @@ interface Job {
 
 interface Slot {
   worker: Worker | null;
-  /** The hash this slot's thread is computing: each thread takes one at a time. */
-  job: Job | null;
+  /**
+   * What this slot's thread was given, oldest first: the first is computing, the next waits in the
+   * thread's own message queue, so the thread starts it without waiting for the event loop.
+   */
+  jobs: Job[];
   tid: number | null;
   /** Stops the idle thread unless a hash comes first. */
   idle: NodeJS.Timeout | null;
@@ -145,7 +151,7 @@ interface HashPool {
 function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs: number): HashPool {
   const slots: Slot[] = Array.from({ length: size }, () => ({
     worker: null,
-    job: null,
+    jobs: [],
     tid: null,
     idle: null,
   }));
@@ -178,14 +184,16 @@ function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs:
         reportPriority(reply.priorityError);
         return;
       }
-      const job = slot.job;
-      if (job === null || job.id !== reply.id) return;
-      slot.job = null;
-      worker.unref();
+      const job = slot.jobs[0];
+      if (job === undefined || job.id !== reply.id) return;
+      slot.jobs.shift();
       if (reply.ok) job.resolve(reply.value);
       else job.reject(new Error(`password hashing failed: ${reply.message}`));
       dispatch();
-      if (slot.job === null) slot.idle = setTimeout(() => retire(slot), idleMs).unref();
+      if (slot.jobs.length === 0) {
+        worker.unref();
+        slot.idle = setTimeout(() => retire(slot), idleMs).unref();
+      }
     });
     worker.on('error', (err) => {
       crash = err; // an uncaught exception in the thread; 'exit' follows
@@ -193,10 +201,12 @@ function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs:
     worker.on('exit', (code) => {
       if (slot.worker !== worker) return; // closed
       const err = new Error(`password hashing thread stopped (exit code ${code})`, { cause: crash });
-      const job = slot.job;
+      const [running, ...unstarted] = slot.jobs;
       empty(slot);
       log?.error({ err }, 'password hashing thread stopped; the next hash starts a new one');
-      job?.reject(err);
+      running?.reject(err);
+      // Hashes the thread had not started yet go back to the front of the queue, in order.
+      queue.unshift(...unstarted);
       // Waiting hashes go to a fresh thread. One that cannot even start (a broken install) fails the
       // hash it was given, so each waiting hash gets one try and an error: none waits forever.
       dispatch();
@@ -207,27 +217,31 @@ function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs:
   // Forgets the slot's thread (its 'exit' is then ignored) and what it was doing.
   function empty(slot: Slot): void {
     if (slot.idle !== null) clearTimeout(slot.idle);
-    Object.assign(slot, { worker: null, job: null, tid: null, idle: null });
+    Object.assign(slot, { worker: null, jobs: [], tid: null, idle: null });
   }
 
   function retire(slot: Slot): void {
     const worker = slot.worker;
-    if (worker === null || slot.job !== null) return;
+    if (worker === null || slot.jobs.length > 0) return;
     empty(slot);
     void worker.terminate();
   }
 
+  // Each thread gets one hash, then (when more wait) a second one to start the moment the first ends:
+  // a thread that had to wait for the event loop between hashes would idle while logins are queued.
   function dispatch(): void {
-    for (const slot of slots) {
-      if (queue.length === 0) return;
-      if (slot.job !== null) continue;
-      const job = queue.shift()!;
-      if (slot.idle !== null) clearTimeout(slot.idle);
-      slot.idle = null;
-      slot.worker ??= spawn(slot);
-      slot.job = job;
-      slot.worker.ref();
-      slot.worker.postMessage({ id: job.id, ...job.message });
+    for (let depth = 1; depth <= THREAD_QUEUE; depth++) {
+      for (const slot of slots) {
+        if (queue.length === 0) return;
+        if (slot.jobs.length >= depth) continue;
+        const job = queue.shift()!;
+        if (slot.idle !== null) clearTimeout(slot.idle);
+        slot.idle = null;
+        slot.worker ??= spawn(slot);
+        slot.jobs.push(job);
+        slot.worker.ref();
+        slot.worker.postMessage({ id: job.id, ...job.message });
+      }
     }
   }
 
@@ -252,7 +266,7 @@ function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs:
       for (const waiting of queue.splice(0)) waiting.reject(err);
       const stopping: Promise<number>[] = [];
       for (const slot of slots) {
-        slot.job?.reject(err);
+        for (const job of slot.jobs) job.reject(err);
         if (slot.worker !== null) stopping.push(slot.worker.terminate());
         empty(slot);
       }

@@ -270,6 +270,27 @@ describe('hashing threads', () => {
     expect(outcomes.filter((o) => o === 'ok').length).toBeGreaterThanOrEqual(6 - dying.length);
   });
 
+  it('a thread starts its next hash while the event loop is busy: queued logins never wait on the loop', async () => {
+    const piped = make(DEFAULTS);
+    await Promise.all([piped.hash('start 1'), piped.hash('start 2')]); // every thread ready
+    const threads = piped.threads().length;
+    const done: number[] = [];
+    const burst = Array.from({ length: threads * 2 }, (_, i) =>
+      piped.hash(`queued ${i}`).then(() => done.push(i)),
+    );
+    // The loop is blocked far longer than two hashes take: each thread must run its second hash meanwhile,
+    // with no chance for the main thread to hand it over.
+    const until = Date.now() + 1_500;
+    while (Date.now() < until) {
+      // busy
+    }
+    // Two turns of the loop: enough to read replies already waiting, far too short for another hash.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(done.length).toBe(threads * 2);
+    await Promise.all(burst);
+  });
+
   it('an idle thread stops after idleMs (its memory comes back); the next hash starts a fresh one', async () => {
     const brief = createPasswordHasher(CHEAP, { idleMs: 50 });
     pools.push(brief);
