@@ -10,12 +10,9 @@ import {
 
 type HeaderList = OutgoingHttpHeaders | OutgoingHttpHeader[];
 
-/** True when the flat [name, value, ...] list names `lower` (a lowercase header name). */
+/** True when the flat [name, value, ...] list, whose names are lowercase, names `lower`. */
 function listHas(list: readonly OutgoingHttpHeader[], lower: string): boolean {
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i];
-    if (typeof name === 'string' && name.length === lower.length && name.toLowerCase() === lower) return true;
-  }
+  for (let i = 0; i < list.length; i += 2) if (list[i] === lower) return true;
   return false;
 }
 
@@ -52,18 +49,21 @@ export class GatewayResponse<
     let headers = typeof messageOrHeaders === 'string' ? maybeHeaders : messageOrHeaders;
     const own = this.own;
     if (own.length > 0 && !this.headersSent) {
+      // Names set with setHeader (lowercased by Node) win over ours too.
+      const preset = this.getHeaderNames();
       if (Array.isArray(headers)) {
-        // The forwarding path: one flat list, ours first, minus the names the upstream sent itself.
+        // The forwarding path: one flat list with lowercase names (undici's), ours first, minus the
+        // names the upstream sent itself.
         const merged: OutgoingHttpHeader[] = [];
         for (let i = 0; i < own.length; i += 2) {
           const name = own[i]!;
-          if (!listHas(headers, name) && !this.hasHeader(name)) merged.push(name, own[i + 1]!);
+          if (!listHas(headers, name) && !preset.includes(name)) merged.push(name, own[i + 1]!);
         }
         headers = merged.length === 0 ? headers : merged.concat(headers);
       } else {
         for (let i = 0; i < own.length; i += 2) {
           const name = own[i]!;
-          if (headers?.[name] === undefined && !this.hasHeader(name)) this.setHeader(name, own[i + 1]!);
+          if (headers?.[name] === undefined && !preset.includes(name)) this.setHeader(name, own[i + 1]!);
         }
       }
     }

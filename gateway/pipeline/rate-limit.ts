@@ -73,11 +73,10 @@ export function createRateLimit(
     } else {
       // Per user, the counters are in the user's hash slot (userKey), the route's shared with the global.
       const routeKey = userId === undefined ? `ip:${key}` : userKey(userId);
+      const global = userId === undefined ? anonymous.consume(key) : authenticated.consume(routeKey);
       // Both counters are sent in the same tick: one round trip to Redis (auto-pipelining).
-      [routeState, globalState] = await Promise.all([
-        route?.consume(routeKey),
-        userId === undefined ? anonymous.consume(key) : authenticated.consume(routeKey),
-      ]);
+      if (route === undefined) globalState = await global;
+      else [routeState, globalState] = await Promise.all([route.consume(routeKey), global]);
     }
     if (routeState !== undefined) {
       audited(ctx, routeState, `route:${name}`, key, userId);

@@ -47,8 +47,9 @@ export interface ScriptDef {
 /**
  * KEYS: session, tombstone, jti, then any rate-limit counters. ARGV: each counter's window in seconds.
  * Returns rec, roles, active, exp, seen, tombstone, jti-revoked (0|1), then consumed and ttl ms per
- * counter. A counter is rate-limiter-flexible's incrTtlLuaScript for 1 point (its multi INCRBY + PTTL
- * for a window of 0), so the library reads, resets and blocks the same counts.
+ * counter. A counter has the semantics of rate-limiter-flexible's incrTtlLuaScript for 1 point (its
+ * multi INCRBY + PTTL for a window of 0), so the library reads, resets and blocks the same counts; a
+ * new window is started by INCRBY then EXPIRE, where the library's script sends SET NX EX first.
  */
 const check: ScriptDef = {
   lua: `
@@ -56,12 +57,18 @@ local f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen')
 local out = {f[1], f[2], f[3], f[4], f[5], redis.call('GET', KEYS[2]), redis.call('EXISTS', KEYS[3])}
 for i = 4, #KEYS do
   local key, secs = KEYS[i], ARGV[i - 3]
-  if secs ~= '0' then redis.call('SET', key, 0, 'EX', secs, 'NX') end
   local consumed = redis.call('INCRBY', key, 1)
-  local ttl = redis.call('PTTL', key)
-  if ttl == -1 and secs ~= '0' then
+  local ttl
+  if consumed == 1 and secs ~= '0' then
+    -- A new window (the library's SET NX EX then INCRBY, one command fewer).
     redis.call('EXPIRE', key, secs)
     ttl = 1000 * secs
+  else
+    ttl = redis.call('PTTL', key)
+    if ttl == -1 and secs ~= '0' then
+      redis.call('EXPIRE', key, secs)
+      ttl = 1000 * secs
+    end
   end
   out[#out + 1] = consumed
   out[#out + 1] = ttl
