@@ -246,18 +246,18 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
     },
 
     async verifyAccess(token) {
-      // Size and shape before anything is decoded: a 100 KB header costs one comparison, not a parse.
-      if (
-        typeof token !== 'string' ||
-        token.length > MAX_TOKEN_LENGTH ||
-        !COMPACT_JWS.test(token) ||
-        !isCanonicalCompact(token)
-      ) {
+      // Size before anything else: a 100 KB header costs one comparison, not a hash or a parse.
+      if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) {
         throw new GatewayError('invalid_token', { cause: new TokenRejection('ERR_SHAPE') });
       }
+      // The cache holds only whole tokens that passed every check below: a hit needs none of them again.
       const nowMs = now();
       const cached = cache.get(token, nowMs);
       if (cached !== undefined) return cached;
+      // Shape before anything is decoded.
+      if (!COMPACT_JWS.test(token) || !isCanonicalCompact(token)) {
+        throw new GatewayError('invalid_token', { cause: new TokenRejection('ERR_SHAPE') });
+      }
       let claims: AccessClaims;
       try {
         const { payload } = await jwtVerify(token, selectKey, {

@@ -58,9 +58,13 @@ export function encodeSession(r: SessionRecord): string {
   return JSON.stringify({ sid, user_id, email, device, ip, user_agent, created_at });
 }
 
-type Fixed = Pick<SessionRecord, 'sid' | 'user_id' | 'email' | 'device' | 'ip' | 'user_agent' | 'created_at'>;
+/** The part of a session record that never changes after it is created (encodeSession). */
+export type FixedSession = Pick<
+  SessionRecord,
+  'sid' | 'user_id' | 'email' | 'device' | 'ip' | 'user_agent' | 'created_at'
+>;
 
-function isFixed(v: unknown): v is Fixed {
+function isFixed(v: unknown): v is FixedSession {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as Record<string, unknown>;
   return (
@@ -69,26 +73,52 @@ function isFixed(v: unknown): v is Fixed {
   );
 }
 
-/** Fields in the order the scripts return them: rec, roles, active, exp, seen. Null: no session. */
-export function decodeSession(f: readonly unknown[]): SessionRecord | null {
-  const rec = str(f[0]);
-  if (rec === null) return null;
+function parseFixed(rec: string): FixedSession {
   let fixed: unknown;
-  let roles: unknown;
   try {
     fixed = JSON.parse(rec);
-    roles = JSON.parse(str(f[1]) ?? '');
   } catch {
     throw unreadable('session record');
   }
-  if (!isFixed(fixed) || !Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
+  if (!isFixed(fixed)) throw unreadable('session record');
+  return fixed;
+}
+
+// Role lists are few (most users share one): each distinct JSON text is parsed and frozen once.
+const MAX_ROLE_LISTS = 1_000;
+const roleLists = new Map<string, readonly string[]>();
+
+function parseRoles(text: string | null): readonly string[] {
+  const known = text === null ? undefined : roleLists.get(text);
+  if (known !== undefined) return known;
+  let roles: unknown;
+  try {
+    roles = JSON.parse(text ?? '');
+  } catch {
     throw unreadable('session record');
   }
+  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) throw unreadable('session record');
+  const frozen = Object.freeze([...roles] as string[]);
+  if (roleLists.size < MAX_ROLE_LISTS) roleLists.set(text!, frozen);
+  return frozen;
+}
+
+/**
+ * Fields in the order the scripts return them: rec, roles, active, exp, seen. Null: no session. A
+ * caller that already holds the session's fixed part passes it and the reply may leave rec out
+ * (false); `active`, written with every session, then tells whether the session exists.
+ */
+export function decodeSession(f: readonly unknown[], known?: FixedSession): SessionRecord | null {
+  const rec = str(f[0]);
+  let fixed: FixedSession;
+  if (rec !== null) fixed = parseFixed(rec);
+  else if (known !== undefined && str(f[2]) !== null) fixed = known;
+  else return null;
   return Object.freeze({
     sid: fixed.sid,
     user_id: fixed.user_id,
     email: fixed.email,
-    roles: Object.freeze(roles as string[]),
+    roles: parseRoles(str(f[1])),
     active: str(f[2]) === '1',
     device: fixed.device,
     ip: fixed.ip,

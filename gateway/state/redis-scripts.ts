@@ -45,18 +45,25 @@ export interface ScriptDef {
 }
 
 /**
- * KEYS: session, tombstone, jti, then any rate-limit counters. ARGV: each counter's window in seconds.
- * Returns rec, roles, active, exp, seen, tombstone, jti-revoked (0|1), then consumed and ttl ms per
+ * KEYS: session, tombstone, jti, then any rate-limit counters. ARGV: '1' when the caller wants `rec`
+ * ('0': it holds the session's fixed part already, and rec comes back nil), then each counter's window
+ * in seconds. Returns rec, roles, active, exp, seen, tombstone, jti-revoked (0|1), then consumed and ttl ms per
  * counter. A counter has the semantics of rate-limiter-flexible's incrTtlLuaScript for 1 point (its
  * multi INCRBY + PTTL for a window of 0), so the library reads, resets and blocks the same counts; a
  * new window is started by INCRBY then EXPIRE, where the library's script sends SET NX EX first.
  */
 const check: ScriptDef = {
   lua: `
-local f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen')
+local f
+if ARGV[1] == '1' then
+  f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen')
+else
+  f = redis.call('HMGET', KEYS[1], 'active', 'roles', 'active', 'exp', 'seen')
+  f[1] = false
+end
 local out = {f[1], f[2], f[3], f[4], f[5], redis.call('GET', KEYS[2]), redis.call('EXISTS', KEYS[3])}
 for i = 4, #KEYS do
-  local key, secs = KEYS[i], ARGV[i - 3]
+  local key, secs = KEYS[i], ARGV[i - 2]
   local consumed = redis.call('INCRBY', key, 1)
   local ttl
   if consumed == 1 and secs ~= '0' then

@@ -21,6 +21,7 @@ import {
   at,
   decodeSession,
   encodeSession,
+  type FixedSession,
   isHash,
   redisKeys,
   str,
@@ -55,6 +56,9 @@ export type SessionOps = Pick<
   | 'rotateRefresh'
 >;
 
+/** Sessions whose fixed part is kept (≈ 300 bytes each). */
+const FIXED_CACHE = 10_000;
+
 const dropIndex = (cmd: RedisCommands, hashes: readonly string[]): Promise<void> =>
   cmd.dropKeys(hashes.map(redisKeys.refresh));
 
@@ -63,8 +67,8 @@ function badHash(): TypeError {
 }
 
 /** The session part of a pcCheck reply. */
-function access(f: readonly unknown[]): AccessCheck {
-  const session = decodeSession(f);
+function access(f: readonly unknown[], known: FixedSession | undefined): AccessCheck {
+  const session = decodeSession(f, known);
   if (session === null) {
     return { ok: false, reason: f[5] === 'session_replaced' ? 'session_replaced' : 'token_revoked' };
   }
@@ -86,6 +90,10 @@ function hits(f: readonly unknown[], n: number): CounterHit[] {
 
 export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number): SessionOps {
   const tombMs = String(Math.max(1, Math.ceil(tombstoneTtlMs)));
+  // The fixed part of sessions this process has checked, by session key. It never changes and a sid is
+  // never reused, so the check script need not send it again; whether the session still exists, is
+  // active and has which roles always comes from Redis.
+  const fixedParts = new Map<string, FixedSession>();
 
   /** Script replies for ended sessions: {sid1, hashes1, sid2, hashes2...}. */
   async function ended(reply: readonly unknown[]): Promise<string[]> {
@@ -207,18 +215,25 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
     },
 
     async checkAccess(userId, sid, jti, counters = []) {
+      const key = redisKeys.session(userId, sid);
+      const known = fixedParts.get(key);
       const f = asArray(
         await cmd.script(
           'pcCheck',
           3 + counters.length,
-          redisKeys.session(userId, sid),
+          key,
           redisKeys.tombstone(userId, sid),
           redisKeys.jti(userId, jti),
           ...counters.map((c) => c.key),
+          known === undefined ? '1' : '0',
           ...counters.map((c) => c.seconds),
         ),
       );
-      const check = access(f);
+      const check = access(f, known);
+      if (known === undefined && check.ok) {
+        if (fixedParts.size >= FIXED_CACHE) fixedParts.delete(fixedParts.keys().next().value as string);
+        fixedParts.set(key, check.session);
+      }
       return counters.length === 0 ? check : { ...check, counted: hits(f, counters.length) };
     },
 

@@ -80,6 +80,32 @@ describe('Redis state store only', () => {
     expect(seen[0]).toContain('"evalsha"');
   });
 
+  it('a session checked before is not sent again, and Redis alone still decides it: roles, deactivation, end', async () => {
+    const uid = id();
+    const rec = record(uid);
+    await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' });
+    const first = await store.checkAccess(uid, rec.sid, id());
+    expect(first).toMatchObject({ ok: true, session: { email: rec.email, roles: rec.roles, ip: rec.ip } });
+    // The second check asks for the record without its fixed part ('0') and still returns all of it.
+    const seen = await monitorCommands(redis.port, () => store.checkAccess(uid, rec.sid, id()));
+    expect(seen[0]).toMatch(/"evalsha" .* "0"$/);
+    const again = await store.checkAccess(uid, rec.sid, id());
+    expect(again).toEqual(first);
+
+    await store.updateUserSessions(uid, { roles: ['admin'] });
+    expect(await store.checkAccess(uid, rec.sid, id())).toMatchObject({
+      ok: true,
+      session: { roles: ['admin'] },
+    });
+    await store.updateUserSessions(uid, { active: false });
+    expect(await store.checkAccess(uid, rec.sid, id())).toMatchObject({
+      ok: true,
+      session: { active: false },
+    });
+    await store.endSession(uid, rec.sid, 'token_revoked');
+    expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+  });
+
   it('checkAccess counts rate-limiter-flexible counters in its one command: the library reads, resets and blocks them', async () => {
     const uid = id();
     const rec = record(uid);
