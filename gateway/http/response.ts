@@ -10,10 +10,21 @@ import {
 
 type HeaderList = OutgoingHttpHeaders | OutgoingHttpHeader[];
 
-/** True when the flat [name, value, ...] list, whose names are lowercase, names `lower`. */
-function listHas(list: readonly OutgoingHttpHeader[], lower: string): boolean {
-  for (let i = 0; i < list.length; i += 2) if (list[i] === lower) return true;
-  return false;
+/** Where the flat [name, value, ...] list, whose names are lowercase, names `lower`; -1 if nowhere. */
+function listIndex(list: readonly OutgoingHttpHeader[], lower: string): number {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === lower) return i;
+  return -1;
+}
+
+/**
+ * Vary is a list (RFC 9110 §12.5.5): the upstream's and ours are joined, or a cache keyed on the
+ * upstream's list alone would hand one origin's CORS answer to another.
+ */
+function joinVary(theirs: OutgoingHttpHeader | undefined, ours: string): OutgoingHttpHeader {
+  const text = Array.isArray(theirs) ? theirs.join(', ') : String(theirs ?? '');
+  const names = text.split(',').map((n) => n.trim().toLowerCase());
+  if (names.includes('*') || names.includes(ours.toLowerCase())) return text;
+  return text.trim() === '' ? ours : `${text}, ${ours}`;
 }
 
 export class GatewayResponse<
@@ -57,7 +68,12 @@ export class GatewayResponse<
         const merged: OutgoingHttpHeader[] = [];
         for (let i = 0; i < own.length; i += 2) {
           const name = own[i]!;
-          if (!listHas(headers, name) && !preset.includes(name)) merged.push(name, own[i + 1]!);
+          const at = listIndex(headers, name);
+          if (at === -1) {
+            if (!preset.includes(name)) merged.push(name, own[i + 1]!);
+          } else if (name === 'vary') {
+            headers[at + 1] = joinVary(headers[at + 1], own[i + 1]!);
+          }
         }
         headers = merged.length === 0 ? headers : merged.concat(headers);
       } else {

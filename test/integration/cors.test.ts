@@ -7,7 +7,13 @@ describe('CORS', () => {
   let gw: TestGateway;
 
   beforeAll(async () => {
-    upstream = await startRecordingUpstream();
+    upstream = await startRecordingUpstream((req, res) => {
+      if (!req.url?.startsWith('/api/varies')) return false;
+      req.resume();
+      res.writeHead(200, { vary: 'Accept-Encoding', 'content-length': '2' });
+      res.end('ok');
+      return true;
+    });
     gw = await startTestGateway(
       `routes:
   - { name: api, path: /api, upstream: "${upstream.origin}", auth: public, methods: [GET, POST] }`,
@@ -49,5 +55,11 @@ describe('CORS', () => {
   it('adds the allowed origin to normal answers', async () => {
     const res = await fetch(`${gw.url}/api/x`, { headers: { origin: 'https://app.example.com' } });
     expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+  });
+
+  it("joins the upstream's Vary with Origin: a cache keyed on the upstream's list alone would mix origins", async () => {
+    const res = await fetch(`${gw.url}/api/varies`, { headers: { origin: 'https://app.example.com' } });
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(res.headers.get('vary')).toBe('Accept-Encoding, Origin');
   });
 });
