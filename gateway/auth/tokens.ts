@@ -258,6 +258,7 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
       if (!COMPACT_JWS.test(token) || !isCanonicalCompact(token)) {
         throw new GatewayError('invalid_token', { cause: new TokenRejection('ERR_SHAPE') });
       }
+      cache.miss();
       let claims: AccessClaims;
       try {
         const { payload } = await jwtVerify(token, selectKey, {

@@ -8,7 +8,10 @@ export interface VerifiedCacheStats {
 }
 
 export interface VerifiedCache<T extends { readonly exp: number }> {
+  /** The claims of a token verified before and not expired; counts a hit (a miss is the caller's call). */
   get(token: string, nowMs: number): T | undefined;
+  /** Counts a token that goes on to a signature check (one that fails its shape check first does not). */
+  miss(): void;
   set(token: string, claims: T, nowMs: number): void;
   stats(): VerifiedCacheStats;
 }
@@ -34,8 +37,10 @@ export function createVerifiedCache<T extends { readonly exp: number }>(
         }
         entries.delete(token);
       }
-      misses++;
       return undefined;
+    },
+    miss() {
+      misses++;
     },
     set(token, claims, nowMs) {
       if (maxEntries === 0 || nowMs >= claims.exp * 1000) return;
