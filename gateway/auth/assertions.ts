@@ -1,5 +1,6 @@
 // Short-lived signed identity assertions for upstreams (X-Auth-Assertion), cached per session,
 // route and roles for part of their 60 s life so a busy route does not sign on every request.
+import { BoundedMap } from '../bounded-map.js';
 import type { TokenService } from './tokens.js';
 
 export interface AssertionSubject {
@@ -17,7 +18,7 @@ const REUSE_MS = 30_000;
 const MAX_ENTRIES = 10_000;
 
 export function createAssertionCache(tokens: TokenService, now: () => number = Date.now) {
-  const cache = new Map<string, { token: string; until: number }>();
+  const cache = new BoundedMap<string, { token: string; until: number }>(MAX_ENTRIES);
   return async function assertionFor(s: AssertionSubject): Promise<string> {
     const key = `${s.sessionId}\n${s.route}\n${s.roles.join(',')}\n${s.cnf?.jkt ?? ''}`;
     const at = now();
@@ -31,7 +32,6 @@ export function createAssertionCache(tokens: TokenService, now: () => number = D
       sid: s.sessionId,
       ...(s.cnf === undefined ? {} : { cnf: s.cnf }),
     });
-    if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
     cache.set(key, { token, until: at + REUSE_MS });
     return token;
   };

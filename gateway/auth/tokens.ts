@@ -12,6 +12,7 @@ import {
   SignJWT,
 } from 'jose';
 import type { GatewayConfig, TokenAlgorithm } from '../../config/types.js';
+import { BoundedMap } from '../bounded-map.js';
 import { GatewayError } from '../errors.js';
 import { createDeviceTokens, type DeviceTokens } from './device-tokens.js';
 import { jwkThumbprint, type KeyPair, loadAccessKey, loadAssertionKeys, type PublicJwk } from './keys.js';
@@ -175,7 +176,7 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
 
   // Imported DPoP keys with their thumbprints: a client signs every proof with the same key, and the import
   // costs about as much as the verification. The key's members are checked before the cache is consulted.
-  const dpopKeys = new Map<string, { readonly key: CryptoKey; readonly jkt: string }>();
+  const dpopKeys = new BoundedMap<string, { readonly key: CryptoKey; readonly jkt: string }>(DPOP_KEY_CACHE);
   const dpopKey = async (header: JWTHeaderParameters, jkt: { value: string }): Promise<CryptoKey> => {
     const jwk: unknown = header.jwk;
     if (typeof jwk !== 'object' || jwk === null) throw new TokenRejection('ERR_DPOP_JWK', 'jwk', 'missing');
@@ -198,7 +199,6 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
     if (known === undefined) {
       const shape = typeof y === 'string' ? { kty, crv, x, y } : { kty, crv, x };
       known = { key: (await importJWK(shape, header.alg)) as CryptoKey, jkt: jwkThumbprint(shape) };
-      if (dpopKeys.size >= DPOP_KEY_CACHE) dpopKeys.delete(dpopKeys.keys().next().value as string);
       dpopKeys.set(id, known);
     }
     jkt.value = known.jkt;

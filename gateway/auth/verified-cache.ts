@@ -1,5 +1,6 @@
 // A bounded map from a whole access-token string to its frozen, verified claims, so a token seen again
 // skips the signature check. It never replaces the per-request session lookup, and never outlives `exp`.
+import { BoundedMap } from '../bounded-map.js';
 
 export interface VerifiedCacheStats {
   readonly hits: number;
@@ -19,11 +20,9 @@ export interface VerifiedCache<T extends { readonly exp: number }> {
 export function createVerifiedCache<T extends { readonly exp: number }>(
   maxEntries: number,
 ): VerifiedCache<T> {
-  if (!Number.isInteger(maxEntries) || maxEntries < 0)
-    throw new Error('cache size must be a whole number >= 0');
   // Keyed by the WHOLE token: a key made of any part (the signature, the jti) would let a re-encoded payload
   // that reuses a valid signature borrow the claims verified for the original.
-  const entries = new Map<string, T>();
+  const entries = new BoundedMap<string, T>(maxEntries);
   let hits = 0;
   let misses = 0;
   return {
@@ -43,12 +42,7 @@ export function createVerifiedCache<T extends { readonly exp: number }>(
       misses++;
     },
     set(token, claims, nowMs) {
-      if (maxEntries === 0 || nowMs >= claims.exp * 1000) return;
-      if (entries.size >= maxEntries && !entries.has(token)) {
-        const oldest = entries.keys().next();
-        if (oldest.done !== true) entries.delete(oldest.value);
-      }
-      entries.set(token, claims);
+      if (nowMs < claims.exp * 1000) entries.set(token, claims);
     },
     stats() {
       return { hits, misses, size: entries.size };

@@ -63,7 +63,7 @@ function state(limit: number, res: RateLimiterRes | null, allowed: boolean): Lim
  * The key of a per-user counter: the user's hash tag, so that on Redis Cluster it sits in the slot of
  * the user's session keys and checkAccess counts it in the same script.
  */
-export const userKey = (userId: string): string => userTag(userId);
+export const userKey: (userId: string) => string = userTag;
 
 function storeError(err: unknown): GatewayError {
   return new GatewayError('state_unavailable', { cause: err });

@@ -11,6 +11,7 @@
 //   pc:seen:<key>            firstSeen markers (DPoP proof jti)
 //   pc:rl:<limiter>:<key>    rate-limiter-flexible counters (limiter.ts); per-user ones have the key
 //                            {u:<uid>}, in the user's slot, so the check script counts them too
+import { BoundedMap } from '../bounded-map.js';
 import { GatewayError } from '../errors.js';
 import type { SessionRecord } from './state-store.js';
 
@@ -86,7 +87,7 @@ function parseFixed(rec: string): FixedSession {
 
 // Role lists are few (most users share one): each distinct JSON text is parsed and frozen once.
 const MAX_ROLE_LISTS = 1_000;
-const roleLists = new Map<string, readonly string[]>();
+const roleLists = new BoundedMap<string, readonly string[]>(MAX_ROLE_LISTS);
 
 function parseRoles(text: string | null): readonly string[] {
   const known = text === null ? undefined : roleLists.get(text);
@@ -99,7 +100,7 @@ function parseRoles(text: string | null): readonly string[] {
   }
   if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) throw unreadable('session record');
   const frozen = Object.freeze([...roles] as string[]);
-  if (roleLists.size < MAX_ROLE_LISTS) roleLists.set(text!, frozen);
+  roleLists.set(text!, frozen);
   return frozen;
 }
 

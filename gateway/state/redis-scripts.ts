@@ -58,8 +58,8 @@ local f
 if ARGV[1] == '1' then
   f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen')
 else
-  f = redis.call('HMGET', KEYS[1], 'active', 'roles', 'active', 'exp', 'seen')
-  f[1] = false
+  f = redis.call('HMGET', KEYS[1], 'roles', 'active', 'exp', 'seen')
+  table.insert(f, 1, false)
 end
 local out = {f[1], f[2], f[3], f[4], f[5], redis.call('GET', KEYS[2]), redis.call('EXISTS', KEYS[3])}
 for i = 4, #KEYS do

@@ -16,6 +16,7 @@
 // left to expire, so their tokens answer with the tombstone's reason.
 // A createSession whose reply is lost may leave a session nobody holds tokens for: it expires, or the
 // next login evicts it (under reject_new it blocks new logins until it expires or an admin revokes it).
+import { BoundedMap } from '../bounded-map.js';
 import {
   asArray,
   at,
@@ -93,7 +94,7 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
   // The fixed part of sessions this process has checked, by session key. It never changes and a sid is
   // never reused, so the check script need not send it again; whether the session still exists, is
   // active and has which roles always comes from Redis.
-  const fixedParts = new Map<string, FixedSession>();
+  const fixedParts = new BoundedMap<string, FixedSession>(FIXED_CACHE);
 
   /** Script replies for ended sessions: {sid1, hashes1, sid2, hashes2...}. */
   async function ended(reply: readonly unknown[]): Promise<string[]> {
@@ -230,10 +231,7 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
         ),
       );
       const check = access(f, known);
-      if (known === undefined && check.ok) {
-        if (fixedParts.size >= FIXED_CACHE) fixedParts.delete(fixedParts.keys().next().value as string);
-        fixedParts.set(key, check.session);
-      }
+      if (known === undefined && check.ok) fixedParts.set(key, check.session);
       return counters.length === 0 ? check : { ...check, counted: hits(f, counters.length) };
     },
 
