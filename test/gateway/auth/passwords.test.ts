@@ -271,7 +271,9 @@ describe('hashing threads', () => {
   });
 
   it('a thread starts its next hash while the event loop is busy: queued logins never wait on the loop', async () => {
-    const piped = make(DEFAULTS);
+    // Small hashes (a few ms), so that even at nice 19 on a machine busy with other test files each
+    // thread gets the CPU for two of them during the block.
+    const piped = make({ memory_kib: 4096, iterations: 1, parallelism: 1 });
     await Promise.all([piped.hash('start 1'), piped.hash('start 2')]); // every thread ready
     const threads = piped.threads().length;
     const done: number[] = [];
@@ -280,7 +282,7 @@ describe('hashing threads', () => {
     );
     // The loop is blocked far longer than two hashes take: each thread must run its second hash meanwhile,
     // with no chance for the main thread to hand it over.
-    const until = Date.now() + 1_500;
+    const until = Date.now() + 3_000;
     while (Date.now() < until) {
       // busy
     }

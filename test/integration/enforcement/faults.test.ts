@@ -37,6 +37,28 @@ async function userOn(g: TestGateway, name: string): Promise<void> {
 const forwarded = (prefix: string): number =>
   upstream.requests.filter((r) => r.url.startsWith(prefix)).length;
 
+/**
+ * `limit` GETs of `path` pass with RateLimit-Limit and a falling RateLimit-Remaining, the next is 429
+ * rate_limited with Retry-After, and only the passing ones reached the upstream.
+ */
+async function expectLimit(
+  g: TestGateway,
+  path: string,
+  limit: number,
+  opts: Parameters<typeof send>[3],
+): Promise<void> {
+  for (let i = 0; i < limit; i++) {
+    const ok = await send(g, 'GET', path, opts);
+    expect(ok.status, ok.text).toBe(200);
+    expect(intHeader(ok, 'ratelimit-limit')).toBe(limit);
+    expect(intHeader(ok, 'ratelimit-remaining')).toBe(limit - 1 - i);
+  }
+  const refused = await send(g, 'GET', path, opts);
+  expectFailure(refused, 429, 'rate_limited');
+  expect(intHeader(refused, 'retry-after')).toBeGreaterThanOrEqual(1);
+  expect(forwarded(path)).toBe(limit);
+}
+
 async function readyz(g: TestGateway): Promise<number> {
   const res = await fetch(`${g.adminUrl}/readyz`);
   await res.arrayBuffer();
@@ -177,17 +199,7 @@ describe('redis-server killed (on_state_error: deny)', () => {
   });
 
   it('public routes are still served and still rate-limited (per-process memory)', async () => {
-    const from = '127.0.0.62';
-    for (let i = 0; i < 5; i++) {
-      const ok = await send(deny, 'GET', '/public/down', { from });
-      expect(ok.status).toBe(200);
-      expect(intHeader(ok, 'ratelimit-limit')).toBe(5);
-      expect(intHeader(ok, 'ratelimit-remaining')).toBe(4 - i);
-    }
-    const refused = await send(deny, 'GET', '/public/down', { from });
-    expectFailure(refused, 429, 'rate_limited');
-    expect(intHeader(refused, 'retry-after')).toBeGreaterThanOrEqual(1);
-    expect(forwarded('/public/down')).toBe(5);
+    await expectLimit(deny, '/public/down', 5, { from: '127.0.0.62' });
   });
 
   it('registration still works (it needs only the user store)', async () => {
@@ -220,17 +232,7 @@ describe('redis-server killed (on_state_error: allow)', () => {
   });
 
   it('per-user limits (the route and the global) still count, in process memory: 2/m, then 429', async () => {
-    const token = users.c!.session.access;
-    for (let i = 0; i < 2; i++) {
-      const ok = await send(allow, 'GET', '/capped/down', { token });
-      expect(ok.status, ok.text).toBe(200);
-      expect(intHeader(ok, 'ratelimit-limit')).toBe(2);
-      expect(intHeader(ok, 'ratelimit-remaining')).toBe(1 - i);
-    }
-    const refused = await send(allow, 'GET', '/capped/down', { token });
-    expectFailure(refused, 429, 'rate_limited');
-    expect(intHeader(refused, 'retry-after')).toBeGreaterThanOrEqual(1);
-    expect(forwarded('/capped/down')).toBe(2);
+    await expectLimit(allow, '/capped/down', 2, { token: users.c!.session.access });
   });
 
   it('a bad token is still refused: the signature is not a state-store check', async () => {
