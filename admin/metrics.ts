@@ -80,11 +80,22 @@ export function createMetrics(): AdminMetrics {
   const at = <T>(read: (s: MetricSources) => T, fallback: T): T =>
     sources === null ? fallback : read(sources);
 
+  // Counted per request in plain numbers (perRoute below) and handed to prom-client at scrape time:
+  // its inc() validates and hashes the labels on every call.
   const requests = new Counter({
     name: 'portcullis_http_requests_total',
     help: 'Requests on the main listener by route and status (0: no answer sent).',
     labelNames: ['route', 'status'],
     registers: [registry],
+    collect() {
+      for (const [route, entry] of perRoute) {
+        for (const count of entry.byStatus.values()) {
+          if (count.pending === 0) continue;
+          this.inc({ route, status: count.status }, count.pending);
+          count.pending = 0;
+        }
+      }
+    },
   });
   const latency = new Histogram({
     name: 'portcullis_http_request_duration_seconds',
@@ -183,7 +194,10 @@ export function createMetrics(): AdminMetrics {
   );
 
   // Children cached per label value: a request does two Map lookups, not a label hash per metric.
-  const perRoute = new Map<string, { latency: Histogram.Internal<string>; byStatus: Map<number, Child> }>();
+  const perRoute = new Map<
+    string,
+    { latency: Histogram.Internal<string>; byStatus: Map<number, { status: string; pending: number }> }
+  >();
   const codeChildren = new Map<string, Child>();
   // Every known code is written from the start (0), so a dashboard's rate() has a series before the first failure.
   for (const code of AUTH_FAILURE_CODES) {
@@ -212,12 +226,9 @@ export function createMetrics(): AdminMetrics {
       const route = ctx.match?.entry.config.name ?? UNMATCHED;
       const status = statusOf(ctx);
       const entry = routeChildren(route);
-      let counter = entry.byStatus.get(status);
-      if (counter === undefined) {
-        counter = requests.labels(route, String(status));
-        entry.byStatus.set(status, counter);
-      }
-      counter.inc();
+      const count = entry.byStatus.get(status);
+      if (count === undefined) entry.byStatus.set(status, { status: String(status), pending: 1 });
+      else count.pending++;
       entry.latency.observe(seconds);
       if (ctx.errorCode !== null) codeChildren.get(ctx.errorCode)?.inc();
     },

@@ -37,12 +37,32 @@ const progress = (text) =>
 const PEER_REFERENCES = ['fastify', 'express', 'express-readme'];
 
 function selectContenders(opts) {
-  if (!opts.only) return CONTENDERS.filter((c) => opts.all || !c.extra?.(opts));
   const names = new Set(CONTENDERS.map((c) => c.name));
-  const unknown = opts.only.filter((n) => !names.has(n));
+  const unknown = (opts.only ?? []).filter((n) => !names.has(n));
   if (unknown.length)
     throw new Error(`unknown contender(s) ${unknown.join(', ')}; known: ${[...names].join(', ')}`);
-  return CONTENDERS.filter((c) => opts.only.includes(c.name));
+  const selected = opts.only
+    ? CONTENDERS.filter((c) => opts.only.includes(c.name))
+    : CONTENDERS.filter((c) => opts.all || !c.extra?.(opts));
+  return opts.compareBuild === null
+    ? selected
+    : selected.flatMap((c) => [c, ...baseTwin(c, opts.compareBuild)]);
+}
+
+/**
+ * --compare-build: the same Portcullis contender started from another checkout's dist/, timed next to
+ * it in every round, so two builds are compared under the same load, machine state and upstream.
+ */
+function baseTwin(contender, root) {
+  if (!contender.name.startsWith('portcullis-')) return [];
+  return [
+    {
+      ...contender,
+      name: `${contender.name}-base`,
+      label: `${contender.label}; the build in ${root}`,
+      start: (ctx) => contender.start({ ...ctx, root, variant: '-base' }),
+    },
+  ];
 }
 
 function describeMachine(opts) {

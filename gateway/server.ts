@@ -91,7 +91,10 @@ export function createMainListener(
   const begin = (ctx: RequestContext): void => {
     active++;
     if (draining) ctx.res.setHeader('connection', 'close');
-    ctx.res.once('close', () => {
+    // 'close' is emitted once: a plain listener, without once()'s wrapper.
+    ctx.res.on('close', () => {
+      if (ctx.abortUpstream !== null && !ctx.res.writableFinished)
+        ctx.abortUpstream(new Error('client closed the connection'));
       active--;
       const socket = ctx.req.socket;
       if (answering.get(socket) === ctx.res) answering.delete(socket);

@@ -1,4 +1,6 @@
 // Parses `node bench/run.mjs [options]` into one settings object. It validates; it runs nothing.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { defaultLoader } from './load.mjs';
 import { nginxPath } from './nginx.mjs';
 
@@ -19,6 +21,8 @@ export const USAGE = `usage: npm run bench -- [options]     (or: node bench/run.
   --upstream node|nginx upstream the proxies forward to (default nginx when installed)
   --loader wrk|autocannon  load generator (default wrk when installed)
   --cpu-prof a,b        run these Node contenders under --cpu-prof and print their hottest functions
+  --compare-build DIR   also run each selected Portcullis contender from DIR/dist (another checkout, built),
+                        as NAME-base right after NAME in every round: build against build, same conditions
   --out FILE            JSON results file (default bench/results/<time>.json)
 `;
 
@@ -69,6 +73,7 @@ export function parseOptions(argv) {
     upstream: nginxPath() ? 'nginx' : 'node',
     loader: defaultLoader(),
     cpuProf: new Set(),
+    compareBuild: null,
     out: null,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -86,6 +91,7 @@ export function parseOptions(argv) {
     else if (flag === '--suites') opts.suites = new Set(value().split(',').filter(Boolean));
     else if (flag === '--cpu-prof') opts.cpuProf = new Set(value().split(',').filter(Boolean));
     else if (flag === '--out') opts.out = value();
+    else if (flag === '--compare-build') opts.compareBuild = resolve(value());
     else if (flag === '--upstream') opts.upstream = oneOf(flag, value(), ['node', 'nginx']);
     else if (flag === '--loader') opts.loader = oneOf(flag, value(), ['wrk', 'autocannon']);
     else if (flag in INTEGER_FLAGS) {
@@ -100,6 +106,10 @@ export function parseOptions(argv) {
   if (opts.users < 1 || opts.streamMiB < 1) throw new Error('--users and --stream-mb must be at least 1');
   const unknown = [...opts.suites].filter((s) => !SUITES.includes(s));
   if (unknown.length) throw new Error(`unknown suite(s) ${unknown.join(', ')}; known: ${SUITES.join(', ')}`);
+  if (opts.compareBuild !== null && !existsSync(join(opts.compareBuild, 'dist/gateway/cli.js')))
+    throw new Error(
+      `--compare-build: ${opts.compareBuild}/dist/gateway/cli.js is missing (build that checkout)`,
+    );
   if (opts.upstream === 'nginx' && !nginxPath()) throw new Error('--upstream nginx: nginx is not on PATH');
   return opts;
 }

@@ -10,9 +10,9 @@ import {
 
 type HeaderList = OutgoingHttpHeaders | OutgoingHttpHeader[];
 
-/** Where the flat [name, value, ...] list, whose names are lowercase, names `lower`; -1 if nowhere. */
-function listIndex(list: readonly OutgoingHttpHeader[], lower: string): number {
-  for (let i = 0; i < list.length; i += 2) if (list[i] === lower) return i;
+/** Where the first `end` entries of a flat [name, value, ...] list with lowercase names name `lower`; -1 if nowhere. */
+function listIndex(list: readonly OutgoingHttpHeader[], lower: string, end: number): number {
+  for (let i = 0; i < end; i += 2) if (list[i] === lower) return i;
   return -1;
 }
 
@@ -57,29 +57,27 @@ export class GatewayResponse<
     maybeHeaders?: HeaderList,
   ): this {
     const message = typeof messageOrHeaders === 'string' ? messageOrHeaders : undefined;
-    let headers = typeof messageOrHeaders === 'string' ? maybeHeaders : messageOrHeaders;
+    const headers = typeof messageOrHeaders === 'string' ? maybeHeaders : messageOrHeaders;
     const own = this.own;
     if (own.length > 0 && !this.headersSent) {
-      // Names set with setHeader (lowercased by Node) win over ours too.
-      const preset = this.getHeaderNames();
       if (Array.isArray(headers)) {
-        // The forwarding path: one flat list with lowercase names (undici's), ours first, minus the
-        // names the upstream sent itself.
-        const merged: OutgoingHttpHeader[] = [];
+        // The forwarding path: the upstream's flat list (built for this reply, so ours to extend), with
+        // lowercase names. Ours go after it, minus the names the upstream sent itself.
+        const theirs = headers.length;
         for (let i = 0; i < own.length; i += 2) {
           const name = own[i]!;
-          const at = listIndex(headers, name);
+          const at = listIndex(headers, name, theirs);
           if (at === -1) {
-            if (!preset.includes(name)) merged.push(name, own[i + 1]!);
+            // Names set with setHeader (lowercased by Node) win over ours too.
+            if (!this.hasHeader(name)) headers.push(name, own[i + 1]!);
           } else if (name === 'vary') {
             headers[at + 1] = joinVary(headers[at + 1], own[i + 1]!);
           }
         }
-        headers = merged.length === 0 ? headers : merged.concat(headers);
       } else {
         for (let i = 0; i < own.length; i += 2) {
           const name = own[i]!;
-          if (headers?.[name] === undefined && !preset.includes(name)) this.setHeader(name, own[i + 1]!);
+          if (headers?.[name] === undefined && !this.hasHeader(name)) this.setHeader(name, own[i + 1]!);
         }
       }
     }

@@ -60,6 +60,8 @@ export class RequestContext {
   upstreamHeaders: string[] | null = null;
   /** Set when a stage has written the reply itself. */
   ended = false;
+  /** Aborts the upstream exchange in flight; called when the client leaves before the answer is out. */
+  abortUpstream: ((reason: Error) => void) | null = null;
   /** Upstream status, or the gateway's own, for the access log. */
   errorCode: string | null = null;
 

@@ -64,6 +64,7 @@ export function createForward(deps: ForwardDeps): Stage {
     const match = ctx.match!;
     const route = match.entry.config;
     const res = ctx.res;
+    let failed = false;
     const abort = proxyHttp({
       pool: pools.get(target.origin),
       method: ctx.req.method!,
@@ -75,7 +76,8 @@ export function createForward(deps: ForwardDeps): Stage {
       responseHeaders: filterResponseHeaders,
       onResponse: () => match.entry.balancer.markUp(target),
       onFailure: (kind, cause, responded) => {
-        res.off('close', onClose);
+        failed = true;
+        ctx.abortUpstream = null;
         if (kind === 'connect') match.entry.balancer.markDown(target);
         // Nothing was sent when the connection was refused, so a bodiless request may try the next target.
         if (kind === 'connect' && body === null && retriesLeft > 0 && !res.destroyed) {
@@ -100,10 +102,8 @@ export function createForward(deps: ForwardDeps): Stage {
         }
       },
     });
-    const onClose = (): void => {
-      if (!res.writableFinished) abort(new Error('client closed the connection'));
-    };
-    res.once('close', onClose);
+    // undici may fail the dispatch at once (a closed pool): a retry has then set its own abort.
+    if (!failed) ctx.abortUpstream = abort;
   }
 
   return function forward(ctx: RequestContext): void {

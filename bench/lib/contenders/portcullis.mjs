@@ -94,7 +94,7 @@ export async function assertionKeyFile(ctx, name) {
  */
 export const FAST_ARGON2 = { passwords: { argon2: { memory_kib: 256, iterations: 1, parallelism: 1 } } };
 
-const dbName = (name) => `portcullis_bench_${process.pid}_${name.replaceAll('-', '_')}`;
+const dbName = (id) => `portcullis_bench_${process.pid}_${id.replaceAll('-', '_')}`;
 
 /** The first log line about the key storage.users itself: how the gateway says it cannot open that store. */
 function userStoreComplaint(proc) {
@@ -123,20 +123,26 @@ export function createPortcullisContender({ name, label, overrides = {}, auth = 
       return null;
     },
     async start(ctx) {
+      // `ctx.variant` tells a second instance of this contender (--compare-build) apart: own folder, database, key.
+      const id = `${name}${ctx.variant ?? ''}`;
       let extra = typeof overrides === 'function' ? overrides(ctx) : overrides;
       if (auth) extra = merge(extra, FAST_ARGON2);
       if (needs.includes('postgres')) {
-        const db = await createDatabase(dbName(name));
+        const db = await createDatabase(dbName(id));
         addCleanup(db.drop);
         // Replicas must share one assertion key when users live in PostgreSQL (the config check says so).
         extra = merge(extra, {
           storage: { users: db.url },
-          identity_headers: { assertion_key_file: await assertionKeyFile(ctx, name) },
+          identity_headers: { assertion_key_file: await assertionKeyFile(ctx, id) },
         });
       }
       let instance;
       try {
-        instance = await startGateway(ctx, { name, auth: auth ? 'required' : 'public', overrides: extra });
+        instance = await startGateway(ctx, {
+          name: id,
+          auth: auth ? 'required' : 'public',
+          overrides: extra,
+        });
       } catch (err) {
         const complaint =
           needs.includes('postgres') && err.proc?.exitCode != null ? userStoreComplaint(err.proc) : null;
