@@ -90,6 +90,12 @@ interface Backed {
 
 function wrap(b: Backed, limit: number, seconds: number): Limiter {
   const { backing, ready, breaker, insurance } = b;
+  const local = backing instanceof RateLimiterMemory;
+  const allowed = (res: RateLimiterRes): LimitState => state(limit, res, true);
+  const refused = (err: unknown): LimitState => {
+    if (err instanceof RateLimiterRes) return state(limit, err, false);
+    throw err;
+  };
 
   /** Runs `op` on the store, else on the insurance, else fails with state_unavailable. */
   async function run<T>(op: (on: Backing) => Promise<T>): Promise<T> {
@@ -113,13 +119,9 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
 
   return {
     limit,
-    async consume(key) {
-      try {
-        return state(limit, await run((on) => on.consume(key)), true);
-      } catch (err) {
-        if (err instanceof RateLimiterRes) return state(limit, err, false);
-        throw err;
-      }
+    consume(key) {
+      // In process memory nothing can fail: the library's promise is the only one a request waits on.
+      return (local ? backing.consume(key) : run((on) => on.consume(key))).then(allowed, refused);
     },
     counter: (key) => ({ key: backing.getKey(key), seconds }),
     // rate-limiter-flexible refuses a hit once the count exceeds the points.
