@@ -15,9 +15,11 @@ import type { RequestContext } from './context.js';
  * `counters`); absent, the limiters count them here (memory store, or the store failed).
  */
 export interface RateLimitCheck {
-  (ctx: RequestContext, userId: string | undefined, hits?: readonly CounterHit[]): Promise<void>;
+  (ctx: RequestContext, userId: string | undefined): Promise<void>;
   /** The per-user counters of this request for StateStore.checkAccess: the global one, then the route's. */
   counters(ctx: RequestContext, userId: string): readonly CounterSpec[];
+  /** Judges the counts the state store made for `counters` (same order); throws rate_limited when over. */
+  counted(ctx: RequestContext, userId: string, hits: readonly CounterHit[]): void;
 }
 
 export function createRateLimit(
@@ -57,29 +59,16 @@ export function createRateLimit(
     }
   };
 
-  async function rateLimit(
+  /** Records the states on ctx, audits a first refusal, and throws rate_limited or sets the headers. */
+  function judge(
     ctx: RequestContext,
+    key: string,
     userId: string | undefined,
-    hits?: readonly CounterHit[],
-  ): Promise<void> {
-    const key = userId === undefined ? ctx.clientIp : userId;
-    const name = ctx.match!.entry.config.name;
-    const route = perRoute.get(name);
-    let routeState: LimitState | undefined;
-    let globalState: LimitState;
-    if (userId !== undefined && hits !== undefined) {
-      globalState = authenticated.read(hits[0]!);
-      routeState = route?.read(hits[1]!);
-    } else {
-      // Per user, the counters are in the user's hash slot (userKey), the route's shared with the global.
-      const routeKey = userId === undefined ? `ip:${key}` : userKey(userId);
-      const global = userId === undefined ? anonymous.consume(key) : authenticated.consume(routeKey);
-      // Both counters are sent in the same tick: one round trip to Redis (auto-pipelining).
-      if (route === undefined) globalState = await global;
-      else [routeState, globalState] = await Promise.all([route.consume(routeKey), global]);
-    }
+    routeState: LimitState | undefined,
+    globalState: LimitState,
+  ): void {
     if (routeState !== undefined) {
-      audited(ctx, routeState, `route:${name}`, key, userId);
+      audited(ctx, routeState, `route:${ctx.match!.entry.config.name}`, key, userId);
       ctx.limits.push(routeState);
     }
     audited(ctx, globalState, 'global', key, userId);
@@ -93,7 +82,26 @@ export function createRateLimit(
     for (const h in headers) ctx.res.setReplyHeader(h, headers[h]!);
   }
 
+  async function rateLimit(ctx: RequestContext, userId: string | undefined): Promise<void> {
+    const key = userId === undefined ? ctx.clientIp : userId;
+    const route = perRoute.get(ctx.match!.entry.config.name);
+    // Per user, the counters are in the user's hash slot (userKey), the route's shared with the global.
+    const routeKey = userId === undefined ? `ip:${key}` : userKey(userId);
+    const global = userId === undefined ? anonymous.consume(key) : authenticated.consume(routeKey);
+    if (route === undefined) {
+      judge(ctx, key, userId, undefined, await global);
+      return;
+    }
+    // Both counters are sent in the same tick: one round trip to Redis (auto-pipelining).
+    const [routeState, globalState] = await Promise.all([route.consume(routeKey), global]);
+    judge(ctx, key, userId, routeState, globalState);
+  }
+
   return Object.assign(rateLimit, {
+    counted(ctx: RequestContext, userId: string, hits: readonly CounterHit[]): void {
+      const route = perRoute.get(ctx.match!.entry.config.name);
+      judge(ctx, userId, userId, route?.read(hits[1]!), authenticated.read(hits[0]!));
+    },
     counters(ctx: RequestContext, userId: string): readonly CounterSpec[] {
       const key = userKey(userId);
       const global = authenticated.counter(key);

@@ -31,18 +31,20 @@ export interface SessionCheck {
   admit(ctx: RequestContext, check: AccessCheck | null): void;
 }
 
+/** Under `on_state_error: allow`, a store failure skips the check (null); anything else still fails. */
+function skipOnStoreError(err: unknown): null {
+  if (err instanceof GatewayError && err.code === 'state_unavailable') return null;
+  throw err;
+}
+
 export function createSessionCheck(config: GatewayConfig, deps: SessionStateDeps): SessionCheck {
   const { state, log } = deps;
   const allowOnError = config.storage.on_state_error === 'allow';
   return {
-    async fetch(ctx, counters) {
+    fetch(ctx, counters) {
       const claims = ctx.claims!;
-      try {
-        return await state.checkAccess(claims.sub, claims.sid, claims.jti, counters);
-      } catch (err) {
-        if (!(allowOnError && err instanceof GatewayError && err.code === 'state_unavailable')) throw err;
-        return null;
-      }
+      const check = state.checkAccess(claims.sub, claims.sid, claims.jti, counters);
+      return allowOnError ? check.catch(skipOnStoreError) : check;
     },
 
     admit(ctx, check) {

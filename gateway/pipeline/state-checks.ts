@@ -18,7 +18,9 @@ export function createStateChecks(session: SessionCheck, rateLimit: RateLimitChe
     const check = await session.fetch(ctx, rateLimit.counters(ctx, userId));
     let refused: unknown = null;
     try {
-      await rateLimit(ctx, userId, check?.counted);
+      const hits = check?.counted;
+      if (hits !== undefined) rateLimit.counted(ctx, userId, hits);
+      else await rateLimit(ctx, userId);
     } catch (err) {
       refused = err;
     }

@@ -215,24 +215,25 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
       return { ok: true, evicted: await ended(reply.slice(1)) };
     },
 
-    async checkAccess(userId, sid, jti, counters = []) {
+    // Not async: the per-request call, whose reply is read in the command promise's own callback.
+    checkAccess(userId, sid, jti, counters = []) {
       const key = redisKeys.session(userId, sid);
       const known = fixedParts.get(key);
-      const f = asArray(
-        await cmd.script(
-          'pcCheck',
-          3 + counters.length,
-          key,
-          redisKeys.tombstone(userId, sid),
-          redisKeys.jti(userId, jti),
-          ...counters.map((c) => c.key),
-          known === undefined ? '1' : '0',
-          ...counters.map((c) => c.seconds),
-        ),
-      );
-      const check = access(f, known);
-      if (known === undefined && check.ok) fixedParts.set(key, check.session);
-      return counters.length === 0 ? check : { ...check, counted: hits(f, counters.length) };
+      const args: Array<string | number> = [
+        3 + counters.length,
+        key,
+        redisKeys.tombstone(userId, sid),
+        redisKeys.jti(userId, jti),
+      ];
+      for (const c of counters) args.push(c.key);
+      args.push(known === undefined ? '1' : '0');
+      for (const c of counters) args.push(c.seconds);
+      return cmd.script('pcCheck', ...args).then((reply) => {
+        const f = asArray(reply);
+        const check = access(f, known);
+        if (known === undefined && check.ok) fixedParts.set(key, check.session);
+        return counters.length === 0 ? check : { ...check, counted: hits(f, counters.length) };
+      });
     },
 
     async endSession(userId, sid, reason) {

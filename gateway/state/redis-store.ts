@@ -146,21 +146,28 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
   // connection every command fails at once for a moment instead of each waiting out its own timeout,
   // so a request that needs several commands answers 503 in ~1 s, not ~1 s per command.
   const breaker = createBreaker(client);
-  async function call<T>(op: () => Promise<T>): Promise<T> {
+  const failed = (err: unknown): never => {
+    if (err instanceof GatewayError) throw err;
+    // The server answered with an error (script fault, OOM, READONLY): not an outage, worth an alert.
+    if (err instanceof Error && err.name === 'ReplyError') log.error({ err }, 'state store command failed');
+    breaker.trip(err);
+    throw new GatewayError('state_unavailable', { cause: err });
+  };
+  // Not async: on the per-request path the command's own promise and one catch are all it costs.
+  function call<T>(op: () => Promise<T>): Promise<T> {
     if (breaker.open()) {
-      throw new GatewayError('state_unavailable', { cause: new Error('state store failed moments ago') });
+      return Promise.reject(
+        new GatewayError('state_unavailable', { cause: new Error('state store failed moments ago') }),
+      );
     }
+    const pending = whenConnecting();
+    let sent: Promise<T>;
     try {
-      const pending = whenConnecting();
-      if (pending !== null) await pending;
-      return await op();
+      sent = pending === null ? op() : pending.then(op);
     } catch (err) {
-      if (err instanceof GatewayError) throw err;
-      // The server answered with an error (script fault, OOM, READONLY): not an outage, worth an alert.
-      if (err instanceof Error && err.name === 'ReplyError') log.error({ err }, 'state store command failed');
-      breaker.trip(err);
-      throw new GatewayError('state_unavailable', { cause: err });
+      sent = Promise.reject(err);
     }
+    return sent.catch(failed);
   }
 
   const commands: RedisCommands = {
