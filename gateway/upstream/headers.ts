@@ -110,24 +110,28 @@ export function filterRequestHeaders(
 const RESPONSE_HOP_BY_HOP = new Set(HOP_BY_HOP);
 
 /**
- * Response headers from the upstream minus hop-by-hop ones and those its `Connection` names, as the
- * flat [name, value, ...] list that Node's writeHead takes in one pass (Set-Cookie stays an array).
+ * Response headers from the upstream minus hop-by-hop ones and those its `Connection` names. Takes and
+ * returns the flat [name, value, ...] list, names lowercase, that Node's writeHead takes in one pass; a
+ * repeated field (Set-Cookie) stays repeated. Filters `headers` in place.
  */
-export function filterResponseHeaders(
-  headers: Record<string, string | string[] | undefined>,
-): Array<string | string[]> {
-  const connection = headers.connection;
-  // `keep-alive` / `close` (nearly every response) name no other header: no set to build.
-  const nominated =
-    typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
-      ? nominatedBy(connection)
-      : null;
-  const out: Array<string | string[]> = [];
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined || RESPONSE_HOP_BY_HOP.has(name)) continue;
-    if (nominated?.has(name) === true && !PROTECTED.has(name)) continue;
-    out.push(name, value);
+export function filterResponseHeaders(headers: string[]): string[] {
+  let nominated: Set<string> | null = null;
+  for (let i = 0; i < headers.length; i += 2) {
+    // `keep-alive` / `close` (nearly every response) name no other header: no set to build.
+    const value = headers[i + 1]!;
+    if (headers[i] === 'connection' && value !== 'keep-alive' && value !== 'close') {
+      nominated ??= new Set();
+      for (const name of nominatedBy(value) ?? []) nominated.add(name);
+    }
   }
-  return out;
+  let kept = 0;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (RESPONSE_HOP_BY_HOP.has(name)) continue;
+    if (nominated?.has(name) === true && !PROTECTED.has(name)) continue;
+    headers[kept++] = name;
+    headers[kept++] = headers[i + 1]!;
+  }
+  headers.length = kept;
+  return headers;
 }

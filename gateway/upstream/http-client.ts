@@ -2,7 +2,7 @@
 // request and response bodies both ways with backpressure. It does not choose targets or headers.
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { type Dispatcher, Pool } from 'undici';
+import { type Dispatcher, Pool, util } from 'undici';
 
 /** What went wrong talking to the upstream, decided from undici's stable error codes. */
 export type UpstreamFailure = 'connect' | 'timeout' | 'aborted' | 'failed';
@@ -66,76 +66,124 @@ export interface ProxyCall {
   readonly body: Readable | null;
   readonly timeoutMs: number;
   readonly res: ServerResponse;
-  /** Turns the upstream's headers into the client's (hop-by-hop removed, ours added). */
-  readonly responseHeaders: (
-    headers: Record<string, string | string[] | undefined>,
-  ) => Array<string | string[]>;
+  /**
+   * Turns the upstream's headers (flat [name, value, ...], names lowercase, yours to change) into the
+   * client's: hop-by-hop removed, ours added.
+   */
+  readonly responseHeaders: (headers: string[]) => string[];
   /** Called once on failure; `responded` tells whether the client already has the status line. */
   readonly onFailure: (kind: UpstreamFailure, cause: Error, responded: boolean) => void;
   readonly onResponse: (status: number) => void;
 }
 
+/**
+ * An interim answer before the final one (RFC 9110 §15.2: a proxy forwards them). Node can write two:
+ * 103 Early Hints, when it carries a Link, and 102 Processing. Other 1xx codes are dropped; none of
+ * them may become the status line of the final answer.
+ */
+function relayInformational(res: ServerResponse, statusCode: number, headers: readonly string[]): void {
+  if (res.headersSent) return;
+  if (statusCode === 102) {
+    res.writeProcessing();
+    return;
+  }
+  if (statusCode !== 103) return;
+  const hints = new Map<string, string[]>();
+  for (let i = 0; i < headers.length; i += 2) {
+    const values = hints.get(headers[i]!);
+    if (values === undefined) hints.set(headers[i]!, [headers[i + 1]!]);
+    else values.push(headers[i + 1]!);
+  }
+  if (!hints.has('link')) return;
+  try {
+    res.writeEarlyHints(Object.fromEntries(hints));
+  } catch {
+    // Hints are advice: a field Node refuses to write costs the client the hint, never the answer.
+  }
+}
+
+/**
+ * undici's raw handler interface (onConnect … onComplete), the one its own request() and stream() are
+ * built on. The controller interface (onRequestStart …) is a wrapper around it that turns every
+ * response's raw headers into an object first; a proxy wants the list as it came.
+ */
 class ProxyHandler implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | null = null;
+  private abortExchange: ((err: Error) => void) | null = null;
   private abortReason: Error | null = null;
+  private done = false;
   /** Body bytes still expected by Content-Length; -1 when unknown or already ended. */
   private remaining = -1;
+  private resumeReading: (() => void) | null = null;
   private readonly call: ProxyCall;
-  private readonly resume = (): void => this.controller?.resume();
+  private readonly resume = (): void => this.resumeReading?.();
 
   constructor(call: ProxyCall) {
     this.call = call;
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.abortReason !== null) controller.abort(this.abortReason);
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortExchange = abort;
+    if (this.abortReason !== null) this.abort(this.abortReason);
   }
 
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
-  ): void {
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
     const res = this.call.res;
-    if (res.destroyed) return;
+    if (res.destroyed) return true;
+    const headers: string[] = new Array(raw.length);
+    let length: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = util.headerNameToString(raw[i]!);
+      const value = raw[i + 1]!.toString('latin1');
+      headers[i] = name;
+      headers[i + 1] = value;
+      if (name === 'content-length') length = value;
+    }
+    if (statusCode < 200) {
+      relayInformational(res, statusCode, this.call.responseHeaders(headers));
+      return true;
+    }
+    this.resumeReading = resume;
     this.call.onResponse(statusCode);
     res.writeHead(statusCode, this.call.responseHeaders(headers));
-    const length = headers['content-length'];
     // A response without a length is a stream (SSE, chunked): the client must see headers now, not
     // with the first chunk, which may be minutes away.
     if (length === undefined) res.flushHeaders();
     else this.remaining = Number(length);
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     const res = this.call.res;
-    if (res.destroyed) return;
+    if (res.destroyed) return true;
     // The whole announced body in one chunk (most API answers): headers, body and end go out in one
     // write instead of two.
     if (chunk.length === this.remaining) {
       this.remaining = -1;
       res.end(chunk);
-      return;
+      return true;
     }
     this.remaining -= chunk.length;
-    if (!res.write(chunk)) {
-      controller.pause();
-      res.once('drain', this.resume);
-    }
+    if (res.write(chunk)) return true;
+    res.once('drain', this.resume);
+    return false;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
+    this.done = true;
     if (!this.call.res.writableEnded) this.call.res.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onError(error: Error): void {
+    this.done = true;
     this.call.onFailure(classifyUpstreamError(error), error, this.call.res.headersSent);
   }
 
   abort(reason: Error): void {
-    if (this.controller === null) this.abortReason = reason;
-    else if (!this.controller.aborted) this.controller.abort(reason);
+    if (this.abortExchange === null) this.abortReason = reason;
+    else if (!this.done) {
+      this.done = true;
+      this.abortExchange(reason);
+    }
   }
 }
 

@@ -106,6 +106,12 @@ function streaming(req: IncomingMessage, res: ServerResponse): boolean {
     res.end('ok');
     return true;
   }
+  if (url.startsWith('/stream/hints')) {
+    req.resume();
+    res.writeEarlyHints({ link: '</app.css>; rel=preload; as=style' });
+    setTimeout(() => res.end('final'), 50);
+    return true;
+  }
   if (url.startsWith('/stream/own-id')) {
     req.resume();
     res.setHeader('x-request-id', 'chosen-upstream');
@@ -250,6 +256,26 @@ describe('headers', () => {
     expect(count(own.head, 'x-request-id')).toEqual(['x-request-id: chosen-upstream']);
     expect(count(own.head, 'ratelimit-limit').map((l) => l.toLowerCase())).toEqual(['ratelimit-limit: 7']);
     expect(count(own.head, 'ratelimit-remaining')).toHaveLength(1);
+  });
+
+  it("an upstream's 103 Early Hints reach the client, then its final answer", async () => {
+    const { request } = await import('node:http');
+    const hints: Array<{ status: number; link: unknown }> = [];
+    const final = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${gw.url}/stream/hints`, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('information', (info) => hints.push({ status: info.statusCode, link: info.headers.link }));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(hints).toEqual([{ status: 103, link: '</app.css>; rel=preload; as=style' }]);
+    expect(final).toEqual({ status: 200, body: 'final' });
   });
 
   it('Expect: 100-continue gets its 100, the body follows, and Expect itself is not forwarded', async () => {
