@@ -90,6 +90,11 @@ export interface TokenService {
   signAccess(claims: AccessTokenInput): Promise<SignedAccessToken>;
   /** Throws GatewayError token_expired or invalid_token. Does NOT look at sessions or revocation. */
   verifyAccess(token: string): Promise<AccessClaims>;
+  /**
+   * The claims of this exact token when it passed verifyAccess before and has not expired (the cache),
+   * without a promise; undefined means only verifyAccess can tell.
+   */
+  verifiedBefore(token: string): AccessClaims | undefined;
   signAssertion(claims: AssertionInput): Promise<string>;
   /**
    * RFC 9449 §4.3 checks 2-6: one compact JWS, `typ: dpop+jwt`, an asymmetric `alg` (ES256, EdDSA), a public
@@ -243,6 +248,12 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
         .setExpirationTime(exp)
         .sign(signKey);
       return { token, jti, exp };
+    },
+
+    verifiedBefore(token) {
+      return typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH
+        ? cache.get(token, now())
+        : undefined;
     },
 
     async verifyAccess(token) {

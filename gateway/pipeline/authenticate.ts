@@ -28,15 +28,21 @@ export function authorizationHeader(ctx: RequestContext): string | undefined {
   return value;
 }
 
+/** The token of a `Bearer …` (or, when accepted, `DPoP …`) header; throws invalid_token for anything else. */
+function credential(header: string, acceptDpop: boolean): string {
+  const m = BEARER.exec(header) ?? (acceptDpop ? DPOP.exec(header) : null);
+  if (m === null) throw tokenError('invalid_token');
+  return m[1]!;
+}
+
 export async function verifyBearer(
   tokens: TokenService,
   header: string,
   acceptDpop = false,
 ): Promise<AccessClaims> {
-  const m = BEARER.exec(header) ?? (acceptDpop ? DPOP.exec(header) : null);
-  if (m === null) throw tokenError('invalid_token');
+  const token = credential(header, acceptDpop);
   try {
-    return await tokens.verifyAccess(m[1]!);
+    return await tokens.verifyAccess(token);
   } catch (err) {
     if (err instanceof GatewayError) throw tokenError(err.code, err.cause);
     throw err;
@@ -56,10 +62,17 @@ export function createAuthenticate(tokens: TokenService, acceptDpop = false): St
         throw tokenError('missing_token');
       return;
     }
-    return verifyBearer(tokens, header, acceptDpop).then((claims) => {
+    const admit = (claims: AccessClaims): void => {
       ctx.claims = claims;
       // The header matched `Bearer …` or `DPoP …`: the first letter tells them apart.
       ctx.dpopScheme = acceptDpop && (header.charCodeAt(0) | 0x20) === 0x64;
-    });
+    };
+    // A token verified before (most requests) is admitted without a promise.
+    const known = tokens.verifiedBefore(credential(header, acceptDpop));
+    if (known !== undefined) {
+      admit(known);
+      return;
+    }
+    return verifyBearer(tokens, header, acceptDpop).then(admit);
   };
 }

@@ -4,7 +4,7 @@
 import type { GatewayConfig } from '../../config/types.js';
 import type { AuditLog } from '../audit.js';
 import { GatewayError } from '../errors.js';
-import { rateLimitHeaders } from '../http/rate-limit-headers.js';
+import { rateLimitHeaders, setRateLimitHeaders } from '../http/rate-limit-headers.js';
 import { type Limiter, type LimiterBackend, type LimitState, userKey } from '../state/limiter.js';
 import type { CounterHit, CounterSpec } from '../state/state-store.js';
 import type { RequestContext } from './context.js';
@@ -78,8 +78,7 @@ export function createRateLimit(
     if (!globalState.allowed || routeState?.allowed === false) {
       throw new GatewayError('rate_limited', { headers: rateLimitHeaders(ctx.limits, true) });
     }
-    const headers = rateLimitHeaders(ctx.limits, false);
-    for (const h in headers) ctx.res.setReplyHeader(h, headers[h]!);
+    setRateLimitHeaders(ctx.res, ctx.limits);
   }
 
   async function rateLimit(ctx: RequestContext, userId: string | undefined): Promise<void> {

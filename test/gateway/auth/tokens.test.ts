@@ -163,6 +163,20 @@ describe('access tokens, HS256 configuration', () => {
     expect(t.service.cacheStats().hits).toBe(before.hits + 1);
   });
 
+  it('the synchronous cache lookup answers only the exact token verified before, never one sharing its signature', async () => {
+    const { token } = await t.service.signAccess({ sub: 'user-3', sid: 's3', roles: ['user'] });
+    expect(t.service.verifiedBefore(token)).toBeUndefined();
+    const claims = await t.service.verifyAccess(token);
+    expect(t.service.verifiedBefore(token)).toEqual(claims);
+    const [h, p, s] = token.split('.') as [string, string, string];
+    const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
+    // The cache is looked up by the signature segment: a payload re-encoded under the same signature finds
+    // the entry and must still be turned away by the whole-token comparison.
+    expect(t.service.verifiedBefore(`${h}.${b64({ ...payload, sub: 'admin' })}.${s}`)).toBeUndefined();
+    expect(t.service.verifiedBefore(`${h}.${p}x.${s}`)).toBeUndefined();
+    expect(t.service.verifiedBefore(`${h}.${p}.${s}`)).toEqual(claims);
+  });
+
   it('rejects a 100 KB token before parsing or looking it up', async () => {
     const big = `${'A'.repeat(50_000)}.${'B'.repeat(50_000)}.${'C'.repeat(400)}`;
     const before = t.service.cacheStats();
