@@ -115,6 +115,18 @@ function dpopCost(throughput) {
   return { ...ratios, cpuUsPerReq: { dpop: cpu('portcullis-dpop'), userAgent: cpu('portcullis-memory') } };
 }
 
+/** --compare-build: each Portcullis contender ÷ its twin from the other build, round by round. */
+function buildComparison(throughput, dir) {
+  const rows = throughput.rows
+    .filter((r) => r.name.endsWith('-base'))
+    .map((twin) => {
+      const name = twin.name.slice(0, -'-base'.length);
+      return { name, ratios: ratioBetween(throughput, name, twin.name) };
+    })
+    .filter((r) => r.ratios !== null);
+  return { dir, rows };
+}
+
 /** Starts `contender`; resolves to its instance, or to { reason } when it cannot run here. */
 async function startOne(contender, ctx) {
   const reason = await contender.unavailable(ctx);
@@ -217,6 +229,7 @@ async function main() {
       throughput: null,
       workers: null,
       dpop: null,
+      builds: null,
       logins: null,
       streaming: null,
       stores: null,
@@ -230,6 +243,7 @@ async function main() {
       peakRss = Object.fromEntries(entries.map((e) => [e.contender.name, peakRssBytes(e.instance.pid)]));
       results.workers = ratioBetween(results.throughput, 'portcullis-redis-2w', 'portcullis-redis');
       results.dpop = dpopCost(results.throughput);
+      if (opts.compareBuild !== null) results.builds = buildComparison(results.throughput, opts.compareBuild);
     }
     if (opts.suites.has('logins')) results.logins = await runLogins(ctx, opts);
     if (opts.suites.has('streaming')) results.streaming = await runStreaming(ctx, opts);

@@ -58,6 +58,24 @@ export function cpuSeconds(pid) {
   }
 }
 
+/** Minor page faults of the tree so far (field 10 of proc(5) stat), or null off Linux. */
+export function minorFaults(pid) {
+  if (pid == null) return null;
+  try {
+    let faults = 0;
+    for (const p of processTree(pid)) {
+      try {
+        faults += Number(statFields(p)[7]);
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    return faults;
+  } catch {
+    return null;
+  }
+}
+
 /** Sum over the tree of each process's peak resident set (VmHWM), in bytes, or null off Linux. */
 export const peakRssBytes = (pid) => statusSum(pid, 'VmHWM');
 

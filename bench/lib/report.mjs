@@ -204,12 +204,24 @@ function verdictLine(v) {
   return `- ${v.label}: ${fmt(v.value)}${range}, target ${goal}: ${verdict}`;
 }
 
+function buildsSection(builds) {
+  return [
+    `This build ÷ the build in ${builds.dir} (each contender ÷ its \`-base\` twin, medians of per-round ratios):`,
+    ...builds.rows.map(
+      ({ name, ratios: r }) =>
+        `- ${name}: req/s ${ratio(r.rps)} (rounds ${ratio(r.rpsMin)}–${ratio(r.rpsMax)}), CPU µs/req ` +
+        `${ratio(r.cpuPerReq)} (rounds ${ratio(r.cpuPerReqRange?.[0])}–${ratio(r.cpuPerReqRange?.[1])})`,
+    ),
+  ];
+}
+
 export function renderMarkdown({
   meta,
   throughput,
   peakRss,
   workers,
   dpop,
+  builds,
   logins,
   streaming,
   stores,
@@ -245,6 +257,7 @@ export function renderMarkdown({
   for (const sk of skipped) out.push(`- \`${sk.name}\` did not run: ${sk.reason}`);
   if (workers) out.push('', ...workersSection(workers));
   if (dpop) out.push('', ...dpopSection(dpop));
+  if (builds) out.push('', ...buildsSection(builds));
   if (logins) out.push('', ...loginsSection(logins));
   if (streaming) out.push('', ...streamingSection(streaming));
   if (stores) out.push('', ...storesSection(stores));

@@ -2,7 +2,7 @@
 // CPU of the contender), then interleaved rounds at 1 connection (latency added per hop). Ratios are
 // taken round by round against reference contenders and reduced to medians. It prints nothing but progress.
 import { runLoad } from '../load.mjs';
-import { cpuSeconds } from '../proc-stats.mjs';
+import { cpuSeconds, minorFaults } from '../proc-stats.mjs';
 import { median, roundOrder } from '../stats.mjs';
 
 const fmt = (n, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
@@ -43,15 +43,19 @@ async function measure(entry, load, ctx) {
   const { instance } = entry;
   let cpu0;
   let cpu1;
+  let faults0;
+  let faults1;
   let startUs;
   let endUs;
   const result = await runWindow(entry, load, ctx, {
     before() {
+      faults0 = minorFaults(instance.pid);
       cpu0 = cpuSeconds(instance.pid);
       startUs = Number(process.hrtime.bigint() / 1000n);
     },
     after() {
       cpu1 = cpuSeconds(instance.pid);
+      faults1 = minorFaults(instance.pid);
       endUs = Number(process.hrtime.bigint() / 1000n);
     },
   });
@@ -62,6 +66,11 @@ async function measure(entry, load, ctx) {
     ...result,
     cpuS,
     cpuUsPerReq: cpuS === null || result.requests === 0 ? null : (cpuS * 1e6) / result.requests,
+    // Diagnostic (JSON only): the kernel handing the process memory anew, e.g. after its heap shrank while idle.
+    minorFaultsPerReq:
+      faults0 === null || faults1 === null || result.requests === 0
+        ? null
+        : (faults1 - faults0) / result.requests,
   };
 }
 
