@@ -39,42 +39,32 @@ export function processTree(pid) {
   return tree;
 }
 
-/** User + system CPU seconds of the tree (fields 14 and 15 of proc(5) stat), or null off Linux. */
-export function cpuSeconds(pid) {
+/** Sum over `pid`'s tree of a number read from each process's stat fields, or null off Linux. */
+function statSum(pid, read) {
   if (pid == null) return null;
   try {
-    let ticks = 0;
+    let sum = 0;
     for (const p of processTree(pid)) {
       try {
-        const f = statFields(p);
-        ticks += Number(f[11]) + Number(f[12]);
+        sum += read(statFields(p));
       } catch {
-        // Gone meanwhile: its time is lost, which only happens at shutdown.
+        // Gone meanwhile: its share is lost, which only happens at shutdown.
       }
     }
-    return ticks / clockTicks();
+    return sum;
   } catch {
     return null;
   }
 }
 
-/** Minor page faults of the tree so far (field 10 of proc(5) stat), or null off Linux. */
-export function minorFaults(pid) {
-  if (pid == null) return null;
-  try {
-    let faults = 0;
-    for (const p of processTree(pid)) {
-      try {
-        faults += Number(statFields(p)[7]);
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-    return faults;
-  } catch {
-    return null;
-  }
+/** User + system CPU seconds of the tree (fields 14 and 15 of proc(5) stat), or null off Linux. */
+export function cpuSeconds(pid) {
+  const ticks = statSum(pid, (f) => Number(f[11]) + Number(f[12]));
+  return ticks === null ? null : ticks / clockTicks();
 }
+
+/** Minor page faults of the tree so far (field 10 of proc(5) stat), or null off Linux. */
+export const minorFaults = (pid) => statSum(pid, (f) => Number(f[7]));
 
 /** Sum over the tree of each process's peak resident set (VmHWM), in bytes, or null off Linux. */
 export const peakRssBytes = (pid) => statusSum(pid, 'VmHWM');

@@ -17,10 +17,13 @@ export function mostConstrained(states: readonly LimitState[]): LimitState | nul
   return worst;
 }
 
+/** Whole seconds until the limit's window resets, as RateLimit-Reset and Retry-After give them. */
+const resetSeconds = (s: LimitState): string => String(Math.max(0, Math.ceil(s.resetMs / 1000)));
+
 export function rateLimitHeaders(states: readonly LimitState[], refused: boolean): Record<string, string> {
   const s = mostConstrained(states);
   if (s === null) return {};
-  const reset = String(Math.max(0, Math.ceil(s.resetMs / 1000)));
+  const reset = resetSeconds(s);
   const headers: Record<string, string> = {
     'ratelimit-limit': String(s.limit),
     'ratelimit-remaining': String(s.remaining),
@@ -36,5 +39,5 @@ export function setRateLimitHeaders(res: GatewayResponse, states: readonly Limit
   if (s === null) return;
   res.setReplyHeader('ratelimit-limit', String(s.limit));
   res.setReplyHeader('ratelimit-remaining', String(s.remaining));
-  res.setReplyHeader('ratelimit-reset', String(Math.max(0, Math.ceil(s.resetMs / 1000))));
+  res.setReplyHeader('ratelimit-reset', resetSeconds(s));
 }
