@@ -82,7 +82,8 @@ export interface ProxyCall {
  * them may become the status line of the final answer.
  */
 function relayInformational(res: ServerResponse, statusCode: number, headers: readonly string[]): void {
-  if (res.headersSent) return;
+  // RFC 9110 §15.2: never to an HTTP/1.0 client (Node's writers do not check).
+  if (res.headersSent || (res.req.httpVersionMajor === 1 && res.req.httpVersionMinor === 0)) return;
   if (statusCode === 102) {
     res.writeProcessing();
     return;

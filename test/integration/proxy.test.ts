@@ -278,6 +278,25 @@ describe('headers', () => {
     expect(final).toEqual({ status: 200, body: 'final' });
   });
 
+  it('an HTTP/1.0 client gets no interim answer, only the final one (RFC 9110 §15.2)', async () => {
+    const { connect } = await import('node:net');
+    // Every byte until the gateway closes (HTTP/1.0 without keep-alive): rawExchange skips 1xx answers.
+    const bytes = await new Promise<string>((resolve, reject) => {
+      const socket = connect(gw.port, '127.0.0.1');
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (c: string) => {
+        text += c;
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+      socket.write('GET /stream/hints HTTP/1.0\r\nHost: gw.test\r\n\r\n');
+    });
+    expect(bytes.startsWith('HTTP/1.1 200 ')).toBe(true);
+    expect(bytes).not.toContain(' 103 ');
+    expect(bytes.endsWith('final')).toBe(true);
+  });
+
   it('Expect: 100-continue gets its 100, the body follows, and Expect itself is not forwarded', async () => {
     const ex = rawExchange(
       gw.port,
