@@ -35,18 +35,22 @@ function credential(header: string, acceptDpop: boolean): string {
   return m[1]!;
 }
 
-export async function verifyBearer(
-  tokens: TokenService,
-  header: string,
-  acceptDpop = false,
-): Promise<AccessClaims> {
-  const token = credential(header, acceptDpop);
+/** Verifies the token by signature and claims; a failure is the 401 the client gets. */
+async function verifyToken(tokens: TokenService, token: string): Promise<AccessClaims> {
   try {
     return await tokens.verifyAccess(token);
   } catch (err) {
     if (err instanceof GatewayError) throw tokenError(err.code, err.cause);
     throw err;
   }
+}
+
+export async function verifyBearer(
+  tokens: TokenService,
+  header: string,
+  acceptDpop = false,
+): Promise<AccessClaims> {
+  return verifyToken(tokens, credential(header, acceptDpop));
 }
 
 export function createAuthenticate(tokens: TokenService, acceptDpop = false): Stage {
@@ -67,12 +71,13 @@ export function createAuthenticate(tokens: TokenService, acceptDpop = false): St
       // The header matched `Bearer …` or `DPoP …`: the first letter tells them apart.
       ctx.dpopScheme = acceptDpop && (header.charCodeAt(0) | 0x20) === 0x64;
     };
+    const token = credential(header, acceptDpop);
     // A token verified before (most requests) is admitted without a promise.
-    const known = tokens.verifiedBefore(credential(header, acceptDpop));
+    const known = tokens.verifiedBefore(token);
     if (known !== undefined) {
       admit(known);
       return;
     }
-    return verifyBearer(tokens, header, acceptDpop).then(admit);
+    return verifyToken(tokens, token).then(admit);
   };
 }
