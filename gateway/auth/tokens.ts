@@ -110,6 +110,10 @@ export interface TokenService {
 const ACCESS_TYP = 'at+jwt';
 const ASSERTION_TTL_S = 60;
 const MAX_TOKEN_LENGTH = 4096;
+
+/** A value that may be an access token at all: a string no longer than MAX_TOKEN_LENGTH. */
+const tokenSized = (token: unknown): token is string =>
+  typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const DPOP_ALGS = ['ES256', 'EdDSA'];
 const DPOP_CURVES: Record<string, { kty: string; crv: string }> = {
@@ -251,14 +255,12 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
     },
 
     verifiedBefore(token) {
-      return typeof token === 'string' && token.length <= MAX_TOKEN_LENGTH
-        ? cache.get(token, now())
-        : undefined;
+      return tokenSized(token) ? cache.get(token, now()) : undefined;
     },
 
     async verifyAccess(token) {
       // Size before anything else: a 100 KB header costs one comparison, not a hash or a parse.
-      if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) {
+      if (!tokenSized(token)) {
         throw new GatewayError('invalid_token', { cause: new TokenRejection('ERR_SHAPE') });
       }
       // The cache holds only whole tokens that passed every check below: a hit needs none of them again.

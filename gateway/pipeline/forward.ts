@@ -64,46 +64,46 @@ export function createForward(deps: ForwardDeps): Stage {
     const match = ctx.match!;
     const route = match.entry.config;
     const res = ctx.res;
-    let failed = false;
-    const abort = proxyHttp({
-      pool: pools.get(target.origin),
-      method: ctx.req.method!,
-      path: match.forwardPath,
-      headers: ctx.upstreamHeaders!,
-      body,
-      timeoutMs: route.timeout,
-      res,
-      responseHeaders: filterResponseHeaders,
-      onResponse: () => match.entry.balancer.markUp(target),
-      onFailure: (kind, cause, responded) => {
-        failed = true;
-        ctx.abortUpstream = null;
-        if (kind === 'connect') match.entry.balancer.markDown(target);
-        // Nothing was sent when the connection was refused, so a bodiless request may try the next target.
-        if (kind === 'connect' && body === null && retriesLeft > 0 && !res.destroyed) {
-          send(ctx, match.entry.balancer.pick(target), null, retriesLeft - 1);
-          return;
-        }
-        // The client left (its close aborted us): nobody to answer, and not the upstream's failure.
-        if (res.destroyed) return;
-        const err = failureError(kind, cause);
-        ctx.errorCode = err.code;
-        if (responded || !sendError(res, err)) {
-          log.warn(
-            { reqId: ctx.reqId, route: route.name, code: err.code, err: cause.message },
-            'upstream stream broken',
-          );
-          res.destroy();
-        } else if (err.code !== 'payload_too_large') {
-          log.warn(
-            { reqId: ctx.reqId, route: route.name, code: err.code, err: cause.message },
-            'upstream failed',
-          );
-        }
+    proxyHttp(
+      {
+        pool: pools.get(target.origin),
+        method: ctx.req.method!,
+        path: match.forwardPath,
+        headers: ctx.upstreamHeaders!,
+        body,
+        timeoutMs: route.timeout,
+        res,
+        responseHeaders: filterResponseHeaders,
+        onResponse: () => match.entry.balancer.markUp(target),
+        onFailure: (kind, cause, responded) => {
+          if (kind === 'connect') match.entry.balancer.markDown(target);
+          // Nothing was sent when the connection was refused, so a bodiless request may try the next target.
+          if (kind === 'connect' && body === null && retriesLeft > 0 && !res.destroyed) {
+            send(ctx, match.entry.balancer.pick(target), null, retriesLeft - 1);
+            return;
+          }
+          // The client left (its close aborted us): nobody to answer, and not the upstream's failure.
+          if (res.destroyed) return;
+          const err = failureError(kind, cause);
+          ctx.errorCode = err.code;
+          if (responded || !sendError(res, err)) {
+            log.warn(
+              { reqId: ctx.reqId, route: route.name, code: err.code, err: cause.message },
+              'upstream stream broken',
+            );
+            res.destroy();
+          } else if (err.code !== 'payload_too_large') {
+            log.warn(
+              { reqId: ctx.reqId, route: route.name, code: err.code, err: cause.message },
+              'upstream failed',
+            );
+          }
+        },
       },
-    });
-    // undici may fail the dispatch at once (a closed pool): a retry has then set its own abort.
-    if (!failed) ctx.abortUpstream = abort;
+      (abort) => {
+        ctx.abortUpstream = abort;
+      },
+    );
   }
 
   return function forward(ctx: RequestContext): void {

@@ -85,14 +85,14 @@ export function createRateLimit(
     const key = userId === undefined ? ctx.clientIp : userId;
     const route = perRoute.get(ctx.match!.entry.config.name);
     // Per user, the counters are in the user's hash slot (userKey), the route's shared with the global.
-    const routeKey = userId === undefined ? `ip:${key}` : userKey(userId);
-    const global = userId === undefined ? anonymous.consume(key) : authenticated.consume(routeKey);
+    const userCounter = userId === undefined ? undefined : userKey(userId);
+    const global = userCounter === undefined ? anonymous.consume(key) : authenticated.consume(userCounter);
     if (route === undefined) {
       judge(ctx, key, userId, undefined, await global);
       return;
     }
     // Both counters are sent in the same tick: one round trip to Redis (auto-pipelining).
-    const [routeState, globalState] = await Promise.all([route.consume(routeKey), global]);
+    const [routeState, globalState] = await Promise.all([route.consume(userCounter ?? `ip:${key}`), global]);
     judge(ctx, key, userId, routeState, globalState);
   }
 

@@ -188,9 +188,14 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-/** Starts forwarding; returns a function that aborts the upstream exchange (client went away). */
-export function proxyHttp(call: ProxyCall): (reason: Error) => void {
+/**
+ * Starts forwarding. `abortable` receives the function that aborts this exchange (the client went away)
+ * before anything is sent: undici may fail a dispatch at once, and the failure handler may start another.
+ * Aborting an exchange that has ended does nothing.
+ */
+export function proxyHttp(call: ProxyCall, abortable: (abort: (reason: Error) => void) => void): void {
   const handler = new ProxyHandler(call);
+  abortable((reason) => handler.abort(reason));
   call.pool.dispatch(
     {
       path: call.path,
@@ -202,5 +207,4 @@ export function proxyHttp(call: ProxyCall): (reason: Error) => void {
     },
     handler,
   );
-  return (reason) => handler.abort(reason);
 }

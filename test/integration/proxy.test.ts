@@ -1,7 +1,8 @@
 // Proxy conformance through the real gateway: methods, byte-exact queries, chunked bodies both ways,
 // SSE, timeouts, dead and aborted upstreams, round robin with passive health, strip_prefix, body_limit.
 import { createHash, randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
@@ -109,6 +110,12 @@ function streaming(req: IncomingMessage, res: ServerResponse): boolean {
   if (url.startsWith('/stream/hints')) {
     req.resume();
     res.writeEarlyHints({ link: '</app.css>; rel=preload; as=style' });
+    setTimeout(() => res.end('final'), 50);
+    return true;
+  }
+  if (url.startsWith('/stream/processing')) {
+    req.resume();
+    res.writeProcessing();
     setTimeout(() => res.end('final'), 50);
     return true;
   }
@@ -258,11 +265,13 @@ describe('headers', () => {
     expect(count(own.head, 'ratelimit-remaining')).toHaveLength(1);
   });
 
-  it("an upstream's 103 Early Hints reach the client, then its final answer", async () => {
-    const { request } = await import('node:http');
-    const hints: Array<{ status: number; link: unknown }> = [];
+  it.each([
+    ['103 Early Hints', '/stream/hints', [{ status: 103, link: '</app.css>; rel=preload; as=style' }]],
+    ['102 Processing', '/stream/processing', [{ status: 102, link: undefined }]],
+  ])("an upstream's %s reaches the client, then its final answer", async (_name, path, expected) => {
+    const interim: Array<{ status: number; link: unknown }> = [];
     const final = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(`${gw.url}/stream/hints`, (res) => {
+      const req = request(`${gw.url}${path}`, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => {
@@ -270,16 +279,15 @@ describe('headers', () => {
         });
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       });
-      req.on('information', (info) => hints.push({ status: info.statusCode, link: info.headers.link }));
+      req.on('information', (info) => interim.push({ status: info.statusCode, link: info.headers.link }));
       req.on('error', reject);
       req.end();
     });
-    expect(hints).toEqual([{ status: 103, link: '</app.css>; rel=preload; as=style' }]);
+    expect(interim).toEqual(expected);
     expect(final).toEqual({ status: 200, body: 'final' });
   });
 
   it('an HTTP/1.0 client gets no interim answer, only the final one (RFC 9110 §15.2)', async () => {
-    const { connect } = await import('node:net');
     // Every byte until the gateway closes (HTTP/1.0 without keep-alive): rawExchange skips 1xx answers.
     const bytes = await new Promise<string>((resolve, reject) => {
       const socket = connect(gw.port, '127.0.0.1');
