@@ -45,42 +45,68 @@ export interface ScriptDef {
 }
 
 /**
- * KEYS: session, tombstone, jti, then any rate-limit counters. ARGV: '1' when the caller wants `rec`
- * ('0': it holds the session's fixed part already, and rec comes back nil), then each counter's window
- * in seconds. Returns rec, roles, active, exp, seen, tombstone, jti-revoked (0|1), then consumed and ttl ms per
- * counter. A counter has the semantics of rate-limiter-flexible's incrTtlLuaScript for 1 point (its
- * multi INCRBY + PTTL for a window of 0), so the library reads, resets and blocks the same counts; a
- * new window is started by INCRBY then EXPIRE, where the library's script sends SET NX EX first.
+ * The session checks of several requests in one script (each request's keys are in its user's slot, so
+ * on Cluster a batch holds one request). KEYS, per request: session, tombstone, jti, then its rate-limit
+ * counters. ARGV: the number of requests, then per request: its counter count, '1' when the caller wants
+ * `rec` ('0': it holds the session's fixed part already, and rec comes back nil), each counter's window
+ * in seconds. Returns one entry per request: {rec, roles, active, exp, seen, tombstone, jti-revoked (0|1),
+ * then consumed and ttl ms per counter}, or the error text when that request's commands failed (the
+ * others still get their answers). The tombstone is read only when the session is gone and the jti only
+ * while it lives: each is consulted only then. A counter has the semantics of rate-limiter-flexible's
+ * incrTtlLuaScript for 1 point (its multi INCRBY + PTTL for a window of 0), so the library reads, resets
+ * and blocks the same counts; a new window is started by INCRBY then EXPIRE, where the library's script
+ * sends SET NX EX first. Counters count whether or not the session lives, as separate commands would.
  */
 const check: ScriptDef = {
   lua: `
-local f
-if ARGV[1] == '1' then
-  f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen')
-else
-  f = redis.call('HMGET', KEYS[1], 'roles', 'active', 'exp', 'seen')
-  table.insert(f, 1, false)
-end
-local out = {f[1], f[2], f[3], f[4], f[5], redis.call('GET', KEYS[2]), redis.call('EXISTS', KEYS[3])}
-for i = 4, #KEYS do
-  local key, secs = KEYS[i], ARGV[i - 2]
-  local consumed = redis.call('INCRBY', key, 1)
-  local ttl
-  if consumed == 1 and secs ~= '0' then
-    -- A new window (the library's SET NX EX then INCRBY, one command fewer).
-    redis.call('EXPIRE', key, secs)
-    ttl = 1000 * secs
+local function one(k, a, n)
+  local f
+  if ARGV[a + 1] == '1' then
+    f = redis.call('HMGET', KEYS[k + 1], 'rec', 'roles', 'active', 'exp', 'seen')
   else
-    ttl = redis.call('PTTL', key)
-    if ttl == -1 and secs ~= '0' then
+    f = redis.call('HMGET', KEYS[k + 1], 'roles', 'active', 'exp', 'seen')
+    table.insert(f, 1, false)
+  end
+  local tomb, revoked = false, 0
+  if f[2] then revoked = redis.call('EXISTS', KEYS[k + 3]) else tomb = redis.call('GET', KEYS[k + 2]) end
+  local out = {f[1], f[2], f[3], f[4], f[5], tomb, revoked}
+  for i = 1, n do
+    local key, secs = KEYS[k + 3 + i], ARGV[a + 1 + i]
+    local consumed = redis.call('INCRBY', key, 1)
+    local ttl
+    if consumed == 1 and secs ~= '0' then
+      -- A new window (the library's SET NX EX then INCRBY, one command fewer).
       redis.call('EXPIRE', key, secs)
       ttl = 1000 * secs
+    else
+      ttl = redis.call('PTTL', key)
+      if ttl == -1 and secs ~= '0' then
+        redis.call('EXPIRE', key, secs)
+        ttl = 1000 * secs
+      end
     end
+    out[#out + 1] = consumed
+    out[#out + 1] = ttl
   end
-  out[#out + 1] = consumed
-  out[#out + 1] = ttl
+  return out
 end
-return out
+
+local res = {}
+local k, a = 0, 2
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  local ok, out = pcall(one, k, a, n)
+  if ok then
+    res[r] = out
+  elseif type(out) == 'table' and out.err then
+    res[r] = out.err
+  else
+    res[r] = tostring(out)
+  end
+  k = k + 3 + n
+  a = a + 2 + n
+end
+return res
 `,
 };
 

@@ -11,8 +11,8 @@
 //   redis://[[user:]pass@]host[:port][/db]          rediss://… the same over TLS
 //   redis-sentinel://[[user:]pass@]host1[:port],host2[:port]/master[/db][?sentinel_password=…]
 //   redis-cluster://[[user:]pass@]host1[:port],host2[:port]
-// checkAccess is one EVALSHA (one round trip), the request's per-user rate-limit counters included;
-// only the first call after Redis lost its script cache (restart) costs a second one, when ioredis
+// checkAccess is one EVALSHA (one round trip), the request's per-user rate-limit counters included,
+// shared with the other requests of the same event-loop turn; only the first call after Redis lost its script cache (restart) costs a second one, when ioredis
 // answers NOSCRIPT with EVAL.
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { GatewayError } from '../errors.js';
@@ -53,6 +53,15 @@ type Client = (Redis | Cluster) & Record<ScriptName, ScriptFn>;
 
 const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 5), MAX_BACKOFF_MS);
 
+/**
+ * Commands of concurrent requests share one write. The session checks batch themselves into one pcCheck
+ * (redis-sessions.ts), which then leaves at once rather than wait another turn in a pipeline of one.
+ */
+const pipelining = {
+  enableAutoPipelining: true,
+  autoPipeliningIgnoredCommands: ['pcCheck' satisfies ScriptName],
+} satisfies RedisOptions;
+
 function connect(target: RedisTarget): Redis | Cluster {
   // No offline queue and no resend: a command is sent at most once and fails fast while disconnected,
   // so no request waits on a dead Redis and no rotation is replayed after a reconnect.
@@ -74,8 +83,7 @@ function connect(target: RedisTarget): Redis | Cluster {
         db: target.db,
         tls: target.tls ? { servername: target.node.host } : undefined,
         retryStrategy: backoff,
-        // The session check and the rate-limit commands of concurrent requests share one write.
-        enableAutoPipelining: true,
+        ...pipelining,
       });
     case 'sentinel':
       return new Redis({
@@ -86,7 +94,7 @@ function connect(target: RedisTarget): Redis | Cluster {
         sentinelPassword: target.sentinelPassword,
         retryStrategy: backoff,
         sentinelRetryStrategy: backoff,
-        enableAutoPipelining: true,
+        ...pipelining,
       });
     case 'cluster':
       // No auto-pipelining: before the slot map is known it waits for readiness without a deadline.
@@ -172,6 +180,7 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
 
   const commands: RedisCommands = {
     script: (name, ...args) => call(() => client[name](...args)),
+    mixesUsers: !(client instanceof Cluster),
     get: (key) => call(() => client.get(key)),
     async setUntil(key, value, atMs) {
       await call(() => client.set(key, value, 'PXAT', atMs));
@@ -186,6 +195,7 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
       );
     },
     warn: (obj, msg) => log.warn(obj, msg),
+    error: (obj, msg) => log.error(obj, msg),
   };
 
   const store: StateStore = {

@@ -80,6 +80,83 @@ describe('Redis state store only', () => {
     expect(seen[0]).toContain('"evalsha"');
   });
 
+  it('the checks of one event-loop turn leave as one command, and each request gets its own answer', async () => {
+    const one = { max_active: 1, on_exceed: 'evict_oldest' } as const;
+    const [live, ended, replaced, jtiRevoked, counted] = [id(), id(), id(), id(), id()];
+    const recs = new Map([live, ended, replaced, jtiRevoked, counted].map((u) => [u, record(u)]));
+    for (const rec of recs.values()) await store.createSession(rec, id(), one);
+    await store.endSession(ended, recs.get(ended)!.sid, 'token_revoked');
+    await store.createSession(record(replaced), id(), one);
+    const badJti = id();
+    await store.revokeJti(jtiRevoked, badJti, Date.now() + 60_000);
+    const limit = limiters.create(
+      `batch-${id()}`,
+      { points: 1, duration_ms: 60_000, text: '1/min' },
+      {
+        failClosed: false,
+      },
+    );
+    const counter = limit.counter(userKey(counted));
+    await store.checkAccess(live, recs.get(live)!.sid, id()); // loads the script
+
+    const checkAll = () =>
+      Promise.all([
+        store.checkAccess(live, recs.get(live)!.sid, id()),
+        store.checkAccess(ended, recs.get(ended)!.sid, id()),
+        store.checkAccess(replaced, recs.get(replaced)!.sid, id()),
+        store.checkAccess(jtiRevoked, recs.get(jtiRevoked)!.sid, badJti),
+        store.checkAccess(counted, recs.get(counted)!.sid, id(), [counter]),
+        store.checkAccess(jtiRevoked, recs.get(jtiRevoked)!.sid, id()),
+      ]);
+    let answers: Awaited<ReturnType<typeof checkAll>> | undefined;
+    const seen = await monitorCommands(redis.port, async () => {
+      answers = await checkAll();
+    });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toContain('"evalsha"');
+    expect(answers).toMatchObject([
+      { ok: true, session: { user_id: live } },
+      { ok: false, reason: 'token_revoked' },
+      { ok: false, reason: 'session_replaced' },
+      { ok: false, reason: 'token_revoked' },
+      { ok: true, session: { user_id: counted }, counted: [[1, expect.any(Number)]] },
+      { ok: true, session: { user_id: jtiRevoked } },
+    ]);
+    // The library reads the count the batch made.
+    expect((await limit.peek(userKey(counted))).consumed).toBe(1);
+  });
+
+  it('a request whose keys Redis cannot serve fails alone: the rest of its batch is answered', async () => {
+    const [good, broken] = [id(), id()];
+    const rec = record(good);
+    await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' });
+    const brokenSid = id();
+    await redisCli(redis.port, 'SET', redisKeys.session(broken, brokenSid), 'not-a-hash');
+    const [bad, fine] = await Promise.allSettled([
+      store.checkAccess(broken, brokenSid, id()),
+      store.checkAccess(good, rec.sid, id()),
+    ]);
+    expect(bad.status).toBe('rejected');
+    const err = (bad as PromiseRejectedResult).reason as Error;
+    expectUnavailable(err);
+    expect(String((err.cause as Error).message)).toMatch(/WRONGTYPE/);
+    expect(fine).toMatchObject({ status: 'fulfilled', value: { ok: true, session: { user_id: good } } });
+  });
+
+  it('a turn with more than 100 checks sends them in commands of at most 100', async () => {
+    const uid = id();
+    const rec = record(uid);
+    await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' });
+    await store.checkAccess(uid, rec.sid, id()); // loads the script
+    let answers: unknown[] = [];
+    const seen = await monitorCommands(redis.port, async () => {
+      answers = await Promise.all(Array.from({ length: 250 }, () => store.checkAccess(uid, rec.sid, id())));
+    });
+    expect(seen).toHaveLength(3);
+    expect(seen.map((line) => line.match(/"evalsha" "\w+" "(\d+)"/)?.[1])).toEqual(['300', '300', '150']);
+    expect(answers.every((a) => (a as { ok: boolean }).ok)).toBe(true);
+  });
+
   it('a session checked before is not sent again, and Redis alone still decides it: roles, deactivation, end', async () => {
     const uid = id();
     const rec = record(uid);
