@@ -87,3 +87,47 @@ describe('instrumentStateStore', () => {
     expect(store.activeSessions()).toBe(1);
   });
 });
+
+describe('latency histograms (counted locally, rendered by prom-client)', () => {
+  it('count each observation in the first bucket whose bound it does not exceed, cumulatively, with +Inf, sum and count', async () => {
+    const metrics = createMetrics();
+    const record = metrics.stateOp('checkAccess');
+    // On a bound counts in that bucket (le: less or equal); above the last bound only in +Inf.
+    for (const seconds of [0.0001, 0.0005, 0.0007, 0.001, 0.2, 2.5, 7]) record(seconds, false);
+    const bucket = (le: string): Promise<number | undefined> =>
+      value(metrics, `portcullis_state_store_duration_seconds_bucket{le="${le}",op="checkAccess"}`);
+    expect(await bucket('0.0005')).toBe(2);
+    expect(await bucket('0.001')).toBe(4);
+    expect(await bucket('0.0025')).toBe(4);
+    expect(await bucket('0.25')).toBe(5);
+    expect(await bucket('2.5')).toBe(6);
+    expect(await bucket('+Inf')).toBe(7);
+    expect(await value(metrics, 'portcullis_state_store_duration_seconds_count{op="checkAccess"}')).toBe(7);
+    expect(await value(metrics, 'portcullis_state_store_duration_seconds_sum{op="checkAccess"}')).toBeCloseTo(
+      9.7023,
+      10,
+    );
+    const { text } = await metrics.render();
+    expect(text).toContain('# TYPE portcullis_state_store_duration_seconds histogram');
+    // One family, right after its errors counter, as prom-client's own histogram was rendered.
+    expect(text.indexOf('# TYPE portcullis_state_store_duration_seconds histogram')).toBeGreaterThan(
+      text.indexOf('# TYPE portcullis_state_store_errors_total counter'),
+    );
+    expect(text.match(/# TYPE portcullis_state_store_duration_seconds /g)).toHaveLength(1);
+  });
+
+  it('escape label values in the rendered text (a route name with a quote and a backslash)', async () => {
+    const metrics = createMetrics();
+    const ctx = {
+      startedAt: performance.now() - 3,
+      match: { entry: { config: { name: 'a"b\\c' } } },
+      res: { headersSent: true, statusCode: 200 },
+      upgrade: null,
+      errorCode: null,
+    } as unknown as Parameters<typeof metrics.request>[0];
+    metrics.request(ctx);
+    expect(
+      await value(metrics, 'portcullis_http_request_duration_seconds_bucket{le="0.005",route="a\\"b\\\\c"}'),
+    ).toBe(1);
+  });
+});
