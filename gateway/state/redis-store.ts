@@ -12,8 +12,8 @@
 //   redis-sentinel://[[user:]pass@]host1[:port],host2[:port]/master[/db][?sentinel_password=…]
 //   redis-cluster://[[user:]pass@]host1[:port],host2[:port]
 // checkAccess is one EVALSHA (one round trip), the request's per-user rate-limit counters included,
-// shared with the other requests of the same event-loop turn; only the first call after Redis lost its script cache (restart) costs a second one, when ioredis
-// answers NOSCRIPT with EVAL.
+// shared with the other requests of the same event-loop turn; only the first call after Redis lost
+// its script cache (restart) costs a second one, when ioredis answers NOSCRIPT with EVAL.
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
