@@ -70,7 +70,7 @@ function storeError(err: unknown): GatewayError {
 }
 
 /** Resolves when a connection handshake in progress ends; null when there is none (the usual case). */
-type Readiness = () => Promise<void> | null;
+export type Readiness = () => Promise<void> | null;
 
 /** Remembers a recent store failure so the next commands do not each wait for their own timeout. */
 export interface Breaker {
@@ -210,7 +210,7 @@ const HANDSHAKE_WAIT_MS = 1000;
  * (or an operator command, which opens its connection and acts at once) would fail or, for
  * availability limits, count in memory. So a command waits for a handshake in progress, bounded.
  */
-function handshakeWaiter(client: RedisConnection): Readiness {
+export function handshakeWaiter(client: RedisConnection): Readiness {
   let pending: Promise<void> | null = null;
   return () => {
     const s = client.status;
@@ -231,13 +231,16 @@ function handshakeWaiter(client: RedisConnection): Readiness {
   };
 }
 
-/** `client` is the ioredis connection of the Redis state store, shared so limits cost no extra connection. */
+/**
+ * `client` is the ioredis connection of the Redis state store, shared so limits cost no extra connection;
+ * so are its breaker and its handshake waiter.
+ */
 export function createRedisLimiters(
   client: RedisConnection,
   prefix: string,
   breaker: Breaker = createBreaker(client),
+  ready: Readiness = handshakeWaiter(client),
 ): LimiterBackend {
-  const ready = handshakeWaiter(client);
   return cached((name, rate, options) => {
     const base = { keyPrefix: `${prefix}rl:${name}`, points: rate.points, duration: seconds(rate) };
     // The insurance is ours, not the library's insuranceLimiter: the breaker must see every failure.

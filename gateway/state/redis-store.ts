@@ -17,7 +17,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { createBreaker, createRedisLimiters, type LimiterBackend } from './limiter.js';
+import { createBreaker, createRedisLimiters, handshakeWaiter, type LimiterBackend } from './limiter.js';
 import { KEY_PREFIX, redisKeys } from './redis-codec.js';
 import { SCRIPTS, type ScriptName } from './redis-scripts.js';
 import { createRedisSessions, type RedisCommands } from './redis-sessions.js';
@@ -130,25 +130,8 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
   });
 
   // During a (re)connection handshake, wait for it (bounded) rather than fail a request that arrived a
-  // few ms early, e.g. right after start-up. Disconnected states fail at once.
-  let handshake: Promise<void> | null = null;
-  function whenConnecting(): Promise<void> | null {
-    const s = client.status;
-    if (s !== 'wait' && s !== 'connecting' && s !== 'connect') return null;
-    handshake ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        client.off('ready', done);
-        client.off('close', done);
-        handshake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, COMMAND_TIMEOUT_MS);
-      client.once('ready', done);
-      client.once('close', done);
-    });
-    return handshake;
-  }
+  // few ms early, e.g. right after start-up. Disconnected states fail at once. Shared with the limiters.
+  const whenConnecting = handshakeWaiter(client);
 
   // One breaker for the store and the limiters on this connection: after a timeout or a broken
   // connection every command fails at once for a moment instead of each waiting out its own timeout,
@@ -270,5 +253,5 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
     },
   };
 
-  return { store, limiters: createRedisLimiters(client, KEY_PREFIX, breaker), events };
+  return { store, limiters: createRedisLimiters(client, KEY_PREFIX, breaker, whenConnecting), events };
 }
