@@ -87,3 +87,35 @@ request = function()
 end
 `;
 }
+
+/**
+ * Lua source for wrk sending `POST path` with a JSON body per request, cycling through `file` (one body
+ * per line: a different user's login on each request). The login suite's load: wrk costs the shared
+ * cores far less per request than a Node client, so the hashing threads get what a real deployment's
+ * gateway would (the clients are elsewhere there). Requests are formatted once in init().
+ */
+export function jsonPostLua({ file, path, userAgent }) {
+  for (const s of [file, path, userAgent]) {
+    if (!/^[\x20-\x7e]*$/.test(s)) throw new Error(`wrk Lua: non-ASCII value ${JSON.stringify(s)}`);
+  }
+  return `
+local bench_requests = {}
+local bench_next = 0
+init = function(args)
+  for line in io.lines(${JSON.stringify(file)}) do
+    if #line > 0 then
+      bench_requests[#bench_requests + 1] = wrk.format("POST", ${JSON.stringify(path)}, {
+        ["Content-Type"] = "application/json",
+        ["User-Agent"] = ${JSON.stringify(userAgent)},
+      }, line)
+    end
+  end
+  if #bench_requests == 0 then error("no bodies in " .. ${JSON.stringify(file)}) end
+  bench_next = math.random(#bench_requests) - 1
+end
+request = function()
+  bench_next = bench_next % #bench_requests + 1
+  return bench_requests[bench_next]
+end
+`;
+}

@@ -1,13 +1,15 @@
 // The login suite: logins/s through a gateway with the default Argon2id parameters against the raw
 // hash rate of @node-rs/argon2 and npm argon2 at the same parameters (interleaved rounds, the same
 // concurrency), register and login latency, and the proxied p99 with and without 50 logins in flight.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_UA, benchPassword, inPool, login, register, tryLogin } from '../accounts.mjs';
 import { startGateway } from '../contenders/portcullis.mjs';
+import { runLoad } from '../load.mjs';
 import { runToCompletion } from '../processes.mjs';
 import { median, percentile, roundOrder } from '../stats.mjs';
+import { jsonPostLua } from '../wrk-headers.mjs';
 
 const RATE_SCRIPT = fileURLToPath(new URL('../argon2-rate.mjs', import.meta.url));
 const PROBE_SCRIPT = fileURLToPath(new URL('../latency-probe.mjs', import.meta.url));
@@ -66,7 +68,44 @@ async function rawRate(lib, opts) {
   return JSON.parse(await runToCompletion(`argon2-${lib}`, process.execPath, args));
 }
 
-async function gatewayRate(origin, users, opts) {
+/**
+ * `connections` logins kept in flight by wrk for `seconds`, a different user's each time; resolves to
+ * { ok, failed, seconds, latency } once the logins wrk left in flight have finished. wrk costs the shared
+ * cores far less per login than a Node client (which took ≈ 0.18 of a core at 120 logins/s, all of it
+ * missing from the hashing threads), so the gateway gets the machine as it would in production, where
+ * clients are elsewhere.
+ */
+async function wrkLogins(origin, users, connections, seconds, ctx) {
+  const file = join(ctx.tmpDir, 'login-bodies.txt');
+  writeFileSync(
+    file,
+    `${users.map(({ email, password }) => JSON.stringify({ email, password })).join('\n')}\n`,
+  );
+  const r = await runLoad({
+    loader: 'wrk',
+    url: `${origin}/`,
+    connections,
+    threads: 1,
+    durationS: seconds,
+    wrkLua: jsonPostLua({ file, path: '/api/auth/login', userAgent: BENCH_UA }),
+    tmpDir: ctx.tmpDir,
+  });
+  // Logins still hashing when wrk stopped finish before anything else is timed.
+  await sleep(500);
+  return {
+    ok: r.requests - r.errors.http,
+    failed: r.errorCount,
+    seconds: r.durationS,
+    latency: { n: r.requests, p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs },
+  };
+}
+
+/** Logins/s with `opts.loginConcurrency` in flight: wrk when it is the loader, else Node login loops. */
+async function gatewayRate(origin, users, opts, ctx) {
+  if (opts.loader === 'wrk') {
+    const r = await wrkLogins(origin, users, opts.loginConcurrency, opts.loginS, ctx);
+    return { ops: r.ok, failed: r.failed, seconds: r.seconds, perS: r.ok / r.seconds, latency: r.latency };
+  }
   const deadline = performance.now() + opts.loginS * 1000;
   const r = await loginLoops(origin, users, opts.loginConcurrency, () => performance.now() >= deadline);
   return {
@@ -90,18 +129,26 @@ function probe(origin, token, opts) {
 }
 
 /** The proxied probe alone, or with `opts.burstLogins` logins kept in flight for its whole length. */
-async function burstRound(origin, probeToken, users, withLogins, opts) {
+async function burstRound(origin, probeToken, users, withLogins, opts, ctx) {
   if (!withLogins) return { probe: await probe(origin, probeToken, opts), logins: null };
-  let done = false;
-  const loops = loginLoops(origin, users, opts.burstLogins, () => done);
-  await sleep(200); // the first wave of logins is hashing when the probe starts
-  const result = await probe(origin, probeToken, opts);
-  done = true;
-  const logins = await loops;
-  return {
-    probe: result,
-    logins: { ok: logins.ok, failed: logins.failed, latency: latencySummary(logins.latencies) },
-  };
+  let logins;
+  let result;
+  if (opts.loader === 'wrk') {
+    // wrk runs a second longer than the probe, which starts once the first wave of logins is hashing.
+    const load = wrkLogins(origin, users, opts.burstLogins, Math.ceil(opts.burstS) + 1, ctx);
+    await sleep(200);
+    result = await probe(origin, probeToken, opts);
+    logins = await load;
+  } else {
+    let done = false;
+    const loops = loginLoops(origin, users, opts.burstLogins, () => done);
+    await sleep(200); // the first wave of logins is hashing when the probe starts
+    result = await probe(origin, probeToken, opts);
+    done = true;
+    const r = await loops;
+    logins = { ok: r.ok, failed: r.failed, latency: latencySummary(r.latencies) };
+  }
+  return { probe: result, logins };
 }
 
 /** Runs the suite; returns its figures (see README.md, "Logins"). */
@@ -136,7 +183,7 @@ export async function runLogins(ctx, opts) {
   const rounds = { 'node-rs': [], argon2: [], gateway: [] };
   for (let round = 0; round < opts.loginRounds; round++) {
     for (const kind of roundOrder(kinds, round)) {
-      const r = kind === 'gateway' ? await gatewayRate(origin, users, opts) : await rawRate(kind, opts);
+      const r = kind === 'gateway' ? await gatewayRate(origin, users, opts, ctx) : await rawRate(kind, opts);
       rounds[kind].push(r);
       ctx.progress(`logins round ${round + 1}/${opts.loginRounds} ${kind}: ${r.perS.toFixed(1)}/s`);
     }
@@ -148,7 +195,7 @@ export async function runLogins(ctx, opts) {
   const burst = { without: [], with: [] };
   for (let round = 0; round < opts.burstRounds; round++) {
     for (const withLogins of roundOrder([false, true], round)) {
-      const r = await burstRound(origin, probeToken, users, withLogins, opts);
+      const r = await burstRound(origin, probeToken, users, withLogins, opts, ctx);
       burst[withLogins ? 'with' : 'without'].push(r);
       ctx.progress(
         `logins burst round ${round + 1}/${opts.burstRounds} ${withLogins ? 'with' : 'without'} logins: proxied p99 ${r.probe.p99Ms?.toFixed(2)} ms`,
