@@ -80,6 +80,24 @@ describe('Redis state store only', () => {
     expect(seen[0]).toContain('"evalsha"');
   });
 
+  it('with its script cache flushed, Redis gets EVAL once and then EVALSHA again (no failed request)', async () => {
+    const uid = id();
+    const rec = record(uid);
+    await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' });
+    await store.checkAccess(uid, rec.sid, id()); // the client now knows the script as loaded
+    await redisCli(redis.port, 'SCRIPT', 'FLUSH');
+    const first = await monitorCommands(redis.port, () => store.checkAccess(uid, rec.sid, id()));
+    expect(first.map((c) => c.match(/\] "(\w+)"/)?.[1])).toEqual(['evalsha', 'eval']);
+    const again = await monitorCommands(redis.port, () => store.checkAccess(uid, rec.sid, id()));
+    expect(again).toHaveLength(1);
+    expect(again[0]).toContain('"evalsha"');
+    // Every other script too, by the path logins and logouts take.
+    await redisCli(redis.port, 'SCRIPT', 'FLUSH');
+    expect(await store.listUserSessions(uid)).toHaveLength(1);
+    expect(await store.endSession(uid, rec.sid, 'token_revoked')).toBe(true);
+    expect(await store.checkAccess(uid, rec.sid, id())).toMatchObject({ ok: false, reason: 'token_revoked' });
+  });
+
   it('the checks of one event-loop turn leave as one command, and each request gets its own answer', async () => {
     const one = { max_active: 1, on_exceed: 'evict_oldest' } as const;
     const [live, ended, replaced, jtiRevoked, counted] = [id(), id(), id(), id(), id()];
