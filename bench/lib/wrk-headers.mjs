@@ -8,23 +8,36 @@
  * before each value ('Bearer '); `userAgent`: sent on every request (tokens are bound to it).
  */
 export function headerCyclingLua({ file, header, prefix = '', userAgent }) {
-  // JSON string literals are valid Lua literals for the ASCII paths and names used here.
-  for (const s of [file, header, prefix, userAgent]) {
+  asciiOnly(header, prefix);
+  return cyclingLua(
+    file,
+    userAgent,
+    `wrk.format(nil, nil, { [${JSON.stringify(header)}] = ${JSON.stringify(prefix)} .. line, ["User-Agent"] = UA })`,
+  );
+}
+
+// JSON string literals are valid Lua literals for the ASCII paths and names used here.
+function asciiOnly(...values) {
+  for (const s of values) {
     if (!/^[\x20-\x7e]*$/.test(s)) throw new Error(`wrk Lua: non-ASCII value ${JSON.stringify(s)}`);
   }
+}
+
+/**
+ * Lua for wrk cycling through the non-empty lines of `file`: `request` is a Lua expression of `line`
+ * (and `UA`, the User-Agent) that formats one request; each is formatted once in init().
+ */
+function cyclingLua(file, userAgent, request) {
+  asciiOnly(file, userAgent);
   return `
+local UA = ${JSON.stringify(userAgent)}
 local bench_requests = {}
 local bench_next = 0
 init = function(args)
   for line in io.lines(${JSON.stringify(file)}) do
-    if #line > 0 then
-      bench_requests[#bench_requests + 1] = wrk.format(nil, nil, {
-        [${JSON.stringify(header)}] = ${JSON.stringify(prefix)} .. line,
-        ["User-Agent"] = ${JSON.stringify(userAgent)},
-      })
-    end
+    if #line > 0 then bench_requests[#bench_requests + 1] = ${request} end
   end
-  if #bench_requests == 0 then error("no values in " .. ${JSON.stringify(file)}) end
+  if #bench_requests == 0 then error("nothing to send in " .. ${JSON.stringify(file)}) end
   -- Threads start at different places in the list.
   bench_next = math.random(#bench_requests) - 1
 end
@@ -45,9 +58,7 @@ end
  * that user's session. Requests are formatted once in init(); request() only picks the next one.
  */
 export function proofRequestsLua({ file, userAgent, threads = 1 }) {
-  for (const s of [file, userAgent]) {
-    if (!/^[\x20-\x7e]*$/.test(s)) throw new Error(`wrk Lua: non-ASCII value ${JSON.stringify(s)}`);
-  }
+  asciiOnly(file, userAgent);
   return `
 local bench_requests = {}
 local bench_next = 0
@@ -95,27 +106,7 @@ end
  * gateway would (the clients are elsewhere there). Requests are formatted once in init().
  */
 export function jsonPostLua({ file, path, userAgent }) {
-  for (const s of [file, path, userAgent]) {
-    if (!/^[\x20-\x7e]*$/.test(s)) throw new Error(`wrk Lua: non-ASCII value ${JSON.stringify(s)}`);
-  }
-  return `
-local bench_requests = {}
-local bench_next = 0
-init = function(args)
-  for line in io.lines(${JSON.stringify(file)}) do
-    if #line > 0 then
-      bench_requests[#bench_requests + 1] = wrk.format("POST", ${JSON.stringify(path)}, {
-        ["Content-Type"] = "application/json",
-        ["User-Agent"] = ${JSON.stringify(userAgent)},
-      }, line)
-    end
-  end
-  if #bench_requests == 0 then error("no bodies in " .. ${JSON.stringify(file)}) end
-  bench_next = math.random(#bench_requests) - 1
-end
-request = function()
-  bench_next = bench_next % #bench_requests + 1
-  return bench_requests[bench_next]
-end
-`;
+  asciiOnly(path);
+  const headers = '{ ["Content-Type"] = "application/json", ["User-Agent"] = UA }';
+  return cyclingLua(file, userAgent, `wrk.format("POST", ${JSON.stringify(path)}, ${headers}, line)`);
 }
