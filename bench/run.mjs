@@ -189,7 +189,7 @@ async function main() {
     for (const c of CONTENDERS) process.stdout.write(`${c.name.padEnd(20)} ${c.label}\n`);
     return;
   }
-  const meta = { ...describeMachine(opts), upstream: opts.upstream };
+  const meta = { ...describeMachine(opts), upstream: opts.upstream, gatewayNodeFlags: opts.gatewayNodeFlags };
   const tmpDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   installCleanup(() => rmSync(tmpDir, { recursive: true, force: true }));
   const profileDir = join(BENCH_DIR, 'results', `profiles-${meta.startedAt.replaceAll(':', '-')}`);
@@ -204,9 +204,10 @@ async function main() {
     redis: null,
     redisUnavailable: null,
     timedWindows: Object.fromEntries([...opts.cpuProf].map((name) => [name, []])),
-    spawnNode(name, script, args, { cwd, env } = {}) {
+    spawnNode(name, script, args, { cwd, env, nodeFlags = [] } = {}) {
       const prof = opts.cpuProf.has(name) ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, name)] : [];
-      return startProcess(name, process.execPath, [...prof, script, ...args], { logDir: tmpDir, cwd, env });
+      const argv = [...nodeFlags, ...prof, script, ...args];
+      return startProcess(name, process.execPath, argv, { logDir: tmpDir, cwd, env });
     },
   };
   let ok = false;

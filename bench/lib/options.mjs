@@ -21,6 +21,8 @@ export const USAGE = `usage: npm run bench -- [options]     (or: node bench/run.
   --upstream node|nginx upstream the proxies forward to (default nginx when installed)
   --loader wrk|autocannon  load generator (default wrk when installed)
   --cpu-prof a,b        run these Node contenders under --cpu-prof and print their hottest functions
+  --gateway-node-flags "F"  Node flags for every Portcullis gateway the bench starts (not the forwarder or
+                        the peers), e.g. "--no-memory-reducer"; named in the report
   --compare-build DIR   also run each selected Portcullis contender from DIR/dist (another checkout, built),
                         as NAME-base right after NAME in every round: build against build, same conditions
   --out FILE            JSON results file (default bench/results/<time>.json)
@@ -73,6 +75,7 @@ export function parseOptions(argv) {
     upstream: nginxPath() ? 'nginx' : 'node',
     loader: defaultLoader(),
     cpuProf: new Set(),
+    gatewayNodeFlags: [],
     compareBuild: null,
     out: null,
   };
@@ -91,6 +94,7 @@ export function parseOptions(argv) {
     else if (flag === '--suites') opts.suites = new Set(value().split(',').filter(Boolean));
     else if (flag === '--cpu-prof') opts.cpuProf = new Set(value().split(',').filter(Boolean));
     else if (flag === '--out') opts.out = value();
+    else if (flag === '--gateway-node-flags') opts.gatewayNodeFlags = value().split(' ').filter(Boolean);
     else if (flag === '--compare-build') opts.compareBuild = resolve(value());
     else if (flag === '--upstream') opts.upstream = oneOf(flag, value(), ['node', 'nginx']);
     else if (flag === '--loader') opts.loader = oneOf(flag, value(), ['wrk', 'autocannon']);

@@ -232,7 +232,10 @@ export function renderMarkdown({
   const out = [`## Portcullis bench (${meta.mode}), ${meta.startedAt}`, ''];
   out.push(
     `${meta.cpus} CPUs, Node ${meta.node}, ${meta.loaderVersion}; upstream: ${meta.upstream}; ` +
-      `load average ${meta.loadavgAtStart.map((x) => x.toFixed(1)).join(' ')} at start.`,
+      `load average ${meta.loadavgAtStart.map((x) => x.toFixed(1)).join(' ')} at start.` +
+      (meta.gatewayNodeFlags?.length
+        ? ` Gateways run with \`node ${meta.gatewayNodeFlags.join(' ')}\`.`
+        : ''),
   );
   if (throughput) {
     const s = throughput.settings;

@@ -59,7 +59,10 @@ export async function startGateway(
   const config = merge(baseGatewayConfig({ dir, port, adminPort, upstream, auth }), overrides);
   const configFile = join(dir, 'gateway.yaml');
   writeFileSync(configFile, toYaml(config), { mode: 0o600 });
-  const proc = ctx.spawnNode(name, cli, ['start', '--config', configFile], { cwd: dir });
+  const proc = ctx.spawnNode(name, cli, ['start', '--config', configFile], {
+    cwd: dir,
+    nodeFlags: ctx.opts.gatewayNodeFlags,
+  });
   try {
     await waitForPort(port, proc, 30_000);
   } catch (err) {
