@@ -81,7 +81,7 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
       }
       return {
         async succeeded() {
-          // Independent counters: both leave in one write instead of one round trip after the other.
+          // Independent counters: sent together, one round trip instead of one after the other.
           await Promise.all([
             bf.reset_on_success ? pairs.reset(key) : pairs.refund(key),
             account === null ? undefined : accounts.refund(email),

@@ -100,21 +100,20 @@ async function wrkLogins(origin, users, connections, seconds, ctx) {
   };
 }
 
-/** Logins/s with `opts.loginConcurrency` in flight: wrk when it is the loader, else Node login loops. */
+/**
+ * `connections` logins kept in flight for about `seconds`: by wrk when it is the loader, else by Node
+ * login loops. Resolves to { ok, failed, seconds, latency }.
+ */
+async function loginLoad(origin, users, connections, seconds, opts, ctx) {
+  if (opts.loader === 'wrk') return wrkLogins(origin, users, connections, seconds, ctx);
+  const deadline = performance.now() + seconds * 1000;
+  const r = await loginLoops(origin, users, connections, () => performance.now() >= deadline);
+  return { ok: r.ok, failed: r.failed, seconds: r.seconds, latency: latencySummary(r.latencies) };
+}
+
 async function gatewayRate(origin, users, opts, ctx) {
-  if (opts.loader === 'wrk') {
-    const r = await wrkLogins(origin, users, opts.loginConcurrency, opts.loginS, ctx);
-    return { ops: r.ok, failed: r.failed, seconds: r.seconds, perS: r.ok / r.seconds, latency: r.latency };
-  }
-  const deadline = performance.now() + opts.loginS * 1000;
-  const r = await loginLoops(origin, users, opts.loginConcurrency, () => performance.now() >= deadline);
-  return {
-    ops: r.ok,
-    failed: r.failed,
-    seconds: r.seconds,
-    perS: r.ok / r.seconds,
-    latency: latencySummary(r.latencies),
-  };
+  const r = await loginLoad(origin, users, opts.loginConcurrency, opts.loginS, opts, ctx);
+  return { ops: r.ok, failed: r.failed, seconds: r.seconds, perS: r.ok / r.seconds, latency: r.latency };
 }
 
 function probe(origin, token, opts) {
@@ -131,24 +130,12 @@ function probe(origin, token, opts) {
 /** The proxied probe alone, or with `opts.burstLogins` logins kept in flight for its whole length. */
 async function burstRound(origin, probeToken, users, withLogins, opts, ctx) {
   if (!withLogins) return { probe: await probe(origin, probeToken, opts), logins: null };
-  let logins;
-  let result;
-  if (opts.loader === 'wrk') {
-    // wrk runs a second longer than the probe, which starts once the first wave of logins is hashing.
-    const load = wrkLogins(origin, users, opts.burstLogins, Math.ceil(opts.burstS) + 1, ctx);
-    await sleep(200);
-    result = await probe(origin, probeToken, opts);
-    logins = await load;
-  } else {
-    let done = false;
-    const loops = loginLoops(origin, users, opts.burstLogins, () => done);
-    await sleep(200); // the first wave of logins is hashing when the probe starts
-    result = await probe(origin, probeToken, opts);
-    done = true;
-    const r = await loops;
-    logins = { ok: r.ok, failed: r.failed, latency: latencySummary(r.latencies) };
-  }
-  return { probe: result, logins };
+  // The logins run a second longer than the probe, which starts once their first wave is hashing.
+  const load = loginLoad(origin, users, opts.burstLogins, Math.ceil(opts.burstS) + 1, opts, ctx);
+  await sleep(200);
+  const result = await probe(origin, probeToken, opts);
+  const { ok, failed, latency } = await load;
+  return { probe: result, logins: { ok, failed, latency } };
 }
 
 /** Runs the suite; returns its figures (see README.md, "Logins"). */
