@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { b64, forge, hmacSigner } from '../../gateway/auth/tokens-forge.js';
 import { TEST_SECRET, type TestGateway } from '../../support/gateway.js';
 import { type RedisServer, startRedis } from '../../support/redis.js';
+import { flipSignature } from '../../support/tamper.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../../support/upstreams.js';
 import {
   auditTypes,
@@ -57,7 +58,7 @@ const forgeries: Array<[string, (victim: string) => string]> = [
     'the real signature over changed claims (roles: admin)',
     (v) => `${parts(v)[0]}.${b64({ ...claimsOf(v), roles: ['admin'] })}.${parts(v)[2]}`,
   ],
-  ['a flipped signature byte', (v) => `${v.slice(0, -2)}${v.endsWith('A') ? 'B' : 'A'}${v.slice(-1)}`],
+  ['a flipped signature byte', flipSignature],
 ];
 
 async function victim(): Promise<{ id: string; session: Session }> {

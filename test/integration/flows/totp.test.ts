@@ -3,6 +3,7 @@
 // another user's code, recovery code reuse, rate limits, disabling without a code.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeProof, newDpopKey } from '../../support/dpop.js';
+import { flipSignature } from '../../support/tamper.js';
 import {
   call,
   expectFailure,
@@ -154,7 +155,7 @@ describe('TOTP two-factor', () => {
   });
 
   it.each([
-    ['flipped signature', (c: string) => c.slice(0, -1) + (c.endsWith('A') ? 'B' : 'A')],
+    ['flipped signature', flipSignature],
     ['another user id', (c: string) => c.replace(/^v1\.[0-9a-f]{32}/, `v1.${'1'.repeat(32)}`)],
     ['later expiry', (c: string) => c.replace(/^(v1\.[0-9a-f]{32}\.)\d+/, '$19999999999')],
     ['garbage', () => 'garbage'],
