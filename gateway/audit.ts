@@ -1,7 +1,7 @@
 // Writes security events and login records to the user store without blocking the request path: they
 // are queued and written in order by one writer, retried while the store is busy, never thrown at a request.
 import type { Logger } from './logger.js';
-import type { AuditInput, LoginAttempt, UserStore } from './users/user-store.js';
+import type { LoginAttempt, RecordEntry, UserStore } from './users/user-store.js';
 
 export type AuditEventType =
   | 'register'
@@ -49,52 +49,61 @@ export interface AuditLog {
 }
 
 const MAX_QUEUE = 10_000;
+/** Entries written in one transaction at most: one commit for many rows, without holding the loop long. */
+const BATCH = 32;
 /** A write that fails (database locked, connection lost) is retried this often before it is dropped. */
 const MAX_ATTEMPTS = 20;
 const RETRY_MS = 250;
 
-type Job =
-  | { readonly kind: 'audit'; readonly event: AuditInput }
-  | { readonly kind: 'login'; readonly attempt: LoginAttempt };
-
-export function createAuditLog(users: UserStore, log: Logger): AuditLog {
-  const queue: Job[] = [];
+export function createAuditLog(
+  users: UserStore,
+  log: Logger,
+  { retryMs = RETRY_MS }: { readonly retryMs?: number } = {},
+): AuditLog {
+  const queue: RecordEntry[] = [];
   let running: Promise<void> | null = null;
   let dropped = 0;
 
-  const write = (job: Job): Promise<unknown> =>
-    job.kind === 'audit' ? users.appendAudit(job.event) : users.recordLogin(job.attempt);
-
   async function drain(): Promise<void> {
+    // Started from setImmediate: what one event-loop turn queues (a login's record and its event) shares a commit.
+    await new Promise((resolve) => setImmediate(resolve));
     let attempts = 0;
+    // Entries of a failed batch, retried one at a time: one the store refuses must not hold back or drop the rest.
+    let solo = 0;
     while (queue.length > 0) {
-      const job = queue[0]!;
+      const batch = queue.slice(0, solo > 0 ? 1 : BATCH);
       try {
-        await write(job);
-        queue.shift();
+        await users.appendRecords(batch);
+        queue.splice(0, batch.length);
         attempts = 0;
+        solo = Math.max(0, solo - 1);
       } catch (err) {
-        // In order, head first: the hash chain and the login history keep their sequence.
-        if (++attempts < MAX_ATTEMPTS) {
-          if (attempts === 1) log.warn({ err, kind: job.kind }, 'audit write failed; retrying');
-          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        if (batch.length > 1) {
+          solo = batch.length;
           continue;
         }
-        log.error({ err, kind: job.kind }, 'audit write failed repeatedly: event dropped');
+        // In order, head first: the hash chain and the login history keep their sequence.
+        if (++attempts < MAX_ATTEMPTS) {
+          if (attempts === 1) log.warn({ err, kind: batch[0]!.kind }, 'audit write failed; retrying');
+          await new Promise((resolve) => setTimeout(resolve, retryMs));
+          continue;
+        }
+        log.error({ err, kind: batch[0]!.kind }, 'audit write failed repeatedly: event dropped');
         queue.shift();
         attempts = 0;
+        solo = Math.max(0, solo - 1);
       }
     }
     running = null;
   }
 
-  function enqueue(job: Job): void {
+  function enqueue(entry: RecordEntry): void {
     if (queue.length >= MAX_QUEUE) {
       // Bounded: a store that stopped answering must not grow memory without limit.
       if (dropped++ % 1000 === 0) log.error({ dropped }, 'audit queue full: events dropped');
       return;
     }
-    queue.push(job);
+    queue.push(entry);
     running ??= drain();
   }
 

@@ -21,14 +21,18 @@ import {
   type PgAuditRow,
   type PgLoginRow,
   type PgUserRow,
+  type Queryable,
   toLoginRecord,
   toStoredAuditEvent,
   toUser,
   USER_COLUMNS,
 } from './postgres-rows.js';
 import {
+  type AuditEvent,
+  type AuditInput,
   checkLimit,
   decodeCursor,
+  type LoginAttempt,
   newUserRecord,
   searchPage,
   type User,
@@ -73,6 +77,50 @@ export async function createPostgresUserStore(
         [...values, now(), id],
       ),
     );
+
+  const insertLogin = async (q: Queryable, attempt: LoginAttempt): Promise<void> => {
+    await q.query(`INSERT INTO login_records (${LOGIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+      attempt.user_id,
+      attempt.email,
+      attempt.ip,
+      attempt.user_agent,
+      attempt.success,
+      attempt.reason,
+      now(),
+    ]);
+  };
+
+  // Ids and prev_hash are read under a lock every replica takes: two appends can never both extend the
+  // same last event, so the chain never forks. The lock ends with the transaction.
+  interface ChainHead {
+    readonly id: number;
+    readonly hash: string;
+  }
+  async function chainHead(tx: Queryable): Promise<ChainHead> {
+    await tx.query(LOCK(AUDIT_LOCK));
+    const [last] = await tx.query<{ id: string; hash: string }>(
+      'SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1',
+    );
+    return { id: Number(last?.id ?? 0), hash: last?.hash ?? GENESIS_HASH };
+  }
+
+  async function insertAudit(
+    tx: Queryable,
+    head: ChainHead,
+    event: AuditInput,
+  ): Promise<{ event: AuditEvent; head: ChainHead }> {
+    const content = { ...event, id: head.id + 1, at: now(), details: toPlainJson(event.details) };
+    const hash = chainHash(head.hash, content);
+    const { type, user_id, actor, ip } = content;
+    await tx.query(
+      `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [content.id, content.at, type, user_id, actor, ip, canonicalJson(content.details), head.hash, hash],
+    );
+    return {
+      event: { ...content, at: new Date(content.at), details: content.details as Record<string, unknown> },
+      head: { id: content.id, hash },
+    };
+  }
 
   return {
     createUser: (input) =>
@@ -123,18 +171,7 @@ export async function createPostgresUserStore(
         );
         return searchPage(rows.map(toUser), limit);
       }),
-    recordLogin: (attempt) =>
-      guarded(async () => {
-        await db.query(`INSERT INTO login_records (${LOGIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
-          attempt.user_id,
-          attempt.email,
-          attempt.ip,
-          attempt.user_agent,
-          attempt.success,
-          attempt.reason,
-          now(),
-        ]);
-      }),
+    recordLogin: (attempt) => guarded(() => insertLogin(db, attempt)),
     recentLogins: (userId, limit) =>
       guarded(async () => {
         const rows = await db.query<PgLoginRow>(
@@ -147,38 +184,19 @@ export async function createPostgresUserStore(
     // extend the same last event, so the chain never forks. The lock ends with the transaction.
     appendAudit: (event) =>
       guarded(() =>
+        transaction(pool, async (tx) => (await insertAudit(tx, await chainHead(tx), event)).event),
+      ),
+    appendRecords: (entries) =>
+      guarded(() =>
         transaction(pool, async (tx) => {
-          await tx.query(LOCK(AUDIT_LOCK));
-          const [last] = await tx.query<{ id: string; hash: string }>(
-            'SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1',
-          );
-          const content = {
-            ...event,
-            id: Number(last?.id ?? 0) + 1,
-            at: now(),
-            details: toPlainJson(event.details),
-          };
-          const prevHash = last?.hash ?? GENESIS_HASH;
-          const { type, user_id, actor, ip } = content;
-          await tx.query(
-            `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-            [
-              content.id,
-              content.at,
-              type,
-              user_id,
-              actor,
-              ip,
-              canonicalJson(content.details),
-              prevHash,
-              chainHash(prevHash, content),
-            ],
-          );
-          return {
-            ...content,
-            at: new Date(content.at),
-            details: content.details as Record<string, unknown>,
-          };
+          let head: ChainHead | null = null; // the chain's lock is taken at the batch's first event
+          for (const entry of entries) {
+            if (entry.kind === 'login') await insertLogin(tx, entry.attempt);
+            else {
+              head ??= await chainHead(tx);
+              head = (await insertAudit(tx, head, entry.event)).head;
+            }
+          }
         }),
       ),
     listAudit: (query) =>

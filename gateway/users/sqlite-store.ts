@@ -21,7 +21,9 @@ import {
   type AuditEvent,
   checkLimit,
   decodeCursor,
+  type LoginAttempt,
   newUserRecord,
+  type RecordEntry,
   searchPage,
   type User,
   type UserStore,
@@ -183,8 +185,9 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
     ping: db.prepare('SELECT 1'),
   };
 
-  // Audit ids are assigned inside the write lock because each id is part of the hashed content.
-  const appendAudit = db.transaction((event: Omit<AuditEvent, 'id' | 'at'>): AuditEvent => {
+  // Audit ids are assigned inside the write lock because each id is part of the hashed content: only
+  // ever called inside a transaction.
+  const auditRow = (event: Omit<AuditEvent, 'id' | 'at'>): AuditEvent => {
     const last = sql.lastAudit.get();
     const content = { ...event, id: (last?.id ?? 0) + 1, at: now(), details: toPlainJson(event.details) };
     const prevHash = last?.hash ?? GENESIS_HASH;
@@ -195,6 +198,17 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
       hash: chainHash(prevHash, content),
     });
     return { ...content, at: new Date(content.at), details: content.details as Record<string, unknown> };
+  };
+  const loginRow = (attempt: LoginAttempt): void => {
+    sql.insertLogin.run({ ...attempt, success: attempt.success ? 1 : 0, at: now() });
+  };
+  const appendAudit = db.transaction(auditRow);
+  // One commit for many rows: a commit costs more than the rows it carries (≈ 100 µs here).
+  const appendRecords = db.transaction((entries: readonly RecordEntry[]): void => {
+    for (const entry of entries) {
+      if (entry.kind === 'audit') auditRow(entry.event);
+      else loginRow(entry.attempt);
+    }
   });
 
   // Every method funnels driver errors through here: callers only ever see GatewayErrors.
@@ -260,15 +274,11 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
         });
         return searchPage(rows.map(toUser), limit);
       }),
-    recordLogin: (attempt) =>
-      guarded(() =>
-        relaxed(() => {
-          sql.insertLogin.run({ ...attempt, success: attempt.success ? 1 : 0, at: now() });
-        }),
-      ),
+    recordLogin: (attempt) => guarded(() => relaxed(() => loginRow(attempt))),
     recentLogins: (userId, limit) =>
       guarded(() => sql.recentLogins.all(userId, checkLimit(limit)).map(toLoginRecord)),
     appendAudit: (event) => guarded(() => relaxed(() => appendAudit.immediate(event))),
+    appendRecords: (entries) => guarded(() => relaxed(() => appendRecords.immediate(entries))),
     listAudit: (query) =>
       guarded(() =>
         sql.listAudit

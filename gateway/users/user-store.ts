@@ -102,6 +102,11 @@ export interface UserStoreOptions {
  * Failures are GatewayErrors: `email_taken` for a duplicate canonical email, `validation_failed`
  * for a bad limit or cursor, `internal_error` (with the backend error as cause) for the rest.
  */
+/** One entry of appendRecords: a login attempt or an audit event. */
+export type RecordEntry =
+  | { readonly kind: 'audit'; readonly event: AuditInput }
+  | { readonly kind: 'login'; readonly attempt: LoginAttempt };
+
 export interface UserStore {
   createUser(input: NewUser): Promise<User>;
   findByEmail(email: string): Promise<User | null>;
@@ -118,6 +123,11 @@ export interface UserStore {
   recentLogins(userId: string, limit: number): Promise<LoginRecord[]>;
   /** Appends to the tamper-evident chain; returns the stored event. */
   appendAudit(event: AuditInput): Promise<AuditEvent>;
+  /**
+   * Writes login records and audit events in the order given, in one transaction: all of them, or
+   * none when any fails. Audit events extend the chain as appendAudit would.
+   */
+  appendRecords(entries: readonly RecordEntry[]): Promise<void>;
   /** Newest first. */
   listAudit(query: AuditQuery): Promise<AuditEvent[]>;
   /** Walks the whole chain from the first event. */

@@ -356,6 +356,60 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
         expect(ids).toEqual(Array.from({ length: 15 }, (_, i) => ids[0]! + i));
       });
 
+      it('appendRecords writes login records and events in order, the events extending the chain', async () => {
+        const dave = await newUser('dave@example.com');
+        const first = await event('user_disabled', dave.id);
+        const attempt = { email: 'dave@example.com', ip: '203.0.113.7', user_agent: 'UA/1', reason: null };
+        await store.appendRecords([
+          { kind: 'login', attempt: { ...attempt, user_id: dave.id, success: true } },
+          {
+            kind: 'audit',
+            event: { type: 'login_success', user_id: dave.id, actor: null, ip: null, details: {} },
+          },
+          {
+            kind: 'audit',
+            event: { type: 'logout', user_id: dave.id, actor: null, ip: null, details: { n: 1 } },
+          },
+          {
+            kind: 'login',
+            attempt: { ...attempt, user_id: dave.id, success: false, reason: 'bad_password' },
+          },
+        ]);
+        await store.appendRecords([]);
+        const events = await store.listAudit({ user: dave.id, limit: 10 });
+        expect(events.map((e) => [e.id, e.type])).toEqual([
+          [first.id + 2, 'logout'],
+          [first.id + 1, 'login_success'],
+          [first.id, 'user_disabled'],
+        ]);
+        expect((await store.recentLogins(dave.id, 10)).map((r) => r.success).sort()).toEqual([false, true]);
+        expect(await store.verifyAudit()).toEqual({ ok: true });
+        // Batches and single appends share one chain.
+        await event('user_enabled', dave.id);
+        expect(await store.verifyAudit()).toEqual({ ok: true });
+      });
+
+      it('appendRecords is all or nothing: a batch with one bad entry leaves no row', async () => {
+        const dave = await newUser('dave@example.com');
+        const before = await store.listAudit({ limit: 10 });
+        const good = { email: 'dave@example.com', ip: '203.0.113.7', user_agent: 'UA/1', reason: null };
+        const bad = { ...good, email: null } as unknown as typeof good; // login_records.email is NOT NULL
+        const err = await rejection(
+          store.appendRecords([
+            {
+              kind: 'audit',
+              event: { type: 'login_success', user_id: dave.id, actor: null, ip: null, details: {} },
+            },
+            { kind: 'login', attempt: { ...good, user_id: dave.id, success: true } },
+            { kind: 'login', attempt: { ...bad, user_id: dave.id, success: true } },
+          ]),
+        );
+        expect(err.code).toBe('internal_error');
+        expect(await store.listAudit({ limit: 10 })).toEqual(before);
+        expect(await store.recentLogins(dave.id, 10)).toEqual([]);
+        expect(await store.verifyAudit()).toEqual({ ok: true });
+      });
+
       it.each([
         [
           'details rewritten',

@@ -1,0 +1,93 @@
+// The audit queue on a real SQLite user store: batching by event-loop turn, order, and what happens to
+// an entry the store refuses. The store is wrapped only to see which batches reached it.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAuditLog } from '../../gateway/audit.js';
+import { createLogger } from '../../gateway/logger.js';
+import { createSqliteUserStore } from '../../gateway/users/sqlite-store.js';
+import type { LoginAttempt, RecordEntry, UserStore } from '../../gateway/users/user-store.js';
+
+const attempt = (email: string | null): LoginAttempt =>
+  ({
+    user_id: null,
+    email,
+    ip: '203.0.113.7',
+    user_agent: 'UA/1',
+    success: false,
+    reason: 'unknown_email',
+  }) as LoginAttempt;
+
+describe('audit log queue', () => {
+  let dir: string;
+  let store: UserStore;
+  let batches: number[];
+  let logged: string;
+  let counted: UserStore;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'portcullis-audit-'));
+    store = createSqliteUserStore(join(dir, 'users.db'));
+    batches = [];
+    counted = {
+      ...store,
+      appendRecords: (entries: readonly RecordEntry[]) => {
+        batches.push(entries.length);
+        return store.appendRecords(entries);
+      },
+    };
+    logged = '';
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const logger = () => {
+    const out = new PassThrough();
+    out.on('data', (chunk: Buffer) => {
+      logged += chunk.toString();
+    });
+    return createLogger({ level: 'warn', format: 'json', destination: out });
+  };
+
+  it('what one event-loop turn queues is written in one transaction, in order', async () => {
+    const audit = createAuditLog(counted, logger());
+    audit.recordLogin(attempt('a@example.com'));
+    audit.record({ type: 'login_failure', details: { n: 1 } });
+    audit.record({ type: 'lockout', details: { n: 2 } });
+    await audit.flush();
+    expect(batches).toEqual([3]);
+    const events = await store.listAudit({ limit: 10 });
+    expect(events.map((e) => [e.type, e.details])).toEqual([
+      ['lockout', { n: 2 }],
+      ['login_failure', { n: 1 }],
+    ]);
+    expect(await store.verifyAudit()).toEqual({ ok: true });
+    audit.record({ type: 'unlock' });
+    await audit.flush();
+    expect(batches).toEqual([3, 1]);
+  });
+
+  it('an entry the store refuses is dropped alone after its retries; the entries around it are written', async () => {
+    const audit = createAuditLog(counted, logger(), { retryMs: 1 });
+    audit.record({ type: 'login_failure', details: { n: 1 } });
+    audit.recordLogin(attempt(null)); // login_records.email is NOT NULL: never written
+    audit.record({ type: 'lockout', details: { n: 2 } });
+    audit.recordLogin(attempt('b@example.com'));
+    await audit.flush();
+    // The batch of four fails as a whole, then each entry goes alone: the bad one 20 times.
+    expect(batches).toEqual([4, ...Array(1 + 20 + 1 + 1).fill(1)]);
+    expect((await store.listAudit({ limit: 10 })).map((e) => e.details)).toEqual([{ n: 2 }, { n: 1 }]);
+    expect(await store.verifyAudit()).toEqual({ ok: true });
+    expect(logged).toContain('audit write failed repeatedly: event dropped');
+    // Batching resumes once the failed batch is behind.
+    audit.record({ type: 'unlock' });
+    audit.record({ type: 'unlock' });
+    await audit.flush();
+    expect(batches.at(-1)).toBe(2);
+  });
+});
