@@ -69,15 +69,18 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
 
     async beginAttempt(email, ip, knownDevice) {
       const key = await pairKey(email, ip);
-      const pair = await pairs.consume(key);
-      if (!pair.allowed) throw tooMany('account_locked', [pair]);
-      let account: LimitState | null = null;
-      if (!knownDevice) {
-        account = await accounts.consume(email);
-        if (!account.allowed) {
-          await pairs.refund(key);
-          throw tooMany('account_locked', [account]);
-        }
+      // Both counted at once (one round trip); a count that must not stand is given back before answering.
+      const [pair, account] = await Promise.all([
+        pairs.consume(key),
+        knownDevice ? null : accounts.consume(email),
+      ]);
+      if (!pair.allowed) {
+        if (account !== null) await accounts.refund(email);
+        throw tooMany('account_locked', [pair]);
+      }
+      if (account !== null && !account.allowed) {
+        await pairs.refund(key);
+        throw tooMany('account_locked', [account]);
       }
       return {
         async succeeded() {

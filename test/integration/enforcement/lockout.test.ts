@@ -170,6 +170,23 @@ describe('account-wide limit (failure_limit 3, account_failure_limit 8)', () => 
     expect((await g.services.users.listAudit({ user: id, type: 'unlock', limit: 10 })).length).toBe(1);
   });
 
+  it('attempts at a locked pair do not count against the account-wide limit', async () => {
+    const g = await gateway(5, 'failure_limit: 3, account_failure_limit: 8');
+    const { email } = await registerOk(g);
+    for (let i = 0; i < 3; i++)
+      expectFailure(await loginFrom(g, email, WRONG, { from: '127.0.0.41' }), 401, 'invalid_credentials');
+    // Ten more at the locked pair, sequential and concurrent: refused without touching the account's count.
+    for (let i = 0; i < 5; i++) expectLocked(await loginFrom(g, email, WRONG, { from: '127.0.0.41' }), 3600);
+    const burst = await Promise.all(
+      Array.from({ length: 5 }, () => loginFrom(g, email, WRONG, { from: '127.0.0.41' })),
+    );
+    for (const r of burst) expectLocked(r, 3600);
+    // The account has 3 of its 8: four more failures elsewhere (two pairs), then the owner still gets in.
+    for (const from of ['127.0.0.42', '127.0.0.42', '127.0.0.43', '127.0.0.43'])
+      expectFailure(await loginFrom(g, email, WRONG, { from }), 401, 'invalid_credentials');
+    await loginOk(g, email, PASSWORD, { from: '127.0.0.44' });
+  });
+
   it('20 concurrent wrong passwords from 20 addresses: never more than account_failure_limit 401s', async () => {
     const g = await gateway(4, 'failure_limit: 3, account_failure_limit: 8');
     const { email } = await registerOk(g);
