@@ -100,16 +100,13 @@ export function createAccounts(deps: AccountDeps) {
     reportLimits: LimitReporter,
   ): Promise<{ user: User; known: boolean }> {
     const canonical = canonicalEmail(input.email);
-    reportLimits(await guard.limitLogin(canonical, meta.ip));
+    const limits = await guard.limitLogin(canonical, meta.ip);
+    reportLimits(limits.states);
     const loginRecord = recorder(canonical, meta);
     const known = tokens.deviceTokens.isKnownDevice(input.device_token, canonical);
     let attempt: Attempt;
     try {
-      attempt = await orSkip(
-        'brute-force lock',
-        () => guard.beginAttempt(canonical, meta.ip, known),
-        NO_ATTEMPT,
-      );
+      attempt = await orSkip('brute-force lock', () => limits.begin(known), NO_ATTEMPT);
     } catch (err) {
       if (err instanceof GatewayError && err.code === 'account_locked') {
         void loginRecord(null, 'locked').catch((e: unknown) => log.error({ err: e }, 'login record failed'));

@@ -7,18 +7,25 @@ import { rateLimitHeaders } from '../http/rate-limit-headers.js';
 import type { LimiterBackend, LimitState } from '../state/limiter.js';
 
 export interface LoginGuard {
-  /** Counts a login attempt against the login rate limits; throws rate_limited when over. */
-  limitLogin(email: string, ip: string): Promise<readonly LimitState[]>;
-  limitRegister(email: string, ip: string): Promise<readonly LimitState[]>;
   /**
-   * Counts one attempt against the (email, IP) lock and, for devices that never logged in, the
-   * account-wide lock; throws account_locked when either is exhausted.
+   * Counts a login attempt against the login rate limits; throws rate_limited when over. The email's
+   * unlock epoch (part of the lock's key) is read meanwhile, for `begin`.
    */
-  beginAttempt(email: string, ip: string, knownDevice: boolean): Promise<Attempt>;
+  limitLogin(email: string, ip: string): Promise<LoginLimits>;
+  limitRegister(email: string, ip: string): Promise<readonly LimitState[]>;
   /** Clears every counter and lock of the email (admin unlock). */
   unlock(email: string): Promise<void>;
   /** Lock state of an email from one IP, and account-wide (admin detail). */
   lockState(email: string, ip: string | null): Promise<{ pair: LimitState | null; account: LimitState }>;
+}
+
+export interface LoginLimits {
+  readonly states: readonly LimitState[];
+  /**
+   * Counts one attempt against the (email, IP) lock and, for devices that never logged in, the
+   * account-wide lock; throws account_locked when either is exhausted.
+   */
+  begin(knownDevice: boolean): Promise<Attempt>;
 }
 
 export interface Attempt {
@@ -63,48 +70,54 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
     return states;
   }
 
-  return {
-    limitLogin: (email, ip) => both(loginEmail.consume(email), loginIp.consume(ip)),
-    limitRegister: (email, ip) => both(registerEmail.consume(email), registerIp.consume(ip)),
+  async function beginAttempt(email: string, key: string, knownDevice: boolean): Promise<Attempt> {
+    // Both counted at once (one round trip); a count that must not stand is given back before answering.
+    const [pair, account] = await Promise.all([
+      pairs.consume(key),
+      knownDevice ? null : accounts.consume(email),
+    ]);
+    if (!pair.allowed) {
+      if (account !== null) await accounts.refund(email);
+      throw tooMany('account_locked', [pair]);
+    }
+    if (account !== null && !account.allowed) {
+      await pairs.refund(key);
+      throw tooMany('account_locked', [account]);
+    }
+    return {
+      async succeeded() {
+        // Independent counters: sent together, one round trip instead of one after the other.
+        await Promise.all([
+          bf.reset_on_success ? pairs.reset(key) : pairs.refund(key),
+          account === null ? undefined : accounts.refund(email),
+        ]);
+      },
+      async failed() {
+        let locked = false;
+        // The failure that uses the last point starts a full cool-off from now.
+        if (pair.remaining === 0) {
+          await pairs.block(key, bf.cooloff);
+          locked = true;
+        }
+        if (account !== null && account.remaining === 0) {
+          await accounts.block(email, bf.cooloff);
+          locked = true;
+        }
+        return locked;
+      },
+    };
+  }
 
-    async beginAttempt(email, ip, knownDevice) {
-      const key = await pairKey(email, ip);
-      // Both counted at once (one round trip); a count that must not stand is given back before answering.
-      const [pair, account] = await Promise.all([
-        pairs.consume(key),
-        knownDevice ? null : accounts.consume(email),
-      ]);
-      if (!pair.allowed) {
-        if (account !== null) await accounts.refund(email);
-        throw tooMany('account_locked', [pair]);
-      }
-      if (account !== null && !account.allowed) {
-        await pairs.refund(key);
-        throw tooMany('account_locked', [account]);
-      }
-      return {
-        async succeeded() {
-          // Independent counters: sent together, one round trip instead of one after the other.
-          await Promise.all([
-            bf.reset_on_success ? pairs.reset(key) : pairs.refund(key),
-            account === null ? undefined : accounts.refund(email),
-          ]);
-        },
-        async failed() {
-          let locked = false;
-          // The failure that uses the last point starts a full cool-off from now.
-          if (pair.remaining === 0) {
-            await pairs.block(key, bf.cooloff);
-            locked = true;
-          }
-          if (account !== null && account.remaining === 0) {
-            await accounts.block(email, bf.cooloff);
-            locked = true;
-          }
-          return locked;
-        },
-      };
+  return {
+    async limitLogin(email, ip) {
+      // The epoch is only read: it goes out with the limits' counts instead of after them. A failure to
+      // read it is begin()'s to report (the limits alone may still answer, from memory).
+      const key = pairKey(email, ip);
+      key.catch(() => undefined);
+      const states = await both(loginEmail.consume(email), loginIp.consume(ip));
+      return { states, begin: async (knownDevice) => beginAttempt(email, await key, knownDevice) };
     },
+    limitRegister: (email, ip) => both(registerEmail.consume(email), registerIp.consume(ip)),
 
     async unlock(email) {
       await epochs.consume(email);

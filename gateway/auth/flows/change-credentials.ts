@@ -25,9 +25,10 @@ export function createChangeCredentials(deps: FlowDeps, links: Links, update: Pa
   ): Promise<User> {
     const user = await users.findById(claims.sub);
     if (!usable(user)) throw new GatewayError('token_revoked');
-    report(await guard.limitLogin(user.email_canonical, meta.ip));
+    const limits = await guard.limitLogin(user.email_canonical, meta.ip);
+    report(limits.states);
     // A signed-in device is a known device: only its own (email, IP) counter applies, not the account-wide lock.
-    const attempt = await guard.beginAttempt(user.email_canonical, meta.ip, true);
+    const attempt = await limits.begin(true);
     const tooLong = [...password].length > config.passwords.max_length;
     const ok = tooLong
       ? await hasher.verifyDummy(password)
