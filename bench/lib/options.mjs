@@ -12,6 +12,8 @@ export const USAGE = `usage: npm run bench -- [options]     (or: node bench/run.
   --list                print the contenders and exit
   --rounds N            interleaved rounds at full load (default 5, quick 2)
   --duration S          seconds per timed run at full load (default 6, quick 1)
+  --warmup S            seconds of untimed load on the same contender before each of its timed windows
+                        (default 2, quick 1; 0 = none)
   --users N             users (tokens) per authenticating contender, one per request in turn (default 1000, quick 100);
                         also the users per store whose tokens the stores suite cycles through
   --stream-mb N         MiB moved each way by the streaming suite (default 1024, quick 128)
@@ -31,6 +33,7 @@ export const USAGE = `usage: npm run bench -- [options]     (or: node bench/run.
 const INTEGER_FLAGS = {
   '--rounds': 'rounds',
   '--duration': 'durationS',
+  '--warmup': 'warmupS',
   '--connections': 'connections',
   '--threads': 'threads',
   '--unloaded-rounds': 'unloadedRounds',

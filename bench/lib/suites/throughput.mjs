@@ -1,6 +1,7 @@
-// The throughput suite: a warm-up, then interleaved rounds at N connections (req/s, latency, errors,
-// CPU of the contender), then interleaved rounds at 1 connection (latency added per hop). Ratios are
-// taken round by round against reference contenders and reduced to medians. It prints nothing but progress.
+// The throughput suite: interleaved rounds at N connections (req/s, latency, errors, CPU of the
+// contender), then interleaved rounds at 1 connection (latency added per hop), each timed window right
+// after a warm-up of its own. Ratios are taken round by round against reference contenders and reduced
+// to medians. It prints nothing but progress.
 import { runLoad } from '../load.mjs';
 import { cpuSeconds, minorFaults } from '../proc-stats.mjs';
 import { median, roundOrder } from '../stats.mjs';
@@ -74,11 +75,17 @@ async function measure(entry, load, ctx) {
   };
 }
 
-/** Runs `rounds` interleaved rounds; returns name → list of per-round results. */
-async function series(entries, load, rounds, label, ctx) {
+/**
+ * Runs `rounds` interleaved rounds; returns name → list of per-round results. Each timed window comes
+ * right after `warmupS` of the same load on the same contender, not recorded: in a full run each
+ * contender idles a minute or more through the others' windows, long enough for V8's memory reducer
+ * to discard its optimized code (bench/README.md), and the figures are meant to be of warm processes.
+ */
+async function series(entries, load, rounds, warmupS, label, ctx) {
   const byName = new Map(entries.map((e) => [e.contender.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (const entry of roundOrder(entries, round)) {
+      if (warmupS > 0) await runWindow(entry, { ...load, durationS: warmupS }, ctx);
       const r = await measure(entry, load, ctx);
       byName.get(entry.contender.name).push({ round, ...r });
       ctx.progress(
@@ -146,15 +153,20 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
     threads: opts.threads,
     durationS: opts.durationS,
   };
-  for (const entry of entries) {
-    ctx.progress(`warm-up ${entry.contender.name} (${opts.warmupS} s)`);
-    await runWindow(entry, { ...loaded, durationS: opts.warmupS }, ctx);
-  }
-  const loadedRuns = await series(entries, loaded, opts.rounds, `${opts.connections} conn`, ctx);
+  const loadedRuns = await series(
+    entries,
+    loaded,
+    opts.rounds,
+    opts.warmupS,
+    `${opts.connections} conn`,
+    ctx,
+  );
 
   const idle = { ...loaded, connections: 1, threads: 1, durationS: opts.unloadedS };
   const idleRuns =
-    opts.unloadedRounds > 0 ? await series(entries, idle, opts.unloadedRounds, '1 conn', ctx) : new Map();
+    opts.unloadedRounds > 0
+      ? await series(entries, idle, opts.unloadedRounds, opts.warmupS, '1 conn', ctx)
+      : new Map();
 
   const rows = entries.map(({ contender }) => {
     const runs = loadedRuns.get(contender.name);
