@@ -242,6 +242,7 @@ export function renderMarkdown({
     out.push(
       '',
       `Medians of ${s.rounds} interleaved rounds × ${s.durationS} s at ${s.connections} connections, ` +
+        `each window after ${s.warmupS} s of untimed warm-up on the same contender, ` +
         `${s.threads} load thread(s), ${s.users} users (a different token on each request). ` +
         'Ratios are medians of per-round ratios.',
       '',

@@ -180,8 +180,6 @@ export async function createPostgresUserStore(
         );
         return rows.map(toLoginRecord);
       }),
-    // Ids and prev_hash are read under a lock every replica takes: two appends can never both
-    // extend the same last event, so the chain never forks. The lock ends with the transaction.
     appendAudit: (event) =>
       guarded(() =>
         transaction(pool, async (tx) => (await insertAudit(tx, await chainHead(tx), event)).event),

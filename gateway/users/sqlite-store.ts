@@ -203,7 +203,7 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
     sql.insertLogin.run({ ...attempt, success: attempt.success ? 1 : 0, at: now() });
   };
   const appendAudit = db.transaction(auditRow);
-  // One commit for many rows: a commit costs more than the rows it carries (≈ 100 µs here).
+  // One commit for many rows: a commit costs more than the rows it carries.
   const appendRecords = db.transaction((entries: readonly RecordEntry[]): void => {
     for (const entry of entries) {
       if (entry.kind === 'audit') auditRow(entry.event);

@@ -96,17 +96,17 @@ export interface UserStoreOptions {
   readonly now?: () => number;
 }
 
+/** One entry of appendRecords: a login attempt or an audit event. */
+export type RecordEntry =
+  | { readonly kind: 'audit'; readonly event: AuditInput }
+  | { readonly kind: 'login'; readonly attempt: LoginAttempt };
+
 /**
  * Every method is async so a networked backend can implement the same contract.
  * Lookups return deleted and disabled users too: the caller decides what they may do.
  * Failures are GatewayErrors: `email_taken` for a duplicate canonical email, `validation_failed`
  * for a bad limit or cursor, `internal_error` (with the backend error as cause) for the rest.
  */
-/** One entry of appendRecords: a login attempt or an audit event. */
-export type RecordEntry =
-  | { readonly kind: 'audit'; readonly event: AuditInput }
-  | { readonly kind: 'login'; readonly attempt: LoginAttempt };
-
 export interface UserStore {
   createUser(input: NewUser): Promise<User>;
   findByEmail(email: string): Promise<User | null>;
