@@ -101,9 +101,8 @@ end
 
 /**
  * Lua source for wrk sending `POST path` with a JSON body per request, cycling through `file` (one body
- * per line: a different user's login on each request). The login suite's load: wrk costs the shared
- * cores far less per request than a Node client, so the hashing threads get what a real deployment's
- * gateway would (the clients are elsewhere there). Requests are formatted once in init().
+ * per line: a different user's login on each request; the login suite's load). Requests are formatted
+ * once in init().
  */
 export function jsonPostLua({ file, path, userAgent }) {
   asciiOnly(path);

@@ -69,50 +69,50 @@ async function rawRate(lib, opts) {
 }
 
 /**
- * `connections` logins kept in flight by wrk for `seconds`, a different user's each time; resolves to
- * { ok, failed, seconds, latency } once the logins wrk left in flight have finished. wrk costs the shared
- * cores far less per login than a Node client (which took ≈ 0.18 of a core at 120 logins/s, all of it
- * missing from the hashing threads), so the gateway gets the machine as it would in production, where
- * clients are elsewhere.
+ * What keeps logins in flight: `load(connections, seconds)` → { ok, failed, seconds, latency }, a
+ * different user's login each time. With wrk as the loader, wrk sends them (each body formatted once;
+ * the file is written here, once per run) and the logins still hashing when it stops get 0.5 s to
+ * finish before anything else is timed. wrk costs the shared cores far less per login than a Node
+ * client (which took ≈ 0.18 of a core at 120 logins/s, all of it missing from the hashing threads), so
+ * the gateway gets the machine as it would in production, where clients are elsewhere. Without wrk,
+ * Node login loops.
  */
-async function wrkLogins(origin, users, connections, seconds, ctx) {
+function loginLoader(origin, users, opts, ctx) {
+  if (opts.loader !== 'wrk') {
+    return async (connections, seconds) => {
+      const deadline = performance.now() + seconds * 1000;
+      const r = await loginLoops(origin, users, connections, () => performance.now() >= deadline);
+      return { ok: r.ok, failed: r.failed, seconds: r.seconds, latency: latencySummary(r.latencies) };
+    };
+  }
   const file = join(ctx.tmpDir, 'login-bodies.txt');
   writeFileSync(
     file,
     `${users.map(({ email, password }) => JSON.stringify({ email, password })).join('\n')}\n`,
   );
-  const r = await runLoad({
-    loader: 'wrk',
-    url: `${origin}/`,
-    connections,
-    threads: 1,
-    durationS: seconds,
-    wrkLua: jsonPostLua({ file, path: '/api/auth/login', userAgent: BENCH_UA }),
-    tmpDir: ctx.tmpDir,
-  });
-  // Logins still hashing when wrk stopped finish before anything else is timed.
-  await sleep(500);
-  return {
-    ok: r.requests - r.errors.http,
-    failed: r.errorCount,
-    seconds: r.durationS,
-    latency: { n: r.requests, p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs },
+  const wrkLua = jsonPostLua({ file, path: '/api/auth/login', userAgent: BENCH_UA });
+  return async (connections, seconds) => {
+    const r = await runLoad({
+      loader: 'wrk',
+      url: `${origin}/`,
+      connections,
+      threads: 1,
+      durationS: seconds,
+      wrkLua,
+      tmpDir: ctx.tmpDir,
+    });
+    await sleep(500);
+    return {
+      ok: r.requests - r.errors.http,
+      failed: r.errorCount,
+      seconds: r.durationS,
+      latency: { n: r.requests, p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs },
+    };
   };
 }
 
-/**
- * `connections` logins kept in flight for about `seconds`: by wrk when it is the loader, else by Node
- * login loops. Resolves to { ok, failed, seconds, latency }.
- */
-async function loginLoad(origin, users, connections, seconds, opts, ctx) {
-  if (opts.loader === 'wrk') return wrkLogins(origin, users, connections, seconds, ctx);
-  const deadline = performance.now() + seconds * 1000;
-  const r = await loginLoops(origin, users, connections, () => performance.now() >= deadline);
-  return { ok: r.ok, failed: r.failed, seconds: r.seconds, latency: latencySummary(r.latencies) };
-}
-
-async function gatewayRate(origin, users, opts, ctx) {
-  const r = await loginLoad(origin, users, opts.loginConcurrency, opts.loginS, opts, ctx);
+async function gatewayRate(load, opts) {
+  const r = await load(opts.loginConcurrency, opts.loginS);
   return { ops: r.ok, failed: r.failed, seconds: r.seconds, perS: r.ok / r.seconds, latency: r.latency };
 }
 
@@ -128,13 +128,13 @@ function probe(origin, token, opts) {
 }
 
 /** The proxied probe alone, or with `opts.burstLogins` logins kept in flight for its whole length. */
-async function burstRound(origin, probeToken, users, withLogins, opts, ctx) {
+async function burstRound(origin, probeToken, load, withLogins, opts) {
   if (!withLogins) return { probe: await probe(origin, probeToken, opts), logins: null };
   // The logins run a second longer than the probe, which starts once their first wave is hashing.
-  const load = loginLoad(origin, users, opts.burstLogins, Math.ceil(opts.burstS) + 1, opts, ctx);
+  const logins = load(opts.burstLogins, Math.ceil(opts.burstS) + 1);
   await sleep(200);
   const result = await probe(origin, probeToken, opts);
-  const { ok, failed, latency } = await load;
+  const { ok, failed, latency } = await logins;
   return { probe: result, logins: { ok, failed, latency } };
 }
 
@@ -164,13 +164,18 @@ export async function runLogins(ctx, opts) {
   for (let i = 0; i < opts.latencySamples; i++)
     loginMs.push(await timed(() => login(origin, emails[i], password)));
   const [probeEmail, ...loginEmails] = emails;
-  const users = loginEmails.map((email) => ({ email, password }));
+  const load = loginLoader(
+    origin,
+    loginEmails.map((email) => ({ email, password })),
+    opts,
+    ctx,
+  );
 
   const kinds = ['node-rs', 'argon2', 'gateway'];
   const rounds = { 'node-rs': [], argon2: [], gateway: [] };
   for (let round = 0; round < opts.loginRounds; round++) {
     for (const kind of roundOrder(kinds, round)) {
-      const r = kind === 'gateway' ? await gatewayRate(origin, users, opts, ctx) : await rawRate(kind, opts);
+      const r = kind === 'gateway' ? await gatewayRate(load, opts) : await rawRate(kind, opts);
       rounds[kind].push(r);
       ctx.progress(`logins round ${round + 1}/${opts.loginRounds} ${kind}: ${r.perS.toFixed(1)}/s`);
     }
@@ -182,7 +187,7 @@ export async function runLogins(ctx, opts) {
   const burst = { without: [], with: [] };
   for (let round = 0; round < opts.burstRounds; round++) {
     for (const withLogins of roundOrder([false, true], round)) {
-      const r = await burstRound(origin, probeToken, users, withLogins, opts, ctx);
+      const r = await burstRound(origin, probeToken, load, withLogins, opts);
       burst[withLogins ? 'with' : 'without'].push(r);
       ctx.progress(
         `logins burst round ${round + 1}/${opts.burstRounds} ${withLogins ? 'with' : 'without'} logins: proxied p99 ${r.probe.p99Ms?.toFixed(2)} ms`,

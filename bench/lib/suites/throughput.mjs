@@ -76,12 +76,12 @@ async function measure(entry, load, ctx) {
 }
 
 /**
- * Runs `rounds` interleaved rounds; returns name → list of per-round results. Each timed window comes
+ * Runs `rounds` interleaved rounds of `load`; returns name → list of per-round results. Each timed window comes
  * right after `warmupS` of the same load on the same contender, not recorded: in a full run each
  * contender idles a minute or more through the others' windows, long enough for V8's memory reducer
  * to discard its optimized code (bench/README.md), and the figures are meant to be of warm processes.
  */
-async function series(entries, load, rounds, warmupS, label, ctx) {
+async function series(entries, load, { rounds, warmupS, label }, ctx) {
   const byName = new Map(entries.map((e) => [e.contender.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (const entry of roundOrder(entries, round)) {
@@ -156,17 +156,13 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
   const loadedRuns = await series(
     entries,
     loaded,
-    opts.rounds,
-    opts.warmupS,
-    `${opts.connections} conn`,
+    { rounds: opts.rounds, warmupS: opts.warmupS, label: `${opts.connections} conn` },
     ctx,
   );
 
   const idle = { ...loaded, connections: 1, threads: 1, durationS: opts.unloadedS };
-  const idleRuns =
-    opts.unloadedRounds > 0
-      ? await series(entries, idle, opts.unloadedRounds, opts.warmupS, '1 conn', ctx)
-      : new Map();
+  const idleRounds = { rounds: opts.unloadedRounds, warmupS: opts.warmupS, label: '1 conn' };
+  const idleRuns = opts.unloadedRounds > 0 ? await series(entries, idle, idleRounds, ctx) : new Map();
 
   const rows = entries.map(({ contender }) => {
     const runs = loadedRuns.get(contender.name);
