@@ -61,12 +61,24 @@ function fail(ctx: RequestContext, thrown: unknown, log: Logger): void {
   if (!sendError(ctx.res, err)) ctx.res.destroy();
 }
 
-async function run(ctx: RequestContext, log: Logger): Promise<void> {
+/**
+ * Runs the stages from `from` on. Synchronous while the stages are: a request whose checks answer at once
+ * (a public route, the memory store's limits) is forwarded without a promise or a microtask.
+ */
+function run(ctx: RequestContext, log: Logger, from = 0): void {
   const stages = ctx.state.stages;
   try {
-    for (let i = 0; i < stages.length; i++) {
+    for (let i = from; i < stages.length; i++) {
       const pending = stages[i]!(ctx);
-      if (pending !== undefined) await pending;
+      if (pending !== undefined) {
+        pending.then(
+          () => {
+            if (!ctx.ended) run(ctx, log, i + 1);
+          },
+          (err: unknown) => fail(ctx, err, log),
+        );
+        return;
+      }
       if (ctx.ended) return;
     }
   } catch (err) {
@@ -102,7 +114,7 @@ export function createMainListener(
       logAccess(ctx, log);
       if (active === 0 && idle !== null) idle();
     });
-    void run(ctx, log);
+    run(ctx, log);
   };
 
   const onRequest = (req: IncomingMessage, res: GatewayResponse): void => {

@@ -63,7 +63,10 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
     return `${epoch.limit - epoch.remaining}|${email}|${ip}`;
   };
 
-  async function both(a: Promise<LimitState>, b: Promise<LimitState>): Promise<readonly LimitState[]> {
+  async function both(
+    a: LimitState | Promise<LimitState>,
+    b: LimitState | Promise<LimitState>,
+  ): Promise<readonly LimitState[]> {
     const states = await Promise.all([a, b]);
     // Headers from both: when the other limit is used up too and resets later, Retry-After names it.
     if (states.some((s) => !s.allowed)) throw tooMany('rate_limited', states);

@@ -15,7 +15,7 @@ import type { RequestContext } from './context.js';
  * `counters`); absent, the limiters count them here (memory store, or the store failed).
  */
 export interface RateLimitCheck {
-  (ctx: RequestContext, userId: string | undefined): Promise<void>;
+  (ctx: RequestContext, userId: string | undefined): void | Promise<void>;
   /** The per-user counters of this request for StateStore.checkAccess: the global one, then the route's. */
   counters(ctx: RequestContext, userId: string): readonly CounterSpec[];
   /** Judges the counts the state store made for `counters` (same order); throws rate_limited when over. */
@@ -81,19 +81,24 @@ export function createRateLimit(
     setRateLimitHeaders(ctx.res, ctx.limits);
   }
 
-  async function rateLimit(ctx: RequestContext, userId: string | undefined): Promise<void> {
+  function rateLimit(ctx: RequestContext, userId: string | undefined): void | Promise<void> {
     const key = userId === undefined ? ctx.clientIp : userId;
     const route = perRoute.get(ctx.match!.entry.config.name);
     // Per user, the counters are in the user's hash slot (userKey), the route's shared with the global.
     const userCounter = userId === undefined ? undefined : userKey(userId);
     const global = userCounter === undefined ? anonymous.consume(key) : authenticated.consume(userCounter);
+    // Memory limiters answer at once: then so does this check, and the request never waits a microtask.
     if (route === undefined) {
-      judge(ctx, key, userId, undefined, await global);
+      if (global instanceof Promise) return global.then((g) => judge(ctx, key, userId, undefined, g));
+      judge(ctx, key, userId, undefined, global);
       return;
     }
     // Both counters are sent in the same tick: one round trip to Redis (auto-pipelining).
-    const [routeState, globalState] = await Promise.all([route.consume(userCounter ?? `ip:${key}`), global]);
-    judge(ctx, key, userId, routeState, globalState);
+    const routed = route.consume(userCounter ?? `ip:${key}`);
+    if (routed instanceof Promise || global instanceof Promise) {
+      return Promise.all([routed, global]).then(([r, g]) => judge(ctx, key, userId, r, g));
+    }
+    judge(ctx, key, userId, routed, global);
   }
 
   return Object.assign(rateLimit, {

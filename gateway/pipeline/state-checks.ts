@@ -6,7 +6,7 @@ import type { RateLimitCheck } from './rate-limit.js';
 import type { SessionCheck } from './session-state.js';
 
 export function createStateChecks(session: SessionCheck, rateLimit: RateLimitCheck): Stage {
-  return function stateChecks(ctx): Promise<void> {
+  return function stateChecks(ctx): void | Promise<void> {
     const claims = ctx.claims;
     if (claims === null) return rateLimit(ctx, undefined);
     return both(ctx, claims.sub);

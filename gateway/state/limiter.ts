@@ -20,8 +20,11 @@ export interface LimitState {
 
 export interface Limiter {
   readonly limit: number;
-  /** Counts one hit; `allowed` is false once the window's points are used up. */
-  consume(key: string): Promise<LimitState>;
+  /**
+   * Counts one hit; `allowed` is false once the window's points are used up. A limiter in process memory
+   * answers at once (no promise): the public path then runs without a single microtask.
+   */
+  consume(key: string): LimitState | Promise<LimitState>;
   /** What StateStore.checkAccess needs to count a hit on `key` as consume would (same stored counter). */
   counter(key: string): CounterSpec;
   /** The state after a hit the store counted: what consume would have answered. */
@@ -45,6 +48,23 @@ export interface LimiterBackend {
 }
 
 type Backing = RateLimiterMemory | RateLimiterRedis;
+
+/** What RateLimiterMemory keeps its counters in: it counts synchronously, then wraps the answer in a promise. */
+interface MemoryCounters {
+  readonly _memoryStorage?: { incrby?(key: string, points: number, seconds: number): RateLimiterRes };
+}
+
+/**
+ * Counts one hit on a memory limiter without the promise its consume() wraps around the same count
+ * (the library's own storage and arithmetic, answered at once). Null when a version of the library
+ * keeps its counters elsewhere: consume() is used then.
+ */
+function countNow(backing: RateLimiterMemory, seconds: number): ((key: string) => RateLimiterRes) | null {
+  const storage = (backing as unknown as MemoryCounters)._memoryStorage;
+  if (typeof storage?.incrby !== 'function') return null;
+  const incrby = storage.incrby.bind(storage);
+  return (key) => incrby(backing.getKey(key), 1, seconds);
+}
 
 const counted = (limit: number, consumed: number, ms: number, allowed: boolean): LimitState => ({
   allowed,
@@ -91,6 +111,7 @@ interface Backed {
 function wrap(b: Backed, limit: number, seconds: number): Limiter {
   const { backing, ready, breaker, insurance } = b;
   const local = backing instanceof RateLimiterMemory;
+  const now = local ? countNow(backing, seconds) : null;
   const allowed = (res: RateLimiterRes): LimitState => state(limit, res, true);
   const refused = (err: unknown): LimitState => {
     if (err instanceof RateLimiterRes) return state(limit, err, false);
@@ -120,6 +141,11 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
   return {
     limit,
     consume(key) {
+      if (now !== null) {
+        // rate-limiter-flexible refuses a hit once the count exceeds the points.
+        const res = now(key);
+        return state(limit, res, res.consumedPoints <= limit);
+      }
       // In process memory nothing can fail: the library's promise is the only one a request waits on.
       return (local ? backing.consume(key) : run((on) => on.consume(key))).then(allowed, refused);
     },

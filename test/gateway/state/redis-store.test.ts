@@ -46,7 +46,7 @@ runStateStoreSuite('redis', async ({ tombstoneTtlMs }) => {
 const record = (uid: string): SessionRecord => testSession(uid);
 
 /** The rejection of `promise`, with how long it took to arrive. */
-async function rejection(promise: Promise<unknown>): Promise<{ err: unknown; ms: number }> {
+async function rejection(promise: unknown): Promise<{ err: unknown; ms: number }> {
   const started = performance.now();
   try {
     await promise;
