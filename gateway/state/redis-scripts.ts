@@ -46,39 +46,32 @@ export interface ScriptDef {
 
 /**
  * The session checks of several requests in one script (each request's keys are in its user's slot, so
- * on Cluster a batch holds one request). KEYS[1]: the first request's session key, which routes the
- * command on Cluster; the other keys are in the batch itself (Redis lets a script use keys it did not
- * declare, on Cluster those of the declared key's slot). ARGV: one JSON array per request: its session,
- * tombstone and jti keys, '1' when the caller wants `rec` ('0': it holds the session's fixed part
- * already, and rec comes back nil), then each rate-limit counter's key and window in seconds. One
- * argument per request instead of five or more: ioredis flattens (Array.flat) and encodes a command's
- * arguments one by one, which cost more than the rest of sending the batch; one per request (not one
- * for the batch) keeps a request that Redis cannot decode from failing the others.
- * Returns one entry per request: {rec, roles, active, exp, seen, tombstone, jti-revoked (0|1), then
- * consumed and ttl ms per counter}, or the error text when that request's commands failed (the others
- * still get their answers). The tombstone is read only when the session is gone and the jti only while
- * it lives: each is consulted only then. A counter has the semantics of rate-limiter-flexible's
+ * on Cluster a batch holds one request). KEYS, per request: session, tombstone, jti, then its rate-limit
+ * counters. ARGV: the number of requests, then per request: its counter count, '1' when the caller wants
+ * `rec` ('0': it holds the session's fixed part already, and rec comes back nil), each counter's window
+ * in seconds. Returns one entry per request: {rec, roles, active, exp, seen, tombstone, jti-revoked (0|1),
+ * then consumed and ttl ms per counter}, or the error text when that request's commands failed (the
+ * others still get their answers). The tombstone is read only when the session is gone and the jti only
+ * while it lives: each is consulted only then. A counter has the semantics of rate-limiter-flexible's
  * incrTtlLuaScript for 1 point (its multi INCRBY + PTTL for a window of 0), so the library reads, resets
  * and blocks the same counts; a new window is started by INCRBY then EXPIRE, where the library's script
  * sends SET NX EX first. Counters count whether or not the session lives, as separate commands would.
  */
 const check: ScriptDef = {
-  numberOfKeys: 1,
   lua: `
-local function one(json)
-  local q = cjson.decode(json)
+local function one(k, a, n)
   local f
-  if q[4] == '1' then
-    f = redis.call('HMGET', q[1], 'rec', 'roles', 'active', 'exp', 'seen')
+  if ARGV[a + 1] == '1' then
+    f = redis.call('HMGET', KEYS[k + 1], 'rec', 'roles', 'active', 'exp', 'seen')
   else
-    f = redis.call('HMGET', q[1], 'roles', 'active', 'exp', 'seen')
+    f = redis.call('HMGET', KEYS[k + 1], 'roles', 'active', 'exp', 'seen')
     table.insert(f, 1, false)
   end
   local tomb, revoked = false, 0
-  if f[2] then revoked = redis.call('EXISTS', q[3]) else tomb = redis.call('GET', q[2]) end
+  if f[2] then revoked = redis.call('EXISTS', KEYS[k + 3]) else tomb = redis.call('GET', KEYS[k + 2]) end
   local out = {f[1], f[2], f[3], f[4], f[5], tomb, revoked}
-  for i = 5, #q - 1, 2 do
-    local key, secs = q[i], q[i + 1]
+  for i = 1, n do
+    local key, secs = KEYS[k + 3 + i], ARGV[a + 1 + i]
     local consumed = redis.call('INCRBY', key, 1)
     local ttl
     if consumed == 1 and secs ~= '0' then
@@ -99,8 +92,10 @@ local function one(json)
 end
 
 local res = {}
-for r = 1, #ARGV do
-  local ok, out = pcall(one, ARGV[r])
+local k, a = 0, 2
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  local ok, out = pcall(one, k, a, n)
   if ok then
     res[r] = out
   elseif type(out) == 'table' and out.err then
@@ -108,6 +103,8 @@ for r = 1, #ARGV do
   else
     res[r] = tostring(out)
   end
+  k = k + 3 + n
+  a = a + 2 + n
 end
 return res
 `,

@@ -115,8 +115,8 @@ function createChecker(
   cmd: RedisCommands,
   fixedParts: BoundedMap<string, FixedSession>,
 ): SessionOps['checkAccess'] {
-  /** Per request, as JSON: its session, tombstone and jti keys, whether rec is wanted, its counters (pcCheck). */
-  let batch: string[] = [];
+  let keys: string[] = [];
+  let argv: Array<string | number> = [];
   let waiting: Waiter[] = [];
   let scheduled = false;
 
@@ -140,22 +140,23 @@ function createChecker(
 
   function flush(): void {
     scheduled = false;
-    const sent = waiting;
-    if (sent.length === 0) return;
-    const reply = cmd.script('pcCheck', sent[0]!.key, ...batch);
-    batch = [];
+    const batch = waiting;
+    if (batch.length === 0) return;
+    const sent = cmd.script('pcCheck', keys.length, ...keys, batch.length, ...argv);
+    keys = [];
+    argv = [];
     waiting = [];
-    reply.then(
-      (entries) => {
-        if (!Array.isArray(entries) || entries.length !== sent.length) {
+    sent.then(
+      (reply) => {
+        if (!Array.isArray(reply) || reply.length !== batch.length) {
           const err = unreadable('check reply');
-          for (const w of sent) w.reject(err);
+          for (const w of batch) w.reject(err);
           return;
         }
-        for (let i = 0; i < sent.length; i++) answer(sent[i]!, entries[i]);
+        for (let i = 0; i < batch.length; i++) answer(batch[i]!, reply[i]);
       },
       (err: unknown) => {
-        for (const w of sent) w.reject(err);
+        for (const w of batch) w.reject(err);
       },
     );
   }
@@ -163,15 +164,12 @@ function createChecker(
   return (userId, sid, jti, counters = []) => {
     const key = redisKeys.session(userId, sid);
     const known = fixedParts.get(key);
-    const entry: string[] = [
-      key,
-      redisKeys.tombstone(userId, sid),
-      redisKeys.jti(userId, jti),
-      known === undefined ? '1' : '0',
-    ];
-    // Windows as strings, as a command argument would arrive: the script compares them with '0'.
-    for (const c of counters) entry.push(c.key, String(c.seconds));
-    batch.push(JSON.stringify(entry));
+    keys.push(key, redisKeys.tombstone(userId, sid), redisKeys.jti(userId, jti));
+    argv.push(counters.length, known === undefined ? '1' : '0');
+    for (const c of counters) {
+      keys.push(c.key);
+      argv.push(c.seconds);
+    }
     const answered = new Promise<AccessCheck>((resolve, reject) => {
       waiting.push({ key, known, counters: counters.length, resolve, reject });
     });

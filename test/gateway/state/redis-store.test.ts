@@ -161,22 +161,6 @@ describe('Redis state store only', () => {
     expect(fine).toMatchObject({ status: 'fulfilled', value: { ok: true, session: { user_id: good } } });
   });
 
-  it('a request Redis cannot decode fails alone: the rest of its batch is answered', async () => {
-    const good = id();
-    const rec = record(good);
-    await store.createSession(rec, id(), { max_active: 1, on_exceed: 'evict_oldest' });
-    // A lone surrogate: JSON.stringify escapes it, and Redis's JSON decoder refuses the escape.
-    const [bad, fine] = await Promise.allSettled([
-      store.checkAccess(good, rec.sid, 'jti-\ud800'),
-      store.checkAccess(good, rec.sid, id()),
-    ]);
-    expect(bad.status).toBe('rejected');
-    const err = (bad as PromiseRejectedResult).reason as Error;
-    expectUnavailable(err);
-    expect(String((err.cause as Error).message)).toMatch(/unicode escape/);
-    expect(fine).toMatchObject({ status: 'fulfilled', value: { ok: true, session: { user_id: good } } });
-  });
-
   it('a turn with more than 100 checks sends them in commands of at most 100', async () => {
     const uid = id();
     const rec = record(uid);
@@ -187,9 +171,7 @@ describe('Redis state store only', () => {
       answers = await Promise.all(Array.from({ length: 250 }, () => store.checkAccess(uid, rec.sid, id())));
     });
     expect(seen).toHaveLength(3);
-    // One key (the first session's, for Cluster routing), then one argument per request.
-    expect(seen.map((line) => line.match(/"evalsha" "\w+" "(\d+)"/)?.[1])).toEqual(['1', '1', '1']);
-    expect(seen.map((line) => line.split(':j:').length - 1)).toEqual([100, 100, 50]);
+    expect(seen.map((line) => line.match(/"evalsha" "\w+" "(\d+)"/)?.[1])).toEqual(['300', '300', '150']);
     expect(answers.every((a) => (a as { ok: boolean }).ok)).toBe(true);
   });
 
@@ -201,7 +183,7 @@ describe('Redis state store only', () => {
     expect(first).toMatchObject({ ok: true, session: { email: rec.email, roles: rec.roles, ip: rec.ip } });
     // The second check asks for the record without its fixed part ('0') and still returns all of it.
     const seen = await monitorCommands(redis.port, () => store.checkAccess(uid, rec.sid, id()));
-    expect(seen[0]).toMatch(/"evalsha" .*\\"0\\"\]"$/);
+    expect(seen[0]).toMatch(/"evalsha" .* "0"$/);
     const again = await store.checkAccess(uid, rec.sid, id());
     expect(again).toEqual(first);
 

@@ -45,9 +45,9 @@ describe('one Redis command per authenticated request', () => {
     expect(status).toBe(200);
     expect(seen, seen.join('\n')).toHaveLength(1);
     expect(seen[0]).toContain('"evalsha"');
-    // Both counters, in the user's hash slot, counted by that one command (inside the request's JSON).
-    expect(seen[0]).toContain(`\\"pc:rl:global-user:{u:${user.id}}\\"`);
-    expect(seen[0]).toContain(`\\"pc:rl:route:limited-auth:{u:${user.id}}\\"`);
+    // Both counters, in the user's hash slot, counted by that one command.
+    expect(seen[0]).toContain(`"pc:rl:global-user:{u:${user.id}}"`);
+    expect(seen[0]).toContain(`"pc:rl:route:limited-auth:{u:${user.id}}"`);
     expect(await counter('global-user')).toBe('2');
     expect(await counter('route:limited-auth')).toBe('2');
   });
