@@ -70,13 +70,17 @@ export function createAuditLog(
     let attempts = 0;
     // Entries of a failed batch, retried one at a time: one the store refuses must not hold back or drop the rest.
     let solo = 0;
+    /** The head `n` entries are done with: written, or dropped after their retries. */
+    const settle = (n: number): void => {
+      queue.splice(0, n);
+      attempts = 0;
+      solo = Math.max(0, solo - n);
+    };
     while (queue.length > 0) {
       const batch = queue.slice(0, solo > 0 ? 1 : BATCH);
       try {
         await users.appendRecords(batch);
-        queue.splice(0, batch.length);
-        attempts = 0;
-        solo = Math.max(0, solo - 1);
+        settle(batch.length);
       } catch (err) {
         if (batch.length > 1) {
           solo = batch.length;
@@ -89,9 +93,7 @@ export function createAuditLog(
           continue;
         }
         log.error({ err, kind: batch[0]!.kind }, 'audit write failed repeatedly: event dropped');
-        queue.shift();
-        attempts = 0;
-        solo = Math.max(0, solo - 1);
+        settle(1);
       }
     }
     running = null;

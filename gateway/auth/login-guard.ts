@@ -4,7 +4,7 @@
 import type { GatewayConfig, Rate } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
 import { rateLimitHeaders } from '../http/rate-limit-headers.js';
-import type { LimiterBackend, LimitState } from '../state/limiter.js';
+import type { Counted, LimiterBackend, LimitState } from '../state/limiter.js';
 
 export interface LoginGuard {
   /**
@@ -63,10 +63,7 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
     return `${epoch.limit - epoch.remaining}|${email}|${ip}`;
   };
 
-  async function both(
-    a: LimitState | Promise<LimitState>,
-    b: LimitState | Promise<LimitState>,
-  ): Promise<readonly LimitState[]> {
+  async function both(a: Counted, b: Counted): Promise<readonly LimitState[]> {
     const states = await Promise.all([a, b]);
     // Headers from both: when the other limit is used up too and resets later, Retry-After names it.
     if (states.some((s) => !s.allowed)) throw tooMany('rate_limited', states);

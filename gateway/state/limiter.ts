@@ -18,13 +18,16 @@ export interface LimitState {
   readonly resetMs: number;
 }
 
+/** A limiter's answer: at once from process memory, a promise from Redis. */
+export type Counted = LimitState | Promise<LimitState>;
+
 export interface Limiter {
   readonly limit: number;
   /**
    * Counts one hit; `allowed` is false once the window's points are used up. A limiter in process memory
    * answers at once (no promise): the public path then runs without a single microtask.
    */
-  consume(key: string): LimitState | Promise<LimitState>;
+  consume(key: string): Counted;
   /** What StateStore.checkAccess needs to count a hit on `key` as consume would (same stored counter). */
   counter(key: string): CounterSpec;
   /** The state after a hit the store counted: what consume would have answered. */

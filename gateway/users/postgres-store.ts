@@ -28,7 +28,6 @@ import {
   USER_COLUMNS,
 } from './postgres-rows.js';
 import {
-  type AuditEvent,
   type AuditInput,
   checkLimit,
   decodeCursor,
@@ -104,11 +103,8 @@ export async function createPostgresUserStore(
     return { id: Number(last?.id ?? 0), hash: last?.hash ?? GENESIS_HASH };
   }
 
-  async function insertAudit(
-    tx: Queryable,
-    head: ChainHead,
-    event: AuditInput,
-  ): Promise<{ event: AuditEvent; head: ChainHead }> {
+  /** Appends one event after `head`; returns the new head. */
+  async function insertAudit(tx: Queryable, head: ChainHead, event: AuditInput): Promise<ChainHead> {
     const content = { ...event, id: head.id + 1, at: now(), details: toPlainJson(event.details) };
     const hash = chainHash(head.hash, content);
     const { type, user_id, actor, ip } = content;
@@ -116,10 +112,7 @@ export async function createPostgresUserStore(
       `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
       [content.id, content.at, type, user_id, actor, ip, canonicalJson(content.details), head.hash, hash],
     );
-    return {
-      event: { ...content, at: new Date(content.at), details: content.details as Record<string, unknown> },
-      head: { id: content.id, hash },
-    };
+    return { id: content.id, hash };
   }
 
   return {
@@ -171,7 +164,6 @@ export async function createPostgresUserStore(
         );
         return searchPage(rows.map(toUser), limit);
       }),
-    recordLogin: (attempt) => guarded(() => insertLogin(db, attempt)),
     recentLogins: (userId, limit) =>
       guarded(async () => {
         const rows = await db.query<PgLoginRow>(
@@ -180,10 +172,6 @@ export async function createPostgresUserStore(
         );
         return rows.map(toLoginRecord);
       }),
-    appendAudit: (event) =>
-      guarded(() =>
-        transaction(pool, async (tx) => (await insertAudit(tx, await chainHead(tx), event)).event),
-      ),
     appendRecords: (entries) =>
       guarded(() =>
         transaction(pool, async (tx) => {
@@ -192,7 +180,7 @@ export async function createPostgresUserStore(
             if (entry.kind === 'login') await insertLogin(tx, entry.attempt);
             else {
               head ??= await chainHead(tx);
-              head = (await insertAudit(tx, head, entry.event)).head;
+              head = await insertAudit(tx, head, entry.event);
             }
           }
         }),

@@ -18,7 +18,7 @@ import {
   type UserRow,
 } from './sqlite-rows.js';
 import {
-  type AuditEvent,
+  type AuditInput,
   checkLimit,
   decodeCursor,
   type LoginAttempt,
@@ -187,7 +187,7 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
 
   // Audit ids are assigned inside the write lock because each id is part of the hashed content: only
   // ever called inside a transaction.
-  const auditRow = (event: Omit<AuditEvent, 'id' | 'at'>): AuditEvent => {
+  const auditRow = (event: AuditInput): void => {
     const last = sql.lastAudit.get();
     const content = { ...event, id: (last?.id ?? 0) + 1, at: now(), details: toPlainJson(event.details) };
     const prevHash = last?.hash ?? GENESIS_HASH;
@@ -197,12 +197,10 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
       prev_hash: prevHash,
       hash: chainHash(prevHash, content),
     });
-    return { ...content, at: new Date(content.at), details: content.details as Record<string, unknown> };
   };
   const loginRow = (attempt: LoginAttempt): void => {
     sql.insertLogin.run({ ...attempt, success: attempt.success ? 1 : 0, at: now() });
   };
-  const appendAudit = db.transaction(auditRow);
   // One commit for many rows: a commit costs more than the rows it carries.
   const appendRecords = db.transaction((entries: readonly RecordEntry[]): void => {
     for (const entry of entries) {
@@ -274,10 +272,8 @@ export function createSqliteUserStore(path: string, options: UserStoreOptions = 
         });
         return searchPage(rows.map(toUser), limit);
       }),
-    recordLogin: (attempt) => guarded(() => relaxed(() => loginRow(attempt))),
     recentLogins: (userId, limit) =>
       guarded(() => sql.recentLogins.all(userId, checkLimit(limit)).map(toLoginRecord)),
-    appendAudit: (event) => guarded(() => relaxed(() => appendAudit.immediate(event))),
     appendRecords: (entries) => guarded(() => relaxed(() => appendRecords.immediate(entries))),
     listAudit: (query) =>
       guarded(() =>

@@ -118,14 +118,12 @@ export interface UserStore {
   /** The email stays reserved: a deleted account's address cannot be registered again. */
   softDelete(id: string): Promise<User | null>;
   searchUsers(query: SearchQuery): Promise<SearchResult>;
-  recordLogin(attempt: LoginAttempt): Promise<void>;
   /** Newest first. */
   recentLogins(userId: string, limit: number): Promise<LoginRecord[]>;
-  /** Appends to the tamper-evident chain; returns the stored event. */
-  appendAudit(event: AuditInput): Promise<AuditEvent>;
   /**
    * Writes login records and audit events in the order given, in one transaction: all of them, or
-   * none when any fails. Audit events extend the chain as appendAudit would.
+   * none when any fails. Each audit event extends the tamper-evident chain (id and prev_hash assigned
+   * under the store's write lock). The only writer of both: the audit queue (gateway/audit.ts).
    */
   appendRecords(entries: readonly RecordEntry[]): Promise<void>;
   /** Newest first. */

@@ -12,6 +12,7 @@ import { createSqliteDumpSource } from '../../gateway/users/sqlite-dump.js';
 import { createSqliteUserStore, sqliteExec } from '../../gateway/users/sqlite-store.js';
 import { digestDump, PLAIN_TABLES } from '../../gateway/users/user-dump.js';
 import type { User, UserStore } from '../../gateway/users/user-store.js';
+import { appendAudit, recordLogin } from '../support/records.js';
 import { createTestDatabase, type TestDatabase } from './users/postgres-harness.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -65,9 +66,9 @@ describe('portcullis migrate-users (SQLite → PostgreSQL)', () => {
     await source.setActive(bob.id, false);
     await source.softDelete(carol.id);
     const at = { email: 'alice@example.com', ip: '203.0.113.7', user_agent: 'UA/1 "quoted"\n' };
-    await source.recordLogin({ ...at, user_id: alice.id, success: false, reason: 'bad_password' });
-    await source.recordLogin({ ...at, user_id: alice.id, success: true, reason: null });
-    await source.recordLogin({
+    await recordLogin(source, { ...at, user_id: alice.id, success: false, reason: 'bad_password' });
+    await recordLogin(source, { ...at, user_id: alice.id, success: true, reason: null });
+    await recordLogin(source, {
       ...at,
       user_id: null,
       email: 'ghost@example.com',
@@ -76,7 +77,7 @@ describe('portcullis migrate-users (SQLite → PostgreSQL)', () => {
     });
     for (let i = 0; i < 3; i++) {
       clock += 1000;
-      await source.appendAudit({
+      await appendAudit(source, {
         type: 'roles_changed',
         user_id: alice.id,
         actor: 'cli',
@@ -150,7 +151,7 @@ describe('portcullis migrate-users (SQLite → PostgreSQL)', () => {
       expect(await target.listAudit({ limit: 10 })).toEqual(await source.listAudit({ limit: 10 }));
       expect(await target.verifyAudit()).toEqual({ ok: true });
       // The chain goes on from the copied events, and the copied users still reserve their emails.
-      const next = await target.appendAudit({
+      const next = await appendAudit(target, {
         type: 'migrated',
         user_id: null,
         actor: 'cli',

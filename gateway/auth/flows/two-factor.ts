@@ -168,7 +168,8 @@ export function createTwoFactor(deps: FlowDeps) {
       const s = await data.security(user.id);
       if (s.totp_secret === null) throw invalidChallenge();
       if (!(await secondFactorOk(user, s.totp_secret, code, meta))) {
-        await users.recordLogin({
+        // Queued like every login record (accounts.ts): a busy database never turns a wrong code into a 500.
+        audit.recordLogin({
           user_id: user.id,
           email: user.email_canonical,
           ip: meta.ip,

@@ -3,7 +3,7 @@
 // pipeline synchronously; and that count is the same stored counter the library's own calls use.
 import { describe, expect, it } from 'vitest';
 import type { Rate } from '../../../config/types.js';
-import { createMemoryLimiters, type LimitState } from '../../../gateway/state/limiter.js';
+import { type Counted, createMemoryLimiters, type LimitState } from '../../../gateway/state/limiter.js';
 
 const rate = (points: number, seconds: number): Rate => ({
   points,
@@ -12,7 +12,7 @@ const rate = (points: number, seconds: number): Rate => ({
 });
 
 /** A consume that answered at once: a promise here means every public request waits a microtask. */
-function now(answer: LimitState | Promise<LimitState>): LimitState {
+function now(answer: Counted): LimitState {
   if (answer instanceof Promise) throw new Error('the memory limiter answered with a promise');
   return answer;
 }

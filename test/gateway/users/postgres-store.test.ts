@@ -10,6 +10,7 @@ import {
   postgresExec,
 } from '../../../gateway/users/postgres-store.js';
 import type { UserStore } from '../../../gateway/users/user-store.js';
+import { appendAudit } from '../../support/records.js';
 import { createTestDatabase, type TestDatabase } from './postgres-harness.js';
 import { runUserStoreSuite } from './user-store.suite.js';
 
@@ -109,7 +110,7 @@ describe('postgres user store: shared by replicas', () => {
     const [a, b] = [await open(), await open()];
     await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
-        (i % 2 === 0 ? a : b).appendAudit({
+        appendAudit(i % 2 === 0 ? a : b, {
           type: 'login',
           user_id: null,
           actor: null,
@@ -134,7 +135,7 @@ describe('postgres user store: shared by replicas', () => {
     await new Promise((r) => setTimeout(r, 100));
     const started = Date.now();
     const err = await rejection(
-      store.appendAudit({ type: 'x', user_id: null, actor: null, ip: null, details: {} }),
+      appendAudit(store, { type: 'x', user_id: null, actor: null, ip: null, details: {} }),
     );
     expect(err).toMatchObject({ code: 'internal_error', status: 500 });
     expect(err.cause).toMatchObject({ code: '57014' }); // query_canceled by statement_timeout

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SQLITE_MIGRATIONS } from '../../../gateway/users/sqlite-migrations.js';
 import { createSqliteUserStore, migrateSqliteFile, sqliteExec } from '../../../gateway/users/sqlite-store.js';
+import { appendAudit, recordLogin } from '../../support/records.js';
 import { runUserStoreSuite } from './user-store.suite.js';
 
 runUserStoreSuite('sqlite', async (options) => {
@@ -40,7 +41,7 @@ describe('sqlite user store: the file', () => {
     const file = join(dir, 'a', 'b', 'users.db');
     const first = createSqliteUserStore(file);
     const created = await first.createUser(user);
-    await first.appendAudit({
+    await appendAudit(first, {
       type: 'user_created',
       user_id: created.id,
       actor: null,
@@ -97,7 +98,7 @@ describe('sqlite user store: the file', () => {
   it('enforces foreign keys: a login record cannot name a user that does not exist', async () => {
     const store = createSqliteUserStore(join(dir, 'users.db'));
     const attempt = { email: 'x@example.com', ip: '::1', user_agent: 'UA', success: false, reason: 'x' };
-    expect(await rejectionCode(store.recordLogin({ ...attempt, user_id: 'f'.repeat(32) }))).toBe(
+    expect(await rejectionCode(recordLogin(store, { ...attempt, user_id: 'f'.repeat(32) }))).toBe(
       'internal_error',
     );
     await store.close();

@@ -3,6 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { User, UserStore, UserStoreOptions } from '../../../gateway/users/user-store.js';
+import { appendAudit, recordLogin } from '../../support/records.js';
 
 export interface StoreHarness {
   store: UserStore;
@@ -272,9 +273,9 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
         const dave = await newUser('dave@example.com');
         const other = await newUser('erin@example.com');
         const base = { email: 'dave@example.com', ip: '203.0.113.7', user_agent: 'UA/1' };
-        await store.recordLogin({ ...base, user_id: dave.id, success: false, reason: 'bad_password' });
+        await recordLogin(store, { ...base, user_id: dave.id, success: false, reason: 'bad_password' });
         clock += 1000;
-        await store.recordLogin({
+        await recordLogin(store, {
           ...base,
           user_id: dave.id,
           success: true,
@@ -282,14 +283,14 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
           ip: '2001:db8::1',
         });
         clock += 1000;
-        await store.recordLogin({
+        await recordLogin(store, {
           ...base,
           user_id: null,
           email: 'nobody@example.com',
           success: false,
           reason: 'unknown',
         });
-        await store.recordLogin({
+        await recordLogin(store, {
           ...base,
           user_id: other.id,
           email: 'erin@example.com',
@@ -315,7 +316,7 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
 
     describe('audit log', () => {
       const event = (type: string, user_id: string | null, details: Record<string, unknown> = {}) =>
-        store.appendAudit({ type, user_id, actor: 'admin', ip: '127.0.0.1', details });
+        appendAudit(store, { type, user_id, actor: 'admin', ip: '127.0.0.1', details });
 
       it('appends events with increasing ids and lists them newest first, filtered', async () => {
         const a = await event('user_disabled', 'a'.repeat(32), {

@@ -1,7 +1,9 @@
 // TOTP two-factor end to end: enroll (password required) → otpauth URI → confirm → recovery codes; login
 // answers a challenge instead of tokens; the hostile cases: code replay, challenge replay and theft,
 // another user's code, recovery code reuse, rate limits, disabling without a code.
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSqliteUserStore } from '../../../gateway/users/sqlite-store.js';
 import { makeProof, newDpopKey } from '../../support/dpop.js';
 import { flipSignature } from '../../support/tamper.js';
 import {
@@ -114,6 +116,21 @@ describe('TOTP two-factor', () => {
       409,
       'totp_already_enabled',
     );
+  });
+
+  it('a wrong code is in the login history (reason invalid_code), written by the audit queue', async () => {
+    const e = await enrolled();
+    expectFailure(await completeLogin(await challengeFor(e.email), '000000'), 401, 'invalid_code');
+    // The gateway's own SQLite file, read over a second connection as an operator's tool would.
+    const users = createSqliteUserStore(join(f.gw.dir, 'users.db'));
+    try {
+      const user = await users.findByEmail(e.email);
+      await expect
+        .poll(async () => (await users.recentLogins(user!.id, 5)).map((l) => [l.success, l.reason]))
+        .toContainEqual([false, 'invalid_code']);
+    } finally {
+      await users.close();
+    }
   });
 
   it('login answers a challenge; the right code completes it with tokens', async () => {
