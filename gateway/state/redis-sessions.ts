@@ -35,6 +35,11 @@ import type { AccessCheck, CounterHit, RotateResult, SessionRecord, StateStore }
 export interface RedisCommands {
   /** Runs one of redis-scripts.ts; rejects with GatewayError state_unavailable. */
   script(name: ScriptName, ...args: (string | number)[]): Promise<unknown>;
+  /**
+   * The same for a script without a fixed key count, its arguments built by the caller in one array
+   * (key count, keys, arguments) that the command takes over as it is: a batched check carries hundreds.
+   */
+  scriptArray(name: ScriptName, args: string[]): Promise<unknown>;
   /** False on Cluster: one script may then only touch one user's keys (one hash slot). */
   readonly mixesUsers: boolean;
   get(key: string): Promise<string | null>;
@@ -71,17 +76,17 @@ function badHash(): TypeError {
   return new TypeError('a refresh hash must be 1-256 printable ASCII characters without spaces');
 }
 
-/** The session part of a pcCheck reply. */
-function access(f: readonly unknown[], known: FixedSession | undefined): AccessCheck {
+/** A pcCheck reply entry: the session's answer, then `counters` [consumed, ttl ms] pairs after its 7 fields. */
+function access(f: readonly unknown[], known: FixedSession | undefined, counters: number): AccessCheck {
+  const counted = counters === 0 ? undefined : hits(f, counters);
   const session = decodeSession(f, known);
   if (session === null) {
-    return { ok: false, reason: f[5] === 'session_replaced' ? 'session_replaced' : 'token_revoked' };
+    return { ok: false, reason: f[5] === 'session_replaced' ? 'session_replaced' : 'token_revoked', counted };
   }
-  if (f[6] === 1) return { ok: false, reason: 'token_revoked' };
-  return { ok: true, session };
+  if (f[6] === 1) return { ok: false, reason: 'token_revoked', counted };
+  return { ok: true, session, counted };
 }
 
-/** The counters of a pcCheck reply: [consumed, ttl ms] pairs after the 7 session fields. */
 function hits(f: readonly unknown[], n: number): CounterHit[] {
   const out: CounterHit[] = [];
   for (let i = 7; i < 7 + 2 * n; i += 2) {
@@ -116,7 +121,7 @@ function createChecker(
   fixedParts: BoundedMap<string, FixedSession>,
 ): SessionOps['checkAccess'] {
   let keys: string[] = [];
-  let argv: Array<string | number> = [];
+  let argv: string[] = [];
   let waiting: Waiter[] = [];
   let scheduled = false;
 
@@ -130,9 +135,9 @@ function createChecker(
     }
     try {
       const f = asArray(entry);
-      const check = access(f, w.known);
+      const check = access(f, w.known, w.counters);
       if (w.known === undefined && check.ok) fixedParts.set(w.key, check.session);
-      w.resolve(w.counters === 0 ? check : { ...check, counted: hits(f, w.counters) });
+      w.resolve(check);
     } catch (err) {
       w.reject(err);
     }
@@ -142,7 +147,7 @@ function createChecker(
     scheduled = false;
     const batch = waiting;
     if (batch.length === 0) return;
-    const sent = cmd.script('pcCheck', keys.length, ...keys, batch.length, ...argv);
+    const sent = cmd.scriptArray('pcCheck', [String(keys.length), ...keys, String(batch.length), ...argv]);
     keys = [];
     argv = [];
     waiting = [];
@@ -165,10 +170,10 @@ function createChecker(
     const key = redisKeys.session(userId, sid);
     const known = fixedParts.get(key);
     keys.push(key, redisKeys.tombstone(userId, sid), redisKeys.jti(userId, jti));
-    argv.push(counters.length, known === undefined ? '1' : '0');
+    argv.push(String(counters.length), known === undefined ? '1' : '0');
     for (const c of counters) {
       keys.push(c.key);
-      argv.push(c.seconds);
+      argv.push(String(c.seconds));
     }
     const answered = new Promise<AccessCheck>((resolve, reject) => {
       waiting.push({ key, known, counters: counters.length, resolve, reject });
