@@ -109,10 +109,19 @@ interface Backed {
   readonly breaker: Breaker;
   /** Availability limits count here while the store fails; null for account protections (fail closed). */
   readonly insurance: RateLimiterMemory | null;
+  /** Counts a hit on the store in the command shared by the hits of one turn; null: the library's consume. */
+  readonly count: CountHit | null;
 }
 
+/**
+ * One hit on a counter, counted as rate-limiter-flexible's consume counts it (same key, same stored
+ * value), in one command with the other hits of the same event-loop turn. Rejects with the store's
+ * error, for the limiter to fall back to its insurance or fail closed.
+ */
+export type CountHit = (counter: CounterSpec) => Promise<CounterHit>;
+
 function wrap(b: Backed, limit: number, seconds: number): Limiter {
-  const { backing, ready, breaker, insurance } = b;
+  const { backing, ready, breaker, insurance, count } = b;
   const local = backing instanceof RateLimiterMemory;
   const now = local ? countNow(backing, seconds) : null;
   const allowed = (res: RateLimiterRes): LimitState => state(limit, res, true);
@@ -120,6 +129,11 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
     if (err instanceof RateLimiterRes) return state(limit, err, false);
     throw err;
   };
+  const counter = (key: string): CounterSpec => ({ key: backing.getKey(key), seconds });
+  // rate-limiter-flexible refuses a hit once the count exceeds the points.
+  const read = ([consumed, ttlMs]: CounterHit): LimitState =>
+    counted(limit, consumed, ttlMs, consumed <= limit);
+  const consumeOn = (on: Backing, key: string): Promise<LimitState> => on.consume(key).then(allowed, refused);
 
   /** Runs `op` on the store, else on the insurance, else fails with state_unavailable. */
   async function run<T>(op: (on: Backing) => Promise<T>): Promise<T> {
@@ -150,11 +164,13 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
         return state(limit, res, res.consumedPoints <= limit);
       }
       // In process memory nothing can fail: the library's promise is the only one a request waits on.
-      return (local ? backing.consume(key) : run((on) => on.consume(key))).then(allowed, refused);
+      if (local) return consumeOn(backing, key);
+      return run((on) =>
+        on === backing && count !== null ? count(counter(key)).then(read) : consumeOn(on, key),
+      );
     },
-    counter: (key) => ({ key: backing.getKey(key), seconds }),
-    // rate-limiter-flexible refuses a hit once the count exceeds the points.
-    read: ([consumed, ttlMs]) => counted(limit, consumed, ttlMs, consumed <= limit),
+    counter,
+    read,
     async peek(key) {
       const res = await run((on) => on.get(key));
       return state(limit, res, res === null || res.consumedPoints < limit);
@@ -194,7 +210,8 @@ function cached(create: LimiterBackend['create']): LimiterBackend {
 export function createMemoryLimiters(): LimiterBackend {
   return cached((name, rate) => {
     const backing = new RateLimiterMemory({ keyPrefix: name, points: rate.points, duration: seconds(rate) });
-    return wrap({ backing, ready: () => null, breaker: CLOSED, insurance: null }, rate.points, seconds(rate));
+    const backed = { backing, ready: () => null, breaker: CLOSED, insurance: null, count: null };
+    return wrap(backed, rate.points, seconds(rate));
   });
 }
 
@@ -262,13 +279,15 @@ export function handshakeWaiter(client: RedisConnection): Readiness {
 
 /**
  * `client` is the ioredis connection of the Redis state store, shared so limits cost no extra connection;
- * so are its breaker and its handshake waiter.
+ * so are its breaker and its handshake waiter. Hits are counted by `count` when given (the store's
+ * batched counting script), else by the library's consume.
  */
 export function createRedisLimiters(
   client: RedisConnection,
   prefix: string,
   breaker: Breaker = createBreaker(client),
   ready: Readiness = handshakeWaiter(client),
+  count: CountHit | null = null,
 ): LimiterBackend {
   return cached((name, rate, options) => {
     const base = { keyPrefix: `${prefix}rl:${name}`, points: rate.points, duration: seconds(rate) };
@@ -276,6 +295,6 @@ export function createRedisLimiters(
     const insurance = options.failClosed ? null : new RateLimiterMemory(base);
     // Never queue behind a dead connection: answer from insurance or fail closed at once.
     const backing = new RateLimiterRedis({ ...base, storeClient: client, rejectIfRedisNotReady: true });
-    return wrap({ backing, ready, breaker, insurance }, rate.points, base.duration);
+    return wrap({ backing, ready, breaker, insurance, count }, rate.points, base.duration);
   });
 }

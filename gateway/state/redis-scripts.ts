@@ -38,6 +38,28 @@ local function keep_until(key, at, now)
 end
 `;
 
+// One hit on a rate-limiter-flexible counter, with the semantics of the library's incrTtlLuaScript for
+// 1 point (its multi INCRBY + PTTL for a window of 0), so the library reads, resets, rewards and blocks
+// the same counts; a new window is started by INCRBY then EXPIRE, where the library's script sends
+// SET NX EX first. Returns the hits in the window and the ms until it resets (-1: never).
+const HIT = `
+local function hit(key, secs)
+  local consumed = redis.call('INCRBY', key, 1)
+  local ttl
+  if consumed == 1 and secs ~= '0' then
+    redis.call('EXPIRE', key, secs)
+    ttl = 1000 * secs
+  else
+    ttl = redis.call('PTTL', key)
+    if ttl == -1 and secs ~= '0' then
+      redis.call('EXPIRE', key, secs)
+      ttl = 1000 * secs
+    end
+  end
+  return consumed, ttl
+end
+`;
+
 export interface ScriptDef {
   /** Absent: the caller passes the key count as the first argument. */
   readonly numberOfKeys?: number;
@@ -50,15 +72,13 @@ export interface ScriptDef {
  * counters. ARGV: the number of requests, then per request: its counter count, '1' when the caller wants
  * `rec` ('0': it holds the session's fixed part already, and rec comes back nil), each counter's window
  * in seconds. Returns one entry per request: {rec, roles, active, exp, seen, tombstone, jti-revoked (0|1),
- * then consumed and ttl ms per counter}, or the error text when that request's commands failed (the
- * others still get their answers). The tombstone is read only when the session is gone and the jti only
- * while it lives: each is consulted only then. A counter has the semantics of rate-limiter-flexible's
- * incrTtlLuaScript for 1 point (its multi INCRBY + PTTL for a window of 0), so the library reads, resets
- * and blocks the same counts; a new window is started by INCRBY then EXPIRE, where the library's script
- * sends SET NX EX first. Counters count whether or not the session lives, as separate commands would.
+ * then consumed and ttl ms per counter (HIT)}, or the error text when that request's commands failed
+ * (the others still get their answers). The tombstone is read only when the session is gone and the jti
+ * only while it lives: each is consulted only then. Counters count whether or not the session lives, as
+ * separate commands would.
  */
 const check: ScriptDef = {
-  lua: `
+  lua: `${HIT}
 local function one(k, a, n)
   local f
   if ARGV[a + 1] == '1' then
@@ -71,20 +91,7 @@ local function one(k, a, n)
   if f[2] then revoked = redis.call('EXISTS', KEYS[k + 3]) else tomb = redis.call('GET', KEYS[k + 2]) end
   local out = {f[1], f[2], f[3], f[4], f[5], tomb, revoked}
   for i = 1, n do
-    local key, secs = KEYS[k + 3 + i], ARGV[a + 1 + i]
-    local consumed = redis.call('INCRBY', key, 1)
-    local ttl
-    if consumed == 1 and secs ~= '0' then
-      -- A new window (the library's SET NX EX then INCRBY, one command fewer).
-      redis.call('EXPIRE', key, secs)
-      ttl = 1000 * secs
-    else
-      ttl = redis.call('PTTL', key)
-      if ttl == -1 and secs ~= '0' then
-        redis.call('EXPIRE', key, secs)
-        ttl = 1000 * secs
-      end
-    end
+    local consumed, ttl = hit(KEYS[k + 3 + i], ARGV[a + 1 + i])
     out[#out + 1] = consumed
     out[#out + 1] = ttl
   end
@@ -105,6 +112,28 @@ for r = 1, tonumber(ARGV[1]) do
   end
   k = k + 3 + n
   a = a + 2 + n
+end
+return res
+`,
+};
+
+/**
+ * One hit on each of several counters (the rate limiters' hits of one event-loop turn). KEYS: the
+ * counters; ARGV: each one's window in seconds. Returns {consumed, ttl ms} per counter (HIT), or the
+ * error text for a counter whose commands failed (the others still count).
+ */
+const count: ScriptDef = {
+  lua: `${HIT}
+local res = {}
+for i = 1, #KEYS do
+  local ok, consumed, ttl = pcall(hit, KEYS[i], ARGV[i])
+  if ok then
+    res[i] = {consumed, ttl}
+  elseif type(consumed) == 'table' and consumed.err then
+    res[i] = consumed.err
+  else
+    res[i] = tostring(consumed)
+  end
 end
 return res
 `,
@@ -232,6 +261,7 @@ return {'reused', f[1], f[2], f[3], f[4], f[5], cur}
 /** Registered with ioredis defineCommand under these names (EVALSHA, EVAL on NOSCRIPT). */
 export const SCRIPTS = {
   pcCheck: check,
+  pcCount: count,
   pcCreate: create,
   pcEndOne: endOne,
   pcEndAll: endAll,

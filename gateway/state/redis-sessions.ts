@@ -30,7 +30,15 @@ import {
   unreadable,
 } from './redis-codec.js';
 import type { ScriptName } from './redis-scripts.js';
-import type { AccessCheck, CounterHit, RotateResult, SessionRecord, StateStore } from './state-store.js';
+import type {
+  AccessCheck,
+  CounterHit,
+  CounterSpec,
+  RotateResult,
+  SessionRecord,
+  StateStore,
+} from './state-store.js';
+import { EntryError, turnBatch } from './turn-batch.js';
 
 export interface RedisCommands {
   /** Runs one of redis-scripts.ts; rejects with GatewayError state_unavailable. */
@@ -101,89 +109,56 @@ function hits(f: readonly unknown[], n: number): CounterHit[] {
 /** Requests per pcCheck at most: the script blocks Redis for ≈ 15 µs per request. */
 const MAX_BATCH = 100;
 
-/** A request waiting for its batch's reply. */
-interface Waiter {
+/** One request's check, waiting for its batch. */
+interface Check {
+  readonly userId: string;
+  readonly sid: string;
+  readonly jti: string;
   readonly key: string;
   readonly known: FixedSession | undefined;
-  readonly counters: number;
-  resolve(check: AccessCheck): void;
-  reject(err: unknown): void;
+  readonly counters: readonly CounterSpec[];
 }
 
 /**
  * checkAccess: the checks of the requests that arrive in one turn of the event loop leave together, as
- * one pcCheck script (one command, one write, one reply), flushed from setImmediate: once the I/O of this
- * turn is read, before the loop waits again, so a lone request waits no longer than a command of its own
- * would (ioredis's auto-pipelining waits the same way). On Cluster each request goes alone.
+ * one pcCheck script (one command, one write, one reply). On Cluster each request goes alone.
  */
 function createChecker(
   cmd: RedisCommands,
   fixedParts: BoundedMap<string, FixedSession>,
 ): SessionOps['checkAccess'] {
-  let keys: string[] = [];
-  let argv: string[] = [];
-  let waiting: Waiter[] = [];
-  let scheduled = false;
-
-  function answer(w: Waiter, entry: unknown): void {
-    if (typeof entry === 'string') {
-      // That request's commands failed in Redis (the others in the batch did not): not an outage.
-      const err = new Error(`state store script failed: ${entry}`);
-      cmd.error({ err }, 'state store command failed');
-      w.reject(new GatewayError('state_unavailable', { cause: err }));
-      return;
-    }
-    try {
-      const f = asArray(entry);
-      const check = access(f, w.known, w.counters);
-      if (w.known === undefined && check.ok) fixedParts.set(w.key, check.session);
-      w.resolve(check);
-    } catch (err) {
-      w.reject(err);
-    }
-  }
-
-  function flush(): void {
-    scheduled = false;
-    const batch = waiting;
-    if (batch.length === 0) return;
-    const sent = cmd.scriptArray('pcCheck', [String(keys.length), ...keys, String(batch.length), ...argv]);
-    keys = [];
-    argv = [];
-    waiting = [];
-    sent.then(
-      (reply) => {
-        if (!Array.isArray(reply) || reply.length !== batch.length) {
-          const err = unreadable('check reply');
-          for (const w of batch) w.reject(err);
-          return;
+  const check = turnBatch<Check, AccessCheck>({
+    send(batch) {
+      const keys: string[] = [];
+      const argv: string[] = [];
+      for (const c of batch) {
+        keys.push(c.key, redisKeys.tombstone(c.userId, c.sid), redisKeys.jti(c.userId, c.jti));
+        argv.push(String(c.counters.length), c.known === undefined ? '1' : '0');
+        for (const counter of c.counters) {
+          keys.push(counter.key);
+          argv.push(String(counter.seconds));
         }
-        for (let i = 0; i < batch.length; i++) answer(batch[i]!, reply[i]);
-      },
-      (err: unknown) => {
-        for (const w of batch) w.reject(err);
-      },
-    );
-  }
-
+      }
+      return cmd.scriptArray('pcCheck', [String(keys.length), ...keys, String(batch.length), ...argv]);
+    },
+    decode(c, entry) {
+      const answer = access(asArray(entry), c.known, c.counters.length);
+      if (c.known === undefined && answer.ok) fixedParts.set(c.key, answer.session);
+      return answer;
+    },
+    failed(_c, message) {
+      // That request's commands failed in Redis (the others in the batch did not): not an outage.
+      const err = new EntryError(`state store script failed: ${message}`);
+      cmd.error({ err }, 'state store command failed');
+      return new GatewayError('state_unavailable', { cause: err });
+    },
+    malformed: () => unreadable('check reply'),
+    max: MAX_BATCH,
+    alone: !cmd.mixesUsers,
+  });
   return (userId, sid, jti, counters = []) => {
     const key = redisKeys.session(userId, sid);
-    const known = fixedParts.get(key);
-    keys.push(key, redisKeys.tombstone(userId, sid), redisKeys.jti(userId, jti));
-    argv.push(String(counters.length), known === undefined ? '1' : '0');
-    for (const c of counters) {
-      keys.push(c.key);
-      argv.push(String(c.seconds));
-    }
-    const answered = new Promise<AccessCheck>((resolve, reject) => {
-      waiting.push({ key, known, counters: counters.length, resolve, reject });
-    });
-    if (!cmd.mixesUsers || waiting.length === MAX_BATCH) flush();
-    else if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
-    return answered;
+    return check({ userId, sid, jti, key, known: fixedParts.get(key), counters });
   };
 }
 

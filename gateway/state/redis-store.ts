@@ -19,7 +19,13 @@ import { createHash } from 'node:crypto';
 import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { createBreaker, createRedisLimiters, handshakeWaiter, type LimiterBackend } from './limiter.js';
+import {
+  type CountHit,
+  createBreaker,
+  createRedisLimiters,
+  handshakeWaiter,
+  type LimiterBackend,
+} from './limiter.js';
 import { KEY_PREFIX, redisKeys } from './redis-codec.js';
 import { SCRIPTS, type ScriptName } from './redis-scripts.js';
 import { createRedisSessions, type RedisCommands } from './redis-sessions.js';
@@ -30,7 +36,8 @@ import {
   type SessionEvent,
   type SessionEvents,
 } from './session-events.js';
-import type { StateStore } from './state-store.js';
+import type { CounterHit, CounterSpec, StateStore } from './state-store.js';
+import { EntryError, turnBatch } from './turn-batch.js';
 
 /** DESIGN.md: a store that does not answer within 1 s is unavailable. */
 const COMMAND_TIMEOUT_MS = 1000;
@@ -145,6 +152,33 @@ function sendScript(client: Redis | Cluster, name: ScriptName, args: string[]): 
   return send('evalsha', SHAS.get(name)!).catch((err: unknown) => {
     if (!(err instanceof Error && err.name === 'ReplyError' && err.message.startsWith('NOSCRIPT'))) throw err;
     return send('eval', SCRIPTS[name].lua);
+  });
+}
+
+function counterHit(entry: unknown): CounterHit {
+  if (!Array.isArray(entry) || typeof entry[0] !== 'number' || typeof entry[1] !== 'number')
+    throw new EntryError('unreadable counter reply in Redis');
+  return [entry[0], entry[1]];
+}
+
+/**
+ * The rate limiters' hits of one event-loop turn, counted by one pcCount sent directly: the library's
+ * consume is one auto-pipelined script command per hit. Errors stay ioredis's own (or EntryError, which
+ * the breaker reads as an answer, not an outage): the limiter picks its insurance or fails closed.
+ */
+function createCounter(client: Redis | Cluster): CountHit {
+  return turnBatch<CounterSpec, CounterHit>({
+    send(batch) {
+      const args = [String(batch.length)];
+      for (const c of batch) args.push(c.key);
+      for (const c of batch) args.push(String(c.seconds));
+      return sendScript(client, 'pcCount', args);
+    },
+    decode: (_counter, entry) => counterHit(entry),
+    failed: (_counter, message) => new EntryError(message),
+    malformed: () => new EntryError('unreadable counter reply in Redis'),
+    max: 100,
+    alone: client instanceof Cluster,
   });
 }
 
@@ -292,5 +326,6 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
     },
   };
 
-  return { store, limiters: createRedisLimiters(client, KEY_PREFIX, breaker, whenConnecting), events };
+  const limiters = createRedisLimiters(client, KEY_PREFIX, breaker, whenConnecting, createCounter(client));
+  return { store, limiters, events };
 }

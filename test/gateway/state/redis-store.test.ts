@@ -370,6 +370,71 @@ describe('Redis state store only', () => {
     await sleep(600);
   });
 
+  it("the limiters' hits of one event-loop turn leave as one command, each counted as the library counts it", async () => {
+    const minute = { points: 2, duration_ms: 60_000, text: '2/m' };
+    const perIp = limiters.create(`ip-${id()}`, minute, { failClosed: false });
+    const lock = limiters.create(
+      `lock-${id()}`,
+      { points: 3, duration_ms: 0, text: '3' },
+      { failClosed: true },
+    );
+    await perIp.consume('warm-up'); // loads the script
+    let answers: Awaited<ReturnType<typeof perIp.consume>>[] = [];
+    const seen = await monitorCommands(redis.port, async () => {
+      answers = await Promise.all([
+        perIp.consume('10.0.0.1'),
+        perIp.consume('10.0.0.1'),
+        perIp.consume('10.0.0.1'),
+        perIp.consume('10.0.0.2'),
+        lock.consume('ada@example.com'),
+      ]);
+    });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toContain('"evalsha"');
+    expect(answers.map((s) => [s.allowed, s.consumed, s.remaining])).toEqual([
+      [true, 1, 1],
+      [true, 2, 0],
+      [false, 3, 0],
+      [true, 1, 1],
+      [true, 1, 2],
+    ]);
+    expect(answers[0]!.resetMs).toBeGreaterThan(59_000);
+    expect(answers[0]!.resetMs).toBeLessThanOrEqual(60_000);
+    expect(answers[4]!.resetMs).toBe(0); // a window of 0 never resets
+    // rate-limiter-flexible's own calls read, reward, block and reset the very same counters.
+    expect(await perIp.peek('10.0.0.1')).toMatchObject({ consumed: 3, allowed: false });
+    await perIp.refund('10.0.0.2');
+    expect(await perIp.consume('10.0.0.2')).toMatchObject({ consumed: 1, allowed: true });
+    await lock.block('ada@example.com', 10_000);
+    const blocked = await lock.consume('ada@example.com');
+    expect(blocked.allowed).toBe(false);
+    expect(blocked.resetMs).toBeLessThanOrEqual(10_000);
+    await perIp.reset('10.0.0.1');
+    expect(await perIp.consume('10.0.0.1')).toMatchObject({ consumed: 1, allowed: true });
+  });
+
+  it('a counter Redis cannot count fails alone: the others of its turn count, and the breaker stays closed', async () => {
+    const rate = { points: 5, duration_ms: 60_000, text: '5/m' };
+    const insured = limiters.create(`insured-${id()}`, rate, { failClosed: false });
+    const lock = limiters.create(`bad-lock-${id()}`, rate, { failClosed: true });
+    // A key of the wrong type: INCRBY answers WRONGTYPE inside the script.
+    await redisCli(redis.port, 'HSET', lock.counter('broken').key, 'f', 'v');
+    await redisCli(redis.port, 'HSET', insured.counter('broken').key, 'f', 'v');
+    const [good, lockErr, insuredBroken] = await Promise.allSettled([
+      insured.consume('fine'),
+      lock.consume('broken'),
+      insured.consume('broken'),
+    ]);
+    expect(good).toMatchObject({ status: 'fulfilled', value: { consumed: 1, allowed: true } });
+    expect(lockErr.status).toBe('rejected');
+    expectUnavailable((lockErr as PromiseRejectedResult).reason);
+    // The insured limiter answers from its process memory for that key alone.
+    expect(insuredBroken).toMatchObject({ status: 'fulfilled', value: { consumed: 1, allowed: true } });
+    // Not an outage: the next hits still count in Redis.
+    expect(await insured.consume('fine')).toMatchObject({ consumed: 2 });
+    expect((await redisCli(redis.port, 'GET', insured.counter('fine').key)).trim()).toBe('2');
+  });
+
   it('limiters share the connection: fail-closed ones throw state_unavailable, insured ones count in memory', async () => {
     const rate = { points: 2, duration_ms: 60_000, text: '2/m' };
     const lockout = limiters.create(`lock-${id()}`, rate, { failClosed: true });
