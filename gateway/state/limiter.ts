@@ -1,7 +1,9 @@
 // The rate-limiter-flexible adapter (the only module importing it): fixed-window counters in process
 // memory or in Redis. Availability limits fall back to memory when Redis fails (insurance); account
-// protections (lockout) fail closed with state_unavailable instead. A per-user counter can also be
-// counted by StateStore.checkAccess in the session check's round trip (counter / read).
+// protections (lockout) fail closed with state_unavailable instead. On Redis a hit is counted by the
+// store's batched counting script (CountHit), with the library's own counter semantics; a per-user
+// counter can also be counted by StateStore.checkAccess in the session check's round trip (counter /
+// read).
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Rate } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
@@ -279,15 +281,15 @@ export function handshakeWaiter(client: RedisConnection): Readiness {
 
 /**
  * `client` is the ioredis connection of the Redis state store, shared so limits cost no extra connection;
- * so are its breaker and its handshake waiter. Hits are counted by `count` when given (the store's
- * batched counting script), else by the library's consume.
+ * so are its breaker and its handshake waiter. Hits are counted by `count` (the store's batched counting
+ * script); the library reads, resets, rewards and blocks the same counters.
  */
 export function createRedisLimiters(
   client: RedisConnection,
   prefix: string,
-  breaker: Breaker = createBreaker(client),
-  ready: Readiness = handshakeWaiter(client),
-  count: CountHit | null = null,
+  breaker: Breaker,
+  ready: Readiness,
+  count: CountHit,
 ): LimiterBackend {
   return cached((name, rate, options) => {
     const base = { keyPrefix: `${prefix}rl:${name}`, points: rate.points, duration: seconds(rate) };

@@ -1,7 +1,7 @@
 // The StateStore contract: the session allow-list, tombstones, revoked token ids, refresh-token
 // families and the profile cache. Implementations: memory-store.ts (one process) and redis-store.ts.
-// Rate-limit and lockout counters are not here: they use rate-limiter-flexible on the same backend,
-// except that checkAccess may count per-user hits in the same round trip (CounterSpec, made by limiter.ts).
+// Rate-limit and lockout counters are not here: they use rate-limiter-flexible's counters on the same
+// backend (limiter.ts), and checkAccess may count per-user hits in the same round trip (CounterSpec).
 
 /** Why a session stopped existing; what a token of that session is answered with. */
 export type EndReason = 'token_revoked' | 'session_replaced';
