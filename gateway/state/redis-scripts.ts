@@ -258,7 +258,7 @@ return {'reused', f[1], f[2], f[3], f[4], f[5], cur}
 `,
 };
 
-/** Registered with ioredis defineCommand under these names (EVALSHA, EVAL on NOSCRIPT). */
+/** By name; redis-store.ts sends them (EVALSHA, EVAL on NOSCRIPT). */
 export const SCRIPTS = {
   pcCheck: check,
   pcCount: count,

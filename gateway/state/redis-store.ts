@@ -57,23 +57,19 @@ export interface RedisState {
   readonly events: SessionEvents;
 }
 
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
-type Client = (Redis | Cluster) & Record<ScriptName, ScriptFn>;
-
 const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 5), MAX_BACKOFF_MS);
 
 /**
- * Commands of concurrent requests share one write: the rate limiters' counters, many in one turn under
- * load. The session checks batch themselves into one pcCheck (redis-sessions.ts), which then leaves at
- * once rather than wait another turn in a pipeline of one. The commands of logins, refreshes, logouts
- * and admin changes go out directly too: they are rarely two in one turn, and auto-pipelining a lone
- * command (a Pipeline object copying every defined script, a setImmediate) cost 65–68 µs of CPU
- * against 37–41 µs sent directly (and 30 µs more latency), measured with ioredis here.
+ * Commands of concurrent requests share one write: the library's own limiter commands (reads, rewards,
+ * blocks) and SET. Our scripts never go through it (sendScript): the session checks and the limiters'
+ * hits batch themselves per turn, and the scripts of logins, refreshes, logouts and admin changes are
+ * rarely two in one turn. Plain commands of those paths go out directly too: auto-pipelining a lone
+ * command (a Pipeline object copying every script defined on the client, a setImmediate) cost 65–68 µs
+ * of CPU against 37–41 µs sent directly (and 30 µs more latency), measured with ioredis here.
  */
 const pipelining = {
   enableAutoPipelining: true,
   autoPipeliningIgnoredCommands: [
-    ...(Object.keys(SCRIPTS) as ScriptName[]),
     // Not SET: DPoP's replay check (SET NX) runs on every DPoP request.
     'del',
     'pexpireat',
@@ -134,12 +130,14 @@ const SHAS = new Map(
 );
 
 /**
- * Sends a script with arguments the caller built as one array (key count, keys, arguments), which
- * becomes the command's own: ioredis's script functions copy their arguments four times and flatten
- * them (Array.prototype.flat, slow per element on Node 20), ≈ 0.7 µs per request of a batched check.
- * The array is handed to the command after it is made (Command's public `args`, which the command
- * would otherwise have turned into strings already: hence strings only). EVALSHA, then EVAL
- * when Redis answers NOSCRIPT (its script cache was emptied by a restart), as ioredis's scripts do.
+ * Sends one of our scripts directly, with arguments the caller built as one array (key count,
+ * keys, arguments), which becomes the command's own. ioredis's script functions (defineCommand) copy
+ * their arguments four times and flatten them (Array.prototype.flat, slow per element on Node 20),
+ * ≈ 0.7 µs per request of a batched check, and every script defined on the client is copied onto each
+ * auto-pipelined Pipeline: ours are not defined there. The array is handed to the command after it
+ * is made (Command's public `args`, which the command would otherwise have turned into strings
+ * already: hence strings only). EVALSHA, then EVAL when Redis answers NOSCRIPT (its script cache was
+ * emptied by a restart).
  */
 function sendScript(client: Redis | Cluster, name: ScriptName, args: string[]): Promise<unknown> {
   const send = (how: 'evalsha' | 'eval', head: string): Promise<unknown> => {
@@ -184,9 +182,7 @@ function createCounter(client: Redis | Cluster): CountHit {
 
 export function createRedisStateStore(url: string, options: RedisStateOptions): RedisState {
   const { log } = options;
-  const raw = connect(parseRedisUrl(url));
-  for (const [name, def] of Object.entries(SCRIPTS)) raw.defineCommand(name, def);
-  const client = raw as Client;
+  const client = connect(parseRedisUrl(url));
 
   let unreachable = false;
   const down = (err: unknown): void => {
@@ -234,7 +230,12 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
   }
 
   const commands: RedisCommands = {
-    script: (name, ...args) => call(() => client[name](...args)),
+    script(name, ...args) {
+      const keys = SCRIPTS[name].numberOfKeys;
+      const all = args.map(String);
+      if (keys !== undefined) all.unshift(String(keys));
+      return call(() => sendScript(client, name, all));
+    },
     scriptArray: (name, args) => call(() => sendScript(client, name, args)),
     mixesUsers: !(client instanceof Cluster),
     get: (key) => call(() => client.get(key)),
