@@ -16,7 +16,7 @@ import type { RuntimeState } from './runtime.js';
 
 export interface MainListener {
   readonly server: Server<typeof IncomingMessage, typeof GatewayResponse>;
-  /** Requests whose response has not closed yet. */
+  /** Requests whose response has not closed yet or whose stages are still running. */
   inFlight(): number;
   /** Stop accepting, finish in-flight requests (at most `timeoutMs`), then close every connection. */
   drain(timeoutMs: number): Promise<void>;
@@ -62,10 +62,11 @@ function fail(ctx: RequestContext, thrown: unknown, log: Logger): void {
 }
 
 /**
- * Runs the stages from `from` on. Synchronous while the stages are: a request whose checks answer at once
- * (a public route, the memory store's limits) is forwarded without a promise or a microtask.
+ * Runs the stages from `from` on, then calls `settled` once (the last stage returned, or one failed).
+ * Synchronous while the stages are: a request whose checks answer at once (a public route, the memory
+ * store's limits) is forwarded without a promise or a microtask.
  */
-function run(ctx: RequestContext, log: Logger, from = 0): void {
+function run(ctx: RequestContext, log: Logger, settled: () => void, from = 0): void {
   const stages = ctx.state.stages;
   try {
     for (let i = from; i < stages.length; i++) {
@@ -73,17 +74,22 @@ function run(ctx: RequestContext, log: Logger, from = 0): void {
       if (pending !== undefined) {
         pending.then(
           () => {
-            if (!ctx.ended) run(ctx, log, i + 1);
+            if (ctx.ended) settled();
+            else run(ctx, log, settled, i + 1);
           },
-          (err: unknown) => fail(ctx, err, log),
+          (err: unknown) => {
+            fail(ctx, err, log);
+            settled();
+          },
         );
         return;
       }
-      if (ctx.ended) return;
+      if (ctx.ended) break;
     }
   } catch (err) {
     fail(ctx, err, log);
   }
+  settled();
 }
 
 export function createMainListener(
@@ -102,19 +108,27 @@ export function createMainListener(
 
   const begin = (ctx: RequestContext): void => {
     active++;
+    // In flight until its response closed AND its stages settled: a client that leaves mid-login does
+    // not end the handler's work (the hash, the session, the records), and shutdown must not close the
+    // services under it (a password change would otherwise keep the old sessions alive).
+    let open = 2;
+    const done = (): void => {
+      if (--open !== 0) return;
+      active--;
+      if (active === 0 && idle !== null) idle();
+    };
     if (draining) ctx.res.setHeader('connection', 'close');
     // 'close' is emitted once: a plain listener, without once()'s wrapper.
     ctx.res.on('close', () => {
       if (ctx.abortUpstream !== null && !ctx.res.writableFinished)
         ctx.abortUpstream(new Error('client closed the connection'));
-      active--;
       const socket = ctx.req.socket;
       if (answering.get(socket) === ctx.res) answering.delete(socket);
       metrics.request(ctx);
       logAccess(ctx, log);
-      if (active === 0 && idle !== null) idle();
+      done();
     });
-    run(ctx, log);
+    run(ctx, log, done);
   };
 
   const onRequest = (req: IncomingMessage, res: GatewayResponse): void => {

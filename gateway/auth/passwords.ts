@@ -13,6 +13,7 @@ import {
   parseOptions,
   type Version,
 } from '@node-rs/argon2';
+import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 export interface Argon2Params {
@@ -39,6 +40,10 @@ export interface PasswordHasher {
   /** Stops the worker threads; hashes still waiting or running reject. */
   close(): Promise<void>;
 }
+
+/** After close (shutdown outlasted its timeout): the request is answered 503 shutting_down. */
+const hasherClosed = (): GatewayError =>
+  new GatewayError('shutting_down', { cause: new Error('password hasher is closed') });
 
 /** One hashing thread, for tests and diagnostics. */
 export interface HashThread {
@@ -247,7 +252,7 @@ function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs:
 
   return {
     run(message) {
-      if (closed) return Promise.reject(new Error('password hasher is closed'));
+      if (closed) return Promise.reject(hasherClosed());
       return new Promise((resolve, reject) => {
         queue.push({ id: nextId++, message, resolve, reject });
         dispatch();
@@ -262,7 +267,7 @@ function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs:
     },
     async close() {
       closed = true;
-      const err = new Error('password hasher is closed');
+      const err = hasherClosed();
       for (const waiting of queue.splice(0)) waiting.reject(err);
       const stopping: Promise<number>[] = [];
       for (const slot of slots) {

@@ -9,6 +9,7 @@ import { getPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPasswordHasher } from '../../../gateway/auth/passwords.js';
+import { GatewayError } from '../../../gateway/errors.js';
 
 const CHEAP = { memory_kib: 1024, iterations: 1, parallelism: 1 } as const;
 const hasher = createPasswordHasher(CHEAP);
@@ -304,18 +305,19 @@ describe('hashing threads', () => {
     expect(await brief.verify(stored, 'again')).toBe(true);
   });
 
-  it('close rejects what is waiting or running, and every later hash', async () => {
+  it('close rejects what is waiting or running, and every later hash, as 503 shutting_down', async () => {
     const closing = createPasswordHasher(DEFAULTS);
     const pending = Array.from({ length: 4 }, (_, i) => closing.hash(`pending ${i}`).catch((e: Error) => e));
     await closing.close();
+    const closed = { code: 'shutting_down', status: 503, cause: { message: 'password hasher is closed' } };
     for (const outcome of await Promise.all(pending)) {
-      expect(outcome).toBeInstanceOf(Error);
-      expect((outcome as Error).message).toMatch(/closed/);
+      expect(outcome).toBeInstanceOf(GatewayError);
+      expect(outcome).toMatchObject(closed);
     }
-    await expect(closing.hash('late')).rejects.toThrow(/closed/);
-    await expect(closing.verify('$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA', 'late')).rejects.toThrow(
-      /closed/,
-    );
+    await expect(closing.hash('late')).rejects.toMatchObject(closed);
+    await expect(
+      closing.verify('$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA', 'late'),
+    ).rejects.toMatchObject(closed);
     expect(closing.threads()).toEqual([]);
   });
 
