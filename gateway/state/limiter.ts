@@ -111,7 +111,7 @@ interface Backed {
   readonly breaker: Breaker;
   /** Availability limits count here while the store fails; null for account protections (fail closed). */
   readonly insurance: RateLimiterMemory | null;
-  /** Counts a hit on the store in the command shared by the hits of one turn; null: the library's consume. */
+  /** Counts a hit on Redis in the command shared by the hits of one turn; null in process memory. */
   readonly count: CountHit | null;
 }
 
@@ -133,8 +133,9 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
   };
   const counter = (key: string): CounterSpec => ({ key: backing.getKey(key), seconds });
   // rate-limiter-flexible refuses a hit once the count exceeds the points.
+  const within = (consumed: number): boolean => consumed <= limit;
   const read = ([consumed, ttlMs]: CounterHit): LimitState =>
-    counted(limit, consumed, ttlMs, consumed <= limit);
+    counted(limit, consumed, ttlMs, within(consumed));
   const consumeOn = (on: Backing, key: string): Promise<LimitState> => on.consume(key).then(allowed, refused);
 
   /** Runs `op` on the store, else on the insurance, else fails with state_unavailable. */
@@ -161,15 +162,13 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
     limit,
     consume(key) {
       if (now !== null) {
-        // rate-limiter-flexible refuses a hit once the count exceeds the points.
         const res = now(key);
-        return state(limit, res, res.consumedPoints <= limit);
+        return state(limit, res, within(res.consumedPoints));
       }
       // In process memory nothing can fail: the library's promise is the only one a request waits on.
-      if (local) return consumeOn(backing, key);
-      return run((on) =>
-        on === backing && count !== null ? count(counter(key)).then(read) : consumeOn(on, key),
-      );
+      if (count === null) return consumeOn(backing, key);
+      // On Redis the store counts the hit; while it fails, the insurance counts with the library.
+      return run((on) => (on === backing ? count(counter(key)).then(read) : consumeOn(on, key)));
     },
     counter,
     read,

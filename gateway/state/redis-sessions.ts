@@ -146,7 +146,7 @@ function createChecker(
       if (c.known === undefined && answer.ok) fixedParts.set(c.key, answer.session);
       return answer;
     },
-    failed(_c, message) {
+    failed(message) {
       // That request's commands failed in Redis (the others in the batch did not): not an outage.
       const err = new EntryError(`state store script failed: ${message}`);
       cmd.error({ err }, 'state store command failed');

@@ -125,8 +125,11 @@ function connect(target: RedisTarget): Redis | Cluster {
   }
 }
 
-const SHAS = new Map(
-  Object.entries(SCRIPTS).map(([name, def]) => [name, createHash('sha1').update(def.lua).digest('hex')]),
+const SHAS = new Map<ScriptName, string>(
+  (Object.keys(SCRIPTS) as ScriptName[]).map((name) => [
+    name,
+    createHash('sha1').update(SCRIPTS[name].lua).digest('hex'),
+  ]),
 );
 
 /**
@@ -159,6 +162,9 @@ function counterHit(entry: unknown): CounterHit {
   return [entry[0], entry[1]];
 }
 
+/** Hits per pcCount at most: the script blocks Redis for a few µs per hit (two commands each). */
+const MAX_COUNTS = 100;
+
 /**
  * The rate limiters' hits of one event-loop turn, counted by one pcCount sent directly: the library's
  * consume is one auto-pipelined script command per hit. Errors stay ioredis's own (or EntryError, which
@@ -173,9 +179,9 @@ function createCounter(client: Redis | Cluster): CountHit {
       return sendScript(client, 'pcCount', args);
     },
     decode: (_counter, entry) => counterHit(entry),
-    failed: (_counter, message) => new EntryError(message),
+    failed: (message) => new EntryError(message),
     malformed: () => new EntryError('unreadable counter reply in Redis'),
-    max: 100,
+    max: MAX_COUNTS,
     alone: client instanceof Cluster,
   });
 }

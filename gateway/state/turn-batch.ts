@@ -18,8 +18,8 @@ export interface TurnBatchOptions<I, R> {
   send(items: readonly I[]): Promise<unknown>;
   /** One entry of the reply for its item; throw to fail that item alone. */
   decode(item: I, entry: unknown): R;
-  /** An entry that is a string: that item's commands failed in Redis (the others did not). */
-  failed(item: I, message: string): unknown;
+  /** What an item gets whose entry is a string: its commands failed in Redis (the others did not). */
+  failed(message: string): unknown;
   /** Thrown to every item when the reply is not one entry per item. */
   malformed(): unknown;
   /** Items per command at most; a full batch leaves at once. */
@@ -40,7 +40,7 @@ export function turnBatch<I, R>(options: TurnBatchOptions<I, R>): (item: I) => P
 
   function settle(w: Waiter<I, R>, entry: unknown): void {
     if (typeof entry === 'string') {
-      w.reject(failed(w.item, entry));
+      w.reject(failed(entry));
       return;
     }
     try {
