@@ -44,8 +44,13 @@ export interface AuditLog {
   record(event: AuditRecord): void;
   /** Login records go through the same ordered, retried queue: a busy database never fails a login. */
   recordLogin(attempt: LoginAttempt): void;
-  /** Resolves when everything queued so far is written (shutdown, tests). */
+  /** Resolves when everything queued so far is written (tests). */
   flush(): Promise<void>;
+  /**
+   * Shutdown: waits up to `timeoutMs` for the queue to be written, then stops the writer (no more
+   * retries; later records are dropped) and logs how many records were lost, if any.
+   */
+  close(timeoutMs: number): Promise<void>;
 }
 
 const MAX_QUEUE = 10_000;
@@ -63,6 +68,7 @@ export function createAuditLog(
   const queue: RecordEntry[] = [];
   let running: Promise<void> | null = null;
   let dropped = 0;
+  let closed = false;
 
   async function drain(): Promise<void> {
     // Started from setImmediate: what one event-loop turn queues (a login's record and its event) shares a commit.
@@ -76,7 +82,7 @@ export function createAuditLog(
       attempts = 0;
       solo = Math.max(0, solo - n);
     };
-    while (queue.length > 0) {
+    while (queue.length > 0 && !closed) {
       const batch = queue.slice(0, solo > 0 ? 1 : BATCH);
       try {
         await users.appendRecords(batch);
@@ -99,7 +105,12 @@ export function createAuditLog(
     running = null;
   }
 
+  async function flush(): Promise<void> {
+    while (running !== null) await running;
+  }
+
   function enqueue(entry: RecordEntry): void {
+    if (closed) return;
     if (queue.length >= MAX_QUEUE) {
       // Bounded: a store that stopped answering must not grow memory without limit.
       if (dropped++ % 1000 === 0) log.error({ dropped }, 'audit queue full: events dropped');
@@ -125,8 +136,19 @@ export function createAuditLog(
     recordLogin(attempt) {
       enqueue({ kind: 'login', attempt });
     },
-    async flush() {
-      while (running !== null) await running;
+    flush,
+    async close(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        if (Number.isFinite(timeoutMs)) timer = setTimeout(resolve, timeoutMs);
+      });
+      await Promise.race([flush(), timedOut]);
+      clearTimeout(timer);
+      closed = true;
+      if (queue.length > 0) {
+        log.error({ lost: queue.length }, 'shutdown: audit records not written in time are lost');
+        queue.length = 0;
+      }
     },
   };
 }

@@ -126,6 +126,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`portcullis: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    // Exit, don't linger: a failed start must not leave a process behind holding a port or a connection.
+    process.exit(1);
   },
 );

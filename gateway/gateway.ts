@@ -20,6 +20,8 @@ import { lazyWebSocketRelay } from './upstream/websocket-lazy.js';
 
 /** Longest a log line waits in the logger's buffer (ms). */
 const LOG_FLUSH_MS = 1_000;
+/** At shutdown the audit writer gets at least this long (ms), even when the drain used up the timeout. */
+const AUDIT_FLUSH_MIN_MS = 1_000;
 
 export interface StartOptions {
   readonly config: GatewayConfig;
@@ -93,15 +95,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
   let shuttingDown = false;
   const config = options.config;
 
-  let echo: Server | null = null;
-  if (config.echo_upstream !== null) {
-    echo = createEchoUpstream();
-    await listen(echo, config.echo_upstream.host, config.echo_upstream.port);
-    log.info(
-      { address: `${config.echo_upstream.host}:${config.echo_upstream.port}` },
-      'echo upstream listening',
-    );
-  }
+  const echo: Server | null = config.echo_upstream === null ? null : createEchoUpstream();
 
   function reload(): ReturnType<GatewayHandle['reload']> {
     if (options.reloadConfig === undefined)
@@ -161,8 +155,25 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     page: createAdminPage(),
     log,
   });
-  const port = await listen(main.server, config.server.host, config.server.port);
-  const adminPort = await listen(admin, config.admin.host, config.admin.port);
+  let port: number;
+  let adminPort: number;
+  try {
+    if (echo !== null && config.echo_upstream !== null) {
+      await listen(echo, config.echo_upstream.host, config.echo_upstream.port);
+      log.info(
+        { address: `${config.echo_upstream.host}:${config.echo_upstream.port}` },
+        'echo upstream listening',
+      );
+    }
+    port = await listen(main.server, config.server.host, config.server.port);
+    adminPort = await listen(admin, config.admin.host, config.admin.port);
+  } catch (err) {
+    // A port taken, an address not ours: nothing stays open (no listener serving half a gateway).
+    await Promise.all([main.server, admin, echo].map((s) => (s?.listening ? closeServer(s) : undefined)));
+    live.close();
+    await services.close(0);
+    throw err;
+  }
   log.info({ port, adminPort, routes: state.routes.length }, 'gateway listening');
   // The stdout logger batches writes into 4 KB blocks: on a quiet gateway the start line, a failed
   // reload or an access line could sit unseen for hours. Flush now, then at least once a second.
@@ -184,11 +195,13 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
       if (shuttingDown) return;
       shuttingDown = true;
       log.info({ inFlight: main.inFlight() }, 'shutting down: draining in-flight requests');
+      const deadline = performance.now() + config.server.shutdown_timeout;
       await main.drain(config.server.shutdown_timeout);
       live.close();
       websockets.close();
       await pools.close();
-      await services.close();
+      // The audit records still queued get what is left of shutdown_timeout, and at least a second.
+      await services.close(Math.max(deadline - performance.now(), AUDIT_FLUSH_MIN_MS));
       await Promise.all([closeServer(admin), echo === null ? undefined : closeServer(echo)]);
       clearInterval(flusher);
       log.info({}, 'shutdown complete');

@@ -27,7 +27,11 @@ export interface Services {
   readonly log: Logger;
   /** Where generated keys live: beside the SQLite user database (unused with PostgreSQL: keys are files). */
   readonly dataDir: string;
-  close(): Promise<void>;
+  /**
+   * Writes the queued audit records (waiting at most `auditTimeoutMs`; what is still unwritten then is
+   * logged as lost), then closes the stores and the hasher.
+   */
+  close(auditTimeoutMs?: number): Promise<void>;
 }
 
 /** Resolves once the store answers and its migrations are applied. */
@@ -89,8 +93,8 @@ export async function createServices(config: GatewayConfig, log: Logger): Promis
     audit,
     log,
     dataDir,
-    async close() {
-      await audit.flush();
+    async close(auditTimeoutMs = Number.POSITIVE_INFINITY) {
+      await audit.close(auditTimeoutMs);
       await state.close();
       await users.close();
       await hasher.close();

@@ -15,22 +15,37 @@ export function readJsonObject(req: IncomingMessage, limit: number): Promise<Rec
     // Closing stops a client that would otherwise stream the oversized body into our socket.
     return Promise.reject(new GatewayError('payload_too_large', { close: true }));
   }
+  // A client that left before the body was read (it waited on an earlier stage, e.g. a Redis check)
+  // leaves a destroyed request that will never emit 'end' or 'error': without this the handler, and a
+  // shutdown waiting for it, would wait for good.
+  if (req.destroyed && !req.readableEnded) return Promise.reject(clientGone());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
+    const fail = (err: GatewayError): void => {
+      settled = true;
+      reject(err);
+    };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limit) {
         req.off('data', onData);
         req.resume();
-        reject(new GatewayError('payload_too_large', { close: true }));
+        fail(new GatewayError('payload_too_large', { close: true }));
         return;
       }
       chunks.push(chunk);
     };
     req.on('data', onData);
-    req.once('error', (err) => reject(new GatewayError('bad_request', { cause: err, close: true })));
+    // `on`, not `once`: a second 'error' with no listener would crash the process.
+    req.on('error', (err) => fail(new GatewayError('bad_request', { cause: err, close: true })));
+    // 'close' without 'end' first: the client left mid-body (an aborted request may emit no 'error').
+    req.once('close', () => {
+      if (!settled) fail(clientGone());
+    });
     req.once('end', () => {
+      settled = true;
       if (size > limit) return;
       let value: unknown;
       try {
@@ -47,6 +62,13 @@ export function readJsonObject(req: IncomingMessage, limit: number): Promise<Rec
     });
   });
 }
+
+/** The body can no longer be read: the client closed the connection (nobody sees this answer). */
+const clientGone = (): GatewayError =>
+  new GatewayError('bad_request', {
+    message: 'The client closed the connection before its request body was read',
+    close: true,
+  });
 
 /** A required string field; the message names the field. */
 export function stringField(body: Record<string, unknown>, name: string, max = 1024): string {

@@ -1,13 +1,18 @@
 // SIGTERM under load, on the built gateway as a child process: 30 proxied requests in flight and new
 // ones still arriving. Every request in flight completes whole, every later one is refused or answered
-// (never left hanging), and the process exits 0.
+// (never left hanging), and the process exits 0. A start that fails exits 1 and leaves nothing behind.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   type ChildGateway,
   childBaseYaml,
   type HttpResult,
   http,
+  runCli,
   startChildGateway,
   waitFor,
 } from '../integration/helpers.js';
@@ -69,5 +74,28 @@ routes:
       else expect([200, 503]).toContain(outcome.status);
     }
     expect(await gw.exited).toBe(0);
+  });
+});
+
+describe('a start that fails', () => {
+  it('the admin port is taken: the process exits 1 at once instead of serving half a gateway', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const adminPort = (taken.address() as { port: number }).port;
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-failed-start-'));
+    try {
+      const file = join(dir, 'gateway.yaml');
+      writeFileSync(
+        file,
+        `${childBaseYaml(dir).replace('port: 0, token', `port: ${adminPort}, token`)}routes: []\n`,
+      );
+      // Before, the main listener was already open and kept the process alive, serving, for good.
+      const { code, err } = await runCli('start', '--config', file);
+      expect(code).toBe(1);
+      expect(err).toContain('EADDRINUSE');
+    } finally {
+      taken.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -90,4 +90,34 @@ describe('audit log queue', () => {
     await audit.flush();
     expect(batches.at(-1)).toBe(2);
   });
+
+  it('close waits at most its timeout for a store that keeps failing, then logs what is lost and stops', async () => {
+    const audit = createAuditLog(counted, logger(), { retryMs: 20 });
+    await store.close(); // a store that stopped answering: every write fails
+    audit.record({ type: 'login_failure' });
+    audit.recordLogin(attempt('c@example.com'));
+    audit.record({ type: 'lockout' });
+    const started = performance.now();
+    await audit.close(200);
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(190);
+    expect(waited).toBeLessThan(2_000); // 3 entries × 20 retries × 20 ms would be 1.2 s more
+    expect(logged).toContain('shutdown: audit records not written in time are lost');
+    expect(logged).toContain('"lost":3');
+    // The writer stopped: no retry after close, and a record made later is not queued.
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const tried = batches.length;
+    audit.record({ type: 'unlock' });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(batches.length).toBe(tried);
+    store = createSqliteUserStore(join(dir, 'users.db')); // for afterEach
+  });
+
+  it('close resolves at once when everything is written, and nothing is reported lost', async () => {
+    const audit = createAuditLog(counted, logger());
+    audit.record({ type: 'unlock' });
+    await audit.close(60_000);
+    expect(batches).toEqual([1]);
+    expect(logged).not.toContain('lost');
+  });
 });

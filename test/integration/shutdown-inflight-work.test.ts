@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteUserStore } from '../../gateway/users/sqlite-store.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { type RedisServer, redisCli, startRedis } from '../support/redis.js';
 
 // A hash of ≈ 0.5–1 s here: long enough to leave and shut down while it runs.
 const SLOW_ARGON2 = 'passwords: { argon2: { memory_kib: 19456, iterations: 60, parallelism: 1 } }';
@@ -15,8 +16,11 @@ const PASSWORD = 'correct horse battery staple 9';
 
 let dir: string | undefined;
 let gw: TestGateway | undefined;
+let redis: RedisServer | undefined;
 afterEach(async () => {
   await gw?.shutdown();
+  await redis?.stop();
+  redis = undefined;
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -35,25 +39,28 @@ function sendLogin(port: number, email: string): Promise<ReturnType<typeof conne
   });
 }
 
+async function register(port: number, email: string): Promise<string> {
+  const registered = await fetch(`http://127.0.0.1:${port}/api/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email,
+      password: PASSWORD,
+      password_confirm: PASSWORD,
+      first_name: 'Lea',
+      last_name: 'Ver',
+    }),
+  });
+  expect(registered.status).toBe(201);
+  return ((await registered.json()) as { data: { id: string } }).data.id;
+}
+
 describe('shutdown and the work of requests whose client left', () => {
   it('a login whose client disconnected mid-hash completes before the services close', async () => {
     dir = mkdtempSync(join(tmpdir(), 'portcullis-shutdown-'));
     gw = await startTestGateway(`${SLOW_ARGON2}\nroutes: []\n`, { dir });
-    const origin = `http://127.0.0.1:${gw.port}`;
     const email = 'leaver@example.com';
-    const registered = await fetch(`${origin}/api/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        email,
-        password: PASSWORD,
-        password_confirm: PASSWORD,
-        first_name: 'Lea',
-        last_name: 'Ver',
-      }),
-    });
-    expect(registered.status).toBe(201);
-    const userId = ((await registered.json()) as { data: { id: string } }).data.id;
+    const userId = await register(gw.port, email);
 
     const socket = await sendLogin(gw.port, email);
     await sleep(60); // the body is read and the hash is running
@@ -72,5 +79,27 @@ describe('shutdown and the work of requests whose client left', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('a login whose client left while its Redis check waited settles: shutdown does not wait for it', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'portcullis-shutdown-'));
+    redis = await startRedis();
+    gw = await startTestGateway('routes: []\n', {
+      dir,
+      base: { state: redis.url, server: 'shutdown_timeout: 20s' },
+    });
+    await register(gw.port, 'early-leaver@example.com');
+    // Redis holds every command for 300 ms: the login waits in its rate-limit check, the client leaves,
+    // and only then does the handler come to read the body of a request whose connection is gone.
+    await redisCli(redis.port, 'CLIENT', 'PAUSE', '300', 'ALL');
+    const socket = await sendLogin(gw.port, 'early-leaver@example.com');
+    await sleep(100);
+    socket.destroy();
+    await sleep(400); // the pause is over; the handler has tried to read the body
+    const started = performance.now();
+    await gw.shutdown();
+    gw = undefined;
+    // Before, the handler waited for good on a body that never came, and the drain for shutdown_timeout.
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
