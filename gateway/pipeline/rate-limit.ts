@@ -93,7 +93,7 @@ export function createRateLimit(
       judge(ctx, key, userId, undefined, global);
       return;
     }
-    // Both counters are counted in the same turn: on Redis one counting command (limiter.ts, CountHit).
+    // Both counters are counted in the same turn: on Redis one counting command (limiter.ts, CountOp).
     const routed = route.consume(userCounter ?? `ip:${key}`);
     if (routed instanceof Promise || global instanceof Promise) {
       return Promise.all([routed, global]).then(([r, g]) => judge(ctx, key, userId, r, g));

@@ -1,7 +1,7 @@
 // The rate-limiter-flexible adapter (the only module importing it): fixed-window counters in process
 // memory or in Redis. Availability limits fall back to memory when Redis fails (insurance); account
 // protections (lockout) fail closed with state_unavailable instead. On Redis a hit is counted by the
-// store's batched counting script (CountHit), with the library's own counter semantics; a per-user
+// store's batched counting script (CountOp), with the library's own counter semantics; a per-user
 // counter can also be counted by StateStore.checkAccess in the session check's round trip (counter /
 // read).
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
@@ -71,6 +71,10 @@ function countNow(backing: RateLimiterMemory, seconds: number): ((key: string) =
   return (key) => incrby(backing.getKey(key), 1, seconds);
 }
 
+/** The library's answer of a read as the store's: a missing counter reads {0, 0}. */
+const asHit = (res: RateLimiterRes | null): CounterHit =>
+  res === null ? [0, 0] : [res.consumedPoints, res.msBeforeNext];
+
 const counted = (limit: number, consumed: number, ms: number, allowed: boolean): LimitState => ({
   allowed,
   limit,
@@ -111,16 +115,24 @@ interface Backed {
   readonly breaker: Breaker;
   /** Availability limits count here while the store fails; null for account protections (fail closed). */
   readonly insurance: RateLimiterMemory | null;
-  /** Counts a hit on Redis in the command shared by the hits of one turn; null in process memory. */
-  readonly count: CountHit | null;
+  /** Runs a counter operation on Redis in the command shared by those of one turn; null in memory. */
+  readonly count: CountOp | null;
 }
 
 /**
- * One hit on a counter, counted as rate-limiter-flexible's consume counts it (same key, same stored
- * value), in one command with the other hits of the same event-loop turn. Rejects with the store's
- * error, for the limiter to fall back to its insurance or fail closed.
+ * One operation on a counter, as rate-limiter-flexible does it to the same key and stored value: `h`
+ * counts a hit (consume), `g` reads (get), `r` gives one hit back (reward), `d` resets (delete).
  */
-export type CountHit = (counter: CounterSpec) => Promise<CounterHit>;
+export interface CounterOp extends CounterSpec {
+  readonly op: 'h' | 'g' | 'r' | 'd';
+}
+
+/**
+ * Runs a counter operation on Redis in one command with the other operations of the same event-loop
+ * turn; answers {consumed, ttl ms} as a hit does ({0, 0} for a missing counter or a reset). Rejects
+ * with the store's error, for the limiter to fall back to its insurance or fail closed.
+ */
+export type CountOp = (op: CounterOp) => Promise<CounterHit>;
 
 function wrap(b: Backed, limit: number, seconds: number): Limiter {
   const { backing, ready, breaker, insurance, count } = b;
@@ -168,11 +180,20 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
       // In process memory nothing can fail: the library's promise is the only one a request waits on.
       if (count === null) return consumeOn(backing, key);
       // On Redis the store counts the hit; while it fails, the insurance counts with the library.
-      return run((on) => (on === backing ? count(counter(key)).then(read) : consumeOn(on, key)));
+      return run((on) =>
+        on === backing ? count({ ...counter(key), op: 'h' }).then(read) : consumeOn(on, key),
+      );
     },
     counter,
     read,
     async peek(key) {
+      if (count !== null) {
+        // A read is never refused: `allowed` says whether a hit would still be (the library's get).
+        const [consumed, ttlMs] = await run((on) =>
+          on === backing ? count({ ...counter(key), op: 'g' }) : on.get(key).then(asHit),
+        );
+        return counted(limit, consumed, ttlMs, consumed < limit);
+      }
       const res = await run((on) => on.get(key));
       return state(limit, res, res === null || res.consumedPoints < limit);
     },
@@ -180,10 +201,14 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
       await run((on) => on.block(key, Math.max(1, Math.ceil(ms / 1000))));
     },
     async reset(key) {
-      await run((on) => on.delete(key));
+      await run<unknown>((on) =>
+        on === backing && count !== null ? count({ ...counter(key), op: 'd' }) : on.delete(key),
+      );
     },
     async refund(key) {
-      await run((on) => on.reward(key, 1));
+      await run<unknown>((on) =>
+        on === backing && count !== null ? count({ ...counter(key), op: 'r' }) : on.reward(key, 1),
+      );
     },
   };
 }
@@ -281,14 +306,14 @@ export function handshakeWaiter(client: RedisConnection): Readiness {
 /**
  * `client` is the ioredis connection of the Redis state store, shared so limits cost no extra connection;
  * so are its breaker and its handshake waiter. Hits are counted by `count` (the store's batched counting
- * script); the library reads, resets, rewards and blocks the same counters.
+ * script), and so are the reads, resets and refunds; the library blocks the same counters.
  */
 export function createRedisLimiters(
   client: RedisConnection,
   prefix: string,
   breaker: Breaker,
   ready: Readiness,
-  count: CountHit,
+  count: CountOp,
 ): LimiterBackend {
   return cached((name, rate, options) => {
     const base = { keyPrefix: `${prefix}rl:${name}`, points: rate.points, duration: seconds(rate) };

@@ -118,15 +118,47 @@ return res
 };
 
 /**
- * One hit on each of several counters (the rate limiters' hits of one event-loop turn). KEYS: the
- * counters; ARGV: each one's window in seconds. Returns {consumed, ttl ms} per counter (HIT), or the
- * error text for a counter whose commands failed (the others still count).
+ * The rate limiters' counter operations of one event-loop turn, each with rate-limiter-flexible's own
+ * semantics for the same stored counter: `h` one hit (HIT), `g` a read (the library's get: GET and
+ * PTTL; a missing counter reads {0, 0}), `r` one hit given back (the library's reward of 1: a counter
+ * that is missing starts its window at 0 first), `d` a reset (the library's delete). KEYS: the
+ * counters; ARGV: per counter its operation and its window in seconds. Returns {consumed, ttl ms} per
+ * counter ({0, 0} for `d`), or the error text for a counter whose commands failed (the others still run).
  */
 const count: ScriptDef = {
   lua: `${HIT}
+local function peek(key)
+  local v = redis.call('GET', key)
+  if not v then return 0, 0 end
+  return tonumber(v), redis.call('PTTL', key)
+end
+
+local function refund(key, secs)
+  if secs ~= '0' then redis.call('SET', key, 0, 'EX', secs, 'NX') end
+  local consumed = redis.call('INCRBY', key, -1)
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 and secs ~= '0' then
+    redis.call('EXPIRE', key, secs)
+    ttl = 1000 * secs
+  end
+  return consumed, ttl
+end
+
+local function reset(key)
+  redis.call('DEL', key)
+  return 0, 0
+end
+
+local OPS = {h = hit, g = peek, r = refund, d = reset}
 local res = {}
 for i = 1, #KEYS do
-  local ok, consumed, ttl = pcall(hit, KEYS[i], ARGV[i])
+  local op = OPS[ARGV[2 * i - 1]]
+  local ok, consumed, ttl
+  if op then
+    ok, consumed, ttl = pcall(op, KEYS[i], ARGV[2 * i])
+  else
+    ok, consumed = false, 'unknown counter operation'
+  end
   if ok then
     res[i] = {consumed, ttl}
   elseif type(consumed) == 'table' and consumed.err then

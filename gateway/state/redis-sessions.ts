@@ -256,13 +256,15 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
     async createSession(record, refreshHash, limit) {
       if (!isHash(refreshHash)) throw badHash();
       const uid = record.user_id;
-      await cmd.setUntil(
-        redisKeys.refresh(refreshHash),
-        JSON.stringify([uid, record.sid]),
-        at(record.expires_at),
-      );
-      const reply = asArray(
-        await cmd.script(
+      // The refresh index and the session in one write (the index first, on the same connection); a
+      // failure of either fails the login, and what the other left behind is what a lost reply leaves.
+      const [, created] = await Promise.all([
+        cmd.setUntil(
+          redisKeys.refresh(refreshHash),
+          JSON.stringify([uid, record.sid]),
+          at(record.expires_at),
+        ),
+        cmd.script(
           'pcCreate',
           redisKeys.sessions(uid),
           redisKeys.user(uid),
@@ -280,7 +282,8 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
           Date.now(),
           record.device,
         ),
-      );
+      ]);
+      const reply = asArray(created);
       if (reply[0] !== 1) {
         await dropIndex(cmd, [refreshHash]);
         return { ok: false, reason: 'too_many_sessions' };

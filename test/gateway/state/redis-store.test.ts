@@ -80,6 +80,20 @@ describe('Redis state store only', () => {
     expect(seen[0]).toContain('"evalsha"');
   });
 
+  it("a session's refresh index and its script leave in one socket write: Redis reads both at once", async () => {
+    const uid = id();
+    const limit = { max_active: 10, on_exceed: 'evict_oldest' } as const;
+    await store.createSession(record(uid), id(), limit); // loads the script once
+    const reads = async (): Promise<number> =>
+      Number(/total_reads_processed:(\d+)/.exec(await redisCli(redis.port, 'INFO', 'stats'))?.[1]);
+    // What asking costs by itself (redis-cli's command, the previous one's close), then with a session.
+    const idle = -(await reads()) + (await reads());
+    const before = await reads();
+    await store.createSession(record(uid), id(), limit);
+    // One read for the SET and the EVALSHA together (two before).
+    expect((await reads()) - before - idle).toBe(1);
+  });
+
   it('with its script cache flushed, Redis gets EVAL once and then EVALSHA again (no failed request)', async () => {
     const uid = id();
     const rec = record(uid);
@@ -401,7 +415,7 @@ describe('Redis state store only', () => {
     expect(answers[0]!.resetMs).toBeGreaterThan(59_000);
     expect(answers[0]!.resetMs).toBeLessThanOrEqual(60_000);
     expect(answers[4]!.resetMs).toBe(0); // a window of 0 never resets
-    // rate-limiter-flexible's own calls read, reward, block and reset the very same counters.
+    // Reads, refunds and resets (the store's script) and the library's block use the very same counters.
     expect(await perIp.peek('10.0.0.1')).toMatchObject({ consumed: 3, allowed: false });
     await perIp.refund('10.0.0.2');
     expect(await perIp.consume('10.0.0.2')).toMatchObject({ consumed: 1, allowed: true });
@@ -411,6 +425,56 @@ describe('Redis state store only', () => {
     expect(blocked.resetMs).toBeLessThanOrEqual(10_000);
     await perIp.reset('10.0.0.1');
     expect(await perIp.consume('10.0.0.1')).toMatchObject({ consumed: 1, allowed: true });
+  });
+
+  it("a login's counter reads, refunds and resets leave with the turn's hits in one command, as the library does them", async () => {
+    const minute = { points: 2, duration_ms: 60_000, text: '2/m' };
+    const perIp = limiters.create(`ops-${id()}`, minute, { failClosed: false });
+    const epoch = limiters.create(
+      `ops-epoch-${id()}`,
+      { points: 2 ** 30, duration_ms: 0, text: '' },
+      {
+        failClosed: true,
+      },
+    );
+    await perIp.consume('warm-up'); // loads the script
+    await perIp.consume('gone');
+    let answers: unknown[] = [];
+    const seen = await monitorCommands(redis.port, async () => {
+      answers = await Promise.all([
+        perIp.consume('hit'),
+        perIp.peek('never-seen'),
+        epoch.peek('ada@example.com'),
+        perIp.refund('refunded'),
+        perIp.reset('gone'),
+      ]);
+    });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toContain('"evalsha"');
+    expect(answers[0]).toMatchObject({ allowed: true, consumed: 1, remaining: 1 });
+    // A counter never hit reads as rate-limiter-flexible's get answers null: nothing used, allowed.
+    expect(answers[1]).toEqual({ allowed: true, limit: 2, consumed: 0, remaining: 2, resetMs: 0 });
+    expect(answers[2]).toMatchObject({ allowed: true, consumed: 0 });
+    // The library's reward of a missing counter: the window starts at 0, then one is given back.
+    expect((await redisCli(redis.port, 'GET', perIp.counter('refunded').key)).trim()).toBe('-1');
+    const ttl = Number(await redisCli(redis.port, 'PTTL', perIp.counter('refunded').key));
+    expect(ttl).toBeGreaterThan(59_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    expect((await redisCli(redis.port, 'EXISTS', perIp.counter('gone').key)).trim()).toBe('0');
+    // A refund gives back one hit of a used-up window; a read counts nothing.
+    await perIp.consume('hit');
+    expect(await perIp.consume('hit')).toMatchObject({ allowed: false, consumed: 3 });
+    expect(await perIp.peek('hit')).toMatchObject({ allowed: false, consumed: 3, remaining: 0 });
+    await perIp.refund('hit');
+    const read = await perIp.peek('hit');
+    expect(read).toMatchObject({ allowed: false, consumed: 2, remaining: 0 });
+    expect(read.resetMs).toBeGreaterThan(58_000);
+    // A counter the library blocked reads as blocked, until its block ends.
+    await epoch.block('ada@example.com', 10_000);
+    const blocked = await epoch.peek('ada@example.com');
+    expect(blocked.allowed).toBe(false);
+    expect(blocked.resetMs).toBeGreaterThan(9_000);
+    expect(blocked.resetMs).toBeLessThanOrEqual(10_000);
   });
 
   it('a counter Redis cannot count fails alone: the others of its turn count, and the breaker stays closed', async () => {
