@@ -173,8 +173,9 @@ return res
 
 /**
  * KEYS: sessions zset. ARGV: prefix, sid, rec, roles, active, exp, seen, created, refresh hash,
- * max_active, on_exceed, tombstone ms, now, device. Returns {0} (rejected) or {1, sid1, cur1, sid2, cur2...}
- * with the evicted sessions and their refresh hashes, for the caller's index cleanup.
+ * max_active, on_exceed, tombstone ms, now, device, the session-events channel ('' = publish nothing),
+ * user id. Returns {0} (rejected) or {1, sid1, cur1, sid2, cur2...} with the evicted sessions and their
+ * refresh hashes, for the caller's index cleanup; publishes their `ended` event when there are any.
  */
 const create: ScriptDef = {
   numberOfKeys: 1,
@@ -187,6 +188,12 @@ local out = {1}
 for i = 1, excess do
   out[#out + 1] = live[i]
   out[#out + 1] = end_session(prefix, zkey, live[i], 'session_replaced', ARGV[12])
+end
+if excess > 0 and ARGV[15] ~= '' then
+  -- The eviction's session event (session-events.ts's encoding), in this command instead of one more.
+  local sids = {}
+  for i = 1, excess do sids[i] = live[i] end
+  redis.call('PUBLISH', ARGV[15], cjson.encode({k = 'e', u = ARGV[16], s = sids, r = 'session_replaced'}))
 end
 local skey = prefix .. 's:' .. sid
 redis.call('DEL', skey)

@@ -162,7 +162,12 @@ function createChecker(
   };
 }
 
-export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number): SessionOps {
+/** `eventsChannel`: where session events go; createSession publishes its evictions' event there itself. */
+export function createRedisSessions(
+  cmd: RedisCommands,
+  tombstoneTtlMs: number,
+  eventsChannel: string,
+): SessionOps {
   const tombMs = String(Math.max(1, Math.ceil(tombstoneTtlMs)));
   // The fixed part of sessions this process has checked, by session key. It never changes and a sid is
   // never reused, so the check script need not send it again; whether the session still exists, is
@@ -281,6 +286,8 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
           tombMs,
           Date.now(),
           record.device,
+          eventsChannel,
+          uid,
         ),
       ]);
       const reply = asArray(created);
@@ -288,7 +295,7 @@ export function createRedisSessions(cmd: RedisCommands, tombstoneTtlMs: number):
         await dropIndex(cmd, [refreshHash]);
         return { ok: false, reason: 'too_many_sessions' };
       }
-      return { ok: true, evicted: await ended(reply.slice(1)) };
+      return { ok: true, evicted: await ended(reply.slice(1)), announced: true };
     },
 
     checkAccess: createChecker(cmd, fixedParts),

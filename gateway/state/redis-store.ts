@@ -262,6 +262,7 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
     return sent.catch(failed);
   }
 
+  const channel = `${KEY_PREFIX}session-events`;
   const commands: RedisCommands = {
     script(name, ...args) {
       const keys = SCRIPTS[name].numberOfKeys;
@@ -293,7 +294,7 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
 
   const store: StateStore = {
     kind: 'redis',
-    ...createRedisSessions(commands, options.tombstoneTtlMs),
+    ...createRedisSessions(commands, options.tombstoneTtlMs, channel),
 
     async getProfile(userId) {
       return call(() => client.get(redisKeys.profile(userId)));
@@ -331,7 +332,6 @@ export function createRedisStateStore(url: string, options: RedisStateOptions): 
 
   // A subscribed connection can only listen, so subscribers get their own; ioredis resubscribes after a
   // reconnect. Events missed while it was down are covered by the subscribers' periodic check.
-  const channel = `${KEY_PREFIX}session-events`;
   const handlers = new Set<(event: SessionEvent) => void>();
   let subscriber: Redis | Cluster | null = null;
   const events: SessionEvents = {

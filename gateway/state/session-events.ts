@@ -94,8 +94,9 @@ export function publishingStore(store: StateStore, events: SessionEvents, log: L
     ...store,
     async createSession(record, refreshHash, limit) {
       const result = await store.createSession(record, refreshHash, limit);
-      if (result.ok) ended(record.user_id, result.evicted, 'session_replaced');
-      return result;
+      if (!result.ok) return result;
+      if (result.announced !== true) ended(record.user_id, result.evicted, 'session_replaced');
+      return { ok: true, evicted: result.evicted };
     },
     async endSession(userId, sid, reason) {
       const done = await store.endSession(userId, sid, reason);

@@ -46,7 +46,12 @@ export type AccessCheck = (
 ) & { readonly counted?: readonly CounterHit[] };
 
 export type CreateSessionResult =
-  | { readonly ok: true; readonly evicted: readonly string[] }
+  | {
+      readonly ok: true;
+      readonly evicted: readonly string[];
+      /** The store published the evicted sessions' `ended` event itself (Redis: in the same script). */
+      readonly announced?: boolean;
+    }
   | { readonly ok: false; readonly reason: 'too_many_sessions' };
 
 export interface SessionLimit {

@@ -64,8 +64,9 @@ function expectUnavailable(err: unknown): void {
 describe('Redis state store only', () => {
   let store: StateStore;
   let limiters: Awaited<ReturnType<typeof createStateStore>>['limiters'];
+  let events: Awaited<ReturnType<typeof createStateStore>>['events'];
   beforeEach(async () => {
-    ({ store, limiters } = await createStateStore(redis.url, { tombstoneTtlMs: 60_000, log }));
+    ({ store, limiters, events } = await createStateStore(redis.url, { tombstoneTtlMs: 60_000, log }));
     await ready(store);
     return () => store.close();
   });
@@ -92,6 +93,19 @@ describe('Redis state store only', () => {
     await store.createSession(record(uid), id(), limit);
     // One read for the SET and the EVALSHA together (two before).
     expect((await reads()) - before - idle).toBe(1);
+  });
+
+  it('a session that evicts others publishes their ended event inside its script, not in a command of its own', async () => {
+    const uid = id();
+    const limit = { max_active: 1, on_exceed: 'evict_oldest' } as const;
+    const first = record(uid);
+    await store.createSession(first, id(), limit); // loads the script once
+    const heard: unknown[] = [];
+    events.subscribe((event) => heard.push(event));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the subscriber connection subscribes
+    const seen = await monitorCommands(redis.port, () => store.createSession(record(uid), id(), limit));
+    expect(seen.map((line) => /\] "(\w+)"/.exec(line)?.[1]).sort()).toEqual(['evalsha', 'set']);
+    expect(heard).toEqual([{ kind: 'ended', userId: uid, sids: [first.sid], reason: 'session_replaced' }]);
   });
 
   it('with its script cache flushed, Redis gets EVAL once and then EVALSHA again (no failed request)', async () => {
