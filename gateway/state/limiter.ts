@@ -187,15 +187,11 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
     counter,
     read,
     async peek(key) {
-      if (count !== null) {
-        // A read is never refused: `allowed` says whether a hit would still be (the library's get).
-        const [consumed, ttlMs] = await run((on) =>
-          on === backing ? count({ ...counter(key), op: 'g' }) : on.get(key).then(asHit),
-        );
-        return counted(limit, consumed, ttlMs, consumed < limit);
-      }
-      const res = await run((on) => on.get(key));
-      return state(limit, res, res === null || res.consumedPoints < limit);
+      // A read is never refused: `allowed` says whether a hit would still be (the library's get).
+      const [consumed, ttlMs] = await run((on) =>
+        on === backing && count !== null ? count({ ...counter(key), op: 'g' }) : on.get(key).then(asHit),
+      );
+      return counted(limit, consumed, ttlMs, consumed < limit);
     },
     async block(key, ms) {
       await run((on) => on.block(key, Math.max(1, Math.ceil(ms / 1000))));
