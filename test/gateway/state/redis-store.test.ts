@@ -61,6 +61,17 @@ function expectUnavailable(err: unknown): void {
   expect(err).toMatchObject({ code: 'state_unavailable', status: 503 });
 }
 
+/** Makes the calls in one event-loop turn, expects them on the wire as one EVALSHA, returns their answers. */
+async function inOneCommand<T>(calls: () => Array<T | Promise<T>>): Promise<T[]> {
+  let answers: T[] = [];
+  const seen = await monitorCommands(redis.port, async () => {
+    answers = await Promise.all(calls());
+  });
+  expect(seen).toHaveLength(1);
+  expect(seen[0]).toContain('"evalsha"');
+  return answers;
+}
+
 describe('Redis state store only', () => {
   let store: StateStore;
   let limiters: Awaited<ReturnType<typeof createStateStore>>['limiters'];
@@ -407,18 +418,13 @@ describe('Redis state store only', () => {
       { failClosed: true },
     );
     await perIp.consume('warm-up'); // loads the script
-    let answers: Awaited<ReturnType<typeof perIp.consume>>[] = [];
-    const seen = await monitorCommands(redis.port, async () => {
-      answers = await Promise.all([
-        perIp.consume('10.0.0.1'),
-        perIp.consume('10.0.0.1'),
-        perIp.consume('10.0.0.1'),
-        perIp.consume('10.0.0.2'),
-        lock.consume('ada@example.com'),
-      ]);
-    });
-    expect(seen).toHaveLength(1);
-    expect(seen[0]).toContain('"evalsha"');
+    const answers = await inOneCommand(() => [
+      perIp.consume('10.0.0.1'),
+      perIp.consume('10.0.0.1'),
+      perIp.consume('10.0.0.1'),
+      perIp.consume('10.0.0.2'),
+      lock.consume('ada@example.com'),
+    ]);
     expect(answers.map((s) => [s.allowed, s.consumed, s.remaining])).toEqual([
       [true, 1, 1],
       [true, 2, 0],
@@ -453,18 +459,13 @@ describe('Redis state store only', () => {
     );
     await perIp.consume('warm-up'); // loads the script
     await perIp.consume('gone');
-    let answers: unknown[] = [];
-    const seen = await monitorCommands(redis.port, async () => {
-      answers = await Promise.all([
-        perIp.consume('hit'),
-        perIp.peek('never-seen'),
-        epoch.peek('ada@example.com'),
-        perIp.refund('refunded'),
-        perIp.reset('gone'),
-      ]);
-    });
-    expect(seen).toHaveLength(1);
-    expect(seen[0]).toContain('"evalsha"');
+    const answers = await inOneCommand<unknown>(() => [
+      perIp.consume('hit'),
+      perIp.peek('never-seen'),
+      epoch.peek('ada@example.com'),
+      perIp.refund('refunded'),
+      perIp.reset('gone'),
+    ]);
     expect(answers[0]).toMatchObject({ allowed: true, consumed: 1, remaining: 1 });
     // A counter never hit reads as rate-limiter-flexible's get answers null: nothing used, allowed.
     expect(answers[1]).toEqual({ allowed: true, limit: 2, consumed: 0, remaining: 2, resetMs: 0 });
