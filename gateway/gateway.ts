@@ -95,7 +95,8 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
   let shuttingDown = false;
   const config = options.config;
 
-  const echo: Server | null = config.echo_upstream === null ? null : createEchoUpstream();
+  const echo =
+    config.echo_upstream === null ? null : { server: createEchoUpstream(), at: config.echo_upstream };
 
   function reload(): ReturnType<GatewayHandle['reload']> {
     if (options.reloadConfig === undefined)
@@ -158,18 +159,17 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
   let port: number;
   let adminPort: number;
   try {
-    if (echo !== null && config.echo_upstream !== null) {
-      await listen(echo, config.echo_upstream.host, config.echo_upstream.port);
-      log.info(
-        { address: `${config.echo_upstream.host}:${config.echo_upstream.port}` },
-        'echo upstream listening',
-      );
+    if (echo !== null) {
+      await listen(echo.server, echo.at.host, echo.at.port);
+      log.info({ address: `${echo.at.host}:${echo.at.port}` }, 'echo upstream listening');
     }
     port = await listen(main.server, config.server.host, config.server.port);
     adminPort = await listen(admin, config.admin.host, config.admin.port);
   } catch (err) {
     // A port taken, an address not ours: nothing stays open (no listener serving half a gateway).
-    await Promise.all([main.server, admin, echo].map((s) => (s?.listening ? closeServer(s) : undefined)));
+    await Promise.all(
+      [main.server, admin, echo?.server].map((s) => (s?.listening ? closeServer(s) : undefined)),
+    );
     live.close();
     await services.close(0);
     throw err;
@@ -202,7 +202,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
       await pools.close();
       // The audit records still queued get what is left of shutdown_timeout, and at least a second.
       await services.close(Math.max(deadline - performance.now(), AUDIT_FLUSH_MIN_MS));
-      await Promise.all([closeServer(admin), echo === null ? undefined : closeServer(echo)]);
+      await Promise.all([closeServer(admin), echo === null ? undefined : closeServer(echo.server)]);
       clearInterval(flusher);
       log.info({}, 'shutdown complete');
       log.flush();

@@ -154,8 +154,7 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
   async function run<T>(op: (on: Backing) => Promise<T>): Promise<T> {
     if (!breaker.open()) {
       try {
-        // Awaited only during a handshake: otherwise the command leaves in this tick, in the same
-        // auto-pipelined write as the session check.
+        // Awaited only during a handshake: otherwise the operation joins this turn's counting command.
         const pending = ready();
         if (pending !== null) await pending;
         return await op(backing);
@@ -170,6 +169,12 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
     return op(insurance);
   }
 
+  /** An operation on the stored counter: one entry of the turn's counting script. */
+  const stored = (key: string, op: CounterOp['op']): CounterOp => ({ key: backing.getKey(key), seconds, op });
+  /** `op` by the store's counting script on Redis; in memory, and on the insurance, the library's `call`. */
+  const operate = <T>(key: string, op: CounterOp['op'], call: (on: Backing) => Promise<T>) =>
+    run<CounterHit | T>((on) => (on === backing && count !== null ? count(stored(key, op)) : call(on)));
+
   return {
     limit,
     consume(key) {
@@ -180,31 +185,23 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
       // In process memory nothing can fail: the library's promise is the only one a request waits on.
       if (count === null) return consumeOn(backing, key);
       // On Redis the store counts the hit; while it fails, the insurance counts with the library.
-      return run((on) =>
-        on === backing ? count({ ...counter(key), op: 'h' }).then(read) : consumeOn(on, key),
-      );
+      return run((on) => (on === backing ? count(stored(key, 'h')).then(read) : consumeOn(on, key)));
     },
     counter,
     read,
     async peek(key) {
       // A read is never refused: `allowed` says whether a hit would still be (the library's get).
-      const [consumed, ttlMs] = await run((on) =>
-        on === backing && count !== null ? count({ ...counter(key), op: 'g' }) : on.get(key).then(asHit),
-      );
+      const [consumed, ttlMs] = await operate(key, 'g', (on) => on.get(key).then(asHit));
       return counted(limit, consumed, ttlMs, consumed < limit);
     },
     async block(key, ms) {
       await run((on) => on.block(key, Math.max(1, Math.ceil(ms / 1000))));
     },
     async reset(key) {
-      await run<unknown>((on) =>
-        on === backing && count !== null ? count({ ...counter(key), op: 'd' }) : on.delete(key),
-      );
+      await operate(key, 'd', (on) => on.delete(key));
     },
     async refund(key) {
-      await run<unknown>((on) =>
-        on === backing && count !== null ? count({ ...counter(key), op: 'r' }) : on.reward(key, 1),
-      );
+      await operate(key, 'r', (on) => on.reward(key, 1));
     },
   };
 }

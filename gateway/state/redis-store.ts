@@ -61,10 +61,11 @@ export interface RedisState {
 const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 5), MAX_BACKOFF_MS);
 
 /**
- * Commands of concurrent requests share one write: the library's own limiter commands (reads, rewards,
- * blocks) and SET. Our scripts never go through it (sendScript): the session checks and the limiters'
- * hits batch themselves per turn, and the scripts of logins, refreshes, logouts and admin changes are
- * rarely two in one turn. Plain commands of those paths go out directly too: auto-pipelining a lone
+ * Commands of concurrent requests share one write: the library's own limiter command (block) and the
+ * plain commands of the profile cache and DPoP's replay check. Our scripts never go through it
+ * (sendScript): the session checks and the limiters' counter operations batch themselves per turn, and
+ * the scripts of logins, refreshes, logouts and admin changes are rarely two in one turn; what they send
+ * in one tick shares a write anyway (sendNow). Plain commands of those paths go out directly too: auto-pipelining a lone
  * command (a Pipeline object copying every script defined on the client, a setImmediate) cost 65–68 µs
  * of CPU against 37–41 µs sent directly (and 30 µs more latency), measured with ioredis here.
  */

@@ -303,10 +303,16 @@ export async function startChildGateway(options: {
   };
 }
 
-/** Runs `portcullis …` (the built CLI) to completion, as an operator would, and collects its output. */
+/**
+ * Runs `portcullis …` (the built CLI) to completion, as an operator would, and collects its output. A
+ * command still running after 25 s is killed (code null): a test of a hang fails instead of leaving it.
+ */
 export function runCli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 25_000,
+    });
     let out = '';
     let err = '';
     child.stdout!.on('data', (c: Buffer) => {
