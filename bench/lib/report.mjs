@@ -105,9 +105,20 @@ function loginsSection(l) {
       [
         rate('node-rs', `raw hashes, @node-rs/argon2 ${l.versions['node-rs'] ?? ''}`),
         rate('argon2', `raw hashes, argon2 ${l.versions.argon2 ?? ''}`),
+        ...(l.rates.floor
+          ? [rate('floor', "logins through node:http and the gateway's hashing threads alone (the floor)")]
+          : []),
         rate('gateway', 'logins through the gateway (POST /api/auth/login)'),
       ],
     ),
+    ...(l.gatewayOverFloor
+      ? [
+          '',
+          `Gateway ÷ floor: ${ratio(l.gatewayOverFloor.median)} (rounds ${ratio(l.gatewayOverFloor.range?.[0])}–` +
+            `${ratio(l.gatewayOverFloor.range?.[1])}): what the gateway's own per-login work (limits, lock, user ` +
+            'lookup, session, login record and audit events, signatures) costs against Node and the threads alone.',
+        ]
+      : []),
     '',
     table(
       ['latency', 'n', 'p50 ms', 'p99 ms', 'max ms'],
