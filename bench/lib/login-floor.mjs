@@ -24,21 +24,24 @@ const users = readFileSync(bodiesFile, 'utf8')
 const stored = new Map();
 await Promise.all(users.map(async (u) => stored.set(u.email, await hasher.hash(u.password))));
 
-// The gateway's answer: a ≈ 450-character access token, a refresh token, a device token (≈ 700 bytes).
+// The gateway's answer, in its envelope and of its size (719 bytes here): an access token, a refresh
+// token, a device token.
 const filler = (n) => 'x'.repeat(n);
 const answer = (ok) =>
   JSON.stringify(
     ok
       ? {
+          status: 'success',
+          message: 'Login successful',
           data: {
-            access: filler(450),
+            access: filler(416),
             refresh: filler(43),
             token_type: 'Bearer',
             expires_in: 900,
             device_token: filler(120),
           },
         }
-      : { error: { code: 'invalid_credentials', message: 'Invalid email or password' } },
+      : { status: 'error', code: 'invalid_credentials', message: 'Invalid email or password' },
   );
 
 createServer((req, res) => {

@@ -69,6 +69,15 @@ async function rawRate(lib, opts) {
   return JSON.parse(await runToCompletion(`argon2-${lib}`, process.execPath, args));
 }
 
+/** Writes one login body (`{email, password}` JSON) per line to `file`; returns `file`. */
+function writeLoginBodies(file, users) {
+  writeFileSync(
+    file,
+    `${users.map(({ email, password }) => JSON.stringify({ email, password })).join('\n')}\n`,
+  );
+  return file;
+}
+
 /**
  * What keeps logins in flight: `load(connections, seconds)` → { ok, failed, seconds, latency }, a
  * different user's login each time. With wrk as the loader, wrk sends them (each body formatted once;
@@ -86,11 +95,7 @@ function loginLoader(origin, users, opts, ctx) {
       return { ok: r.ok, failed: r.failed, seconds: r.seconds, latency: latencySummary(r.latencies) };
     };
   }
-  const file = join(ctx.tmpDir, 'login-bodies.txt');
-  writeFileSync(
-    file,
-    `${users.map(({ email, password }) => JSON.stringify({ email, password })).join('\n')}\n`,
-  );
+  const file = writeLoginBodies(join(ctx.tmpDir, 'login-bodies.txt'), users);
   const wrkLua = jsonPostLua({ file, path: '/api/auth/login', userAgent: BENCH_UA });
   return async (connections, seconds) => {
     const r = await runLoad({
@@ -117,11 +122,7 @@ function loginLoader(origin, users, opts, ctx) {
  * resolves once it listens, every password hashed.
  */
 async function startFloor(ctx, users) {
-  const file = join(ctx.tmpDir, 'floor-users.txt');
-  writeFileSync(
-    file,
-    `${users.map(({ email, password }) => JSON.stringify({ email, password })).join('\n')}\n`,
-  );
+  const file = writeLoginBodies(join(ctx.tmpDir, 'floor-users.txt'), users);
   const port = await freePort();
   const { memory_kib: m, iterations: t, parallelism: p } = LOGIN_ARGON2;
   const proc = ctx.spawnNode('login-floor', FLOOR_SCRIPT, [port, file, m, t, p].map(String));
@@ -129,7 +130,7 @@ async function startFloor(ctx, users) {
   return { origin: `http://127.0.0.1:${port}`, proc };
 }
 
-async function gatewayRate(load, opts) {
+async function loadRate(load, opts) {
   const r = await load(opts.loginConcurrency, opts.loginS);
   return { ops: r.ok, failed: r.failed, seconds: r.seconds, perS: r.ok / r.seconds, latency: r.latency };
 }
@@ -190,8 +191,8 @@ export async function runLogins(ctx, opts) {
   const kinds = ['node-rs', 'argon2', 'floor', 'gateway'];
   const rounds = { 'node-rs': [], argon2: [], floor: [], gateway: [] };
   const measure = (kind) => {
-    if (kind === 'gateway') return gatewayRate(load, opts);
-    if (kind === 'floor') return gatewayRate(floorLoad, opts);
+    if (kind === 'gateway') return loadRate(load, opts);
+    if (kind === 'floor') return loadRate(floorLoad, opts);
     return rawRate(kind, opts);
   };
   for (let round = 0; round < opts.loginRounds; round++) {
