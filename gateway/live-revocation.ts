@@ -44,7 +44,7 @@ interface Entry {
   timer: NodeJS.Timeout | null;
 }
 
-/** setTimeout's limit (~24.8 days); a longer-lived token is re-armed by the periodic check. */
+/** setTimeout's limit (~24.8 days); a longer-lived token's timer is armed again when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function createLiveRevocation(deps: LiveRevocationDeps): LiveRevocation {
@@ -121,10 +121,12 @@ export function createLiveRevocation(deps: LiveRevocationDeps): LiveRevocation {
       end(e, CLOSE_UNAUTHORIZED, 'token_expired');
       return;
     }
+    // Timers run on the loop's monotonic clock, `now` is the wall clock: a timer may fire a moment
+    // before `exp` by `now`. It is armed again for what is left (arm ends it at once when nothing is).
     e.timer = setTimeout(
       () => {
         e.timer = null;
-        if (e.conn.expiresAt <= now()) end(e, CLOSE_UNAUTHORIZED, 'token_expired');
+        arm(e);
       },
       Math.min(left, MAX_TIMER_MS),
     );

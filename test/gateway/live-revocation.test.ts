@@ -31,11 +31,11 @@ afterEach(() => {
   live = null;
 });
 
-function setup(intervalMs = 60_000) {
+function setup(intervalMs = 60_000, now?: () => number) {
   const raw = createMemoryStateStore({ tombstoneTtlMs: 120_000 });
   const events = createLocalSessionEvents();
   const state: StateStore = publishingStore(raw, events, log);
-  live = createLiveRevocation({ state, events, log, intervalMs });
+  live = createLiveRevocation({ state, events, log, intervalMs, now });
   const registry = live;
   const open = (userId: string, sid: string, options: { roles?: string[]; ttlMs?: number } = {}) => {
     const ended: Ended[] = [];
@@ -117,6 +117,21 @@ describe('live revocation registry', () => {
     expect(e).toMatchObject({ code: CLOSE_UNAUTHORIZED, reason: 'token_expired' });
     expect(e.at - started).toBeGreaterThanOrEqual(290);
     expect(e.at - started).toBeLessThan(800);
+  });
+
+  it('an expiry timer that fires before the wall clock reaches exp is armed again, not dropped', async () => {
+    // The timer runs on the loop's monotonic clock. Here the wall clock steps back 40 ms once the timer
+    // is armed (as a clock slewed by NTP may), so the timer fires 40 ms before exp by the wall clock.
+    // Before, that timer was dropped and the connection lived on until the next sweep (a minute here).
+    let lagMs = 0;
+    const { state, open } = setup(60_000, () => Date.now() - lagMs);
+    await state.createSession(record('u1', 's1'), 'h1', LIMIT);
+    const started = Date.now();
+    const c = open('u1', 's1', { ttlMs: 200 });
+    lagMs = 40;
+    const e = await Promise.race([c.done, new Promise<null>((resolve) => setTimeout(resolve, 2_000, null))]);
+    expect(e).toMatchObject({ code: CLOSE_UNAUTHORIZED, reason: 'token_expired' });
+    expect(e!.at - started).toBeGreaterThanOrEqual(230); // at exp by the wall clock, not before
   });
 
   it('the periodic check ends a connection whose session vanished without an event', async () => {
