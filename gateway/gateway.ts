@@ -160,8 +160,8 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
   let adminPort: number;
   try {
     if (echo !== null) {
-      await listen(echo.server, echo.at.host, echo.at.port);
-      log.info({ address: `${echo.at.host}:${echo.at.port}` }, 'echo upstream listening');
+      const echoPort = await listen(echo.server, echo.at.host, echo.at.port);
+      log.info({ address: `${echo.at.host}:${echoPort}` }, 'echo upstream listening');
     }
     port = await listen(main.server, config.server.host, config.server.port);
     adminPort = await listen(admin, config.admin.host, config.admin.port);

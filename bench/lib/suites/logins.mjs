@@ -190,11 +190,8 @@ export async function runLogins(ctx, opts) {
 
   const kinds = ['node-rs', 'argon2', 'floor', 'gateway'];
   const rounds = { 'node-rs': [], argon2: [], floor: [], gateway: [] };
-  const measure = (kind) => {
-    if (kind === 'gateway') return loadRate(load, opts);
-    if (kind === 'floor') return loadRate(floorLoad, opts);
-    return rawRate(kind, opts);
-  };
+  const loads = { gateway: load, floor: floorLoad };
+  const measure = (kind) => (kind in loads ? loadRate(loads[kind], opts) : rawRate(kind, opts));
   for (let round = 0; round < opts.loginRounds; round++) {
     for (const kind of roundOrder(kinds, round)) {
       const r = await measure(kind);
