@@ -12,7 +12,7 @@ import { CONTENDERS } from './lib/contenders/index.mjs';
 import { ContenderUnavailable } from './lib/contenders/unavailable.mjs';
 import { parseOptions, USAGE } from './lib/options.mjs';
 import { peakRssBytes } from './lib/proc-stats.mjs';
-import { installCleanup, runCleanups, startProcess, stopAll } from './lib/processes.mjs';
+import { installCleanup, runCleanups, startProcess, stopAll, stopRunning } from './lib/processes.mjs';
 import { collectProfiles } from './lib/profiles.mjs';
 import { redisServerPath, startRedis } from './lib/redis.mjs';
 import { renderMarkdown, writeJson } from './lib/report.mjs';
@@ -23,6 +23,7 @@ import { ratioBetween, runThroughput } from './lib/suites/throughput.mjs';
 import { judgeTargets, TARGETS } from './lib/targets.mjs';
 import { findTool, toolVersion } from './lib/tools.mjs';
 import { startUpstreams } from './lib/upstreams.mjs';
+import { probeMachine } from './lib/vm-probe.mjs';
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(BENCH_DIR, '..');
@@ -212,6 +213,8 @@ async function main() {
   };
   let ok = false;
   try {
+    progress('machine: probing loopback round trips and wake-up cost');
+    meta.machineAtStart = await probeMachine(ctx, meta.cpus);
     const runThroughputSuite = opts.suites.has('throughput');
     const selected = runThroughputSuite ? selectContenders(opts) : [];
     const needed = new Set(selected.filter((c) => c.kind === 'direct').map((c) => c.upstream));
@@ -250,6 +253,9 @@ async function main() {
     if (opts.suites.has('streaming')) results.streaming = await runStreaming(ctx, opts);
     if (opts.suites.has('stores')) results.stores = await runStores(ctx, opts);
     meta.loadavgAtEnd = loadavg();
+    // With every contender, upstream and Redis stopped: the machine, not their idle timers.
+    await stopRunning();
+    meta.machineAtEnd = await probeMachine(ctx, meta.cpus);
 
     await stopAll();
     await runCleanups();

@@ -132,6 +132,11 @@ export async function stopProcess(proc, graceMs = 3_000) {
  */
 export async function stopAll() {
   stopping = true;
+  await stopRunning();
+}
+
+/** Stops every child running now; the run goes on (the machine probe after the last suite). */
+export async function stopRunning() {
   while (children.size > 0) await Promise.all([...children].map((p) => stopProcess(p)));
 }
 

@@ -226,6 +226,30 @@ function buildsSection(builds) {
   ];
 }
 
+const us = (n) => `${n.toFixed(n < 10 ? 1 : 0)} µs`;
+const times = (r) => `${r.toFixed(1)}×`;
+
+/** The machine's state at the start and end of the run (lib/vm-probe.mjs), or null when not probed. */
+function machineLine(start, end) {
+  if (!start) return null;
+  /** One figure from each probe that ran, formatted: "15 µs → 16 µs". */
+  const both = (pick, format) =>
+    [start, end]
+      .filter(Boolean)
+      .map((m) => format(pick(m)))
+      .join(' → ');
+  const trip = start.roundTrip.oneCpu
+    ? `${both((m) => m.roundTrip.oneCpu.p50Us, us)} on one CPU, ` +
+      `${both((m) => m.roundTrip.twoCpus.p50Us, us)} across two`
+    : `${both((m) => m.roundTrip.unpinned.p50Us, us)} (not pinned: no taskset or one CPU)`;
+  const work = `${both((m) => m.work.warmUs, us)} back to back, ${both((m) => m.work.ratio, times)} that`;
+  return (
+    `Machine state${end ? ', at start → at end' : ''} (\`lib/vm-probe.mjs\`; bench/README.md, ` +
+    `"The machine's state"): a loopback round trip between two processes ${trip}; a small fixed ` +
+    `piece of work (SHA-256 of 60 bytes and a JSON round trip) ${work} right after its thread slept 2 ms.`
+  );
+}
+
 export function renderMarkdown({
   meta,
   throughput,
@@ -248,6 +272,8 @@ export function renderMarkdown({
         ? ` Gateways run with \`node ${meta.gatewayNodeFlags.join(' ')}\`.`
         : ''),
   );
+  const machine = machineLine(meta.machineAtStart, meta.machineAtEnd);
+  if (machine !== null) out.push('', machine);
   if (throughput) {
     const s = throughput.settings;
     out.push(
