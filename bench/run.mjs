@@ -213,8 +213,14 @@ async function main() {
   };
   let ok = false;
   try {
+    // A diagnostic: a probe that cannot run (no second CPU for taskset, say) costs the report its line only.
+    const probe = () =>
+      probeMachine(ctx, meta.cpus).catch((err) => {
+        progress(`machine probe failed: ${err instanceof Error ? err.message : String(err)}`);
+        return null;
+      });
     progress('machine: probing loopback round trips and wake-up cost');
-    meta.machineAtStart = await probeMachine(ctx, meta.cpus);
+    meta.machineAtStart = await probe();
     const runThroughputSuite = opts.suites.has('throughput');
     const selected = runThroughputSuite ? selectContenders(opts) : [];
     const needed = new Set(selected.filter((c) => c.kind === 'direct').map((c) => c.upstream));
@@ -255,7 +261,7 @@ async function main() {
     meta.loadavgAtEnd = loadavg();
     // With every contender, upstream and Redis stopped: the machine, not their idle timers.
     await stopRunning();
-    meta.machineAtEnd = await probeMachine(ctx, meta.cpus);
+    meta.machineAtEnd = await probe();
 
     await stopAll();
     await runCleanups();
