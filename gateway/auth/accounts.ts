@@ -93,12 +93,15 @@ export function createAccounts(deps: AccountDeps) {
         reason,
       });
 
-  /** The login limits, the lock and the password, in the contract's order: the user once the password is right. */
+  /**
+   * The login limits, the lock and the password, in the contract's order: the user once the password is
+   * right, and the lock's reset, under way (`settled`: the caller awaits it before answering).
+   */
   async function passwordStep(
     input: LoginInput,
     meta: ClientMeta,
     reportLimits: LimitReporter,
-  ): Promise<{ user: User; known: boolean }> {
+  ): Promise<{ user: User; known: boolean; settled: Promise<void> }> {
     const canonical = canonicalEmail(input.email);
     const limits = await guard.limitLogin(canonical, meta.ip);
     reportLimits(limits.states);
@@ -135,9 +138,95 @@ export function createAccounts(deps: AccountDeps) {
         });
       throw invalidCredentials();
     }
-    await orSkip('brute-force reset', () => attempt.succeeded(), undefined);
+    // Not waited for here: the reset leaves with the session's write instead of taking a round trip of
+    // its own. One that fails leaves the count where it was, which only makes the lock stricter, so the
+    // login goes on (logged); a store that is down fails the session's write anyway.
+    const settled = attempt.succeeded().catch((err: unknown) => {
+      log.warn({ err, user: user.id }, 'brute-force reset failed after a right password: the count stays');
+    });
     await upgradeHash(user, input.password);
-    return { user, known };
+    return { user, known, settled };
+  }
+
+  /**
+   * After the password (and any second factor): the second-factor and account checks of the flows, the
+   * session, the records; `passwordChecked` false when another step checked them (completeLogin).
+   */
+  async function openSession(
+    user: User,
+    known: boolean,
+    meta: ClientMeta,
+    passwordChecked: boolean,
+  ): Promise<LoginResult> {
+    const canonical = user.email_canonical;
+    const loginRecord = recorder(canonical, meta);
+    if (passwordChecked && deps.hooks !== undefined) {
+      try {
+        const challenge = await deps.hooks.afterPassword(user, meta);
+        if (challenge !== null) return challenge;
+      } catch (err) {
+        if (err instanceof GatewayError) await loginRecord(user.id, err.code);
+        throw err;
+      }
+    }
+
+    const sid = randomBytes(16).toString('base64url');
+    const device = deviceOf(meta);
+    const access = await issueAccess(user, sid, device);
+    const refresh = newRefreshToken();
+    const now = Date.now();
+    const record: SessionRecord = {
+      sid,
+      user_id: user.id,
+      email: user.email,
+      roles: user.roles,
+      active: true,
+      device,
+      ip: meta.ip,
+      user_agent: meta.userAgent.slice(0, 512),
+      created_at: now,
+      last_seen: now,
+      expires_at: now + config.tokens.refresh_ttl,
+    };
+    const created = await orSkip(
+      'session record',
+      () => state.createSession(record, refresh.hash, config.sessions),
+      NO_SESSION,
+    );
+    if (!created.ok) {
+      // Every attempt that reached an account leaves a record, refused ones included.
+      await loginRecord(user.id, 'too_many_sessions');
+      audit.record({
+        type: 'login_failure',
+        user_id: user.id,
+        ip: meta.ip,
+        details: { reason: 'too_many_sessions' },
+      });
+      throw new GatewayError('too_many_sessions');
+    }
+    for (const evicted of created.evicted) {
+      audit.record({
+        type: 'session_replaced',
+        user_id: user.id,
+        ip: meta.ip,
+        details: { sid: evicted, by: sid },
+      });
+    }
+    await deps.hooks?.sessionOpened(user, record, meta);
+    await loginRecord(user.id, null);
+    audit.record({
+      type: 'login_success',
+      user_id: user.id,
+      ip: meta.ip,
+      details: { sid, known_device: known },
+    });
+    return {
+      access,
+      refresh: refresh.token,
+      token_type: tokenTypeOf(device),
+      expires_in: expiresIn,
+      device_token: tokens.deviceTokens.issueDeviceToken(canonical),
+    };
   }
 
   const api = {
@@ -177,81 +266,16 @@ export function createAccounts(deps: AccountDeps) {
       reportLimits: LimitReporter,
       verified?: User,
     ): Promise<LoginResult> {
-      const { user, known } =
+      const { user, known, settled } =
         verified === undefined
           ? await passwordStep(input, meta, reportLimits)
-          : { user: verified, known: false };
-      const canonical = user.email_canonical;
-      const loginRecord = recorder(canonical, meta);
-      if (verified === undefined && deps.hooks !== undefined) {
-        try {
-          const challenge = await deps.hooks.afterPassword(user, meta);
-          if (challenge !== null) return challenge;
-        } catch (err) {
-          if (err instanceof GatewayError) await loginRecord(user.id, err.code);
-          throw err;
-        }
+          : { user: verified, known: false, settled: undefined };
+      try {
+        return await openSession(user, known, meta, verified === undefined);
+      } finally {
+        await settled;
       }
-
-      const sid = randomBytes(16).toString('base64url');
-      const device = deviceOf(meta);
-      const access = await issueAccess(user, sid, device);
-      const refresh = newRefreshToken();
-      const now = Date.now();
-      const record: SessionRecord = {
-        sid,
-        user_id: user.id,
-        email: user.email,
-        roles: user.roles,
-        active: true,
-        device,
-        ip: meta.ip,
-        user_agent: meta.userAgent.slice(0, 512),
-        created_at: now,
-        last_seen: now,
-        expires_at: now + config.tokens.refresh_ttl,
-      };
-      const created = await orSkip(
-        'session record',
-        () => state.createSession(record, refresh.hash, config.sessions),
-        NO_SESSION,
-      );
-      if (!created.ok) {
-        // Every attempt that reached an account leaves a record, refused ones included.
-        await loginRecord(user.id, 'too_many_sessions');
-        audit.record({
-          type: 'login_failure',
-          user_id: user.id,
-          ip: meta.ip,
-          details: { reason: 'too_many_sessions' },
-        });
-        throw new GatewayError('too_many_sessions');
-      }
-      for (const evicted of created.evicted) {
-        audit.record({
-          type: 'session_replaced',
-          user_id: user.id,
-          ip: meta.ip,
-          details: { sid: evicted, by: sid },
-        });
-      }
-      await deps.hooks?.sessionOpened(user, record, meta);
-      await loginRecord(user.id, null);
-      audit.record({
-        type: 'login_success',
-        user_id: user.id,
-        ip: meta.ip,
-        details: { sid, known_device: known },
-      });
-      return {
-        access,
-        refresh: refresh.token,
-        token_type: tokenTypeOf(device),
-        expires_in: expiresIn,
-        device_token: tokens.deviceTokens.issueDeviceToken(canonical),
-      };
     },
-
     async refresh(presented: unknown, meta: ClientMeta): Promise<TokenPair> {
       if (!isRefreshTokenFormat(presented)) throw tokenError('invalid_token');
       const next = newRefreshToken();

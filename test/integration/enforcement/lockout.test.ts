@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGateway } from '../../support/gateway.js';
-import { type RedisServer, startRedis } from '../../support/redis.js';
+import { type RedisServer, redisCli, startRedis } from '../../support/redis.js';
 import { runCli } from '../helpers.js';
 import {
   auditTypes,
@@ -15,6 +15,7 @@ import {
   type Reply,
   redisDb,
   registerOk,
+  send,
   sleep,
   startRedisGateway,
   WRONG,
@@ -226,5 +227,30 @@ describe('unlock does not shorten later locks', () => {
     expectLocked(await loginFrom(g, email, PASSWORD, { from: '127.0.0.41' }), 2);
     await sleep(Math.max(0, lockedAt + 1_600 - Date.now()));
     expectLocked(await loginFrom(g, email, PASSWORD, { from: '127.0.0.41' }), 2);
+  });
+});
+
+describe('a right password whose lock reset fails', () => {
+  it('still logs in, and the count stays where it was: a failed reset only makes the lock stricter', async () => {
+    const db = 6;
+    const g = await gateway(db, 'failure_limit: 5, account_failure_limit: 50');
+    const { email } = await registerOk(g);
+    const accountCount = `pc:rl:bf-account:${email}`;
+    // SET refused on every key but the refresh index: the account-wide attempt's refund (SET NX, then
+    // INCRBY -1) fails inside its script, while the login's counts, session and refresh index go in.
+    await redisCli(redis.port, 'ACL', 'SETUSER', 'default', '-set', '(+set ~pc:r:*)');
+    try {
+      const session = await loginOk(g, email, PASSWORD, { from: '127.0.0.50' });
+      // Counted before the password was checked and never given back.
+      expect((await redisCli(redis.port, '-n', String(db), 'GET', accountCount)).trim()).toBe('1');
+      // The session the login opened is a working one.
+      const me = await send(g, 'GET', '/api/users/me', { token: session.access });
+      expect(me.status, me.text).toBe(200);
+    } finally {
+      await redisCli(redis.port, 'ACL', 'SETUSER', 'default', 'clearselectors', '+@all');
+    }
+    // With the store whole again, a success gives its attempt back as before.
+    await loginOk(g, email, PASSWORD, { from: '127.0.0.50' });
+    expect((await redisCli(redis.port, '-n', String(db), 'GET', accountCount)).trim()).toBe('1');
   });
 });
