@@ -24,25 +24,25 @@ const users = readFileSync(bodiesFile, 'utf8')
 const stored = new Map();
 await Promise.all(users.map(async (u) => stored.set(u.email, await hasher.hash(u.password))));
 
-// The gateway's answer, in its envelope and of its size (719 bytes here): an access token, a refresh
-// token, a device token.
+// The gateway's answers, in its envelope and of its size (719 bytes here: an access token, a refresh
+// token, a device token), built once: the floor does no per-login work of its own.
 const filler = (n) => 'x'.repeat(n);
-const answer = (ok) =>
-  JSON.stringify(
-    ok
-      ? {
-          status: 'success',
-          message: 'Login successful',
-          data: {
-            access: filler(416),
-            refresh: filler(43),
-            token_type: 'Bearer',
-            expires_in: 900,
-            device_token: filler(120),
-          },
-        }
-      : { status: 'error', code: 'invalid_credentials', message: 'Invalid email or password' },
-  );
+const ACCEPTED = JSON.stringify({
+  status: 'success',
+  message: 'Login successful',
+  data: {
+    access: filler(416),
+    refresh: filler(43),
+    token_type: 'Bearer',
+    expires_in: 900,
+    device_token: filler(120),
+  },
+});
+const REFUSED = JSON.stringify({
+  status: 'error',
+  code: 'invalid_credentials',
+  message: 'Invalid email or password',
+});
 
 createServer((req, res) => {
   const chunks = [];
@@ -56,7 +56,7 @@ createServer((req, res) => {
     } catch {
       ok = false;
     }
-    const body = answer(ok);
+    const body = ok ? ACCEPTED : REFUSED;
     res.writeHead(ok ? 200 : 401, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),

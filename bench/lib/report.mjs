@@ -226,8 +226,7 @@ function buildsSection(builds) {
   ];
 }
 
-const us = (n) => `${n.toFixed(n < 10 ? 1 : 0)} µs`;
-const times = (r) => `${r.toFixed(1)}×`;
+const us = (n) => `${num(n, n < 10 ? 1 : 0)} µs`;
 
 /** The machine's state at the start and end of the run (lib/vm-probe.mjs), or null when not probed. */
 function machineLine(start, end) {
@@ -242,7 +241,7 @@ function machineLine(start, end) {
     ? `${both((m) => m.roundTrip.oneCpu.p50Us, us)} on one CPU, ` +
       `${both((m) => m.roundTrip.twoCpus.p50Us, us)} across two`
     : `${both((m) => m.roundTrip.unpinned.p50Us, us)} (not pinned: no taskset or one CPU)`;
-  const work = `${both((m) => m.work.warmUs, us)} back to back, ${both((m) => m.work.ratio, times)} that`;
+  const work = `${both((m) => m.work.warmUs, us)} back to back, ${both((m) => m.work.ratio, ratio)} that`;
   return (
     `Machine state${end ? ', at start → at end' : ''} (\`lib/vm-probe.mjs\`; bench/README.md, ` +
     `"The machine's state"): a loopback round trip between two processes ${trip}; a small fixed ` +
