@@ -133,36 +133,28 @@ describe('password hasher', () => {
   });
 
   it('keeps the event loop responsive while 8 hashes run', async () => {
-    const params = { memory_kib: 19456, iterations: 2, parallelism: 1 };
-    const busy = createPasswordHasher(params);
-    const single: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const start = performance.now();
-      await busy.hash(`alone ${i}`);
-      single.push(performance.now() - start);
-    }
-    const oneHash = median(single);
+    const busy = createPasswordHasher({ memory_kib: 19456, iterations: 2, parallelism: 1 });
+    await busy.hash('warm-up'); // the threads start before anything is timed
 
-    let maxGap = 0;
     let ticks = 0;
-    let last = performance.now();
     let running = true;
     const tick = () => {
-      const now = performance.now();
-      maxGap = Math.max(maxGap, now - last);
-      last = now;
       ticks++;
       if (running) setTimeout(tick, 1);
     };
     setTimeout(tick, 1);
+    const started = performance.now();
     await Promise.all(Array.from({ length: 8 }, (_, i) => busy.hash(`burst ${i}`)));
+    const burstMs = performance.now() - started;
     running = false;
-    maxGap = Math.max(maxGap, performance.now() - last); // a stall right up to the end counts too
 
-    // Hashing on the event loop would stall it for about 8 × oneHash; off the loop the timer keeps
-    // firing. Half the synchronous stall is a loose bound that still fails if hashing ever blocks.
+    // Hashing on the event loop would block it for the whole burst: a timer or two at most. Off the
+    // loop, a 1 ms timer fires all along. Judged within the burst itself (how often the loop got to run
+    // while it lasted), not against a hash timed at another moment: other test files share the cores,
+    // and one stall of the loop by them is not hashing on it (a bound of 4 hashes timed alone failed
+    // once that way, a 51 ms gap in a full parallel run).
     expect(ticks).toBeGreaterThan(3);
-    expect(maxGap).toBeLessThan(4 * oneHash);
+    expect(ticks).toBeGreaterThan(burstMs / 10);
   });
 });
 
