@@ -41,7 +41,14 @@ export async function openUserStore(
 ): Promise<{ users: UserStore; dataDir: string }> {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
-    return { users: createSqliteUserStore(path), dataDir: dirname(path) };
+    const users = createSqliteUserStore(path, {
+      onCheckpointError: (err) =>
+        log?.warn(
+          { err },
+          'user store: the checkpoint thread failed; checkpoints run on the event loop again',
+        ),
+    });
+    return { users, dataDir: dirname(path) };
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     // pg is loaded only for a PostgreSQL URL.

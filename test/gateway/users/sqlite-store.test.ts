@@ -1,10 +1,10 @@
 // The SQLite user store: the shared UserStore contract plus what only a file-backed store has
 // (folder creation, reopening, migrations, WAL, foreign keys). Real files in a temp folder.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SQLITE_MIGRATIONS } from '../../../gateway/users/sqlite-migrations.js';
 import { createSqliteUserStore, migrateSqliteFile, sqliteExec } from '../../../gateway/users/sqlite-store.js';
 import { appendAudit, recordLogin } from '../../support/records.js';
@@ -113,6 +113,79 @@ describe('sqlite user store: the file', () => {
     expect(await rejectionCode(gateway.createUser(user))).toBe('email_taken');
     await cli.close();
     await gateway.close();
+  });
+});
+
+describe('sqlite user store: checkpoints', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'portcullis-users-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const PAGE = 4096;
+  // SQLite's default: a connection that commits past this many WAL pages checkpoints there and then.
+  const AUTOCHECKPOINT_PAGES = 1000;
+  const attempt = {
+    user_id: null,
+    email: 'x@example.com',
+    ip: '::1',
+    user_agent: 'U'.repeat(512),
+    success: false,
+    reason: 'unknown_email',
+  };
+
+  it('never checkpoints on the event loop: a thread of its own copies the WAL into the file', async () => {
+    const file = join(dir, 'users.db');
+    const store = createSqliteUserStore(file, { checkpointMs: 100 });
+    const before = statSync(file).size;
+    // Each call commits before it returns its promise: 2,500 commits, none awaited yet. A checkpoint
+    // on the event loop would already have copied pages into the database file.
+    const writes = Array.from({ length: 2500 }, () => recordLogin(store, attempt));
+    expect(statSync(`${file}-wal`).size).toBeGreaterThan(AUTOCHECKPOINT_PAGES * PAGE);
+    expect(statSync(file).size).toBe(before);
+    await Promise.all(writes);
+    await vi.waitFor(() => expect(statSync(file).size).toBeGreaterThan(before + 100 * PAGE), {
+      timeout: 5000,
+    });
+    await store.close();
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    expect(sqliteExec(file, 'SELECT count(*) AS n FROM login_records')).toEqual([{ n: 2500 }]);
+  });
+
+  it('a checkpoint thread that fails is reported, and the connection checkpoints itself again', async () => {
+    const file = join(dir, 'users.db');
+    const failures: Error[] = [];
+    const store = createSqliteUserStore(file, { onCheckpointError: (err) => failures.push(err) });
+    // The first write starts the thread, which opens the file by name: moved away by then, so it fails.
+    renameSync(file, `${file}.away`);
+    await recordLogin(store, attempt);
+    await vi.waitFor(() => expect(failures).toHaveLength(1), { timeout: 5000 });
+    renameSync(`${file}.away`, file);
+    const before = statSync(file).size;
+    const writes = Array.from({ length: 2500 }, () => recordLogin(store, attempt));
+    // SQLite's own automatic checkpoint is back: past 1,000 pages, commits copy them into the file.
+    expect(statSync(file).size).toBeGreaterThan(before);
+    await Promise.all(writes);
+    await store.close();
+    expect(sqliteExec(file, 'SELECT count(*) AS n FROM login_records')).toEqual([{ n: 2501 }]);
+  });
+
+  it('the thread starts with the writes and stops once they stop (an idle gateway keeps no thread)', async () => {
+    const threads = () => readdirSync('/proc/self/task').length;
+    const store = createSqliteUserStore(join(dir, 'users.db'), { checkpointMs: 20, checkpointIdleMs: 200 });
+    const alone = threads();
+    await store.findByEmail('x@example.com');
+    expect(threads()).toBe(alone);
+    await recordLogin(store, attempt);
+    await vi.waitFor(() => expect(threads()).toBe(alone + 1), { timeout: 5000 });
+    await vi.waitFor(() => expect(threads()).toBe(alone), { timeout: 5000 });
+    await recordLogin(store, attempt);
+    await vi.waitFor(() => expect(threads()).toBe(alone + 1), { timeout: 5000 });
+    await store.close();
+    expect(threads()).toBe(alone);
   });
 });
 
