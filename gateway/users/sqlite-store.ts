@@ -142,14 +142,18 @@ export interface SqliteStoreOptions extends UserStoreOptions {
 // Copying the WAL into the database file (a checkpoint, with its fsync) took 3–12 ms on the event loop
 // in about 1 % of login-record commits during a login burst, and proxied requests waited behind it. The
 // store's connection never checkpoints (wal_autocheckpoint = 0): a thread with a connection of its own
-// runs a PASSIVE checkpoint every CHECKPOINT_MS, which waits for no reader or writer. The thread costs
-// ≈ 10 MB of RSS, so it starts with the writes (login records, audit events) and stops once the WAL has
-// had nothing new for CHECKPOINT_IDLE_MS. Plain JavaScript evaluated in the thread, loading this
-// module's copy of better-sqlite3 by path (passwords.ts says why).
+// does, every CHECKPOINT_MS. Login records and audit events wait while it runs (they are queued
+// anyway), so that it copies the whole WAL and the next commit starts the WAL file over: a checkpoint
+// racing a steady stream of commits never catches up, and the WAL grew to 84 MB in 10 s of logins.
+// Other writes (rare) are not held back. The thread costs ≈ 10 MB of RSS, so it starts with the
+// records and stops once the WAL has had nothing new for CHECKPOINT_IDLE_MS. Plain JavaScript evaluated
+// in the thread, loading this module's copy of better-sqlite3 by path (passwords.ts says why).
 const CHECKPOINT_MS = 1_000;
 const CHECKPOINT_IDLE_MS = 10_000;
 const AUTOCHECKPOINT_PAGES = 1_000; // SQLite's default, restored when the thread fails
 const BETTER_SQLITE3_PATH = createRequire(import.meta.url).resolve('better-sqlite3');
+// Messages: thread → 'want' (may I?), store → 'go', thread → 'done' (checkpointed), and at its end
+// 'idle' or 'stopped'; store → 'stop'.
 const CHECKPOINT_SOURCE = `'use strict';
 const load = (name) => process.getBuiltinModule(name);
 const { parentPort, workerData } = load('node:worker_threads');
@@ -157,24 +161,38 @@ const Database = load('node:module').createRequire(workerData.library)(workerDat
 const db = new Database(workerData.path, { fileMustExist: true, timeout: workerData.busyMs });
 let frames = -1;
 let quietSince = Date.now();
+let asked = false;
+const timer = setInterval(() => {
+  if (asked) return;
+  asked = true;
+  parentPort.postMessage('want');
+}, workerData.intervalMs);
 const end = (message) => {
   clearInterval(timer);
   db.close();
   parentPort.postMessage(message);
   parentPort.close();
 };
-const timer = setInterval(() => {
-  const [result] = db.pragma('wal_checkpoint(PASSIVE)');
+parentPort.on('message', (message) => {
+  if (message !== 'go') return end('stopped');
+  asked = false;
+  let result;
+  try {
+    [result] = db.pragma('wal_checkpoint(PASSIVE)');
+  } finally {
+    parentPort.postMessage('done');
+  }
   if (result.log !== frames) {
     frames = result.log;
     quietSince = Date.now();
   } else if (Date.now() - quietSince >= workerData.idleMs) end('idle');
-}, workerData.intervalMs);
-parentPort.on('message', () => end('stopped'));
+});
 `;
 
 interface Checkpointer {
-  /** After a write: starts the thread if none runs. */
+  /** While a checkpoint runs: resolves when it ends (records wait for it). Null otherwise. */
+  running(): Promise<void> | null;
+  /** After records were written: starts the thread if none runs. */
   wrote(): void;
   /** Stops the thread and closes its connection (the store's own close then checkpoints the rest). */
   stop(): Promise<void>;
@@ -192,8 +210,14 @@ function createCheckpointer(db: Database.Database, path: string, options: Sqlite
   let current: { worker: Worker; exited: Promise<void> } | null = null;
   let failed = false;
   let closing = false;
+  let hold: { promise: Promise<void>; release: () => void } | null = null;
 
+  const release = (): void => {
+    hold?.release();
+    hold = null;
+  };
   const fail = (err: Error): void => {
+    release();
     if (closing) return;
     failed = true;
     current = null;
@@ -207,7 +231,16 @@ function createCheckpointer(db: Database.Database, path: string, options: Sqlite
     worker.unref();
     let ended = false; // it said 'idle' or 'stopped': its exit is expected
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.on('message', () => {
+    worker.on('message', (message: string) => {
+      if (message === 'want') {
+        // Nothing is being written at this moment (writes are synchronous): hold the next ones.
+        let unblock = (): void => {};
+        hold = { promise: new Promise<void>((resolve) => (unblock = resolve)), release: () => unblock() };
+        worker.postMessage('go');
+        return;
+      }
+      release();
+      if (message === 'done') return;
       ended = true;
       if (current?.worker === worker) current = null;
     });
@@ -216,12 +249,14 @@ function createCheckpointer(db: Database.Database, path: string, options: Sqlite
       fail(err);
     });
     worker.on('exit', (code) => {
+      release();
       if (!ended) fail(new Error(`checkpoint thread exited with code ${code}`));
     });
     current = { worker, exited };
   }
 
   return {
+    running: () => hold?.promise ?? null,
     wrote() {
       if (current === null && !failed && !closing) start();
     },
@@ -386,11 +421,14 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
     recentLogins: (userId, limit) =>
       guarded(() => sql.recentLogins.all(userId, checkLimit(limit)).map(toLoginRecord)),
     // Nearly every write comes with an audit event or a login record: these start the checkpoint thread.
-    appendRecords: (entries) =>
-      guarded(() => {
+    appendRecords: async (entries) => {
+      const checkpoint = checkpointer?.running();
+      if (checkpoint) await checkpoint;
+      return guarded(() => {
         relaxed(() => appendRecords.immediate(entries));
         checkpointer?.wrote();
-      }),
+      });
+    },
     listAudit: (query) =>
       guarded(() =>
         sql.listAudit

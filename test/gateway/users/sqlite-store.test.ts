@@ -173,6 +173,29 @@ describe('sqlite user store: checkpoints', () => {
     expect(sqliteExec(file, 'SELECT count(*) AS n FROM login_records')).toEqual([{ n: 2501 }]);
   });
 
+  it('a steady stream of records does not grow the WAL without bound (each checkpoint catches up)', async () => {
+    const file = join(dir, 'users.db');
+    const store = createSqliteUserStore(file, { checkpointMs: 50 });
+    let written = 0;
+    /** Records for `ms`, one per event-loop turn and millisecond or so, as a busy gateway writes them. */
+    const stream = async (ms: number): Promise<void> => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        await recordLogin(store, attempt);
+        written++;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    };
+    await stream(1000); // the thread has started and checkpointed by now
+    const early = statSync(`${file}-wal`).size;
+    await stream(1500);
+    const late = statSync(`${file}-wal`).size;
+    await store.close();
+    // The WAL file keeps its largest size; one the writes never let start over grows with them (2.5x).
+    expect(late).toBeLessThan(early * 1.5);
+    expect(sqliteExec(file, 'SELECT count(*) AS n FROM login_records')).toEqual([{ n: written }]);
+  });
+
   it('the thread starts with the writes and stops once they stop (an idle gateway keeps no thread)', async () => {
     const threads = () => readdirSync('/proc/self/task').length;
     const store = createSqliteUserStore(join(dir, 'users.db'), { checkpointMs: 20, checkpointIdleMs: 200 });
