@@ -27,18 +27,12 @@ runUserStoreSuite('sqlite', async (options) => {
 });
 
 describe('sqlite user store: the file', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'portcullis-users-'));
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const folder = freshFolderPerTest();
 
   const user = { email: 'keep@example.com', first_name: 'K', last_name: 'P', password_hash: '$h$' };
 
   it('creates missing folders and keeps the data across reopening', async () => {
-    const file = join(dir, 'a', 'b', 'users.db');
+    const file = join(folder(), 'a', 'b', 'users.db');
     const first = createSqliteUserStore(file);
     const created = await first.createUser(user);
     await appendAudit(first, {
@@ -58,7 +52,7 @@ describe('sqlite user store: the file', () => {
   });
 
   it('applies each migration once: reopening is idempotent', async () => {
-    const file = join(dir, 'users.db');
+    const file = join(folder(), 'users.db');
     for (let i = 0; i < 3; i++) await createSqliteUserStore(file).close();
     const rows = sqliteExec(file, 'SELECT version FROM schema_migrations ORDER BY version');
     expect(rows.map((r) => r.version)).toEqual(SQLITE_MIGRATIONS.map((m) => m.version));
@@ -69,7 +63,7 @@ describe('sqlite user store: the file', () => {
   });
 
   it('rolls back a failing migration whole and records nothing for it', () => {
-    const file = join(dir, 'users.db');
+    const file = join(folder(), 'users.db');
     const broken = {
       version: SQLITE_MIGRATIONS.length + 1,
       name: 'broken',
@@ -83,20 +77,20 @@ describe('sqlite user store: the file', () => {
   });
 
   it('refuses a database written by a newer gateway', () => {
-    const file = join(dir, 'users.db');
+    const file = join(folder(), 'users.db');
     migrateSqliteFile(file);
     sqliteExec(file, "INSERT INTO schema_migrations VALUES (999, 'future', 0)");
     expect(() => createSqliteUserStore(file)).toThrow(/newer/);
   });
 
   it('uses WAL (readers never wait for the writer)', async () => {
-    const file = join(dir, 'users.db');
+    const file = join(folder(), 'users.db');
     await createSqliteUserStore(file).close();
     expect(sqliteExec(file, 'PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
   });
 
   it('enforces foreign keys: a login record cannot name a user that does not exist', async () => {
-    const store = createSqliteUserStore(join(dir, 'users.db'));
+    const store = createSqliteUserStore(join(folder(), 'users.db'));
     const attempt = { email: 'x@example.com', ip: '::1', user_agent: 'UA', success: false, reason: 'x' };
     expect(await rejectionCode(recordLogin(store, { ...attempt, user_id: 'f'.repeat(32) }))).toBe(
       'internal_error',
@@ -105,7 +99,7 @@ describe('sqlite user store: the file', () => {
   });
 
   it('sees a registration made by another process on the same file at once', async () => {
-    const file = join(dir, 'users.db');
+    const file = join(folder(), 'users.db');
     const gateway = createSqliteUserStore(file);
     const cli = createSqliteUserStore(file);
     const created = await cli.createUser(user);
@@ -117,13 +111,7 @@ describe('sqlite user store: the file', () => {
 });
 
 describe('sqlite user store: checkpoints', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'portcullis-users-'));
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const folder = freshFolderPerTest();
 
   const PAGE = 4096;
   // SQLite's default: a connection that commits past this many WAL pages checkpoints there and then.
@@ -138,7 +126,7 @@ describe('sqlite user store: checkpoints', () => {
   };
 
   it('never checkpoints on the event loop: a thread of its own copies the WAL into the file', async () => {
-    const file = join(dir, 'users.db');
+    const file = join(folder(), 'users.db');
     const store = createSqliteUserStore(file, { checkpointMs: 100 });
     const before = statSync(file).size;
     // Each call commits before it returns its promise: 2,500 commits, none awaited yet. A checkpoint
@@ -156,7 +144,7 @@ describe('sqlite user store: checkpoints', () => {
   });
 
   it('a checkpoint thread that fails is reported, and the connection checkpoints itself again', async () => {
-    const file = join(dir, 'users.db');
+    const file = join(folder(), 'users.db');
     const failures: Error[] = [];
     const store = createSqliteUserStore(file, { onCheckpointError: (err) => failures.push(err) });
     // The first write starts the thread, which opens the file by name: moved away by then, so it fails.
@@ -174,7 +162,7 @@ describe('sqlite user store: checkpoints', () => {
   });
 
   it('a steady stream of records does not grow the WAL without bound (each checkpoint catches up)', async () => {
-    const file = join(dir, 'users.db');
+    const file = join(folder(), 'users.db');
     const store = createSqliteUserStore(file, { checkpointMs: 50 });
     let written = 0;
     /** Records for `ms`, one per event-loop turn and millisecond or so, as a busy gateway writes them. */
@@ -198,7 +186,10 @@ describe('sqlite user store: checkpoints', () => {
 
   it('the thread starts with the writes and stops once they stop (an idle gateway keeps no thread)', async () => {
     const threads = () => readdirSync('/proc/self/task').length;
-    const store = createSqliteUserStore(join(dir, 'users.db'), { checkpointMs: 20, checkpointIdleMs: 200 });
+    const store = createSqliteUserStore(join(folder(), 'users.db'), {
+      checkpointMs: 20,
+      checkpointIdleMs: 200,
+    });
     const alone = threads();
     await store.findByEmail('x@example.com');
     expect(threads()).toBe(alone);
@@ -211,6 +202,18 @@ describe('sqlite user store: checkpoints', () => {
     expect(threads()).toBe(alone);
   });
 });
+
+/** A new temp folder for each test of the describe block, removed after it: `folder()` names it. */
+function freshFolderPerTest(): () => string {
+  let dir = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'portcullis-users-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return () => dir;
+}
 
 async function rejectionCode(promise: Promise<unknown>): Promise<unknown> {
   try {
