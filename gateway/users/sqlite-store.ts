@@ -1,16 +1,16 @@
 // UserStore on one SQLite file via better-sqlite3 (the only module importing it): WAL (checkpointed by a
-// thread of its own), synchronous=FULL, versioned migrations on open. Not for several replicas or
-// workers > 1: that needs the PostgreSQL store.
+// thread of its own, sqlite-checkpointer.ts), synchronous=FULL, versioned migrations on open. Not for
+// several replicas or workers > 1: that needs the PostgreSQL store.
 
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { GatewayError } from '../errors.js';
 import { createAccountData, type SqlRunner } from './account-data.js';
 import { canonicalJson, chainHash, createChainVerifier, GENESIS_HASH, toPlainJson } from './audit-chain.js';
 import { canonicalEmail } from './email.js';
+import { type CheckpointOptions, createCheckpointer } from './sqlite-checkpointer.js';
 import { type Migration, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
   type AuditRow,
@@ -130,146 +130,9 @@ function sqliteRunner(db: Database.Database): SqlRunner {
   };
 }
 
-export interface SqliteStoreOptions extends UserStoreOptions {
-  /** How often the checkpoint thread copies the WAL into the database file (ms, default 1 s). */
-  readonly checkpointMs?: number;
-  /** The checkpoint thread stops after this long without new writes (ms, default 10 s). */
-  readonly checkpointIdleMs?: number;
-  /** The checkpoint thread failed: the connection checkpoints on the event loop again from then on. */
-  readonly onCheckpointError?: (err: Error) => void;
-}
+export interface SqliteStoreOptions extends UserStoreOptions, CheckpointOptions {}
 
-// Copying the WAL into the database file (a checkpoint, with its fsync) took 3–12 ms on the event loop
-// in about 1 % of login-record commits during a login burst, and proxied requests waited behind it. The
-// store's connection never checkpoints (wal_autocheckpoint = 0): a thread with a connection of its own
-// does, every CHECKPOINT_MS. Login records and audit events wait while it runs (they are queued
-// anyway), so that it copies the whole WAL and the next commit starts the WAL file over: a checkpoint
-// racing a steady stream of commits never catches up, and the WAL grew to 84 MB in 10 s of logins.
-// Other writes (rare) are not held back. The thread costs ≈ 10 MB of RSS, so it starts with the
-// records and stops once the WAL has had nothing new for CHECKPOINT_IDLE_MS. Plain JavaScript evaluated
-// in the thread, loading this module's copy of better-sqlite3 by path (passwords.ts says why).
-const CHECKPOINT_MS = 1_000;
-const CHECKPOINT_IDLE_MS = 10_000;
-const AUTOCHECKPOINT_PAGES = 1_000; // SQLite's default, restored when the thread fails
 const BETTER_SQLITE3_PATH = createRequire(import.meta.url).resolve('better-sqlite3');
-// Messages: thread → 'want' (may I?), store → 'go', thread → 'done' (checkpointed), and at its end
-// 'idle' or 'stopped'; store → 'stop'.
-const CHECKPOINT_SOURCE = `'use strict';
-const load = (name) => process.getBuiltinModule(name);
-const { parentPort, workerData } = load('node:worker_threads');
-const Database = load('node:module').createRequire(workerData.library)(workerData.library);
-const db = new Database(workerData.path, { fileMustExist: true, timeout: workerData.busyMs });
-let frames = -1;
-let quietSince = Date.now();
-let asked = false;
-const timer = setInterval(() => {
-  if (asked) return;
-  asked = true;
-  parentPort.postMessage('want');
-}, workerData.intervalMs);
-const end = (message) => {
-  clearInterval(timer);
-  db.close();
-  parentPort.postMessage(message);
-  parentPort.close();
-};
-parentPort.on('message', (message) => {
-  if (message !== 'go') return end('stopped');
-  asked = false;
-  let result;
-  try {
-    [result] = db.pragma('wal_checkpoint(PASSIVE)');
-  } finally {
-    parentPort.postMessage('done');
-  }
-  if (result.log !== frames) {
-    frames = result.log;
-    quietSince = Date.now();
-  } else if (Date.now() - quietSince >= workerData.idleMs) end('idle');
-});
-`;
-
-interface Checkpointer {
-  /** While a checkpoint runs: resolves when it ends (records wait for it). Null otherwise. */
-  running(): Promise<void> | null;
-  /** After records were written: starts the thread if none runs. */
-  wrote(): void;
-  /** Stops the thread and closes its connection (the store's own close then checkpoints the rest). */
-  stop(): Promise<void>;
-}
-
-function createCheckpointer(db: Database.Database, path: string, options: SqliteStoreOptions): Checkpointer {
-  db.pragma('wal_autocheckpoint = 0');
-  const workerData = {
-    library: BETTER_SQLITE3_PATH,
-    path,
-    intervalMs: options.checkpointMs ?? CHECKPOINT_MS,
-    idleMs: options.checkpointIdleMs ?? CHECKPOINT_IDLE_MS,
-    busyMs: BUSY_TIMEOUT_MS,
-  };
-  let current: { worker: Worker; exited: Promise<void> } | null = null;
-  let failed = false;
-  let closing = false;
-  let hold: { promise: Promise<void>; release: () => void } | null = null;
-
-  const release = (): void => {
-    hold?.release();
-    hold = null;
-  };
-  const fail = (err: Error): void => {
-    release();
-    if (closing) return;
-    failed = true;
-    current = null;
-    // A WAL nobody checkpoints grows without bound: the connection does it itself again.
-    if (db.open) db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
-    options.onCheckpointError?.(err);
-  };
-
-  function start(): void {
-    const worker = new Worker(CHECKPOINT_SOURCE, { eval: true, workerData });
-    worker.unref();
-    let ended = false; // it said 'idle' or 'stopped': its exit is expected
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    worker.on('message', (message: string) => {
-      if (message === 'want') {
-        // Nothing is being written at this moment (writes are synchronous): hold the next ones.
-        let unblock = (): void => {};
-        hold = { promise: new Promise<void>((resolve) => (unblock = resolve)), release: () => unblock() };
-        worker.postMessage('go');
-        return;
-      }
-      release();
-      if (message === 'done') return;
-      ended = true;
-      if (current?.worker === worker) current = null;
-    });
-    worker.on('error', (err) => {
-      ended = true;
-      fail(err);
-    });
-    worker.on('exit', (code) => {
-      release();
-      if (!ended) fail(new Error(`checkpoint thread exited with code ${code}`));
-    });
-    current = { worker, exited };
-  }
-
-  return {
-    running: () => hold?.promise ?? null,
-    wrote() {
-      if (current === null && !failed && !closing) start();
-    },
-    async stop() {
-      closing = true;
-      const running = current;
-      current = null;
-      if (running === null) return;
-      running.worker.postMessage('stop');
-      await running.exited;
-    },
-  };
-}
 
 /** `path` is a file path (the `sqlite:` prefix already removed) or `:memory:`. */
 export function createSqliteUserStore(path: string, options: SqliteStoreOptions = {}): UserStore {
@@ -282,7 +145,20 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
     throw err;
   }
   // An in-memory database has no WAL to checkpoint.
-  const checkpointer = path === ':memory:' ? null : createCheckpointer(db, path, options);
+  const checkpointer =
+    path === ':memory:'
+      ? null
+      : createCheckpointer(
+          {
+            path,
+            library: BETTER_SQLITE3_PATH,
+            busyMs: BUSY_TIMEOUT_MS,
+            setAutocheckpoint: (pages) => {
+              if (db.open) db.pragma(`wal_autocheckpoint = ${pages}`);
+            },
+          },
+          options,
+        );
   // Search folds names the way emails are canonicalised, so `Zoë`, `ZOË` and `ｚｏｅ̈` find each other.
   db.function('portcullis_fold', { deterministic: true }, (value: unknown) =>
     typeof value === 'string' ? canonicalEmail(value) : value,
