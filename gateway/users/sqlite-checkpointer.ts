@@ -72,10 +72,11 @@ export interface CheckpointedDatabase {
 }
 
 export interface Checkpointer {
-  /** While a checkpoint runs: resolves when it ends (records wait for it). Null otherwise. */
-  running(): Promise<void> | null;
-  /** After records were written: starts the thread if none runs. */
-  wrote(): void;
+  /**
+   * Records are about to be written: starts the thread if none runs, and returns the checkpoint under
+   * way (the records wait for it), or null.
+   */
+  beforeRecords(): Promise<void> | null;
   /** Stops the thread and closes its connection (the store's own close then checkpoints the rest). */
   stop(): Promise<void>;
 }
@@ -90,18 +91,14 @@ export function createCheckpointer(db: CheckpointedDatabase, options: Checkpoint
     busyMs: db.busyMs,
   };
   let current: { worker: Worker; exited: Promise<void> } | null = null;
-  let failed = false;
-  let closing = false;
-  let hold: { promise: Promise<void>; release: () => void } | null = null;
+  let retired = false; // stopped, or failed: no thread from here on
+  let checkpoint: Promise<void> | null = null;
+  let release = (): void => {};
 
-  const release = (): void => {
-    hold?.release();
-    hold = null;
-  };
   const fail = (err: Error): void => {
     release();
-    if (closing) return;
-    failed = true;
+    if (retired) return;
+    retired = true;
     current = null;
     // A WAL nobody checkpoints grows without bound: the connection does it itself again.
     db.setAutocheckpoint(AUTOCHECKPOINT_PAGES);
@@ -115,9 +112,13 @@ export function createCheckpointer(db: CheckpointedDatabase, options: Checkpoint
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (message: string) => {
       if (message === 'want') {
-        // Nothing is being written at this moment (writes are synchronous): hold the next ones.
-        let unblock = (): void => {};
-        hold = { promise: new Promise<void>((resolve) => (unblock = resolve)), release: () => unblock() };
+        // Nothing is being written at this moment (writes are synchronous): hold the next records.
+        checkpoint = new Promise<void>((resolve) => {
+          release = () => {
+            checkpoint = null;
+            resolve();
+          };
+        });
         worker.postMessage('go');
         return;
       }
@@ -138,12 +139,12 @@ export function createCheckpointer(db: CheckpointedDatabase, options: Checkpoint
   }
 
   return {
-    running: () => hold?.promise ?? null,
-    wrote() {
-      if (current === null && !failed && !closing) start();
+    beforeRecords() {
+      if (current === null && !retired) start();
+      return checkpoint;
     },
     async stop() {
-      closing = true;
+      retired = true;
       const running = current;
       current = null;
       if (running === null) return;

@@ -298,12 +298,9 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
       guarded(() => sql.recentLogins.all(userId, checkLimit(limit)).map(toLoginRecord)),
     // Nearly every write comes with an audit event or a login record: these start the checkpoint thread.
     appendRecords: async (entries) => {
-      const checkpoint = checkpointer?.running();
+      const checkpoint = checkpointer?.beforeRecords();
       if (checkpoint) await checkpoint;
-      return guarded(() => {
-        relaxed(() => appendRecords.immediate(entries));
-        checkpointer?.wrote();
-      });
+      return guarded(() => relaxed(() => appendRecords.immediate(entries)));
     },
     listAudit: (query) =>
       guarded(() =>
