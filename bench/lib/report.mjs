@@ -249,6 +249,21 @@ function machineLine(start, end) {
   );
 }
 
+/** The windows measured again because the first completed no request ('express, 64 conn round 3'). */
+function retriedWindows(throughput) {
+  const found = [];
+  for (const row of throughput.rows) {
+    const series = [
+      [`${throughput.settings.connections} conn`, row.loaded.rounds],
+      ['1 conn', row.unloaded?.rounds ?? []],
+    ];
+    for (const [label, rounds] of series) {
+      for (const r of rounds) if (r.retried) found.push(`${row.name}, ${label} round ${r.round + 1}`);
+    }
+  }
+  return found;
+}
+
 export function renderMarkdown({
   meta,
   throughput,
@@ -292,6 +307,8 @@ export function renderMarkdown({
         unloadedTable(throughput),
       );
     }
+    const rerun = retriedWindows(throughput);
+    if (rerun.length > 0) out.push('', `Run again after completing no request: ${rerun.join(', ')}.`);
     out.push('', 'Contenders:', ...throughput.rows.map((r) => `- \`${r.name}\`: ${labels[r.name]}`));
   }
   for (const sk of skipped) out.push(`- \`${sk.name}\` did not run: ${sk.reason}`);

@@ -76,6 +76,22 @@ async function measure(entry, load, ctx) {
 }
 
 /**
+ * A warm-up then a timed window. A window that completed no request at all (seen once in a full run: one
+ * express round, no error reported) is not a figure: it is run again once, marked `retried`, and a second
+ * empty one stops the run rather than enter a median as 0 req/s.
+ */
+async function measuredWindow(entry, load, warmupS, ctx) {
+  for (let attempt = 0; ; attempt++) {
+    if (warmupS > 0) await runWindow(entry, { ...load, durationS: warmupS }, ctx);
+    const r = await measure(entry, load, ctx);
+    if (r.requests > 0) return attempt === 0 ? r : { ...r, retried: attempt };
+    const why = `${entry.contender.name}: a ${load.durationS} s window completed no request (errors: ${JSON.stringify(r.errors)})`;
+    if (attempt > 0) throw new Error(`${why}, twice in a row`);
+    ctx.progress(`${why}; running it again`);
+  }
+}
+
+/**
  * Runs `rounds` interleaved rounds of `load`; returns name → list of per-round results. Each timed window comes
  * right after `warmupS` of the same load on the same contender, not recorded: in a full run each
  * contender idles a minute or more through the others' windows, long enough for V8's memory reducer
@@ -85,8 +101,7 @@ async function series(entries, load, { rounds, warmupS, label }, ctx) {
   const byName = new Map(entries.map((e) => [e.contender.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (const entry of roundOrder(entries, round)) {
-      if (warmupS > 0) await runWindow(entry, { ...load, durationS: warmupS }, ctx);
-      const r = await measure(entry, load, ctx);
+      const r = await measuredWindow(entry, load, warmupS, ctx);
       byName.get(entry.contender.name).push({ round, ...r });
       ctx.progress(
         `${label} round ${round + 1}/${rounds} ${entry.contender.name}: ${fmt(r.rps)} req/s, ` +
