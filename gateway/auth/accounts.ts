@@ -95,13 +95,14 @@ export function createAccounts(deps: AccountDeps) {
 
   /**
    * The login limits, the lock and the password, in the contract's order: the user once the password is
-   * right, and the lock's reset, under way (`settled`: the caller awaits it before answering).
+   * right, and its attempt, for the caller to report the success (`succeed`) once the session's write
+   * is about to leave.
    */
   async function passwordStep(
     input: LoginInput,
     meta: ClientMeta,
     reportLimits: LimitReporter,
-  ): Promise<{ user: User; known: boolean; settled: Promise<void> }> {
+  ): Promise<{ user: User; known: boolean; attempt: Attempt }> {
     const canonical = canonicalEmail(input.email);
     const limits = await guard.limitLogin(canonical, meta.ip);
     reportLimits(limits.states);
@@ -138,15 +139,20 @@ export function createAccounts(deps: AccountDeps) {
         });
       throw invalidCredentials();
     }
-    // Not waited for here: the reset leaves with the session's write instead of taking a round trip of
-    // its own. One that fails leaves the count where it was, which only makes the lock stricter, so the
-    // login goes on (logged); a store that is down fails the session's write anyway.
-    const settled = attempt.succeeded().catch((err: unknown) => {
+    await upgradeHash(user, input.password);
+    return { user, known, attempt };
+  }
+
+  /**
+   * Reports a right password to the lock. Not waited for at once: sent in the tick the session is
+   * written, the reset leaves in the session's write (redis-store.ts, sendNow) instead of taking a
+   * round trip of its own. One that fails leaves the count where it was, which only makes the lock
+   * stricter, so the login goes on (logged); a store that is down fails the session's write anyway.
+   */
+  const succeed = (attempt: Attempt, user: User): Promise<void> =>
+    attempt.succeeded().catch((err: unknown) => {
       log.warn({ err, user: user.id }, 'brute-force reset failed after a right password: the count stays');
     });
-    await upgradeHash(user, input.password);
-    return { user, known, settled };
-  }
 
   /**
    * After the password (and any second factor): the second-factor and account checks of the flows, the
@@ -157,6 +163,7 @@ export function createAccounts(deps: AccountDeps) {
     known: boolean,
     meta: ClientMeta,
     passwordChecked: boolean,
+    beforeSession: () => void,
   ): Promise<LoginResult> {
     const canonical = user.email_canonical;
     const loginRecord = recorder(canonical, meta);
@@ -188,6 +195,7 @@ export function createAccounts(deps: AccountDeps) {
       last_seen: now,
       expires_at: now + config.tokens.refresh_ttl,
     };
+    beforeSession();
     const created = await orSkip(
       'session record',
       () => state.createSession(record, refresh.hash, config.sessions),
@@ -266,13 +274,19 @@ export function createAccounts(deps: AccountDeps) {
       reportLimits: LimitReporter,
       verified?: User,
     ): Promise<LoginResult> {
-      const { user, known, settled } =
+      const { user, known, attempt } =
         verified === undefined
           ? await passwordStep(input, meta, reportLimits)
-          : { user: verified, known: false, settled: undefined };
+          : { user: verified, known: false, attempt: NO_ATTEMPT };
+      // With the session's write when there is one; else (a challenge, a refusal) once openSession ends.
+      let settled: Promise<void> | undefined;
+      const reset = (): void => {
+        settled ??= succeed(attempt, user);
+      };
       try {
-        return await openSession(user, known, meta, verified === undefined);
+        return await openSession(user, known, meta, verified === undefined, reset);
       } finally {
+        reset();
         await settled;
       }
     },

@@ -161,12 +161,16 @@ function sendScript(client: Redis | Cluster, name: ScriptName, args: string[]): 
 /** Sockets corked until the end of this tick (see sendNow). */
 const corked = new WeakSet<Redis['stream']>();
 
+/** Per client, the counter operations waiting for their turn's end (createCounter): sent at once. */
+const pendingCounts = new WeakMap<Redis | Cluster, () => void>();
+
 /**
  * Sends a command directly (not auto-pipelined), in the same socket write as the other direct commands
  * of this tick: the socket is corked at the first and uncorked once the tick's callbacks and microtasks
- * ran. A write to Redis costs the event loop ≈ 25–60 µs here (the kernel wakes Redis), so a login's
- * refresh index and session script leave in one write instead of two. Cluster routes each command to
- * its node itself: sent as it comes.
+ * ran. A write to Redis costs the event loop ≈ 25–100 µs here (the kernel wakes Redis), so a login's
+ * refresh index and session script leave in one write instead of two. The counter operations waiting
+ * for the turn's end join that write too: a login's lock reset goes with its session. Cluster routes
+ * each command to its node itself: sent as it comes.
  */
 function sendNow(client: Redis | Cluster, command: Command): Promise<unknown> {
   if (client instanceof Redis && client.status === 'ready') {
@@ -175,6 +179,8 @@ function sendNow(client: Redis | Cluster, command: Command): Promise<unknown> {
       corked.add(stream);
       stream.cork();
       process.nextTick(() => {
+        // Still corked: the counts' script joins this write instead of taking one of its own.
+        pendingCounts.get(client)?.();
         corked.delete(stream);
         stream.uncork();
       });
@@ -199,7 +205,7 @@ const MAX_COUNTS = 100;
  * outage): the limiter picks its insurance or fails closed.
  */
 function createCounter(client: Redis | Cluster): CountOp {
-  return turnBatch<CounterOp, CounterHit>({
+  const count = turnBatch<CounterOp, CounterHit>({
     send(batch) {
       const args = [String(batch.length)];
       for (const c of batch) args.push(c.key);
@@ -212,6 +218,8 @@ function createCounter(client: Redis | Cluster): CountOp {
     max: MAX_COUNTS,
     alone: client instanceof Cluster,
   });
+  pendingCounts.set(client, count.flushNow);
+  return count;
 }
 
 export function createRedisStateStore(url: string, options: RedisStateOptions): RedisState {

@@ -28,12 +28,19 @@ export interface TurnBatchOptions<I, R> {
   readonly alone: boolean;
 }
 
+/** Adds an item to the turn's batch; `flushNow` sends what waits at once (a no-op when nothing does). */
+export interface TurnBatch<I, R> {
+  (item: I): Promise<R>;
+  readonly flushNow: () => void;
+}
+
 /**
  * The items of one turn leave together, flushed from setImmediate: once the I/O of this turn is read,
  * before the loop waits again, so a lone call waits no longer than a command of its own would
- * (ioredis's auto-pipelining waits the same way).
+ * (ioredis's auto-pipelining waits the same way). `flushNow` lets them leave earlier, in a write that
+ * goes out anyway (redis-store.ts, sendNow).
  */
-export function turnBatch<I, R>(options: TurnBatchOptions<I, R>): (item: I) => Promise<R> {
+export function turnBatch<I, R>(options: TurnBatchOptions<I, R>): TurnBatch<I, R> {
   const { send, decode, failed, malformed, max, alone } = options;
   let waiting: Waiter<I, R>[] = [];
   let scheduled = false;
@@ -76,7 +83,7 @@ export function turnBatch<I, R>(options: TurnBatchOptions<I, R>): (item: I) => P
     );
   }
 
-  return (item) => {
+  const add = (item: I): Promise<R> => {
     const answered = new Promise<R>((resolve, reject) => {
       waiting.push({ item, resolve, reject });
     });
@@ -87,4 +94,6 @@ export function turnBatch<I, R>(options: TurnBatchOptions<I, R>): (item: I) => P
     }
     return answered;
   };
+  // A setImmediate already scheduled then finds nothing waiting, or the items of later in the turn.
+  return Object.assign(add, { flushNow: flush });
 }

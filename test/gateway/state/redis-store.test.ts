@@ -106,6 +106,31 @@ describe('Redis state store only', () => {
     expect((await reads()) - before - idle).toBe(1);
   });
 
+  it("counter operations waiting for the turn's end join a session's write when one leaves in their tick", async () => {
+    const uid = id();
+    const limit = { max_active: 10, on_exceed: 'evict_oldest' } as const;
+    const lock = limiters.create(
+      `lock-${id()}`,
+      { points: 5, duration_ms: 60_000, text: '5/m' },
+      { failClosed: true },
+    );
+    await lock.consume('pair');
+    await store.createSession(record(uid), id(), limit); // loads the scripts
+    const reads = async (): Promise<number> =>
+      Number(/total_reads_processed:(\d+)/.exec(await redisCli(redis.port, 'INFO', 'stats'))?.[1]);
+    const idle = -(await reads()) + (await reads());
+    const before = await reads();
+    // A login's lock reset, then its session, in one tick: one write (two when the reset waited for
+    // the turn's end on its own).
+    await Promise.all([lock.reset('pair'), store.createSession(record(uid), id(), limit)]);
+    expect((await reads()) - before - idle).toBe(1);
+    expect((await redisCli(redis.port, 'EXISTS', lock.counter('pair').key)).trim()).toBe('0');
+    // Alone, a counter operation still leaves at the turn's end, in a write of its own.
+    const alone = await reads();
+    await lock.consume('pair');
+    expect((await reads()) - alone - idle).toBe(1);
+  });
+
   it('a session that evicts others publishes their ended event inside its script, not in a command of its own', async () => {
     const uid = id();
     const limit = { max_active: 1, on_exceed: 'evict_oldest' } as const;

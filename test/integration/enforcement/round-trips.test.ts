@@ -63,3 +63,19 @@ describe('one Redis command per authenticated request', () => {
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
 });
+
+describe("a login's round trips to Redis", () => {
+  const reads = async (): Promise<number> =>
+    Number(/total_reads_processed:(\d+)/.exec(await redisCli(redis.port, 'INFO', 'stats'))?.[1]);
+
+  it('four writes: the global limit, the login limits with the unlock epoch, the lock, then the session with the lock reset', async () => {
+    await loginOk(gw, user.email); // scripts loaded, connections open
+    // What asking costs by itself (redis-cli's command, the previous one's close).
+    const idle = -(await reads()) + (await reads());
+    const before = await reads();
+    await loginOk(gw, user.email);
+    // Redis reads once per write that reaches it. The lock's reset used to leave in a write of its own,
+    // between the signature and the session (five).
+    expect((await reads()) - before - idle).toBe(4);
+  });
+});
