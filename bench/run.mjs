@@ -11,6 +11,7 @@ import { BENCH_UA } from './lib/accounts.mjs';
 import { CONTENDERS } from './lib/contenders/index.mjs';
 import { ContenderUnavailable } from './lib/contenders/unavailable.mjs';
 import { parseOptions, USAGE } from './lib/options.mjs';
+import { pauseTrees } from './lib/pause.mjs';
 import { peakRssBytes } from './lib/proc-stats.mjs';
 import { installCleanup, runCleanups, startProcess, stopAll, stopRunning } from './lib/processes.mjs';
 import { collectProfiles } from './lib/profiles.mjs';
@@ -254,6 +255,8 @@ async function main() {
       results.workers = ratioBetween(results.throughput, 'portcullis-redis-2w', 'portcullis-redis');
       results.dpop = dpopCost(results.throughput);
       if (opts.compareBuild !== null) results.builds = buildComparison(results.throughput, opts.compareBuild);
+      // Paused for the suites that follow, which start processes of their own (resumed before stopping).
+      pauseTrees(entries.filter((e) => e.contender.kind === 'proxy').map((e) => e.instance.pid));
     }
     if (opts.suites.has('logins')) results.logins = await runLogins(ctx, opts);
     if (opts.suites.has('streaming')) results.streaming = await runStreaming(ctx, opts);

@@ -135,8 +135,16 @@ export async function stopAll() {
   await stopRunning();
 }
 
+const beforeStop = [];
+
+/** Registers `fn` to run before any stop of the children (pause.mjs resumes what it paused). */
+export function beforeStopping(fn) {
+  beforeStop.push(fn);
+}
+
 /** Stops every child running now; the run goes on (the machine probe after the last suite). */
 export async function stopRunning() {
+  for (const fn of beforeStop) fn();
   while (children.size > 0) await Promise.all([...children].map((p) => stopProcess(p)));
 }
 

@@ -3,6 +3,7 @@
 // after a warm-up of its own. Ratios are taken round by round against reference contenders and reduced
 // to medians. It prints nothing but progress.
 import { runLoad } from '../load.mjs';
+import { pauseTrees } from '../pause.mjs';
 import { cpuSeconds, minorFaults } from '../proc-stats.mjs';
 import { median, roundOrder } from '../stats.mjs';
 
@@ -96,12 +97,21 @@ async function measuredWindow(entry, load, warmupS, ctx) {
  * right after `warmupS` of the same load on the same contender, not recorded: in a full run each
  * contender idles a minute or more through the others' windows, long enough for V8's memory reducer
  * to discard its optimized code (bench/README.md), and the figures are meant to be of warm processes.
+ * With `pause`, the other proxy contenders are stopped (SIGSTOP) for the warm-up and the window.
  */
-async function series(entries, load, { rounds, warmupS, label }, ctx) {
+async function series(entries, load, { rounds, warmupS, label, pause }, ctx) {
   const byName = new Map(entries.map((e) => [e.contender.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (const entry of roundOrder(entries, round)) {
-      const r = await measuredWindow(entry, load, warmupS, ctx);
+      // The other proxies are paused meanwhile when `pause`; the direct contenders are the upstreams.
+      const others = pause ? entries.filter((e) => e !== entry && e.contender.kind === 'proxy') : [];
+      const resume = pauseTrees(others.map((e) => e.instance.pid));
+      let r;
+      try {
+        r = await measuredWindow(entry, load, warmupS, ctx);
+      } finally {
+        resume();
+      }
       byName.get(entry.contender.name).push({ round, ...r });
       ctx.progress(
         `${label} round ${round + 1}/${rounds} ${entry.contender.name}: ${fmt(r.rps)} req/s, ` +
@@ -171,12 +181,13 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
   const loadedRuns = await series(
     entries,
     loaded,
-    { rounds: opts.rounds, warmupS: opts.warmupS, label: `${opts.connections} conn` },
+    { rounds: opts.rounds, warmupS: opts.warmupS, label: `${opts.connections} conn`, pause: false },
     ctx,
   );
 
   const idle = { ...loaded, connections: 1, threads: 1, durationS: opts.unloadedS };
-  const idleRounds = { rounds: opts.unloadedRounds, warmupS: opts.warmupS, label: '1 conn' };
+  // Paused: at 1 connection every wake-up of another process shows in the p99 (bench/README.md).
+  const idleRounds = { rounds: opts.unloadedRounds, warmupS: opts.warmupS, label: '1 conn', pause: true };
   const idleRuns = opts.unloadedRounds > 0 ? await series(entries, idle, idleRounds, ctx) : new Map();
 
   const rows = entries.map(({ contender }) => {
