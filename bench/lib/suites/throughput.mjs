@@ -77,9 +77,9 @@ async function measure(entry, load, ctx) {
 }
 
 /**
- * A warm-up then a timed window. A window that completed no request at all (seen once in a full run: one
- * express round, no error reported) is not a figure: it is run again once, marked `retried`, and a second
- * empty one stops the run rather than enter a median as 0 req/s.
+ * A warm-up then a timed window. A window that completed no request at all (the express stack's, a few
+ * times, no error reported) is not a figure: it is run again once, marked `retried`, and a second empty
+ * one stops the run rather than enter a median as 0 req/s.
  */
 async function measuredWindow(entry, load, warmupS, ctx) {
   for (let attempt = 0; ; attempt++) {
