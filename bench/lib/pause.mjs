@@ -1,8 +1,8 @@
 // Pauses contenders that are not being timed (SIGSTOP on their whole process tree, SIGCONT after), so
 // that a contender's window measures it alone with its upstream and Redis, not also the idle timers,
 // garbage collections and memory reducers of ten other processes that just ran under load. Every
-// process paused is resumed before the run stops its children (processes.mjs calls resumeAll first:
-// a stopped process would not see SIGTERM until SIGKILL).
+// process paused is resumed before the run stops its children (processes.mjs runs resumeAll first,
+// through beforeStopping: a stopped process would not see SIGTERM until SIGKILL).
 import { processTree } from './proc-stats.mjs';
 import { beforeStopping } from './processes.mjs';
 
@@ -37,7 +37,7 @@ export function pauseTrees(rootPids) {
 }
 
 /** Continues every process still paused. */
-export function resumeAll() {
+function resumeAll() {
   for (const pid of paused) signal(pid, 'SIGCONT');
   paused.clear();
 }

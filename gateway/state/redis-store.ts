@@ -161,7 +161,11 @@ function sendScript(client: Redis | Cluster, name: ScriptName, args: string[]): 
 /** Sockets corked until the end of this tick (see sendNow). */
 const corked = new WeakSet<Redis['stream']>();
 
-/** Per client, the counter operations waiting for their turn's end (createCounter): sent at once. */
+/**
+ * Per client, the counter operations waiting for their turn's end (createCounter): sent at once. Not
+ * the session checks' batch (redis-sessions.ts): it waits for the turn's end to gather every request
+ * read in that turn, and leaving early would split it into more writes on the proxied path.
+ */
 const pendingCounts = new WeakMap<Redis | Cluster, () => void>();
 
 /**
