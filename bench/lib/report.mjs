@@ -258,7 +258,12 @@ function retriedWindows(throughput) {
       ['1 conn', row.unloaded?.rounds ?? []],
     ];
     for (const [label, rounds] of series) {
-      for (const r of rounds) if (r.retried) found.push(`${row.name}, ${label} round ${r.round + 1}`);
+      for (const r of rounds) {
+        if (r.retried)
+          found.push(
+            `${row.name}, ${label} round ${r.round + 1}${r.empty ? ' (empty again: left out)' : ''}`,
+          );
+      }
     }
   }
   return found;

@@ -78,8 +78,8 @@ async function measure(entry, load, ctx) {
 
 /**
  * A warm-up then a timed window. A window that completed no request at all (the express stack's, a few
- * times, no error reported) is not a figure: it is run again once, marked `retried`, and a second empty
- * one stops the run rather than enter a median as 0 req/s.
+ * times, no error reported) is not a figure: it is run again once, marked `retried`; a second empty one
+ * is marked `empty` and left out of every median and ratio (the report lists both).
  */
 async function measuredWindow(entry, load, warmupS, ctx) {
   for (let attempt = 0; ; attempt++) {
@@ -87,10 +87,16 @@ async function measuredWindow(entry, load, warmupS, ctx) {
     const r = await measure(entry, load, ctx);
     if (r.requests > 0) return attempt === 0 ? r : { ...r, retried: attempt };
     const why = `${entry.contender.name}: a ${load.durationS} s window completed no request (errors: ${JSON.stringify(r.errors)})`;
-    if (attempt > 0) throw new Error(`${why}, twice in a row`);
+    if (attempt > 0) {
+      ctx.progress(`${why}, twice in a row; this round is left out`);
+      return { ...r, retried: attempt, empty: true };
+    }
     ctx.progress(`${why}; running it again`);
   }
 }
+
+/** The rounds that are figures: an empty window (measuredWindow) is not. */
+const counted = (runs) => runs.filter((r) => !r.empty);
 
 /**
  * Runs `rounds` interleaved rounds of `load`; returns name → list of per-round results. Each timed window comes
@@ -125,7 +131,9 @@ async function series(entries, load, { rounds, warmupS, label, pause }, ctx) {
 /** Per-round figures of `a` combined with the same round's figure of `b`; null without `b`. */
 function pairs(a, b, combine) {
   if (!a || !b) return null;
-  return a.map((r, i) => (b[i] ? combine(r, b[i]) : null)).filter((v) => v !== null && Number.isFinite(v));
+  return a
+    .map((r, i) => (b[i] && !r.empty && !b[i].empty ? combine(r, b[i]) : null))
+    .filter((v) => v !== null && Number.isFinite(v));
 }
 
 const paired = (a, b, combine) => median(pairs(a, b, combine) ?? []);
@@ -152,7 +160,7 @@ export function ratioBetween(throughput, a, b) {
 }
 
 function summarise(runs) {
-  const pick = (key) => median(runs.map((r) => r[key]));
+  const pick = (key) => median(counted(runs).map((r) => r[key]));
   return {
     rps: pick('rps'),
     p50Ms: pick('p50Ms'),
@@ -200,8 +208,8 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
     const idleBase = contender.kind === 'proxy' ? idleRuns.get(baseline) : null;
     const unloaded = idleOwn
       ? {
-          p50Ms: median(idleOwn.map((r) => r.p50Ms)),
-          p99Ms: median(idleOwn.map((r) => r.p99Ms)),
+          p50Ms: median(counted(idleOwn).map((r) => r.p50Ms)),
+          p99Ms: median(counted(idleOwn).map((r) => r.p99Ms)),
           addedP50Ms: paired(idleOwn, idleBase, (r, base) => r.p50Ms - base.p50Ms),
           addedP99Ms: paired(idleOwn, idleBase, (r, base) => r.p99Ms - base.p99Ms),
           addedP50Range: range(pairs(idleOwn, idleBase, (r, base) => r.p50Ms - base.p50Ms)),
