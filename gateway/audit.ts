@@ -1,5 +1,7 @@
 // Writes security events and login records to the user store without blocking the request path: they
 // are queued and written in order by one writer, retried while the store is busy, never thrown at a request.
+// A login's answer waits (bounded) until its records are written (`written`): whoever reads the login
+// history after an answer finds that login in it.
 import type { Logger } from './logger.js';
 import type { LoginAttempt, RecordEntry, UserStore } from './users/user-store.js';
 
@@ -44,7 +46,13 @@ export interface AuditLog {
   record(event: AuditRecord): void;
   /** Login records go through the same ordered, retried queue: a busy database never fails a login. */
   recordLogin(attempt: LoginAttempt): void;
-  /** Resolves when everything queued so far is written (tests). */
+  /**
+   * Resolves once every record queued before the call is written or given up on (dropped after its
+   * retries, or at shutdown), or after `timeoutMs` at most: a busy database delays an answer by that
+   * much, never fails it. Never rejects.
+   */
+  written(timeoutMs?: number): Promise<void>;
+  /** Resolves when the queue is empty (tests, shutdown). */
   flush(): Promise<void>;
   /**
    * Shutdown: waits up to `timeoutMs` for the queue to be written, then stops the writer (no more
@@ -59,6 +67,8 @@ const BATCH = 32;
 /** A write that fails (database locked, connection lost) is retried this often before it is dropped. */
 const MAX_ATTEMPTS = 20;
 const RETRY_MS = 250;
+/** How long a login's answer waits for its records at most (`written`). */
+const WRITTEN_WAIT_MS = 1_000;
 
 export function createAuditLog(
   users: UserStore,
@@ -69,6 +79,15 @@ export function createAuditLog(
   let running: Promise<void> | null = null;
   let dropped = 0;
   let closed = false;
+  // Entries ever queued and ever done with (written or dropped): `written` waits for its count to be done.
+  let queuedCount = 0;
+  let doneCount = 0;
+  const waiters: { readonly upTo: number; readonly resolve: () => void }[] = [];
+
+  function done(n: number): void {
+    doneCount += n;
+    while (waiters.length > 0 && waiters[0]!.upTo <= doneCount) waiters.shift()!.resolve();
+  }
 
   async function drain(): Promise<void> {
     // Started from setImmediate: what one event-loop turn queues (a login's record and its event) shares a commit.
@@ -79,6 +98,7 @@ export function createAuditLog(
     /** The head `n` entries are done with: written, or dropped after their retries. */
     const settle = (n: number): void => {
       queue.splice(0, n);
+      done(n);
       attempts = 0;
       solo = Math.max(0, solo - n);
     };
@@ -117,6 +137,7 @@ export function createAuditLog(
       return;
     }
     queue.push(entry);
+    queuedCount++;
     running ??= drain();
   }
 
@@ -136,6 +157,20 @@ export function createAuditLog(
     recordLogin(attempt) {
       enqueue({ kind: 'login', attempt });
     },
+    written(timeoutMs = WRITTEN_WAIT_MS) {
+      const upTo = queuedCount;
+      if (doneCount >= upTo) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        waiters.push({
+          upTo,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    },
     flush,
     async close(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
@@ -147,6 +182,7 @@ export function createAuditLog(
       closed = true;
       if (queue.length > 0) {
         log.error({ lost: queue.length }, 'shutdown: audit records not written in time are lost');
+        done(queue.length);
         queue.length = 0;
       }
     },

@@ -274,20 +274,25 @@ export function createAccounts(deps: AccountDeps) {
       reportLimits: LimitReporter,
       verified?: User,
     ): Promise<LoginResult> {
-      const { user, known, attempt } =
-        verified === undefined
-          ? await passwordStep(input, meta, reportLimits)
-          : { user: verified, known: false, attempt: NO_ATTEMPT };
-      // With the session's write when there is one; else (a challenge, a refusal) once openSession ends.
-      let settled: Promise<void> | undefined;
-      const reset = (): void => {
-        settled ??= succeed(attempt, user);
-      };
       try {
-        return await openSession(user, known, meta, verified === undefined, reset);
+        const { user, known, attempt } =
+          verified === undefined
+            ? await passwordStep(input, meta, reportLimits)
+            : { user: verified, known: false, attempt: NO_ATTEMPT };
+        // With the session's write when there is one; else (a challenge, a refusal) once openSession ends.
+        let settled: Promise<void> | undefined;
+        const reset = (): void => {
+          settled ??= succeed(attempt, user);
+        };
+        try {
+          return await openSession(user, known, meta, verified === undefined, reset);
+        } finally {
+          reset();
+          await settled;
+        }
       } finally {
-        reset();
-        await settled;
+        // Answered, right or wrong, once the attempt's record is in the login history (bounded wait).
+        await audit.written();
       }
     },
     async refresh(presented: unknown, meta: ClientMeta): Promise<TokenPair> {

@@ -219,6 +219,52 @@ describe('SQLite user database locked by another connection', () => {
     const fresh = await call(gw, 'GET', '/secure/still', { token: String(during.body!.data!.access) });
     expect(fresh.status).toBe(200);
   });
+
+  // While the lock lasts, the answer waits at most WRITTEN_WAIT_MS (1 s) for the record (audit.ts).
+  it('a login held by the lock for less than a second is answered after its record is written', async () => {
+    const count = () =>
+      Number(sqliteExec(join(gw.dir, 'users.db'), 'SELECT count(*) AS n FROM login_records')[0]!.n);
+    await gw.services.audit.flush();
+    const before = count();
+    const lock = await holdWriteLock(join(gw.dir, 'users.db'));
+    let answeredAt = 0;
+    let releasing = 0;
+    const login = call(gw, 'POST', '/api/auth/login', {
+      json: { email: user.email, password: PASSWORD },
+    }).then((reply) => {
+      answeredAt = performance.now();
+      return reply;
+    });
+    try {
+      await sleep(400);
+    } finally {
+      releasing = performance.now();
+      await lock.release();
+    }
+    const reply = await login;
+    // No flush: the record is there when the answer is.
+    const after = count();
+    expect(reply.status).toBe(200);
+    expect(answeredAt).toBeGreaterThan(releasing);
+    expect(after).toBe(before + 1);
+  });
+
+  it('a login answered while the lock lasts is held for 1 s at most (then its record is written later)', async () => {
+    await gw.services.audit.flush();
+    const lock = await holdWriteLock(join(gw.dir, 'users.db'));
+    const started = performance.now();
+    let reply: Reply;
+    let took: number;
+    try {
+      reply = await call(gw, 'POST', '/api/auth/login', { json: { email: user.email, password: PASSWORD } });
+      took = performance.now() - started;
+    } finally {
+      await lock.release();
+    }
+    expect(reply.status).toBe(200);
+    expect(took).toBeGreaterThanOrEqual(1_000);
+    expect(took).toBeLessThan(4_000);
+  });
 });
 
 describe('clock skew between replicas (HS256, shared secret, 30 s tolerance)', () => {

@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../../gateway/audit.js';
 import { createLogger } from '../../gateway/logger.js';
-import { createSqliteUserStore } from '../../gateway/users/sqlite-store.js';
+import { createSqliteUserStore, sqliteExec } from '../../gateway/users/sqlite-store.js';
 import type { LoginAttempt, RecordEntry, UserStore } from '../../gateway/users/user-store.js';
 
 const attempt = (email: string | null): LoginAttempt =>
@@ -111,6 +111,43 @@ describe('audit log queue', () => {
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(batches.length).toBe(tried);
     store = createSqliteUserStore(join(dir, 'users.db')); // for afterEach
+  });
+
+  it('written resolves once what was queued before it is in the store, not before', async () => {
+    const audit = createAuditLog(counted, logger());
+    await audit.written(); // nothing queued: at once
+    expect(batches).toEqual([]);
+    audit.recordLogin(attempt('d@example.com'));
+    audit.record({ type: 'login_success' });
+    await audit.written();
+    expect(sqliteExec(join(dir, 'users.db'), 'SELECT email FROM login_records')).toEqual([
+      { email: 'd@example.com' },
+    ]);
+    expect((await store.listAudit({ limit: 10 })).map((e) => e.type)).toEqual(['login_success']);
+    expect(batches).toEqual([2]);
+  });
+
+  it('written gives up waiting after its timeout on a store that keeps failing, and never rejects', async () => {
+    const audit = createAuditLog(counted, logger(), { retryMs: 20 });
+    await store.close(); // every write fails
+    audit.recordLogin(attempt('e@example.com'));
+    const started = performance.now();
+    await expect(audit.written(150)).resolves.toBeUndefined();
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(140);
+    expect(waited).toBeLessThan(1_000); // the entry's 20 retries × 20 ms would be 400 ms
+    expect(batches.length).toBeGreaterThan(1);
+    await audit.close(0);
+    store = createSqliteUserStore(join(dir, 'users.db')); // for afterEach
+  });
+
+  it('written resolves when the entries it waits for are dropped after their retries', async () => {
+    const audit = createAuditLog(counted, logger(), { retryMs: 1 });
+    audit.recordLogin(attempt(null)); // never written (email NOT NULL)
+    const started = performance.now();
+    await audit.written(60_000);
+    expect(performance.now() - started).toBeLessThan(30_000);
+    expect(logged).toContain('audit write failed repeatedly: event dropped');
   });
 
   it('close resolves at once when everything is written, and nothing is reported lost', async () => {

@@ -178,6 +178,7 @@ export function createTwoFactor(deps: FlowDeps) {
           reason: 'invalid_code',
         });
         audit.record({ type: 'totp_failure', user_id: user.id, ip: meta.ip, details: { via: 'login' } });
+        await audit.written(); // as every login's answer (accounts.ts)
         throw invalidCode();
       }
       const first = await state.firstSeen(
