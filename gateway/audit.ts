@@ -161,14 +161,19 @@ export function createAuditLog(
       const upTo = queuedCount;
       if (doneCount >= upTo) return Promise.resolve();
       return new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        waiters.push({
+        const waiter = {
           upTo,
           resolve: () => {
             clearTimeout(timer);
             resolve();
           },
-        });
+        };
+        // Given up on: out of the list too, so a store down for an hour holds one second's waiters, not an hour's.
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          resolve();
+        }, timeoutMs);
+        waiters.push(waiter);
       });
     },
     flush,

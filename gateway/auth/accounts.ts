@@ -237,6 +237,29 @@ export function createAccounts(deps: AccountDeps) {
     };
   }
 
+  async function loginSteps(
+    input: LoginInput,
+    meta: ClientMeta,
+    reportLimits: LimitReporter,
+    verified: User | undefined,
+  ): Promise<LoginResult> {
+    const { user, known, attempt } =
+      verified === undefined
+        ? await passwordStep(input, meta, reportLimits)
+        : { user: verified, known: false, attempt: NO_ATTEMPT };
+    // With the session's write when there is one; else (a challenge, a refusal) once openSession ends.
+    let settled: Promise<void> | undefined;
+    const reset = (): void => {
+      settled ??= succeed(attempt, user);
+    };
+    try {
+      return await openSession(user, known, meta, verified === undefined, reset);
+    } finally {
+      reset();
+      await settled;
+    }
+  }
+
   const api = {
     async register(input: RegisterInput, meta: ClientMeta, reportLimits: LimitReporter): Promise<PublicUser> {
       const canonical = canonicalEmail(input.email);
@@ -275,21 +298,7 @@ export function createAccounts(deps: AccountDeps) {
       verified?: User,
     ): Promise<LoginResult> {
       try {
-        const { user, known, attempt } =
-          verified === undefined
-            ? await passwordStep(input, meta, reportLimits)
-            : { user: verified, known: false, attempt: NO_ATTEMPT };
-        // With the session's write when there is one; else (a challenge, a refusal) once openSession ends.
-        let settled: Promise<void> | undefined;
-        const reset = (): void => {
-          settled ??= succeed(attempt, user);
-        };
-        try {
-          return await openSession(user, known, meta, verified === undefined, reset);
-        } finally {
-          reset();
-          await settled;
-        }
+        return await loginSteps(input, meta, reportLimits, verified);
       } finally {
         // Answered, right or wrong, once the attempt's record is in the login history (bounded wait).
         await audit.written();
