@@ -186,10 +186,11 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
     threads: opts.threads,
     durationS: opts.durationS,
   };
+  // Paused too: each contender is timed alone, without the others' idle wake-ups and collections.
   const loadedRuns = await series(
     entries,
     loaded,
-    { rounds: opts.rounds, warmupS: opts.warmupS, label: `${opts.connections} conn`, pause: false },
+    { rounds: opts.rounds, warmupS: opts.warmupS, label: `${opts.connections} conn`, pause: true },
     ctx,
   );
 
