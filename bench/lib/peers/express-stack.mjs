@@ -65,7 +65,7 @@ app.use(
 // Tuned: a client gone before its answer ends the upstream request too. Without this, http-proxy keeps
 // the upstream response of a client that disconnected unread, and its socket never returns to the
 // agent: with the keep-alive agent's 128 sockets, five 1 s wrk runs left the stack answering nothing
-// at all (bench/README.md, "The peer stacks"). A team would add it the day it hangs in production.
+// at all (bench/README.md, "The express stack's hang"). A team would add it the day it hangs in production.
 // The READMEs' configuration has no agent (no socket limit), so it leaks without hanging, as shown.
 function endWithClient(proxyReq, _req, res) {
   if (res.destroyed) proxyReq.destroy();

@@ -103,14 +103,15 @@ const counted = (runs) => runs.filter((r) => !r.empty);
  * right after `warmupS` of the same load on the same contender, not recorded: in a full run each
  * contender idles a minute or more through the others' windows, long enough for V8's memory reducer
  * to discard its optimized code (bench/README.md), and the figures are meant to be of warm processes.
- * With `pause`, the other proxy contenders are stopped (SIGSTOP) for the warm-up and the window.
+ * The other proxy contenders are stopped (SIGSTOP) for the warm-up and the window: each is timed alone,
+ * without the others' idle wake-ups and collections (bench/README.md, "How a run goes").
  */
-async function series(entries, load, { rounds, warmupS, label, pause }, ctx) {
+async function series(entries, load, { rounds, warmupS, label }, ctx) {
   const byName = new Map(entries.map((e) => [e.contender.name, []]));
   for (let round = 0; round < rounds; round++) {
     for (const entry of roundOrder(entries, round)) {
-      // The other proxies are paused meanwhile when `pause`; the direct contenders are the upstreams.
-      const others = pause ? entries.filter((e) => e !== entry && e.contender.kind === 'proxy') : [];
+      // The direct contenders are the upstreams: they stay up.
+      const others = entries.filter((e) => e !== entry && e.contender.kind === 'proxy');
       const resume = pauseTrees(others.map((e) => e.instance.pid));
       let r;
       try {
@@ -186,17 +187,15 @@ export async function runThroughput(entries, opts, references, baseline, ctx) {
     threads: opts.threads,
     durationS: opts.durationS,
   };
-  // Paused too: each contender is timed alone, without the others' idle wake-ups and collections.
   const loadedRuns = await series(
     entries,
     loaded,
-    { rounds: opts.rounds, warmupS: opts.warmupS, label: `${opts.connections} conn`, pause: true },
+    { rounds: opts.rounds, warmupS: opts.warmupS, label: `${opts.connections} conn` },
     ctx,
   );
 
   const idle = { ...loaded, connections: 1, threads: 1, durationS: opts.unloadedS };
-  // Paused: at 1 connection every wake-up of another process shows in the p99 (bench/README.md).
-  const idleRounds = { rounds: opts.unloadedRounds, warmupS: opts.warmupS, label: '1 conn', pause: true };
+  const idleRounds = { rounds: opts.unloadedRounds, warmupS: opts.warmupS, label: '1 conn' };
   const idleRuns = opts.unloadedRounds > 0 ? await series(entries, idle, idleRounds, ctx) : new Map();
 
   const rows = entries.map(({ contender }) => {
