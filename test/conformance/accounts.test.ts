@@ -114,7 +114,7 @@ describe('no account enumeration through login', () => {
     ]);
   });
 
-  it('timing (loose): median unknown-email and wrong-password logins within a factor of 2.5 at the real cost', async () => {
+  it('timing (loose): the fastest unknown-email and wrong-password logins within a factor of 2.5 at the real cost', async () => {
     const known = await registered(slow);
     const sample = async (email: string): Promise<number> => {
       const t0 = performance.now();
@@ -125,7 +125,7 @@ describe('no account enumeration through login', () => {
     const a: number[] = [];
     const b: number[] = [];
     // Interleaved (ABBA) so machine load drifts hit both sides alike.
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 8; i++) {
       if (i % 2 === 0) {
         a.push(await sample(known.email));
         b.push(await sample(`nobody-${i}-${known.email}`));
@@ -134,8 +134,10 @@ describe('no account enumeration through login', () => {
         a.push(await sample(known.email));
       }
     }
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    const ratio = median(a) / median(b);
+    // The fastest of each side is its own cost: the hash threads run at low priority, so under a loaded
+    // machine (CI runs test files side by side) a sample can wait a second for a core, which a median of
+    // a few samples does not filter out. An unknown email that skipped the hash would still be ~10x faster.
+    const ratio = Math.min(...a) / Math.min(...b);
     expect(ratio).toBeGreaterThan(1 / 2.5);
     expect(ratio).toBeLessThan(2.5);
   });
