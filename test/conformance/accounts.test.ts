@@ -114,7 +114,10 @@ describe('no account enumeration through login', () => {
     ]);
   });
 
-  it('timing (loose): the fastest unknown-email and wrong-password logins within a factor of 2.5 at the real cost', async () => {
+  // Retried as the unit test is: a saturated machine can starve the low-priority hash threads for whole samples.
+  it('timing (loose): the fastest unknown-email and wrong-password logins within a factor of 2.5 at the real cost', {
+    retry: 2,
+  }, async () => {
     const known = await registered(slow);
     const sample = async (email: string): Promise<number> => {
       const t0 = performance.now();

@@ -22,11 +22,6 @@ const FIXTURES = {
   shortOutput: '$argon2id$v=19$m=1024,t=1,p=1$IOFqGeGAI9weWkvBSXUTLQ$qaAd90Biac6utlAi9AuNYQ',
 };
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 describe('password hasher', () => {
   it('hashes with Argon2id and the configured parameters, a fresh salt each time', async () => {
     const a = await hasher.hash('correct horse battery staple');
@@ -113,7 +108,11 @@ describe('password hasher', () => {
     expect(await hasher.verifyDummy('')).toBe(false);
   });
 
-  it('security: an unknown-email login (verifyDummy) costs about what a wrong password costs', async () => {
+  // Retried: with both cores saturated by other processes a nice-19 thread can starve for whole samples.
+  // A dummy that skipped the hash is ~0 ms and fails every attempt.
+  it('security: an unknown-email login (verifyDummy) costs about what a wrong password costs', {
+    retry: 2,
+  }, async () => {
     const costly = createPasswordHasher({ memory_kib: 8192, iterations: 2, parallelism: 1 });
     const stored = await costly.hash('the real password');
     await costly.verifyDummy('warm-up'); // the dummy hash is made in the background at creation
@@ -127,9 +126,11 @@ describe('password hasher', () => {
       await costly.verifyDummy(`wrong ${i}`);
       dummy.push(performance.now() - start);
     }
-    // Loose bounds: medians on a shared machine; an early return would be ~0 ms.
-    expect(median(dummy)).toBeGreaterThan(median(real) * 0.5);
-    expect(median(dummy)).toBeLessThan(median(real) * 2);
+    // Loose bounds on the fastest of each: the hash threads run at low priority, so on a loaded machine
+    // any one sample can wait for a core; the fastest is the hash's own cost. An early return is ~0 ms.
+    const [fastestReal, fastestDummy] = [Math.min(...real), Math.min(...dummy)];
+    expect(fastestDummy).toBeGreaterThan(fastestReal * 0.5);
+    expect(fastestDummy).toBeLessThan(fastestReal * 2);
   });
 
   it('keeps the event loop responsive while 8 hashes run', async () => {
