@@ -9,6 +9,7 @@ import {
   type MetricValueWithName,
   Registry,
 } from 'prom-client';
+import type { AuditStats } from '../gateway/audit.js';
 import type { VerifiedCacheStats } from '../gateway/auth/verified-cache.js';
 import type { GatewayMetrics, StateOp } from '../gateway/metrics.js';
 import type { RequestContext } from '../gateway/pipeline/context.js';
@@ -16,6 +17,7 @@ import type { RequestContext } from '../gateway/pipeline/context.js';
 /** Read at scrape time: they exist only once the services are open. */
 export interface MetricSources {
   tokenCache(): VerifiedCacheStats;
+  audit(): AuditStats;
   activeSessions(): number;
   stateChecksSkipped(): number;
   inFlight(): number;
@@ -262,6 +264,21 @@ export function createMetrics(): AdminMetrics {
     'portcullis_token_cache_entries',
     'Verified access tokens held in the cache.',
     (s) => s.tokenCache().size,
+  );
+  gauge(
+    'portcullis_audit_queue_depth',
+    'Audit events and login records queued, not yet written to the user store.',
+    (s) => s.audit().queued,
+  );
+  gauge(
+    'portcullis_audit_waiting_answers',
+    'Login answers held until their records are written (1 s at most each).',
+    (s) => s.audit().waiting,
+  );
+  mirrored(
+    'portcullis_audit_dropped_total',
+    'Audit events and login records given up on (queue full, refused on every retry, lost at shutdown).',
+    (s) => s.audit().dropped,
   );
   gauge('portcullis_config_generation', 'Config generation (1 at start, +1 per reload).', (s) =>
     s.generation(),

@@ -42,6 +42,16 @@ export interface AuditRecord {
   readonly details?: Record<string, unknown>;
 }
 
+/** What the queue holds and has lost, for the metrics. */
+export interface AuditStats {
+  /** Records queued and not yet written. */
+  readonly queued: number;
+  /** Answers (logins) waiting for their records (`written`). */
+  readonly waiting: number;
+  /** Records given up on since start: the queue was full, the store refused them every retry, or shutdown came first. */
+  readonly dropped: number;
+}
+
 export interface AuditLog {
   record(event: AuditRecord): void;
   /** Login records go through the same ordered, retried queue: a busy database never fails a login. */
@@ -59,6 +69,7 @@ export interface AuditLog {
    * retries; later records are dropped) and logs how many records were lost, if any.
    */
   close(timeoutMs: number): Promise<void>;
+  stats(): AuditStats;
 }
 
 const MAX_QUEUE = 10_000;
@@ -77,7 +88,9 @@ export function createAuditLog(
 ): AuditLog {
   const queue: RecordEntry[] = [];
   let running: Promise<void> | null = null;
-  let dropped = 0;
+  // Refused because the queue was full (logged once per thousand), and every record given up on.
+  let refusedFull = 0;
+  let droppedTotal = 0;
   let closed = false;
   // Entries ever queued and ever done with (written or dropped): `written` waits for its count to be done.
   let queuedCount = 0;
@@ -119,6 +132,7 @@ export function createAuditLog(
           continue;
         }
         log.error({ err, kind: batch[0]!.kind }, 'audit write failed repeatedly: event dropped');
+        droppedTotal++;
         settle(1);
       }
     }
@@ -130,10 +144,14 @@ export function createAuditLog(
   }
 
   function enqueue(entry: RecordEntry): void {
-    if (closed) return;
+    if (closed) {
+      droppedTotal++;
+      return;
+    }
     if (queue.length >= MAX_QUEUE) {
       // Bounded: a store that stopped answering must not grow memory without limit.
-      if (dropped++ % 1000 === 0) log.error({ dropped }, 'audit queue full: events dropped');
+      droppedTotal++;
+      if (refusedFull++ % 1000 === 0) log.error({ dropped: refusedFull }, 'audit queue full: events dropped');
       return;
     }
     queue.push(entry);
@@ -187,9 +205,11 @@ export function createAuditLog(
       closed = true;
       if (queue.length > 0) {
         log.error({ lost: queue.length }, 'shutdown: audit records not written in time are lost');
+        droppedTotal += queue.length;
         done(queue.length);
         queue.length = 0;
       }
     },
+    stats: () => ({ queued: queue.length, waiting: waiters.length, dropped: droppedTotal }),
   };
 }

@@ -120,6 +120,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
   const main = createMainListener(config, () => state, log, metrics);
   metrics.watch({
     tokenCache: () => services.tokens.cacheStats(),
+    audit: () => services.audit.stats(),
     activeSessions: () => tracked.activeSessions(),
     stateChecksSkipped: () => stateChecksSkipped,
     inFlight: () => main.inFlight(),

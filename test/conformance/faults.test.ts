@@ -1,18 +1,19 @@
 // Faults other than the state store: upstreams that refuse, hang, reset or answer garbage; the SQLite
 // user database write-locked by another connection; and clock skew between replicas (a token service
 // with an injected clock, +20 s / +5 min / -5 min, signing for a gateway on the real clock).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditStats } from '../../gateway/audit.js';
 import { createTokenService } from '../../gateway/auth/tokens.js';
 import { userAgentHash } from '../../gateway/auth/user-agent.js';
 import { sqliteExec } from '../../gateway/users/sqlite-store.js';
 import { decodePart } from '../gateway/auth/tokens-forge.js';
 import { call, newUser, type Reply } from '../integration/accounts/support.js';
+import { holdWriteLock } from '../support/sqlite-lock.js';
 import { timed } from '../support/timed.js';
 import { startRecordingUpstream } from '../support/upstreams.js';
 import {
@@ -135,24 +136,6 @@ describe('upstream faults', () => {
   });
 });
 
-/** A `sqlite3` shell holding the database's write lock until release(). */
-async function holdWriteLock(db: string): Promise<{ release(): Promise<void> }> {
-  const shell: ChildProcess = spawn('sqlite3', [db], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  shell.stdout!.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  shell.stdin!.write("BEGIN EXCLUSIVE;\nSELECT 'locked';\n");
-  await waitFor(() => out.includes('locked'), 5_000, 'the sqlite3 shell to take the lock');
-  return {
-    async release() {
-      const exited = new Promise<void>((done) => shell.once('exit', () => done()));
-      shell.stdin!.end('COMMIT;\n.quit\n');
-      await exited;
-    },
-  };
-}
-
 describe('SQLite user database locked by another connection', () => {
   let registerReply: Reply;
   let stallMs = 0;
@@ -252,19 +235,35 @@ describe('SQLite user database locked by another connection', () => {
 
   it('a login answered while the lock lasts is held for 1 s at most (then its record is written later)', async () => {
     await gw.services.audit.flush();
+    const audit = gw.services.audit;
     const lock = await holdWriteLock(join(gw.dir, 'users.db'));
     const started = performance.now();
     let reply: Reply;
     let took: number;
+    let whileHeld: AuditStats;
+    let afterAnswer: AuditStats;
     try {
-      reply = await call(gw, 'POST', '/api/auth/login', { json: { email: user.email, password: PASSWORD } });
+      const pending = call(gw, 'POST', '/api/auth/login', {
+        json: { email: user.email, password: PASSWORD },
+      });
+      await waitFor(() => audit.stats().waiting > 0, 5_000, 'the login to wait for its record');
+      whileHeld = audit.stats();
+      reply = await pending;
       took = performance.now() - started;
+      afterAnswer = audit.stats();
     } finally {
       await lock.release();
     }
     expect(reply.status).toBe(200);
     expect(took).toBeGreaterThanOrEqual(1_000);
     expect(took).toBeLessThan(4_000);
+    expect(whileHeld.waiting).toBe(1);
+    expect(whileHeld.queued).toBeGreaterThanOrEqual(1);
+    // The answer gave up waiting and left the list; its records stay queued until the lock goes.
+    expect(afterAnswer.waiting).toBe(0);
+    expect(afterAnswer.queued).toBeGreaterThanOrEqual(1);
+    await audit.flush();
+    expect(audit.stats()).toEqual({ queued: 0, waiting: 0, dropped: 0 });
   });
 });
 

@@ -84,6 +84,7 @@ describe('audit log queue', () => {
     expect((await store.listAudit({ limit: 10 })).map((e) => e.details)).toEqual([{ n: 2 }, { n: 1 }]);
     expect(await store.verifyAudit()).toEqual({ ok: true });
     expect(logged).toContain('audit write failed repeatedly: event dropped');
+    expect(audit.stats()).toEqual({ queued: 0, waiting: 0, dropped: 1 });
     // Batching resumes once the failed batch is behind.
     audit.record({ type: 'unlock' });
     audit.record({ type: 'unlock' });
@@ -104,12 +105,25 @@ describe('audit log queue', () => {
     expect(waited).toBeLessThan(2_000); // 3 entries × 20 retries × 20 ms would be 1.2 s more
     expect(logged).toContain('shutdown: audit records not written in time are lost');
     expect(logged).toContain('"lost":3');
+    expect(audit.stats()).toEqual({ queued: 0, waiting: 0, dropped: 3 });
     // The writer stopped: no retry after close, and a record made later is not queued.
     await new Promise((resolve) => setTimeout(resolve, 60));
     const tried = batches.length;
     audit.record({ type: 'unlock' });
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(batches.length).toBe(tried);
+    expect(audit.stats().dropped).toBe(4);
+    store = createSqliteUserStore(join(dir, 'users.db')); // for afterEach
+  });
+
+  it('a full queue refuses new records, logs it and counts them dropped; what it holds is kept', async () => {
+    const audit = createAuditLog(counted, logger(), { retryMs: 20 });
+    await store.close(); // every write fails: nothing leaves the queue
+    for (let i = 0; i < 10_005; i++) audit.record({ type: 'unlock', details: { i } });
+    expect(audit.stats()).toEqual({ queued: 10_000, waiting: 0, dropped: 5 });
+    expect(logged).toContain('audit queue full: events dropped');
+    await audit.close(0);
+    expect(audit.stats()).toEqual({ queued: 0, waiting: 0, dropped: 10_005 });
     store = createSqliteUserStore(join(dir, 'users.db')); // for afterEach
   });
 
@@ -137,8 +151,12 @@ describe('audit log queue', () => {
     await store.close(); // every write fails
     audit.recordLogin(attempt('e@example.com'));
     const started = performance.now();
-    await expect(audit.written(150)).resolves.toBeUndefined();
+    const waiting = audit.written(150);
+    expect(audit.stats().waiting).toBe(1);
+    await expect(waiting).resolves.toBeUndefined();
     const waited = performance.now() - started;
+    // Gone from the list once it gave up, though its entry is still queued and retried.
+    expect(audit.stats()).toEqual({ queued: 1, waiting: 0, dropped: 0 });
     expect(waited).toBeGreaterThanOrEqual(140);
     // Its timeout, not the entry's drop: 20 tries 50 ms apart end after 950 ms at the earliest.
     expect(waited).toBeLessThan(800);

@@ -144,6 +144,12 @@ describe('/metrics after a scripted run', () => {
     expect(metrics.get('portcullis_config_generation')).toBe(1);
   });
 
+  it('reports the audit queue: its depth, answers waiting on it (none once every login is answered), nothing dropped', () => {
+    expect(metrics.get('portcullis_audit_queue_depth')).toBeGreaterThanOrEqual(0);
+    expect(metrics.get('portcullis_audit_waiting_answers')).toBe(0);
+    expect(metrics.get('portcullis_audit_dropped_total')).toBe(0);
+  });
+
   it('includes process metrics', () => {
     for (const name of [
       'process_cpu_user_seconds_total',

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSqliteUserStore } from '../../../gateway/users/sqlite-store.js';
 import { makeProof, newDpopKey } from '../../support/dpop.js';
+import { holdWriteLock } from '../../support/sqlite-lock.js';
 import { flipSignature } from '../../support/tamper.js';
 import {
   call,
@@ -15,6 +16,7 @@ import {
   OTHER_UA,
   PASSWORD,
   registerAndLogin,
+  sleep,
   UA,
 } from '../accounts/support.js';
 import { authed, awayFromStepEdge, type FlowsGateway, startFlowsGateway, totpCode } from './support.js';
@@ -118,16 +120,36 @@ describe('TOTP two-factor', () => {
     );
   });
 
-  it('a wrong code is in the login history (reason invalid_code), written by the audit queue', async () => {
+  it('a wrong code is answered once its login record (reason invalid_code) is written: a locked database delays the answer', async () => {
     const e = await enrolled();
-    expectFailure(await completeLogin(await challengeFor(e.email), '000000'), 401, 'invalid_code');
-    // The gateway's own SQLite file, read over a second connection as an operator's tool would.
-    const users = createSqliteUserStore(join(f.gw.dir, 'users.db'));
+    const challenge = await challengeFor(e.email);
+    const db = join(f.gw.dir, 'users.db');
+    await f.gw.services.audit.flush();
+    const lock = await holdWriteLock(db);
+    let answeredAt = 0;
+    let releasing = 0;
+    const pending = completeLogin(challenge, '000000').then((reply) => {
+      answeredAt = performance.now();
+      return reply;
+    });
+    try {
+      // Inside the answer's 1 s bound, with room for the queue's busy wait and retry after the release.
+      await sleep(200);
+    } finally {
+      releasing = performance.now();
+      await lock.release();
+    }
+    expectFailure(await pending, 401, 'invalid_code');
+    expect(answeredAt).toBeGreaterThan(releasing);
+    // No polling: the record is in the gateway's own SQLite file, read over a second connection as an
+    // operator's tool would, when the answer is.
+    const users = createSqliteUserStore(db);
     try {
       const user = await users.findByEmail(e.email);
-      await expect
-        .poll(async () => (await users.recentLogins(user!.id, 5)).map((l) => [l.success, l.reason]))
-        .toContainEqual([false, 'invalid_code']);
+      expect((await users.recentLogins(user!.id, 5)).map((l) => [l.success, l.reason])).toContainEqual([
+        false,
+        'invalid_code',
+      ]);
     } finally {
       await users.close();
     }
