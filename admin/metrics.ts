@@ -229,21 +229,6 @@ export function createMetrics(): AdminMetrics {
       },
     });
   };
-  mirrored(
-    'portcullis_state_checks_skipped_total',
-    'Session checks skipped under on_state_error: allow.',
-    (s) => s.stateChecksSkipped(),
-  );
-  mirrored(
-    'portcullis_token_cache_hits_total',
-    'Access tokens whose verified claims came from the cache.',
-    (s) => s.tokenCache().hits,
-  );
-  mirrored(
-    'portcullis_token_cache_misses_total',
-    'Access tokens verified by signature (not in the cache).',
-    (s) => s.tokenCache().misses,
-  );
   const gauge = (name: string, help: string, read: (s: MetricSources) => number): void => {
     new Gauge({
       name,
@@ -254,35 +239,65 @@ export function createMetrics(): AdminMetrics {
       },
     });
   };
-  gauge(
-    'portcullis_active_sessions',
-    'Live sessions as this process saw them created and ended (per-process approximation).',
-    (s) => s.activeSessions(),
-  );
-  gauge('portcullis_in_flight_requests', 'Main-listener requests not yet closed.', (s) => s.inFlight());
-  gauge(
-    'portcullis_token_cache_entries',
-    'Verified access tokens held in the cache.',
-    (s) => s.tokenCache().size,
-  );
-  gauge(
-    'portcullis_audit_queue_depth',
-    'Audit events and login records queued, not yet written to the user store.',
-    (s) => s.audit().queued,
-  );
-  gauge(
-    'portcullis_audit_waiting_answers',
-    'Login answers held until their records are written (1 s at most each).',
-    (s) => s.audit().waiting,
-  );
-  mirrored(
-    'portcullis_audit_dropped_total',
-    'Audit events and login records given up on (queue full, refused on every retry, lost at shutdown).',
-    (s) => s.audit().dropped,
-  );
-  gauge('portcullis_config_generation', 'Config generation (1 at start, +1 per reload).', (s) =>
-    s.generation(),
-  );
+  // Read from the sources at scrape time: a gauge as it is, a total kept elsewhere as counter increments.
+  const scraped: ReadonlyArray<readonly [typeof gauge, string, string, (s: MetricSources) => number]> = [
+    [
+      mirrored,
+      'portcullis_state_checks_skipped_total',
+      'Session checks skipped under on_state_error: allow.',
+      (s) => s.stateChecksSkipped(),
+    ],
+    [
+      mirrored,
+      'portcullis_token_cache_hits_total',
+      'Access tokens whose verified claims came from the cache.',
+      (s) => s.tokenCache().hits,
+    ],
+    [
+      mirrored,
+      'portcullis_token_cache_misses_total',
+      'Access tokens verified by signature (not in the cache).',
+      (s) => s.tokenCache().misses,
+    ],
+    [
+      gauge,
+      'portcullis_active_sessions',
+      'Live sessions as this process saw them created and ended (per-process approximation).',
+      (s) => s.activeSessions(),
+    ],
+    [gauge, 'portcullis_in_flight_requests', 'Main-listener requests not yet closed.', (s) => s.inFlight()],
+    [
+      gauge,
+      'portcullis_token_cache_entries',
+      'Verified access tokens held in the cache.',
+      (s) => s.tokenCache().size,
+    ],
+    [
+      gauge,
+      'portcullis_audit_queue_depth',
+      'Audit events and login records queued, not yet written to the user store.',
+      (s) => s.audit().queued,
+    ],
+    [
+      gauge,
+      'portcullis_audit_waiting_answers',
+      'Login answers held until their records are written (1 s at most each).',
+      (s) => s.audit().waiting,
+    ],
+    [
+      mirrored,
+      'portcullis_audit_dropped_total',
+      'Audit events and login records given up on (queue full, refused on every retry, lost at shutdown).',
+      (s) => s.audit().dropped,
+    ],
+    [
+      gauge,
+      'portcullis_config_generation',
+      'Config generation (1 at start, +1 per reload).',
+      (s) => s.generation(),
+    ],
+  ];
+  for (const [register, name, help, read] of scraped) register(name, help, read);
 
   // Children cached per label value: a request does two Map lookups, not a label hash per metric.
   const perRoute = new Map<

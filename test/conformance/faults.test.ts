@@ -13,7 +13,7 @@ import { userAgentHash } from '../../gateway/auth/user-agent.js';
 import { sqliteExec } from '../../gateway/users/sqlite-store.js';
 import { decodePart } from '../gateway/auth/tokens-forge.js';
 import { call, newUser, type Reply } from '../integration/accounts/support.js';
-import { holdWriteLock } from '../support/sqlite-lock.js';
+import { holdWriteLock, sendUnderLock } from '../support/sqlite-lock.js';
 import { timed } from '../support/timed.js';
 import { startRecordingUpstream } from '../support/upstreams.js';
 import {
@@ -209,27 +209,13 @@ describe('SQLite user database locked by another connection', () => {
       Number(sqliteExec(join(gw.dir, 'users.db'), 'SELECT count(*) AS n FROM login_records')[0]!.n);
     await gw.services.audit.flush();
     const before = count();
-    const lock = await holdWriteLock(join(gw.dir, 'users.db'));
-    let answeredAt = 0;
-    let releasing = 0;
-    const login = call(gw, 'POST', '/api/auth/login', {
-      json: { email: user.email, password: PASSWORD },
-    }).then((reply) => {
-      answeredAt = performance.now();
-      return reply;
-    });
-    try {
-      // Well inside the 1 s bound, with room for the queue's 250 ms busy wait and retry after the release.
-      await sleep(200);
-    } finally {
-      releasing = performance.now();
-      await lock.release();
-    }
-    const reply = await login;
+    const { reply, answeredAt, releasedAt } = await sendUnderLock(join(gw.dir, 'users.db'), () =>
+      call(gw, 'POST', '/api/auth/login', { json: { email: user.email, password: PASSWORD } }),
+    );
     // No flush: the record is there when the answer is.
     const after = count();
     expect(reply.status).toBe(200);
-    expect(answeredAt).toBeGreaterThan(releasing);
+    expect(answeredAt).toBeGreaterThan(releasedAt);
     expect(after).toBe(before + 1);
   });
 

@@ -20,3 +20,29 @@ export async function holdWriteLock(db: string): Promise<{ release(): Promise<vo
     },
   };
 }
+
+/**
+ * Takes the write lock, starts `send`, holds the lock `holdMs` (inside an answer's 1 s wait for its
+ * records, with room for the audit queue's busy wait and retry after the release), releases it and
+ * returns the reply with when it came and when the lock went.
+ */
+export async function sendUnderLock<T>(
+  db: string,
+  send: () => Promise<T>,
+  holdMs = 200,
+): Promise<{ reply: T; answeredAt: number; releasedAt: number }> {
+  const lock = await holdWriteLock(db);
+  let answeredAt = 0;
+  let releasedAt = 0;
+  const pending = send().then((reply) => {
+    answeredAt = performance.now();
+    return reply;
+  });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, holdMs));
+  } finally {
+    releasedAt = performance.now();
+    await lock.release();
+  }
+  return { reply: await pending, answeredAt, releasedAt };
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSqliteUserStore } from '../../../gateway/users/sqlite-store.js';
 import { makeProof, newDpopKey } from '../../support/dpop.js';
-import { holdWriteLock } from '../../support/sqlite-lock.js';
+import { sendUnderLock } from '../../support/sqlite-lock.js';
 import { flipSignature } from '../../support/tamper.js';
 import {
   call,
@@ -16,7 +16,6 @@ import {
   OTHER_UA,
   PASSWORD,
   registerAndLogin,
-  sleep,
   UA,
 } from '../accounts/support.js';
 import { authed, awayFromStepEdge, type FlowsGateway, startFlowsGateway, totpCode } from './support.js';
@@ -125,22 +124,11 @@ describe('TOTP two-factor', () => {
     const challenge = await challengeFor(e.email);
     const db = join(f.gw.dir, 'users.db');
     await f.gw.services.audit.flush();
-    const lock = await holdWriteLock(db);
-    let answeredAt = 0;
-    let releasing = 0;
-    const pending = completeLogin(challenge, '000000').then((reply) => {
-      answeredAt = performance.now();
-      return reply;
-    });
-    try {
-      // Inside the answer's 1 s bound, with room for the queue's busy wait and retry after the release.
-      await sleep(200);
-    } finally {
-      releasing = performance.now();
-      await lock.release();
-    }
-    expectFailure(await pending, 401, 'invalid_code');
-    expect(answeredAt).toBeGreaterThan(releasing);
+    const { reply, answeredAt, releasedAt } = await sendUnderLock(db, () =>
+      completeLogin(challenge, '000000'),
+    );
+    expectFailure(reply, 401, 'invalid_code');
+    expect(answeredAt).toBeGreaterThan(releasedAt);
     // No polling: the record is in the gateway's own SQLite file, read over a second connection as an
     // operator's tool would, when the answer is.
     const users = createSqliteUserStore(db);
