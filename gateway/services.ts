@@ -3,6 +3,8 @@
 import { dirname, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/types.js';
 import { type AuditLog, createAuditLog } from './audit.js';
+import { createFlowCrypto, FLOW_KEY_INFO } from './auth/flows/flow-crypto.js';
+import { resealTotpSecrets } from './auth/flows/totp-reseal.js';
 import { createPasswordPolicy, type PasswordPolicy } from './auth/password-policy.js';
 import { createPasswordHasher, type PasswordHasher } from './auth/passwords.js';
 import { createTokenService, type TokenService } from './auth/tokens.js';
@@ -76,6 +78,26 @@ export async function openStateStore(
   });
 }
 
+/**
+ * TOTP secrets sealed with an assertion key being rotated out are sealed again with the current one;
+ * secrets no key opens are counted in a warning. A failure is logged, never a reason not to start.
+ */
+async function resealAfterRotation(users: UserStore, tokens: TokenService, log: Logger): Promise<void> {
+  try {
+    const crypto = createFlowCrypto({ keyMaterial: tokens.deriveSecrets(FLOW_KEY_INFO) });
+    const { resealed, unreadable } = await resealTotpSecrets(users.accountData, crypto);
+    if (resealed > 0) log.info({ resealed }, 'TOTP secrets sealed again with the current assertion key');
+    if (unreadable > 0) {
+      log.warn(
+        { unreadable },
+        'TOTP secrets that no assertion key opens: was a key replaced without keeping it as *.previous.pem? Those users need a recovery code',
+      );
+    }
+  } catch (err) {
+    log.error({ err }, 'sealing TOTP secrets again after a key rotation failed; the next start retries');
+  }
+}
+
 export async function createServices(config: GatewayConfig, log: Logger): Promise<Services> {
   const { users, dataDir } = await openUserStore(config.storage.users, log);
   const { store: state, limiters, events } = await openStateStore(config, log);
@@ -87,6 +109,7 @@ export async function createServices(config: GatewayConfig, log: Logger): Promis
   if (tokens.assertionKeyGenerated) {
     log.warn({ path: tokens.assertionKeyPath }, 'generated a new assertion signing key; keep this file');
   }
+  await resealAfterRotation(users, tokens, log);
   const audit = createAuditLog(users, log);
   const hasher = createPasswordHasher(config.passwords.argon2, { log });
   return {

@@ -103,6 +103,8 @@ export interface TokenService {
   verifyDpopProof(proof: string): Promise<DpopProofSignature>;
   /** A 256-bit secret for `info`, derived from the assertion key: the same on every replica sharing it. */
   deriveSecret(info: string): Buffer;
+  /** The same from the current assertion key first, then from each key being rotated out. */
+  deriveSecrets(info: string): Buffer[];
   jwks(): JwkSet;
   cacheStats(): VerifiedCacheStats;
 }
@@ -171,17 +173,13 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
     ]),
   });
 
-  const deviceTokens = createDeviceTokens({
-    keyMaterial: [assertionKeys.current, ...assertionKeys.previous].map(
-      (k) => new Uint8Array(k.privateKey.export({ format: 'der', type: 'pkcs8' })),
-    ),
-    now,
-  });
+  // Secret key material for what is derived from the assertion keys, current first.
+  const secretMaterials = [assertionKeys.current, ...assertionKeys.previous].map(
+    (k) => new Uint8Array(k.privateKey.export({ format: 'der', type: 'pkcs8' })),
+  );
+  const deviceTokens = createDeviceTokens({ keyMaterial: secretMaterials, now });
 
   const cache = createVerifiedCache<AccessClaims>(opts.cacheSize ?? 10_000);
-  const secretMaterial = new Uint8Array(
-    assertionKeys.current.privateKey.export({ format: 'der', type: 'pkcs8' }),
-  );
 
   // Imported DPoP keys with their thumbprints: a client signs every proof with the same key, and the import
   // costs about as much as the verification. The key's members are checked before the cache is consulted.
@@ -324,7 +322,13 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
     },
 
     deriveSecret(info) {
-      return Buffer.from(hkdfSync('sha256', secretMaterial, 'portcullis', info, 32));
+      return Buffer.from(hkdfSync('sha256', secretMaterials[0]!, 'portcullis', info, 32));
+    },
+
+    deriveSecrets(info) {
+      return secretMaterials.map((material) =>
+        Buffer.from(hkdfSync('sha256', material, 'portcullis', info, 32)),
+      );
     },
 
     jwks() {

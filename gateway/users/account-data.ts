@@ -71,6 +71,21 @@ export interface AccountData {
   voidTokens(userId: string, purpose: TokenPurpose): Promise<number>;
   /** Sets the address (canonical form too); email_taken when another account has it. */
   changeEmail(userId: string, email: string): Promise<void>;
+  /** Every sealed TOTP secret, enabled or pending (re-sealing after a key rotation). */
+  sealedTotp(): Promise<SealedTotp[]>;
+  /** Replaces one sealed secret, only if it is still `from` (an enroll or disable in between wins). */
+  replaceSealedTotp(
+    userId: string,
+    column: keyof Omit<SealedTotp, 'user_id'>,
+    from: string,
+    to: string,
+  ): Promise<boolean>;
+}
+
+export interface SealedTotp {
+  readonly user_id: string;
+  readonly totp_secret: string | null;
+  readonly totp_pending: string | null;
 }
 
 /** Spent and expired tokens are kept a week (audit questions), then dropped as new ones are saved. */
@@ -257,6 +272,25 @@ export function createAccountData(sql: SqlRunner, now: () => number): AccountDat
           if (sql.isUniqueViolation(err)) throw new GatewayError('email_taken', { cause: err });
           throw err;
         }
+      }),
+    sealedTotp: () =>
+      guarded(() =>
+        sql.query<SealedTotp>(
+          `SELECT user_id, totp_secret, totp_pending FROM account_security
+           WHERE totp_secret IS NOT NULL OR totp_pending IS NOT NULL ORDER BY user_id`,
+          [],
+        ),
+      ),
+    replaceSealedTotp: (userId, column, from, to) =>
+      guarded(async () => {
+        // The column is one of two names, never from a request; checked anyway since it is spliced in.
+        if (column !== 'totp_secret' && column !== 'totp_pending')
+          throw new Error(`not a TOTP column: ${column}`);
+        const rows = await sql.query<{ user_id: string }>(
+          `UPDATE account_security SET ${column} = ? WHERE user_id = ? AND ${column} = ? RETURNING user_id`,
+          [to, userId, from],
+        );
+        return rows.length === 1;
       }),
   };
 }

@@ -28,7 +28,15 @@ export interface FlowCrypto {
   seal(plaintext: string, aad: string): string;
   /** null when no key opens it (tampered, another user's, or sealed with a key since removed). */
   open(sealed: string, aad: string): string | null;
+  /**
+   * The same plaintext sealed with the current key when `sealed` opens only with a key being rotated
+   * out; null when the current key already opens it, or no key does.
+   */
+  reseal(sealed: string, aad: string): string | null;
 }
+
+/** HKDF `info` of the account flows' key material (tokens.deriveSecrets): the same on every replica. */
+export const FLOW_KEY_INFO = 'portcullis account-flows v1';
 
 export interface FlowCryptoOptions {
   /** Secret input keying material, current first; later entries (being rotated out) still verify and open. */
@@ -51,6 +59,33 @@ export function createFlowCrypto(options: FlowCryptoOptions): FlowCrypto {
   // Newlines separate the fields and none of them can contain one: no two inputs share a MAC input.
   const mac = (key: Buffer, purpose: string, rest: string, bind: string): string =>
     createHmac('sha256', key).update(`v1\n${purpose}\n${bind}\n${rest}`).digest('base64url');
+
+  function seal(plaintext: string, aad: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', sealKeys[0]!, iv);
+    cipher.setAAD(Buffer.from(aad, 'utf8'));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return `v1.${iv.toString('base64url')}.${body.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
+  }
+
+  /** The plaintext and the index of the key that opened it (0: the current one). */
+  function openWith(sealed: string, aad: string): { plaintext: string; key: number } | null {
+    const parts = SEALED.exec(sealed);
+    if (parts === null) return null;
+    const [, iv, body, tag] = parts as unknown as [string, string, string, string];
+    for (const [index, key] of sealKeys.entries()) {
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+        decipher.setAAD(Buffer.from(aad, 'utf8'));
+        decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+        const out = Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
+        return { plaintext: out.toString('utf8'), key: index };
+      } catch {
+        // Not this key (or tampered): GCM's tag check failed; try the next one.
+      }
+    }
+    return null;
+  }
 
   return {
     sign(purpose, subject, expiresAt, bind = '') {
@@ -77,30 +112,15 @@ export function createFlowCrypto(options: FlowCryptoOptions): FlowCrypto {
 
     hash: (token) => createHash('sha256').update(token).digest('base64url'),
 
-    seal(plaintext, aad) {
-      const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', sealKeys[0]!, iv);
-      cipher.setAAD(Buffer.from(aad, 'utf8'));
-      const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-      return `v1.${iv.toString('base64url')}.${body.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
-    },
+    seal,
 
     open(sealed, aad) {
-      const parts = SEALED.exec(sealed);
-      if (parts === null) return null;
-      const [, iv, body, tag] = parts as unknown as [string, string, string, string];
-      for (const key of sealKeys) {
-        try {
-          const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
-          decipher.setAAD(Buffer.from(aad, 'utf8'));
-          decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-          const out = Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
-          return out.toString('utf8');
-        } catch {
-          // Not this key (or tampered): GCM's tag check failed; try the next one.
-        }
-      }
-      return null;
+      return openWith(sealed, aad)?.plaintext ?? null;
+    },
+
+    reseal(sealed, aad) {
+      const opened = openWith(sealed, aad);
+      return opened === null || opened.key === 0 ? null : seal(opened.plaintext, aad);
     },
   };
 }

@@ -9,7 +9,7 @@ import type { EndpointRoute } from '../endpoints.js';
 import type { LoginGuard } from '../login-guard.js';
 import { createChangeCredentials } from './change-credentials.js';
 import { createLinks, type FlowDeps } from './context.js';
-import { createFlowCrypto } from './flow-crypto.js';
+import { createFlowCrypto, FLOW_KEY_INFO } from './flow-crypto.js';
 import { createFlowRoutes } from './flow-endpoints.js';
 import { createMySessions } from './my-sessions.js';
 import { createNewDevice } from './new-device.js';
@@ -35,9 +35,10 @@ export function createAccountFlows(
     config,
     guard,
     data: services.users.accountData,
-    // A key of its own, derived from the assertion key like device tokens: the same on every replica.
+    // Keys of their own, derived from the assertion keys like device tokens: the same on every replica;
+    // those of a key being rotated out still verify links and open sealed secrets.
     crypto: createFlowCrypto({
-      keyMaterial: [services.tokens.deriveSecret('portcullis account-flows v1')],
+      keyMaterial: services.tokens.deriveSecrets(FLOW_KEY_INFO),
       now,
     }),
     mailer,

@@ -91,6 +91,32 @@ describe.each(backends)('account data: %s', (_name, open) => {
     expect(await data.recoveryCodesLeft(userId)).toBe(3);
   });
 
+  it('lists sealed TOTP secrets and replaces one only while it is still the value it was read as', async () => {
+    expect(await store.accountData.sealedTotp()).toEqual([]);
+    await store.accountData.setTotpPending(userId, 'sealed-1');
+    expect(await store.accountData.enableTotp(userId, 'sealed-1', ['h1'])).toBe(true);
+    await store.accountData.setTotpPending(userId, 'pending-1');
+    expect(await store.accountData.sealedTotp()).toEqual([
+      { user_id: userId, totp_secret: 'sealed-1', totp_pending: 'pending-1' },
+    ]);
+    expect(await store.accountData.replaceSealedTotp(userId, 'totp_secret', 'sealed-1', 'sealed-2')).toBe(
+      true,
+    );
+    // Read before that replace (another replica's sweep): refused, the newer value stays.
+    expect(await store.accountData.replaceSealedTotp(userId, 'totp_secret', 'sealed-1', 'sealed-3')).toBe(
+      false,
+    );
+    expect(await store.accountData.replaceSealedTotp(userId, 'totp_pending', 'pending-1', 'pending-2')).toBe(
+      true,
+    );
+    expect(await store.accountData.security(userId)).toMatchObject({
+      totp_secret: 'sealed-2',
+      totp_pending: 'pending-2',
+    });
+    await store.accountData.disableTotp(userId);
+    expect(await store.accountData.sealedTotp()).toEqual([]);
+  });
+
   it('spends a recovery code exactly once, even when two callers race', async () => {
     const data = store.accountData;
     await data.setTotpPending(userId, 's');

@@ -53,6 +53,21 @@ describe('flow tokens', () => {
     expect(rotated.open(sealed, USER)).toBeNull();
   });
 
+  it('reseal: a secret sealed with a key being rotated out comes back sealed with the current one', () => {
+    const k2 = key();
+    const sealedOld = createFlowCrypto({ keyMaterial: [k1] }).seal('JBSWY3DPEHPK3PXP', USER);
+    const rotating = createFlowCrypto({ keyMaterial: [k2, k1] });
+    const again = rotating.reseal(sealedOld, USER);
+    expect(again).not.toBeNull();
+    expect(again).not.toBe(sealedOld);
+    // The current key alone opens it: the old key file can go.
+    expect(createFlowCrypto({ keyMaterial: [k2] }).open(again!, USER)).toBe('JBSWY3DPEHPK3PXP');
+    // Already current, another user's, or garbage: nothing to reseal.
+    expect(rotating.reseal(again!, USER)).toBeNull();
+    expect(rotating.reseal(sealedOld, 'b'.repeat(32))).toBeNull();
+    expect(rotating.reseal('garbage', USER)).toBeNull();
+  });
+
   it('security: a sealed secret opens only for the user it was sealed for, and not once tampered', () => {
     const sealed = crypto.seal('JBSWY3DPEHPK3PXP', USER);
     expect(sealed).not.toContain('JBSWY3DPEHPK3PXP');
