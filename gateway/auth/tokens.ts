@@ -178,6 +178,8 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
     (k) => new Uint8Array(k.privateKey.export({ format: 'der', type: 'pkcs8' })),
   );
   const deviceTokens = createDeviceTokens({ keyMaterial: secretMaterials, now });
+  const deriveFrom = (material: Uint8Array, info: string): Buffer =>
+    Buffer.from(hkdfSync('sha256', material, 'portcullis', info, 32));
 
   const cache = createVerifiedCache<AccessClaims>(opts.cacheSize ?? 10_000);
 
@@ -321,15 +323,8 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
       }
     },
 
-    deriveSecret(info) {
-      return Buffer.from(hkdfSync('sha256', secretMaterials[0]!, 'portcullis', info, 32));
-    },
-
-    deriveSecrets(info) {
-      return secretMaterials.map((material) =>
-        Buffer.from(hkdfSync('sha256', material, 'portcullis', info, 32)),
-      );
-    },
+    deriveSecret: (info) => deriveFrom(secretMaterials[0]!, info),
+    deriveSecrets: (info) => secretMaterials.map((material) => deriveFrom(material, info)),
 
     jwks() {
       return jwkSet;
