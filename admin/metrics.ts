@@ -71,6 +71,9 @@ function processMetrics(): Registry {
 }
 
 type Child = { inc(value?: number): void };
+type Read = (s: MetricSources) => number;
+/** Registers a metric read from the sources at scrape time. */
+type ScrapedMetric = (name: string, help: string, read: Read) => void;
 
 /** The status label: 0 = nothing was sent (the client left); 101 = a relayed WebSocket upgrade. */
 function statusOf(ctx: RequestContext): number {
@@ -143,7 +146,7 @@ export function createMetrics(): AdminMetrics {
     STATE_BUCKETS,
   );
   // Totals kept elsewhere are turned into counter increments at scrape time.
-  const mirrored = (name: string, help: string, read: (s: MetricSources) => number): void => {
+  const mirrored: ScrapedMetric = (name, help, read) => {
     let seen = 0;
     new Counter({
       name,
@@ -156,7 +159,7 @@ export function createMetrics(): AdminMetrics {
       },
     });
   };
-  const gauge = (name: string, help: string, read: (s: MetricSources) => number): void => {
+  const gauge: ScrapedMetric = (name, help, read) => {
     new Gauge({
       name,
       help,
@@ -167,7 +170,7 @@ export function createMetrics(): AdminMetrics {
     });
   };
   // Read from the sources at scrape time: a gauge as it is, a total kept elsewhere as counter increments.
-  const scraped: ReadonlyArray<readonly [typeof gauge, string, string, (s: MetricSources) => number]> = [
+  const scraped: ReadonlyArray<readonly [ScrapedMetric, string, string, Read]> = [
     [
       mirrored,
       'portcullis_state_checks_skipped_total',

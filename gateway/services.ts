@@ -3,7 +3,7 @@
 import { dirname, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/types.js';
 import { type AuditLog, createAuditLog } from './audit.js';
-import { createFlowCrypto, FLOW_KEY_INFO } from './auth/flows/flow-crypto.js';
+import { gatewayFlowCrypto } from './auth/flows/flow-crypto.js';
 import { resealTotpSecrets } from './auth/flows/totp-reseal.js';
 import { createPasswordPolicy, type PasswordPolicy } from './auth/password-policy.js';
 import { createPasswordHasher, type PasswordHasher } from './auth/passwords.js';
@@ -84,8 +84,7 @@ export async function openStateStore(
  */
 async function resealAfterRotation(users: UserStore, tokens: TokenService, log: Logger): Promise<void> {
   try {
-    const crypto = createFlowCrypto({ keyMaterial: tokens.deriveSecrets(FLOW_KEY_INFO) });
-    const { resealed, unreadable } = await resealTotpSecrets(users.accountData, crypto);
+    const { resealed, unreadable } = await resealTotpSecrets(users.accountData, gatewayFlowCrypto(tokens));
     if (resealed > 0) log.info({ resealed }, 'TOTP secrets sealed again with the current assertion key');
     if (unreadable > 0) {
       log.warn(

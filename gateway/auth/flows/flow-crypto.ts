@@ -10,6 +10,7 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
+import type { TokenService } from '../tokens.js';
 
 export interface SignedToken {
   /** The user id the token was issued for. */
@@ -34,9 +35,6 @@ export interface FlowCrypto {
    */
   reseal(sealed: string, aad: string): string | null;
 }
-
-/** HKDF `info` of the account flows' key material (tokens.deriveSecrets): the same on every replica. */
-export const FLOW_KEY_INFO = 'portcullis account-flows v1';
 
 export interface FlowCryptoOptions {
   /** Secret input keying material, current first; later entries (being rotated out) still verify and open. */
@@ -123,4 +121,18 @@ export function createFlowCrypto(options: FlowCryptoOptions): FlowCrypto {
       return opened === null || opened.key === 0 ? null : seal(opened.plaintext, aad);
     },
   };
+}
+
+/**
+ * The account flows' crypto: keys derived from the assertion keys (current first, then each being
+ * rotated out), the same on every replica sharing them.
+ */
+export function gatewayFlowCrypto(
+  tokens: Pick<TokenService, 'deriveSecrets'>,
+  now?: () => number,
+): FlowCrypto {
+  return createFlowCrypto({
+    keyMaterial: tokens.deriveSecrets('portcullis account-flows v1'),
+    ...(now === undefined ? {} : { now }),
+  });
 }

@@ -9,7 +9,7 @@ import type { EndpointRoute } from '../endpoints.js';
 import type { LoginGuard } from '../login-guard.js';
 import { createChangeCredentials } from './change-credentials.js';
 import { createLinks, type FlowDeps } from './context.js';
-import { createFlowCrypto, FLOW_KEY_INFO } from './flow-crypto.js';
+import { gatewayFlowCrypto } from './flow-crypto.js';
 import { createFlowRoutes } from './flow-endpoints.js';
 import { createMySessions } from './my-sessions.js';
 import { createNewDevice } from './new-device.js';
@@ -35,12 +35,8 @@ export function createAccountFlows(
     config,
     guard,
     data: services.users.accountData,
-    // Keys of their own, derived from the assertion keys like device tokens: the same on every replica;
-    // those of a key being rotated out still verify links and open sealed secrets.
-    crypto: createFlowCrypto({
-      keyMaterial: services.tokens.deriveSecrets(FLOW_KEY_INFO),
-      now,
-    }),
+    // Keys of their own, like device tokens; those of a key being rotated out still verify and open.
+    crypto: gatewayFlowCrypto(services.tokens, now),
     mailer,
     now,
   };
