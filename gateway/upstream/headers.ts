@@ -74,8 +74,15 @@ function isDropped(
   return nominated?.has(canonical) === true && !PROTECTED.has(canonical);
 }
 
-function nominatedBy(connection: string | undefined): Set<string> | null {
-  if (connection === undefined) return null;
+/** What `Connection: close` nominates: a field named `close`, which is dropped like any other so named. */
+const CLOSE: ReadonlySet<string> = new Set(['close']);
+
+/** The field names a `Connection` value nominates; null for none beyond the hop-by-hop ones. */
+function nominatedBy(connection: string | undefined): ReadonlySet<string> | null {
+  // The values nearly every message carries, answered without a parse or a new set: `keep-alive`
+  // nominates a field that is hop-by-hop anyway.
+  if (connection === undefined || connection === 'keep-alive' || connection === 'Keep-Alive') return null;
+  if (connection === 'close' || connection === 'Close') return CLOSE;
   const names = new Set<string>();
   for (const part of connection.split(',')) {
     const name = part.trim();
@@ -115,14 +122,12 @@ const RESPONSE_HOP_BY_HOP = new Set(HOP_BY_HOP);
  * repeated field (Set-Cookie) stays repeated. Filters `headers` in place.
  */
 export function filterResponseHeaders(headers: string[]): string[] {
-  let nominated: Set<string> | null = null;
+  let nominated: ReadonlySet<string> | null = null;
   for (let i = 0; i < headers.length; i += 2) {
-    // `keep-alive` / `close` (nearly every response) name no other header: no set to build.
-    const value = headers[i + 1]!;
-    if (headers[i] === 'connection' && value !== 'keep-alive' && value !== 'close') {
-      nominated ??= new Set();
-      for (const name of nominatedBy(value) ?? []) nominated.add(name);
-    }
+    if (headers[i] !== 'connection') continue;
+    const named = nominatedBy(headers[i + 1]);
+    // Several Connection fields are one list (RFC 9110 §5.3).
+    if (named !== null) nominated = nominated === null ? named : new Set([...nominated, ...named]);
   }
   let kept = 0;
   for (let i = 0; i < headers.length; i += 2) {

@@ -107,6 +107,15 @@ function streaming(req: IncomingMessage, res: ServerResponse): boolean {
     res.end('ok');
     return true;
   }
+  if (url.startsWith('/stream/close-named')) {
+    req.resume();
+    // The commonest Connection value still nominates a field: one named `Close` is hop-by-hop too.
+    res.setHeader('connection', 'close');
+    res.setHeader('close', 'hop');
+    res.setHeader('x-kept', 'yes');
+    res.end('ok');
+    return true;
+  }
   if (url.startsWith('/stream/hints')) {
     req.resume();
     res.writeEarlyHints({ link: '</app.css>; rel=preload; as=style' });
@@ -243,6 +252,13 @@ describe('headers', () => {
     expect(res.headers['proxy-authenticate']).toBeUndefined();
     expect(res.headers['keep-alive']).not.toBe('timeout=1');
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('a field named by the upstream\'s plain `Connection: close` is dropped too', async () => {
+    const res = await http(`${gw.url}/stream/close-named`);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-kept']).toBe('yes');
+    expect(res.headers.close).toBeUndefined();
   });
 
   it("the gateway's own reply headers arrive once, and an upstream's copy of one replaces ours", async () => {

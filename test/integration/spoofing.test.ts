@@ -188,6 +188,19 @@ describe('Connection header', () => {
     expect(valuesOf(seen, 'x-custom-hop')).toEqual([]);
     expect(valuesOf(seen, 'x-kept')).toEqual(['2']);
   });
+
+  it.each(['close', 'Close', 'keep-alive', 'Keep-Alive'])(
+    'the common value `Connection: %s` still removes the fields it names',
+    async (value) => {
+      const raw = `GET /open/common-${value} HTTP/1.1\r\nHost: app.test\r\nConnection: ${value}\r\nClose: 1\r\nKeep-Alive: timeout=5\r\nX-Kept: 2\r\n\r\n`;
+      const res = await rawExchange(gw.port, raw).response;
+      expect(res.status).toBe(200);
+      const seen = up.requests.find((r) => r.url === `/open/common-${value}`)!;
+      expect(valuesOf(seen, 'keep-alive')).toEqual([]);
+      expect(valuesOf(seen, 'close')).toEqual(value.toLowerCase() === 'close' ? [] : ['1']);
+      expect(valuesOf(seen, 'x-kept')).toEqual(['2']);
+    },
+  );
 });
 
 describe('X-Request-Id', () => {
