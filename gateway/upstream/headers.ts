@@ -1,10 +1,19 @@
 // Decides which request and response headers cross the gateway (RFC 9110 §7.6.1 hop-by-hop rules)
 // and which names are the gateway's own. It does not add values: the identity stage does that.
 
+/** Canonical names already computed, by name as sent; emptied when full (a client may send any names). */
+const canonicalNames = new Map<string, string>();
+const CANONICAL_NAMES_MAX = 1024;
+
 /** Canonical header name: case-insensitive, `_` and `-` the same (some upstream stacks fold them). */
 export function canonicalHeaderName(name: string): string {
+  let canonical = canonicalNames.get(name);
+  if (canonical !== undefined) return canonical;
   const lower = name.toLowerCase();
-  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+  canonical = lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+  if (canonicalNames.size === CANONICAL_NAMES_MAX) canonicalNames.clear();
+  canonicalNames.set(name, canonical);
+  return canonical;
 }
 
 const HOP_BY_HOP = [

@@ -254,7 +254,7 @@ describe('headers', () => {
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('a field named by the upstream\'s plain `Connection: close` is dropped too', async () => {
+  it("a field named by the upstream's plain `Connection: close` is dropped too", async () => {
     const res = await http(`${gw.url}/stream/close-named`);
     expect(res.status).toBe(200);
     expect(res.headers['x-kept']).toBe('yes');
