@@ -17,6 +17,7 @@ import { installCleanup, runCleanups, startProcess, stopAll, stopRunning } from 
 import { collectProfiles } from './lib/profiles.mjs';
 import { redisServerPath, startRedis } from './lib/redis.mjs';
 import { renderMarkdown, writeJson } from './lib/report.mjs';
+import { INSTRUCTION_CONTENDERS, runInstructions } from './lib/suites/instructions.mjs';
 import { runLogins } from './lib/suites/logins.mjs';
 import { runStores } from './lib/suites/stores.mjs';
 import { runStreaming } from './lib/suites/streaming.mjs';
@@ -46,6 +47,16 @@ function selectContenders(opts) {
   const selected = opts.only
     ? CONTENDERS.filter((c) => opts.only.includes(c.name))
     : CONTENDERS.filter((c) => opts.all || !c.extra?.(opts));
+  return opts.compareBuild === null
+    ? selected
+    : selected.flatMap((c) => [c, ...baseTwin(c, opts.compareBuild)]);
+}
+
+/** The instructions suite's contenders, in its order: those of INSTRUCTION_CONTENDERS that --only keeps. */
+function selectInstructionContenders(opts) {
+  const selected = INSTRUCTION_CONTENDERS.filter((n) => opts.only === null || opts.only.includes(n)).map(
+    (n) => CONTENDERS.find((c) => c.name === n),
+  );
   return opts.compareBuild === null
     ? selected
     : selected.flatMap((c) => [c, ...baseTwin(c, opts.compareBuild)]);
@@ -244,6 +255,7 @@ async function main() {
       logins: null,
       streaming: null,
       stores: null,
+      instructions: null,
     };
     let peakRss = {};
     if (runThroughputSuite) {
@@ -261,6 +273,8 @@ async function main() {
     if (opts.suites.has('logins')) results.logins = await runLogins(ctx, opts);
     if (opts.suites.has('streaming')) results.streaming = await runStreaming(ctx, opts);
     if (opts.suites.has('stores')) results.stores = await runStores(ctx, opts);
+    if (opts.suites.has('instructions'))
+      results.instructions = await runInstructions(selectInstructionContenders(opts), ctx, opts);
     meta.loadavgAtEnd = loadavg();
     // With every contender, upstream and Redis stopped: the machine, not their idle timers.
     await stopRunning();

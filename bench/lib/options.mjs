@@ -8,7 +8,9 @@ export const USAGE = `usage: npm run bench -- [options]     (or: node bench/run.
   --quick               about a minute: 2 short rounds, for smoke runs (never judge speed on it)
   --only a,b            run only these contenders (the upstreams they need still start)
   --all                 also the contenders left out by default (direct to the other upstream)
-  --suites a,b          which suites run: throughput,logins,streaming,stores (default all)
+  --suites a,b          which suites run: throughput,logins,streaming,stores (default), and instructions
+                        (each of forwarder, forwarder-headers, portcullis-public/-memory/-redis under
+                        valgrind's callgrind: instructions per request, about 10 minutes; not by default)
   --list                print the contenders and exit
   --rounds N            interleaved rounds at full load (default 5, quick 2)
   --duration S          seconds per timed run at full load (default 6, quick 1)
@@ -41,7 +43,9 @@ const INTEGER_FLAGS = {
   '--stream-mb': 'streamMiB',
 };
 
-export const SUITES = ['throughput', 'logins', 'streaming', 'stores'];
+export const SUITES = ['throughput', 'logins', 'streaming', 'stores', 'instructions'];
+/** The suites run unless --suites says otherwise: instructions is slow and measures another thing. */
+const DEFAULT_SUITES = ['throughput', 'logins', 'streaming', 'stores'];
 
 export function parseOptions(argv) {
   const quick = argv.includes('--quick');
@@ -51,7 +55,7 @@ export function parseOptions(argv) {
     help: false,
     only: null,
     all: false,
-    suites: new Set(SUITES),
+    suites: new Set(DEFAULT_SUITES),
     rounds: quick ? 2 : 5,
     durationS: quick ? 1 : 6,
     warmupS: quick ? 1 : 2,

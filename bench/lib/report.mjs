@@ -2,6 +2,7 @@
 // It computes nothing: the numbers come from the suites, the verdicts from targets.mjs.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { instructionsTable } from './suites/instructions.mjs';
 
 const num = (v, digits = 0) =>
   v === null || v === undefined
@@ -164,6 +165,20 @@ function streamingSection(st) {
   ];
 }
 
+function instructionsSection(result) {
+  if (result.unavailable) return [`Instructions per request: not measured, ${result.unavailable}.`];
+  const s = result.settings;
+  return [
+    `Instructions per request (callgrind, every thread of the contender's process; ${s.connections} ` +
+      `connections, ${s.warmup.toLocaleString('en-US')} requests of warm-up, then ${s.windows} windows of ` +
+      `${s.requests.toLocaleString('en-US')}; the median of the windows after the first; they do not ` +
+      'depend on the load on the machine):',
+    '',
+    instructionsTable(result),
+    ...result.skipped.map((sk) => `- \`${sk.name}\` did not run: ${sk.reason}`),
+  ];
+}
+
 function storesSection(st) {
   if (st.unavailable) return [`User stores: not measured, ${st.unavailable}.`];
   const { sqlite, postgres } = st.stores;
@@ -279,6 +294,7 @@ export function renderMarkdown({
   logins,
   streaming,
   stores,
+  instructions,
   skipped,
   verdicts,
   labels,
@@ -323,6 +339,7 @@ export function renderMarkdown({
   if (logins) out.push('', ...loginsSection(logins));
   if (streaming) out.push('', ...streamingSection(streaming));
   if (stores) out.push('', ...storesSection(stores));
+  if (instructions) out.push('', ...instructionsSection(instructions));
   if (verdicts.length > 0) out.push('', 'Targets:', ...verdicts.map(verdictLine));
   if (meta.quick) out.push('', '_Quick mode: checks that the harness works; do not judge speed on it._');
   return `${out.join('\n')}\n`;

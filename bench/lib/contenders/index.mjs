@@ -9,7 +9,7 @@
 // start() may throw ContenderUnavailable (./unavailable.mjs) to be skipped with a reason.
 // Add a contender by writing a module beside this one and listing it here; nothing else changes.
 import { createDirectContender } from './direct.mjs';
-import { forwarderContender } from './forwarder.mjs';
+import { forwarderContender, forwarderHeadersContender } from './forwarder.mjs';
 import { nginxProxyContender } from './nginx-proxy.mjs';
 import { createPeerContender } from './peers.mjs';
 import { createPortcullisContender } from './portcullis.mjs';
@@ -22,6 +22,7 @@ export const CONTENDERS = [
   createDirectContender('nginx'),
   nginxProxyContender,
   forwarderContender,
+  forwarderHeadersContender,
   createPortcullisContender({ name: 'portcullis-public', label: 'Portcullis, public route (no auth)' }),
   createPortcullisContender({
     name: 'portcullis-memory',

@@ -64,7 +64,7 @@ export async function startGateway(
     nodeFlags: ctx.opts.gatewayNodeFlags,
   });
   try {
-    await waitForPort(port, proc, 30_000);
+    await waitForPort(port, proc, ctx.startTimeoutMs ?? 30_000);
   } catch (err) {
     err.proc = proc;
     throw err;

@@ -1,0 +1,69 @@
+// Sends an exact number of GET requests over keep-alive connections, one in flight per connection,
+// shaped as wrk sends them (Host, the per-request header taken in turn from a file, User-Agent; no
+// Connection field): the load of the instructions suite, whose figures are per request and so need
+// the count, not a duration. Each answer must be a 200 with a Content-Length; anything else fails.
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+
+/** One request per line of `headers.file`, formatted once. */
+function requestsOf(url, headers) {
+  const { host, pathname, search } = new URL(url);
+  const head = (extra) =>
+    Buffer.from(
+      `GET ${pathname}${search} HTTP/1.1\r\nHost: ${host}\r\n${extra}User-Agent: ${headers.userAgent}\r\n\r\n`,
+      'latin1',
+    );
+  const lines = readFileSync(headers.file, 'utf8').split('\n').filter(Boolean);
+  if (lines.length === 0) throw new Error(`nothing to send in ${headers.file}`);
+  return lines.map((line) => head(`${headers.header}: ${headers.prefix}${line}\r\n`));
+}
+
+/** Reads answers off one connection; `onAnswer` is called per complete response. */
+function answerReader(onAnswer, onError) {
+  let buffered = Buffer.alloc(0);
+  return (data) => {
+    buffered = buffered.length === 0 ? data : Buffer.concat([buffered, data]);
+    for (;;) {
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const head = buffered.subarray(0, end).toString('latin1');
+      const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+      if (!head.startsWith('HTTP/1.1 200 ') || length === null) {
+        onError(new Error(`fixed load: unexpected answer: ${head.split('\r\n')[0]}`));
+        return;
+      }
+      const size = end + 4 + Number(length[1]);
+      if (buffered.length < size) return;
+      buffered = buffered.subarray(size);
+      onAnswer();
+    }
+  };
+}
+
+/**
+ * Sends `count` requests to `url` over `connections` connections and resolves once every answer is in.
+ * `headers`: { file, header, prefix, userAgent }, as the throughput suite's.
+ */
+export async function sendFixed({ url, count, connections, headers }) {
+  const requests = requestsOf(url, headers);
+  const { hostname, port } = new URL(url);
+  let sent = 0;
+  const one = () =>
+    new Promise((resolve, reject) => {
+      const socket = connect(Number(port), hostname);
+      const next = () => {
+        if (sent === count) {
+          socket.end();
+          resolve();
+        } else socket.write(requests[sent++ % requests.length]);
+      };
+      const fail = (err) => {
+        socket.destroy();
+        reject(err);
+      };
+      socket.on('connect', next);
+      socket.on('error', fail);
+      socket.on('data', answerReader(next, fail));
+    });
+  await Promise.all(Array.from({ length: Math.min(connections, count) }, one));
+}
