@@ -3,10 +3,16 @@
 // The chain makes a changed, removed or reordered event detectable; it cannot detect the newest
 // events being cut off the end, nor stop someone who can rewrite the whole table from recomputing it.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** prev_hash of the first event. */
 export const GENESIS_HASH = '0'.repeat(64);
+
+/** The newest event of the chain: what the next one links to. */
+export interface ChainHead {
+  readonly id: number;
+  readonly hash: string;
+}
 
 export interface ChainedContent {
   readonly id: number;
@@ -44,18 +50,28 @@ export function toPlainJson(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value ?? null));
 }
 
+/** JSON of one member of the hashed array: an absent value is `null` there, as JSON.stringify writes it. */
+const member = (value: unknown): string => JSON.stringify(value) ?? 'null';
+
+/**
+ * SHA-256 of the previous hash, a newline and the canonical JSON array of the event's fields, the
+ * details given already in canonical JSON. The array is written member by member: the same text
+ * canonicalJson([id, at, type, user_id, actor, ip, details]) gives, without sorting the details twice.
+ */
+function hashOf(prevHash: string, content: ChainedContent, detailsJson: string): string {
+  const body = `[${member(content.id)},${member(content.at)},${member(content.type)},${member(content.user_id)},${member(content.actor)},${member(content.ip)},${detailsJson}]`;
+  return hash('sha256', `${prevHash}\n${body}`, 'hex');
+}
+
 export function chainHash(prevHash: string, content: ChainedContent): string {
   // The id is hashed so that swapping two events' contents, or deleting one, breaks the chain.
-  const body = canonicalJson([
-    content.id,
-    content.at,
-    content.type,
-    content.user_id,
-    content.actor,
-    content.ip,
-    content.details,
-  ]);
-  return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
+  return hashOf(prevHash, content, member(sortKeys(content.details)));
+}
+
+/** What a store writes for a new event: its details as canonical JSON and its hash, the details serialised once. */
+export function sealEvent(prevHash: string, content: ChainedContent): { details: string; hash: string } {
+  const details = member(sortKeys(content.details));
+  return { details, hash: hashOf(prevHash, content, details) };
 }
 
 export interface StoredChainRow extends ChainedContent {

@@ -3,7 +3,7 @@
 
 import { GatewayError } from '../errors.js';
 import { createAccountData, numberedParams } from './account-data.js';
-import { canonicalJson, chainHash, createChainVerifier, GENESIS_HASH, toPlainJson } from './audit-chain.js';
+import { type ChainHead, createChainVerifier, GENESIS_HASH, sealEvent, toPlainJson } from './audit-chain.js';
 import { canonicalEmail } from './email.js';
 import {
   isUniqueViolation,
@@ -91,10 +91,6 @@ export async function createPostgresUserStore(
 
   // Ids and prev_hash are read under a lock every replica takes: two appends can never both extend the
   // same last event, so the chain never forks. The lock ends with the transaction.
-  interface ChainHead {
-    readonly id: number;
-    readonly hash: string;
-  }
   async function chainHead(tx: Queryable): Promise<ChainHead> {
     await tx.query(LOCK(AUDIT_LOCK));
     const [last] = await tx.query<{ id: string; hash: string }>(
@@ -106,11 +102,11 @@ export async function createPostgresUserStore(
   /** Appends one event after `head`; returns the new head. */
   async function insertAudit(tx: Queryable, head: ChainHead, event: AuditInput): Promise<ChainHead> {
     const content = { ...event, id: head.id + 1, at: now(), details: toPlainJson(event.details) };
-    const hash = chainHash(head.hash, content);
+    const { details, hash } = sealEvent(head.hash, content);
     const { type, user_id, actor, ip } = content;
     await tx.query(
       `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [content.id, content.at, type, user_id, actor, ip, canonicalJson(content.details), head.hash, hash],
+      [content.id, content.at, type, user_id, actor, ip, details, head.hash, hash],
     );
     return { id: content.id, hash };
   }

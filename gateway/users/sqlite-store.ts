@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { GatewayError } from '../errors.js';
 import { createAccountData, type SqlRunner } from './account-data.js';
-import { canonicalJson, chainHash, createChainVerifier, GENESIS_HASH, toPlainJson } from './audit-chain.js';
+import { type ChainHead, createChainVerifier, GENESIS_HASH, sealEvent, toPlainJson } from './audit-chain.js';
 import { canonicalEmail } from './email.js';
 import { type CheckpointOptions, createCheckpointer } from './sqlite-checkpointer.js';
 import { type Migration, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
@@ -208,26 +208,25 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
   };
 
   // Audit ids are assigned inside the write lock because each id is part of the hashed content: only
-  // ever called inside a transaction.
-  const auditRow = (event: AuditInput): void => {
-    const last = sql.lastAudit.get();
-    const content = { ...event, id: (last?.id ?? 0) + 1, at: now(), details: toPlainJson(event.details) };
-    const prevHash = last?.hash ?? GENESIS_HASH;
-    sql.insertAudit.run({
-      ...content,
-      details: canonicalJson(content.details),
-      prev_hash: prevHash,
-      hash: chainHash(prevHash, content),
-    });
+  // ever called inside a transaction, with the chain's head as it stands in it; returns the new head.
+  const auditRow = (head: ChainHead, event: AuditInput): ChainHead => {
+    const content = { ...event, id: head.id + 1, at: now(), details: toPlainJson(event.details) };
+    const sealed = sealEvent(head.hash, content);
+    sql.insertAudit.run({ ...content, details: sealed.details, prev_hash: head.hash, hash: sealed.hash });
+    return { id: content.id, hash: sealed.hash };
   };
   const loginRow = (attempt: LoginAttempt): void => {
     sql.insertLogin.run({ ...attempt, success: attempt.success ? 1 : 0, at: now() });
   };
-  // One commit for many rows: a commit costs more than the rows it carries.
+  // One commit for many rows: a commit costs more than the rows it carries. The chain's head is read
+  // once, at the batch's first event: nobody else writes inside the transaction.
   const appendRecords = db.transaction((entries: readonly RecordEntry[]): void => {
+    let head: ChainHead | null = null;
     for (const entry of entries) {
-      if (entry.kind === 'audit') auditRow(entry.event);
-      else loginRow(entry.attempt);
+      if (entry.kind === 'audit') {
+        head ??= sql.lastAudit.get() ?? { id: 0, hash: GENESIS_HASH };
+        head = auditRow(head, entry.event);
+      } else loginRow(entry.attempt);
     }
   });
 
