@@ -16,14 +16,14 @@ export function callgrindUnavailable() {
 
 /**
  * [command, args] that run `command args` under callgrind with counting off until `countFrom()`;
- * its dumps are written to `${outPrefix}.<pid>.<n>`. JIT-compiled code (V8) is handled by valgrind's
- * default self-modifying-code checks for anything not mapped from a file.
+ * its dumps are written to `${outPrefix}.<pid>.<n>` (with `byThread`, one file per thread:
+ * `${outPrefix}.<pid>.<n>-<thread>`, the main thread 01). JIT-compiled code (V8) is handled by
+ * valgrind's default self-modifying-code checks for anything not mapped from a file.
  */
-export function underCallgrind(outPrefix, command, args) {
-  return [
-    findTool('valgrind'),
-    ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${outPrefix}.%p`, command, ...args],
-  ];
+export function underCallgrind(outPrefix, command, args, { byThread = false } = {}) {
+  const flags = ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${outPrefix}.%p`];
+  if (byThread) flags.push('--separate-threads=yes');
+  return [findTool('valgrind'), [...flags, command, ...args]];
 }
 
 const control = (pid, args) =>
@@ -38,11 +38,12 @@ export async function countFrom(pid) {
 
 /**
  * Dumps process `pid`'s counts (its `n`-th dump, from 1) and resets them: resolves to the number of
- * instructions it executed, all threads together, since counting started or since the dump before.
+ * instructions it executed since counting started or since the dump before: all threads together, or
+ * with `mainThread` (a process started `byThread`) its main thread's alone.
  */
-export async function dumpCount(pid, outPrefix, n) {
+export async function dumpCount(pid, outPrefix, n, { mainThread = false } = {}) {
   await control(pid, ['--dump']);
-  const file = `${outPrefix}.${pid}.${n}`;
+  const file = `${outPrefix}.${pid}.${n}${mainThread ? '-01' : ''}`;
   // callgrind_control returns once the dump has begun; the file is complete when its totals are in.
   for (let waited = 0; waited < 30_000; waited += 50) {
     if (existsSync(file)) {

@@ -1,12 +1,13 @@
-// Sends an exact number of GET requests over keep-alive connections, one in flight per connection,
+// Sends an exact number of requests over keep-alive connections, one in flight per connection,
 // shaped as wrk sends them (Host, the per-request header taken in turn from a file, User-Agent; no
-// Connection field): the load of the instructions suite, whose figures are per request and so need
-// the count, not a duration. Each answer must be a 200 with a Content-Length; anything else fails.
+// Connection field), or login POSTs: the load of the instructions suite, whose figures are per request
+// and so need the count, not a duration. Each answer must be a 200 with a Content-Length; anything
+// else fails.
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 
-/** One request per line of `headers.file`, formatted once. */
-function requestsOf(url, headers) {
+/** One GET per line of `headers.file` ({ file, header, prefix, userAgent }), formatted once. */
+export function getRequests(url, headers) {
   const { host, pathname, search } = new URL(url);
   const head = (extra) =>
     Buffer.from(
@@ -40,12 +41,23 @@ function answerReader(onAnswer, onError) {
   };
 }
 
+/** One `POST path` with a JSON body per user ({ email, password }), formatted once. */
+export function loginRequests(origin, path, users, userAgent) {
+  const { host } = new URL(origin);
+  return users.map(({ email, password }) => {
+    const body = JSON.stringify({ email, password });
+    return Buffer.from(
+      `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: ${userAgent}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  });
+}
+
 /**
- * Sends `count` requests to `url` over `connections` connections and resolves once every answer is in.
- * `headers`: { file, header, prefix, userAgent }, as the throughput suite's.
+ * Sends `count` of `requests` (formatted requests, taken in turn) to `url`'s host over `connections`
+ * connections and resolves once every answer is in.
  */
-export async function sendFixed({ url, count, connections, headers }) {
-  const requests = requestsOf(url, headers);
+export async function sendFixed({ url, count, connections, requests }) {
   const { hostname, port } = new URL(url);
   let sent = 0;
   const one = () =>

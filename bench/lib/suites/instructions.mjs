@@ -3,8 +3,10 @@
 // the figure does not move with the load on the machine: it answers "how much work does a request
 // cost" to within about a percent, where the throughput suite answers "how fast" within ±30 %.
 import { join } from 'node:path';
+import { BENCH_UA, provisionUsers } from '../accounts.mjs';
 import { callgrindUnavailable, countFrom, dumpCount, underCallgrind } from '../callgrind.mjs';
-import { sendFixed } from '../fixed-load.mjs';
+import { FAST_ARGON2, startGateway } from '../contenders/portcullis.mjs';
+import { getRequests, loginRequests, sendFixed } from '../fixed-load.mjs';
 import { startProcess } from '../processes.mjs';
 import { median } from '../stats.mjs';
 
@@ -19,52 +21,112 @@ export const INSTRUCTION_CONTENDERS = [
 
 export function instructionSettings(opts) {
   return opts.quick
-    ? { warmup: 2_000, windows: 3, requests: 500, connections: 8, users: 20 }
-    : { warmup: 30_000, windows: 5, requests: 5_000, connections: 8, users: 200 };
+    ? { warmup: 2_000, windows: 3, requests: 500, connections: 8, users: 20, loginWarmup: 200, logins: 100 }
+    : {
+        warmup: 30_000,
+        windows: 5,
+        requests: 5_000,
+        connections: 8,
+        users: 200,
+        loginWarmup: 3_000,
+        logins: 500,
+      };
 }
 
-/** One contender: start it under callgrind, prepare and check it, warm it up, count `windows` windows. */
-async function measure(contender, ctx, s) {
-  const outPrefix = join(ctx.tmpDir, `callgrind-${contender.name}`);
-  const procs = [];
-  const vctx = {
+/**
+ * The bench's context with its Node children started under callgrind (dumps at `outPrefix`), each
+ * pushed on `procs` to be stopped after; `byThread`: one count per thread.
+ */
+function callgrindContext(ctx, s, outPrefix, procs, { byThread = false } = {}) {
+  return {
     ...ctx,
     opts: { ...ctx.opts, users: s.users },
     // Under valgrind a gateway takes tens of seconds to start.
     startTimeoutMs: 240_000,
     spawnNode(name, script, args, { cwd, env, nodeFlags = [] } = {}) {
-      const [command, argv] = underCallgrind(outPrefix, process.execPath, [...nodeFlags, script, ...args]);
+      const [command, argv] = underCallgrind(outPrefix, process.execPath, [...nodeFlags, script, ...args], {
+        byThread,
+      });
       const proc = startProcess(`${name}-callgrind`, command, argv, { logDir: ctx.tmpDir, cwd, env });
       procs.push(proc);
       return proc;
     },
   };
+}
+
+/**
+ * Warms `pid` up with `warmup` of `load`'s requests, then counts `windows` windows of `count` each:
+ * the instructions per request of every window.
+ */
+async function countWindows(pid, outPrefix, load, { warmup, windows, count, mainThread = false }) {
+  await sendFixed({ ...load, count: warmup });
+  await countFrom(pid);
+  const perRequest = [];
+  for (let w = 1; w <= windows; w++) {
+    await sendFixed({ ...load, count });
+    perRequest.push((await dumpCount(pid, outPrefix, w, { mainThread })) / count);
+  }
+  return perRequest;
+}
+
+/** One contender: start it under callgrind, prepare and check it, warm it up, count its windows. */
+async function measure(contender, ctx, s) {
+  const outPrefix = join(ctx.tmpDir, `callgrind-${contender.name}`);
+  const procs = [];
+  const vctx = callgrindContext(ctx, s, outPrefix, procs);
   try {
     const instance = await contender.start(vctx);
     await contender.prepare?.(instance, vctx);
     await contender.check(instance, vctx);
-    const load = {
-      url: instance.url,
-      connections: s.connections,
-      headers: instance.headers ?? ctx.defaultHeaders,
-    };
-    await sendFixed({ ...load, count: s.warmup });
-    await countFrom(instance.pid);
-    const perRequest = [];
-    for (let w = 1; w <= s.windows; w++) {
-      await sendFixed({ ...load, count: s.requests });
-      perRequest.push((await dumpCount(instance.pid, outPrefix, w)) / s.requests);
-    }
-    return perRequest;
+    const requests = getRequests(instance.url, instance.headers ?? ctx.defaultHeaders);
+    const load = { url: instance.url, connections: s.connections, requests };
+    return await countWindows(instance.pid, outPrefix, load, {
+      warmup: s.warmup,
+      windows: s.windows,
+      count: s.requests,
+    });
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
   }
 }
 
 /**
- * Runs the suite over `contenders` (entries of CONTENDERS, in INSTRUCTION_CONTENDERS order). Returns
- * { settings, rows: [{ name, label, perRequest (the median of the windows after the first), windows }],
- * skipped: [{ name, reason }] } or { unavailable: reason } when valgrind is missing.
+ * A login's work on the gateway's main thread (POST /api/auth/login with the right password: limits,
+ * lock, user lookup, session, tokens, login record and audit events), Redis state when the bench has
+ * one, SQLite users. The hash runs in the hashing threads, left out; it is made cheap (256 KiB) so
+ * that the windows take seconds.
+ */
+async function measureLogins(ctx, s) {
+  const outPrefix = join(ctx.tmpDir, 'callgrind-logins');
+  const procs = [];
+  const vctx = callgrindContext(ctx, s, outPrefix, procs, { byThread: true });
+  const state = ctx.redis?.url ?? 'memory';
+  try {
+    const gw = await startGateway(vctx, {
+      name: 'instructions-logins',
+      auth: 'required',
+      overrides: { ...FAST_ARGON2, storage: { state } },
+    });
+    const users = await provisionUsers(gw.origin, { count: s.users, tag: 'instructions-logins' });
+    const requests = loginRequests(gw.origin, '/api/auth/login', users, BENCH_UA);
+    const load = { url: gw.url, connections: s.connections, requests };
+    const windows = await countWindows(gw.pid, outPrefix, load, {
+      warmup: s.loginWarmup,
+      windows: s.windows,
+      count: s.logins,
+      mainThread: true,
+    });
+    return { state: state === 'memory' ? 'memory' : 'redis', perLogin: median(windows.slice(1)), windows };
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+  }
+}
+
+/**
+ * Runs the suite over `contenders` (entries of CONTENDERS, in INSTRUCTION_CONTENDERS order), then a
+ * login's main-thread work. Returns { settings, rows: [{ name, label, perRequest (the median of the
+ * windows after the first), windows }], logins: { state, perLogin, windows }, skipped: [{ name, reason }] }
+ * or { unavailable: reason } when valgrind is missing.
  */
 export async function runInstructions(contenders, ctx, opts) {
   const unavailable = callgrindUnavailable();
@@ -92,10 +154,15 @@ export async function runInstructions(contenders, ctx, opts) {
     );
     rows.push({ name: contender.name, label: contender.label, perRequest, windows });
   }
-  return { settings: s, rows, skipped };
+  ctx.progress('instructions: logins under callgrind (main thread)');
+  const logins = await measureLogins(ctx, s);
+  ctx.progress(
+    `instructions: ${Math.round(logins.perLogin).toLocaleString('en-US')} per login (main thread)`,
+  );
+  return { settings: s, rows, logins, skipped };
 }
 
-/** The suite's Markdown: instructions per request and each ÷ the first row (the forwarder). */
+/** The suite's Markdown: instructions per request and each ÷ the first row (the forwarder), then logins. */
 export function instructionsTable(result) {
   const ref = result.rows[0];
   const fmt = (n) => Math.round(n).toLocaleString('en-US');
@@ -108,5 +175,12 @@ export function instructionsTable(result) {
       `| ${r.name} | ${fmt(r.perRequest)} | ${(r.perRequest / ref.perRequest).toFixed(3)}× | ${r.windows.map(fmt).join(', ')} |`,
     );
   }
+  const l = result.logins;
+  lines.push(
+    '',
+    `A login (POST /api/auth/login, ${l.state} state, SQLite users), on the gateway's main thread: ` +
+      `${fmt(l.perLogin)} instructions (windows of ${result.settings.logins}: ${l.windows.map(fmt).join(', ')}, ` +
+      'the first left out; the hash, in the hashing threads, is not counted).',
+  );
   return lines.join('\n');
 }
