@@ -1,9 +1,13 @@
 // Decides which request and response headers cross the gateway (RFC 9110 §7.6.1 hop-by-hop rules)
 // and which names are the gateway's own. It does not add values: the identity stage does that.
 
-/** Canonical names already computed, by name as sent; emptied when full (a client may send any names). */
+/**
+ * Canonical names already computed, by name as sent: names of at most 64 characters, at most 1,024 of
+ * them (≈ 128 KiB), emptied when full: a client may send any names, as long as its header limit allows.
+ */
 const canonicalNames = new Map<string, string>();
 const CANONICAL_NAMES_MAX = 1024;
+const CANONICAL_NAME_CACHED_LENGTH = 64;
 
 /** Canonical header name: case-insensitive, `_` and `-` the same (some upstream stacks fold them). */
 export function canonicalHeaderName(name: string): string {
@@ -11,6 +15,7 @@ export function canonicalHeaderName(name: string): string {
   if (canonical !== undefined) return canonical;
   const lower = name.toLowerCase();
   canonical = lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+  if (name.length > CANONICAL_NAME_CACHED_LENGTH) return canonical;
   if (canonicalNames.size === CANONICAL_NAMES_MAX) canonicalNames.clear();
   canonicalNames.set(name, canonical);
   return canonical;
