@@ -2,6 +2,7 @@
 // a warm-up, and the instructions its process executed per request (all threads). Unlike requests/s,
 // the figure does not move with the load on the machine: it answers "how much work does a request
 // cost" to within about a percent, where the throughput suite answers "how fast" within ±30 %.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_UA, provisionUsers } from '../accounts.mjs';
 import { callgrindUnavailable, countFrom, dumpCount, underCallgrind } from '../callgrind.mjs';
@@ -38,8 +39,13 @@ export function instructionSettings(opts) {
  * pushed on `procs` to be stopped after; `byThread`: one count per thread.
  */
 function callgrindContext(ctx, s, outPrefix, procs, { byThread = false } = {}) {
+  // A folder of its own: the throughput suite's contender of the same name keeps its database (and
+  // its users) in ctx.tmpDir/<name>.
+  const tmpDir = join(ctx.tmpDir, 'instructions');
+  mkdirSync(tmpDir, { recursive: true });
   return {
     ...ctx,
+    tmpDir,
     opts: { ...ctx.opts, users: s.users },
     // Under valgrind a gateway takes tens of seconds to start.
     startTimeoutMs: 240_000,
