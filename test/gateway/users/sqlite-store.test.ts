@@ -2,6 +2,7 @@
 // (folder creation, reopening, migrations, WAL, foreign keys). Real files in a temp folder.
 
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -186,11 +187,22 @@ describe('sqlite user store: checkpoints', () => {
 
   it('the thread starts with the writes and stops once they stop (an idle gateway keeps no thread)', async () => {
     const threads = () => readdirSync('/proc/self/task').length;
+    // The process's other threads must hold still while this one is counted: libuv starts its pool on
+    // the first file operation, and a thread of an earlier test may still be exiting.
+    await readFile('/proc/self/stat');
+    const settled = async (): Promise<number> => {
+      for (let last = threads(); ; ) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const now = threads();
+        if (now === last) return now;
+        last = now;
+      }
+    };
     const store = createSqliteUserStore(join(folder(), 'users.db'), {
       checkpointMs: 20,
       checkpointIdleMs: 200,
     });
-    const alone = threads();
+    const alone = await settled();
     await store.findByEmail('x@example.com');
     expect(threads()).toBe(alone);
     await recordLogin(store, attempt);
