@@ -19,8 +19,11 @@ export function getRequests(url, headers) {
   return lines.map((line) => head(`${headers.header}: ${headers.prefix}${line}\r\n`));
 }
 
-/** Reads answers off one connection; `onAnswer` is called per complete response. */
-function answerReader(onAnswer, onError) {
+/**
+ * Reads answers off one connection; `onAnswer(ok)` is called per complete response, `ok` false for a
+ * status other than 200 (when `allowFailures`; else that is an error, as is a missing Content-Length).
+ */
+function answerReader(onAnswer, onError, allowFailures) {
   let buffered = Buffer.alloc(0);
   return (data) => {
     buffered = buffered.length === 0 ? data : Buffer.concat([buffered, data]);
@@ -29,14 +32,15 @@ function answerReader(onAnswer, onError) {
       if (end === -1) return;
       const head = buffered.subarray(0, end).toString('latin1');
       const length = /\r\ncontent-length: *(\d+)/i.exec(head);
-      if (!head.startsWith('HTTP/1.1 200 ') || length === null) {
+      const ok = head.startsWith('HTTP/1.1 200 ');
+      if ((!ok && !allowFailures) || length === null) {
         onError(new Error(`fixed load: unexpected answer: ${head.split('\r\n')[0]}`));
         return;
       }
       const size = end + 4 + Number(length[1]);
       if (buffered.length < size) return;
       buffered = buffered.subarray(size);
-      onAnswer();
+      onAnswer(ok);
     }
   };
 }
@@ -55,11 +59,13 @@ export function loginRequests(origin, path, users, userAgent) {
 
 /**
  * Sends `count` of `requests` (formatted requests, taken in turn) to `url`'s host over `connections`
- * connections and resolves once every answer is in.
+ * connections and resolves once every answer is in, to the number of answers that were not 200 (with
+ * `allowFailures`; without it the first such answer rejects).
  */
-export async function sendFixed({ url, count, connections, requests }) {
+export async function sendFixed({ url, count, connections, requests, allowFailures = false }) {
   const { hostname, port } = new URL(url);
   let sent = 0;
+  let failed = 0;
   const one = () =>
     new Promise((resolve, reject) => {
       const socket = connect(Number(port), hostname);
@@ -73,9 +79,14 @@ export async function sendFixed({ url, count, connections, requests }) {
         socket.destroy();
         reject(err);
       };
+      const answered = (ok) => {
+        if (!ok) failed++;
+        next();
+      };
       socket.on('connect', next);
       socket.on('error', fail);
-      socket.on('data', answerReader(next, fail));
+      socket.on('data', answerReader(answered, fail, allowFailures));
     });
   await Promise.all(Array.from({ length: Math.min(connections, count) }, one));
+  return failed;
 }
