@@ -63,15 +63,15 @@ function hashOf(prevHash: string, content: ChainedContent, detailsJson: string):
   return hash('sha256', `${prevHash}\n${body}`, 'hex');
 }
 
-export function chainHash(prevHash: string, content: ChainedContent): string {
-  // The id is hashed so that swapping two events' contents, or deleting one, breaks the chain.
-  return hashOf(prevHash, content, member(sortKeys(content.details)));
-}
-
 /** What a store writes for a new event: its details as canonical JSON and its hash, the details serialised once. */
 export function sealEvent(prevHash: string, content: ChainedContent): { details: string; hash: string } {
   const details = member(sortKeys(content.details));
+  // The id is hashed so that swapping two events' contents, or deleting one, breaks the chain.
   return { details, hash: hashOf(prevHash, content, details) };
+}
+
+export function chainHash(prevHash: string, content: ChainedContent): string {
+  return sealEvent(prevHash, content).hash;
 }
 
 export interface StoredChainRow extends ChainedContent {
