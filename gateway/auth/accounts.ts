@@ -1,6 +1,5 @@
 // The account operations the gateway terminates: register, login, refresh, logout and profile.
 // HTTP parsing and replies live in endpoints.ts, types in account-types.ts; storage behind UserStore and StateStore.
-import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import { tokenError } from '../pipeline/authenticate.js';
 import type { SessionRecord } from '../state/state-store.js';
@@ -21,6 +20,7 @@ import { publicUser } from './account-types.js';
 import { deviceClaims, isDpopDevice, presentedDevice } from './binding.js';
 import { dpopError } from './dpop.js';
 import type { Attempt } from './login-guard.js';
+import { randomToken } from './random-token.js';
 import { hashRefreshToken, isRefreshTokenFormat, newRefreshToken } from './refresh-tokens.js';
 import type { AccessClaims } from './tokens.js';
 
@@ -177,7 +177,7 @@ export function createAccounts(deps: AccountDeps) {
       }
     }
 
-    const sid = randomBytes(16).toString('base64url');
+    const sid = randomToken(16);
     const device = deviceOf(meta);
     const access = await issueAccess(user, sid, device);
     const refresh = newRefreshToken();

@@ -1,6 +1,7 @@
 // Known-device tokens: opaque HMAC-signed strings bound to a canonical email, given out on a successful login
 // so that device is exempt from the account-wide lockout. Does not decide lockouts, and holds no state.
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { randomToken } from './random-token.js';
 
 /**
  * The HMAC key is derived with HKDF from the ASSERTION private key, not from `tokens.secret`: the assertion
@@ -45,7 +46,7 @@ export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
   return {
     issueDeviceToken(canonicalEmail) {
       const iat = String(Math.floor(now() / 1000));
-      const nonce = randomBytes(16).toString('base64url');
+      const nonce = randomToken(16);
       return `v1.${iat}.${nonce}.${mac(keys[0]!, iat, nonce, canonicalEmail)}`;
     },
 

@@ -1,7 +1,8 @@
 // Refresh tokens: opaque 256-bit random strings, stored only as their SHA-256 (a leaked table is useless).
 // Does not store, rotate or bind them: the session layer does that with the hash this module returns.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { GatewayError } from '../errors.js';
+import { randomToken } from './random-token.js';
 
 /** 32 random bytes in unpadded base64url are always exactly 43 characters. */
 const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -19,7 +20,7 @@ export function isRefreshTokenFormat(token: unknown): token is string {
 }
 
 export function newRefreshToken(): NewRefreshToken {
-  const token = randomBytes(32).toString('base64url');
+  const token = randomToken(32);
   return { token, hash: createHash('sha256').update(token).digest('base64url') };
 }
 

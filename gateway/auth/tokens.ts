@@ -1,7 +1,7 @@
 // The jose adapter (the only module importing jose): signs and verifies access tokens (RFC 9068 at+jwt),
 // signs upstream identity assertions, checks DPoP proof signatures (RFC 9449) and publishes the JWK Set.
 // Sessions, revocation, device checks and DPoP claim rules (dpop.ts) are not here.
-import { hkdfSync, randomBytes, webcrypto } from 'node:crypto';
+import { hkdfSync, webcrypto } from 'node:crypto';
 import {
   type CryptoKey,
   importJWK,
@@ -16,6 +16,7 @@ import { BoundedMap } from '../bounded-map.js';
 import { GatewayError } from '../errors.js';
 import { createDeviceTokens, type DeviceTokens } from './device-tokens.js';
 import { jwkThumbprint, type KeyPair, loadAccessKey, loadAssertionKeys, type PublicJwk } from './keys.js';
+import { randomToken } from './random-token.js';
 import {
   CLOCK_TOLERANCE_S,
   field,
@@ -127,7 +128,7 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const MAX_PROOF_LENGTH = 4096;
 const DPOP_KEY_CACHE = 10_000;
 
-const newJti = (): string => randomBytes(16).toString('base64url');
+const newJti = (): string => randomToken(16);
 
 async function importSigningPair(pair: KeyPair): Promise<{ sign: CryptoKey; verify: CryptoKey }> {
   const pem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
