@@ -199,9 +199,13 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
     insertAudit:
       db.prepare(`INSERT INTO audit_events (id, at, type, user_id, actor, ip, details, prev_hash, hash)
       VALUES (@id, @at, @type, @user_id, @actor, @ip, @details, @prev_hash, @hash)`),
+    // Newest first. One user's events come from audit_events_user (user_id, id), read backwards; the
+    // others are read backwards from the newest row until `limit` of them match.
+    listAuditOfUser: db.prepare<[Record<string, string | number | null>], AuditRow>(`SELECT * FROM audit_events
+      WHERE user_id = @user AND (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
+      ORDER BY id DESC LIMIT @limit`),
     listAudit: db.prepare<[Record<string, string | number | null>], AuditRow>(`SELECT * FROM audit_events
-      WHERE (@user IS NULL OR user_id = @user) AND (@type IS NULL OR type = @type)
-        AND (@since IS NULL OR at >= @since)
+      WHERE (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
       ORDER BY id DESC LIMIT @limit`),
     allAudit: db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY id'),
     ping: db.prepare('SELECT 1'),
@@ -302,16 +306,18 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
       return guarded(() => relaxed(() => appendRecords.immediate(entries)));
     },
     listAudit: (query) =>
-      guarded(() =>
-        sql.listAudit
-          .all({
-            user: query.user ?? null,
-            type: query.type ?? null,
-            since: query.since?.getTime() ?? null,
-            limit: checkLimit(query.limit),
-          })
-          .map(toAuditEvent),
-      ),
+      guarded(() => {
+        const filter = {
+          type: query.type ?? null,
+          since: query.since?.getTime() ?? null,
+          limit: checkLimit(query.limit),
+        };
+        const rows =
+          query.user === undefined
+            ? sql.listAudit.all(filter)
+            : sql.listAuditOfUser.all({ ...filter, user: query.user });
+        return rows.map(toAuditEvent);
+      }),
     verifyAudit: () =>
       guarded(() => {
         const verify = createChainVerifier();

@@ -59,6 +59,21 @@ describe('sqlite user store: the file', () => {
     expect(rows.map((r) => r.version)).toEqual(SQLITE_MIGRATIONS.map((m) => m.version));
   });
 
+  it('audit events carry only the per-user index, which listing one user\'s events searches', async () => {
+    const file = join(folder(), 'users.db');
+    await createSqliteUserStore(file).close();
+    const indexes = sqliteExec(
+      file,
+      "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' ORDER BY name",
+    );
+    expect(indexes.map((r) => r.name)).toEqual(['audit_events_user']);
+    const plan = sqliteExec(
+      file,
+      "EXPLAIN QUERY PLAN SELECT * FROM audit_events WHERE user_id = 'u' AND (NULL IS NULL OR type = NULL) ORDER BY id DESC LIMIT 5",
+    );
+    expect(plan.map((r) => r.detail).join('\n')).toMatch(/USING INDEX audit_events_user \(user_id=\?\)/);
+  });
+
   it('numbers migrations 1, 2, 3… without gaps', () => {
     expect(SQLITE_MIGRATIONS.map((m) => m.version)).toEqual(SQLITE_MIGRATIONS.map((_, i) => i + 1));
   });

@@ -347,6 +347,15 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
           b.id,
         ]);
         expect((await store.listAudit({ limit: 1 })).map((e) => e.id)).toEqual([c.id]);
+        // One user's events with the other filters too (SQLite reads them from the per-user index).
+        const ofB = (q: { type?: string; since?: Date; limit: number }) =>
+          store.listAudit({ user: 'b'.repeat(32), ...q }).then((l) => l.map((e) => e.id));
+        expect(await ofB({ type: 'user_disabled', limit: 10 })).toEqual([c.id]);
+        expect(await ofB({ type: 'roles_changed', limit: 10 })).toEqual([b.id]);
+        expect(await ofB({ since: new Date(T0 + 10_000), limit: 10 })).toEqual([c.id]);
+        expect(await ofB({ limit: 1 })).toEqual([c.id]);
+        expect(await store.listAudit({ user: 'a'.repeat(32), type: 'roles_changed', limit: 10 })).toEqual([]);
+        expect(await store.listAudit({ user: 'c'.repeat(32), limit: 10 })).toEqual([]);
       });
 
       it('verifies an empty log and a sound chain, also after concurrent appends', async () => {
