@@ -201,7 +201,10 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
       VALUES (@id, @at, @type, @user_id, @actor, @ip, @details, @prev_hash, @hash)`),
     // Newest first. One user's events come from audit_events_user (user_id, id), read backwards; the
     // others are read backwards from the newest row until `limit` of them match.
-    listAuditOfUser: db.prepare<[Record<string, string | number | null>], AuditRow>(`SELECT * FROM audit_events
+    listAuditOfUser: db.prepare<
+      [Record<string, string | number | null>],
+      AuditRow
+    >(`SELECT * FROM audit_events
       WHERE user_id = @user AND (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
       ORDER BY id DESC LIMIT @limit`),
     listAudit: db.prepare<[Record<string, string | number | null>], AuditRow>(`SELECT * FROM audit_events

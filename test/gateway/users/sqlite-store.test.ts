@@ -59,7 +59,7 @@ describe('sqlite user store: the file', () => {
     expect(rows.map((r) => r.version)).toEqual(SQLITE_MIGRATIONS.map((m) => m.version));
   });
 
-  it('audit events carry only the per-user index, which listing one user\'s events searches', async () => {
+  it("audit events carry only the per-user index, which listing one user's events searches", async () => {
     const file = join(folder(), 'users.db');
     await createSqliteUserStore(file).close();
     const indexes = sqliteExec(
