@@ -63,6 +63,21 @@ export function cpuSeconds(pid) {
   return ticks === null ? null : ticks / clockTicks();
 }
 
+/**
+ * CPU seconds of one process (not its tree): { main: its main thread's (the event loop of a Node
+ * process), all: every thread's }, or null off Linux.
+ */
+export function threadCpuSeconds(pid) {
+  if (pid == null) return null;
+  try {
+    const sum = (f) => (Number(f[11]) + Number(f[12])) / clockTicks();
+    const main = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    return { main: sum(main.slice(main.lastIndexOf(')') + 2).split(' ')), all: sum(statFields(pid)) };
+  } catch {
+    return null;
+  }
+}
+
 /** Minor page faults of the tree so far (field 10 of proc(5) stat), or null off Linux. */
 export const minorFaults = (pid) => statSum(pid, (f) => Number(f[7]));
 

@@ -89,6 +89,21 @@ function dpopSection(d) {
   ];
 }
 
+/** CPU per login of the gateway and the floor (main thread, other threads, Redis), when measured. */
+function cpuPerLoginLines(cpu) {
+  const g = cpu?.gateway;
+  const f = cpu?.floor;
+  if (!g) return [];
+  const ms = (x) => (x == null ? '—' : `${x.toFixed(2)} ms`);
+  return [
+    '',
+    `CPU per login (medians of the rounds): the gateway's main thread ${ms(g.mainMs)}, its other threads ` +
+      `(hashing, GC helpers, SQLite checkpoints) ${ms(g.threadsMs)}, Redis ${ms(g.redisMs)}` +
+      (f ? `; the floor's main thread ${ms(f.mainMs)}, its other threads ${ms(f.threadsMs)}.` : '.') +
+      ' Whatever is not hashing comes out of the hash rate: the hashing threads run at the lowest priority.',
+  ];
+}
+
 function loginsSection(l) {
   const a = l.argon2;
   const rate = (k, what) => [what, num(l.rates[k].perS, 1), ratio(l.rates[k].perS / l.rates['node-rs'].perS)];
@@ -120,6 +135,7 @@ function loginsSection(l) {
             'lookup, session, login record and audit events, signatures) costs against Node and the threads alone.',
         ]
       : []),
+    ...cpuPerLoginLines(l.cpuPerLogin),
     '',
     table(
       ['latency', 'n', 'p50 ms', 'p99 ms', 'max ms'],

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { BENCH_UA, benchPassword, inPool, login, register, tryLogin } from '../accounts.mjs';
 import { startGateway } from '../contenders/portcullis.mjs';
 import { runLoad } from '../load.mjs';
+import { threadCpuSeconds } from '../proc-stats.mjs';
 import { freePort, runToCompletion, waitForPort } from '../processes.mjs';
 import { median, percentile, roundOrder } from '../stats.mjs';
 import { jsonPostLua } from '../wrk-headers.mjs';
@@ -130,9 +131,30 @@ async function startFloor(ctx, users) {
   return { origin: `http://127.0.0.1:${port}`, proc };
 }
 
-async function loadRate(load, opts) {
-  const r = await load(opts.loginConcurrency, opts.loginS);
-  return { ops: r.ok, failed: r.failed, seconds: r.seconds, perS: r.ok / r.seconds, latency: r.latency };
+/**
+ * CPU per login (ms) while `run` ran: the server's main thread (its event loop), its other threads (the
+ * hashing threads, V8's GC helpers, SQLite's checkpointer) and Redis; null off Linux.
+ */
+async function cpuPerLogin(pids, run) {
+  const before = { server: threadCpuSeconds(pids.server), redis: threadCpuSeconds(pids.redis) };
+  const r = await run();
+  const after = { server: threadCpuSeconds(pids.server), redis: threadCpuSeconds(pids.redis) };
+  if (before.server === null || after.server === null || r.ok === 0) return { r, cpu: null };
+  const ms = (seconds) => (1000 * seconds) / r.ok;
+  const main = after.server.main - before.server.main;
+  return {
+    r,
+    cpu: {
+      mainMs: ms(main),
+      threadsMs: ms(after.server.all - before.server.all - main),
+      redisMs: before.redis === null || after.redis === null ? null : ms(after.redis.all - before.redis.all),
+    },
+  };
+}
+
+async function loadRate(load, opts, pids) {
+  const { r, cpu } = await cpuPerLogin(pids, () => load(opts.loginConcurrency, opts.loginS));
+  return { ops: r.ok, failed: r.failed, seconds: r.seconds, perS: r.ok / r.seconds, latency: r.latency, cpu };
 }
 
 function probe(origin, token, opts) {
@@ -191,7 +213,8 @@ export async function runLogins(ctx, opts) {
   const kinds = ['node-rs', 'argon2', 'floor', 'gateway'];
   const rounds = { 'node-rs': [], argon2: [], floor: [], gateway: [] };
   const loads = { gateway: load, floor: floorLoad };
-  const measure = (kind) => (kind in loads ? loadRate(loads[kind], opts) : rawRate(kind, opts));
+  const pids = { gateway: { server: gw.pid, redis: ctx.redis?.pid }, floor: { server: floor.proc.pid } };
+  const measure = (kind) => (kind in loads ? loadRate(loads[kind], opts, pids[kind]) : rawRate(kind, opts));
   for (let round = 0; round < opts.loginRounds; round++) {
     for (const kind of roundOrder(kinds, round)) {
       const r = await measure(kind);
@@ -232,6 +255,20 @@ export async function runLogins(ctx, opts) {
     // Not a target: how much of the gap to the raw rate is the gateway's own per-login work.
     floorOverNodeRs: compare('floor', 'node-rs'),
     gatewayOverFloor: compare('gateway', 'floor'),
+    // Medians over the rounds, ms per login: where the machine's time besides the hashes goes.
+    cpuPerLogin: Object.fromEntries(
+      ['floor', 'gateway'].map((k) => {
+        const cpus = rounds[k].map((r) => r.cpu).filter((c) => c !== null);
+        const med = (f) =>
+          cpus.length && cpus.every((c) => c[f] !== null) ? median(cpus.map((c) => c[f])) : null;
+        return [
+          k,
+          cpus.length
+            ? { mainMs: med('mainMs'), threadsMs: med('threadsMs'), redisMs: med('redisMs') }
+            : null,
+        ];
+      }),
+    ),
     nodeRsOverArgon2: compare('node-rs', 'argon2'),
     gatewayLibrary: gatewayLibrary(ctx.root),
     latency: { register: latencySummary(registerMs), login: latencySummary(loginMs) },
