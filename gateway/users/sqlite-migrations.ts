@@ -103,8 +103,8 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = Object.freeze([
     // yet every audit event paid a B-tree insert into each, two or three per login. Listing one user's
     // events now searches audit_events_user (sqlite-store.ts, listAuditOfUser).
     sql: `
-      DROP INDEX audit_events_type;
-      DROP INDEX audit_events_at;
+      DROP INDEX IF EXISTS audit_events_type;
+      DROP INDEX IF EXISTS audit_events_at;
     `,
   },
 ]);

@@ -74,6 +74,32 @@ describe('sqlite user store: the file', () => {
     expect(plan.map((r) => r.detail).join('\n')).toMatch(/USING INDEX audit_events_user \(user_id=\?\)/);
   });
 
+  it('a database from before migration 3 loses the two unused audit indexes and keeps its events', async () => {
+    const file = join(folder(), 'users.db');
+    const store = await createSqliteUserStore(file);
+    const before = await appendAudit(store, {
+      type: 'user_disabled',
+      user_id: 'a'.repeat(32),
+      actor: 'admin',
+      ip: '127.0.0.1',
+      details: { reason: 'abuse' },
+    });
+    await store.close();
+    // Back to version 2: its indexes, and no record of migration 3.
+    sqliteExec(file, 'CREATE INDEX audit_events_type ON audit_events (type, id)');
+    sqliteExec(file, 'CREATE INDEX audit_events_at ON audit_events (at)');
+    sqliteExec(file, 'DELETE FROM schema_migrations WHERE version >= 3');
+    const reopened = await createSqliteUserStore(file);
+    const names = sqliteExec(
+      file,
+      "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events'",
+    );
+    expect(names.map((r) => r.name)).toEqual(['audit_events_user']);
+    expect(await reopened.listAudit({ user: 'a'.repeat(32), limit: 10 })).toEqual([before]);
+    expect(await reopened.verifyAudit()).toEqual({ ok: true });
+    await reopened.close();
+  });
+
   it('numbers migrations 1, 2, 3… without gaps', () => {
     expect(SQLITE_MIGRATIONS.map((m) => m.version)).toEqual(SQLITE_MIGRATIONS.map((_, i) => i + 1));
   });
