@@ -100,7 +100,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = Object.freeze([
     version: 3,
     name: 'audit events: keep only the index a query uses (per user)',
     // No query could use the type and time indexes (SQLite plans `@x IS NULL OR col = @x` as a scan),
-    // yet every audit event paid a B-tree insert into each, two or three per login. Listing one user's
+    // yet every audit event (one or two per login) paid a B-tree insert into each. Listing one user's
     // events now searches audit_events_user (sqlite-store.ts, listAuditOfUser).
     sql: `
       DROP INDEX IF EXISTS audit_events_type;
