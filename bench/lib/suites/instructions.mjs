@@ -75,12 +75,16 @@ function callgrindContext(ctx, s, outPrefix, procs, { byThread = false } = {}) {
 /** Warm-up passes at most, each a quarter of the warm-up, until one is answered 200 throughout. */
 const SETTLING_PASSES = 8;
 
+/** Counted windows that may be counted again because one of their answers failed. */
+const WINDOWS_REDONE = 3;
+
 /**
  * Warms `pid` up with `warmup` of `load`'s requests, then counts `windows` windows of `count` each:
  * the instructions per request of every window. Under valgrind the first minutes run so slowly that
  * a gateway's 1 s state-store timeout can pass (503 state_unavailable): the warm-up allows failed
- * answers, then goes on in shorter passes until one has none; a failed answer in a counted window
- * fails the run.
+ * answers, then goes on in shorter passes until one has none. A counted window with a failed answer
+ * (a failure costs other instructions than an answer) is left out and counted again, up to
+ * WINDOWS_REDONE times; then the run fails.
  */
 async function countWindows(pid, outPrefix, load, { warmup, windows, count, mainThread = false, progress }) {
   let failed = await sendFixed({ ...load, count: warmup, allowFailures: true });
@@ -91,9 +95,22 @@ async function countWindows(pid, outPrefix, load, { warmup, windows, count, main
   }
   await countFrom(pid);
   const perRequest = [];
-  for (let w = 1; w <= windows; w++) {
-    await sendFixed({ ...load, count });
-    perRequest.push((await dumpCount(pid, outPrefix, w, { mainThread })) / count);
+  // Callgrind numbers its dumps 1, 2, 3…: every window is dumped (and the count reset), kept or not.
+  let dumps = 0;
+  let redone = 0;
+  while (perRequest.length < windows) {
+    const failures = await sendFixed({ ...load, count, allowFailures: true });
+    const instructions = await dumpCount(pid, outPrefix, ++dumps, { mainThread });
+    if (failures === 0) {
+      perRequest.push(instructions / count);
+      continue;
+    }
+    if (++redone > WINDOWS_REDONE) {
+      throw new Error(
+        `${failures} failed answers in a counted window, after ${WINDOWS_REDONE} windows counted again`,
+      );
+    }
+    progress(`instructions: ${failures} failed answers in a counted window; counting it again`);
   }
   return perRequest;
 }
