@@ -47,9 +47,7 @@ function selectContenders(opts) {
   const selected = opts.only
     ? CONTENDERS.filter((c) => opts.only.includes(c.name))
     : CONTENDERS.filter((c) => opts.all || !c.extra?.(opts));
-  return opts.compareBuild === null
-    ? selected
-    : selected.flatMap((c) => [c, ...baseTwin(c, opts.compareBuild)]);
+  return withTwins(selected, opts);
 }
 
 /** The instructions suite's contenders, in its order: those of INSTRUCTION_CONTENDERS that --only keeps. */
@@ -57,6 +55,11 @@ function selectInstructionContenders(opts) {
   const selected = INSTRUCTION_CONTENDERS.filter((n) => opts.only === null || opts.only.includes(n)).map(
     (n) => CONTENDERS.find((c) => c.name === n),
   );
+  return withTwins(selected, opts);
+}
+
+/** With --compare-build, each Portcullis contender followed by its twin from the other build. */
+function withTwins(selected, opts) {
   return opts.compareBuild === null
     ? selected
     : selected.flatMap((c) => [c, ...baseTwin(c, opts.compareBuild)]);

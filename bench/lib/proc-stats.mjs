@@ -15,11 +15,17 @@ function clockTicks() {
   return ticksPerSecond;
 }
 
-/** Fields after the command name of /proc/<pid>/stat (the name may hold spaces and parentheses). */
-function statFields(pid) {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/**
+ * Fields after the command name of /proc/<pid>/stat, or of one thread's (/proc/<pid>/task/<tid>/stat);
+ * the name may hold spaces and parentheses.
+ */
+function statFields(pid, tid = null) {
+  const text = readFileSync(tid === null ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   return text.slice(text.lastIndexOf(')') + 2).split(' ');
 }
+
+/** User + system CPU seconds in stat fields (14 and 15 of proc(5)). */
+const cpuOf = (fields) => (Number(fields[11]) + Number(fields[12])) / clockTicks();
 
 /** `pid` and all its descendants that are alive now. */
 export function processTree(pid) {
@@ -59,8 +65,7 @@ function statSum(pid, read) {
 
 /** User + system CPU seconds of the tree (fields 14 and 15 of proc(5) stat), or null off Linux. */
 export function cpuSeconds(pid) {
-  const ticks = statSum(pid, (f) => Number(f[11]) + Number(f[12]));
-  return ticks === null ? null : ticks / clockTicks();
+  return statSum(pid, cpuOf);
 }
 
 /**
@@ -70,9 +75,7 @@ export function cpuSeconds(pid) {
 export function threadCpuSeconds(pid) {
   if (pid == null) return null;
   try {
-    const sum = (f) => (Number(f[11]) + Number(f[12])) / clockTicks();
-    const main = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-    return { main: sum(main.slice(main.lastIndexOf(')') + 2).split(' ')), all: sum(statFields(pid)) };
+    return { main: cpuOf(statFields(pid, pid)), all: cpuOf(statFields(pid)) };
   } catch {
     return null;
   }

@@ -2,7 +2,6 @@
 // rehash detection and a dummy verify for unknown emails. It does not judge password strength.
 // Hashes run in worker threads, one per core, at the lowest CPU priority (README: "Password hashing").
 
-import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -15,6 +14,7 @@ import {
 } from '@node-rs/argon2';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { randomToken } from './random-token.js';
 
 export interface Argon2Params {
   readonly memory_kib: number;
@@ -324,7 +324,7 @@ export function createPasswordHasher(
   // every gateway start. A failed attempt is not kept: the next unknown-email login tries again.
   let dummyHash: Promise<string> | null = null;
   const makeDummy = (): Promise<string> => {
-    const made = hashOnLibuv(randomBytes(32).toString('base64url'), options);
+    const made = hashOnLibuv(randomToken(32), options);
     dummyHash = made;
     made.catch(() => {
       if (dummyHash === made) dummyHash = null;

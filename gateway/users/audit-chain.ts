@@ -24,12 +24,15 @@ export interface ChainedContent {
   readonly details: unknown;
 }
 
+/** JSON of one member of the hashed array: an absent value is `null` there, as JSON.stringify writes it. */
+const member = (value: unknown): string => JSON.stringify(value) ?? 'null';
+
 /**
  * JSON with object keys sorted at every depth, so the same event hashes the same whatever order a
  * backend (e.g. PostgreSQL jsonb) gives its keys back in.
  */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
+  return member(sortKeys(value));
 }
 
 function sortKeys(value: unknown): unknown {
@@ -50,9 +53,6 @@ export function toPlainJson(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value ?? null));
 }
 
-/** JSON of one member of the hashed array: an absent value is `null` there, as JSON.stringify writes it. */
-const member = (value: unknown): string => JSON.stringify(value) ?? 'null';
-
 /**
  * SHA-256 of the previous hash, a newline and the canonical JSON array of the event's fields, the
  * details given already in canonical JSON. The array is written member by member: the same text
@@ -65,7 +65,7 @@ function hashOf(prevHash: string, content: ChainedContent, detailsJson: string):
 
 /** What a store writes for a new event: its details as canonical JSON and its hash, the details serialised once. */
 export function sealEvent(prevHash: string, content: ChainedContent): { details: string; hash: string } {
-  const details = member(sortKeys(content.details));
+  const details = canonicalJson(content.details);
   // The id is hashed so that swapping two events' contents, or deleting one, breaks the chain.
   return { details, hash: hashOf(prevHash, content, details) };
 }

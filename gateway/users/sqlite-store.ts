@@ -99,6 +99,14 @@ export function sqliteExec(path: string, sql: string, ...params: unknown[]): Rec
   }
 }
 
+/**
+ * One user's audit events, newest first, searched in audit_events_user (user_id, id) read backwards.
+ * Exported for the test that asks SQLite for its plan.
+ */
+export const AUDIT_OF_USER_SQL = `SELECT * FROM audit_events
+  WHERE user_id = @user AND (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
+  ORDER BY id DESC LIMIT @limit`;
+
 function isSqliteError(err: unknown): err is InstanceType<typeof Database.SqliteError> {
   return err instanceof Database.SqliteError;
 }
@@ -199,14 +207,9 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
     insertAudit:
       db.prepare(`INSERT INTO audit_events (id, at, type, user_id, actor, ip, details, prev_hash, hash)
       VALUES (@id, @at, @type, @user_id, @actor, @ip, @details, @prev_hash, @hash)`),
-    // Newest first. One user's events come from audit_events_user (user_id, id), read backwards; the
-    // others are read backwards from the newest row until `limit` of them match.
-    listAuditOfUser: db.prepare<
-      [Record<string, string | number | null>],
-      AuditRow
-    >(`SELECT * FROM audit_events
-      WHERE user_id = @user AND (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
-      ORDER BY id DESC LIMIT @limit`),
+    // Newest first: one user's events from their index (AUDIT_OF_USER_SQL); the others read backwards
+    // from the newest row until `limit` of them match.
+    listAuditOfUser: db.prepare<[Record<string, string | number | null>], AuditRow>(AUDIT_OF_USER_SQL),
     listAudit: db.prepare<[Record<string, string | number | null>], AuditRow>(`SELECT * FROM audit_events
       WHERE (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
       ORDER BY id DESC LIMIT @limit`),

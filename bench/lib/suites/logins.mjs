@@ -152,6 +152,17 @@ async function cpuPerLogin(pids, run) {
   };
 }
 
+/** The medians over `rounds` of each CPU figure (null where a round could not read it), or null. */
+function cpuMedians(rounds) {
+  const cpus = rounds.map((r) => r.cpu).filter((c) => c !== null);
+  if (cpus.length === 0) return null;
+  const med = (field) => {
+    const values = cpus.map((c) => c[field]);
+    return values.includes(null) ? null : median(values);
+  };
+  return { mainMs: med('mainMs'), threadsMs: med('threadsMs'), redisMs: med('redisMs') };
+}
+
 async function loadRate(load, opts, pids) {
   const { r, cpu } = await cpuPerLogin(pids, () => load(opts.loginConcurrency, opts.loginS));
   return { ops: r.ok, failed: r.failed, seconds: r.seconds, perS: r.ok / r.seconds, latency: r.latency, cpu };
@@ -256,19 +267,7 @@ export async function runLogins(ctx, opts) {
     floorOverNodeRs: compare('floor', 'node-rs'),
     gatewayOverFloor: compare('gateway', 'floor'),
     // Medians over the rounds, ms per login: where the machine's time besides the hashes goes.
-    cpuPerLogin: Object.fromEntries(
-      ['floor', 'gateway'].map((k) => {
-        const cpus = rounds[k].map((r) => r.cpu).filter((c) => c !== null);
-        const med = (f) =>
-          cpus.length && cpus.every((c) => c[f] !== null) ? median(cpus.map((c) => c[f])) : null;
-        return [
-          k,
-          cpus.length
-            ? { mainMs: med('mainMs'), threadsMs: med('threadsMs'), redisMs: med('redisMs') }
-            : null,
-        ];
-      }),
-    ),
+    cpuPerLogin: { floor: cpuMedians(rounds.floor), gateway: cpuMedians(rounds.gateway) },
     nodeRsOverArgon2: compare('node-rs', 'argon2'),
     gatewayLibrary: gatewayLibrary(ctx.root),
     latency: { register: latencySummary(registerMs), login: latencySummary(loginMs) },

@@ -10,6 +10,7 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
+import { randomToken } from '../random-token.js';
 import type { TokenService } from '../tokens.js';
 
 export interface SignedToken {
@@ -87,7 +88,7 @@ export function createFlowCrypto(options: FlowCryptoOptions): FlowCrypto {
 
   return {
     sign(purpose, subject, expiresAt, bind = '') {
-      const rest = `${subject}.${Math.floor(expiresAt / 1000)}.${randomBytes(16).toString('base64url')}`;
+      const rest = `${subject}.${Math.floor(expiresAt / 1000)}.${randomToken(16)}`;
       return `v1.${rest}.${mac(macKeys[0]!, purpose, rest, bind)}`;
     },
 

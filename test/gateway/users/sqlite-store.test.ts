@@ -7,7 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SQLITE_MIGRATIONS } from '../../../gateway/users/sqlite-migrations.js';
-import { createSqliteUserStore, migrateSqliteFile, sqliteExec } from '../../../gateway/users/sqlite-store.js';
+import {
+  AUDIT_OF_USER_SQL,
+  createSqliteUserStore,
+  migrateSqliteFile,
+  sqliteExec,
+} from '../../../gateway/users/sqlite-store.js';
 import { appendAudit, recordLogin } from '../../support/records.js';
 import { runUserStoreSuite } from './user-store.suite.js';
 
@@ -67,10 +72,13 @@ describe('sqlite user store: the file', () => {
       "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' ORDER BY name",
     );
     expect(indexes.map((r) => r.name)).toEqual(['audit_events_user']);
-    const plan = sqliteExec(
-      file,
-      "EXPLAIN QUERY PLAN SELECT * FROM audit_events WHERE user_id = 'u' AND (NULL IS NULL OR type = NULL) ORDER BY id DESC LIMIT 5",
-    );
+    // The store's own statement, with the parameters of a list by user alone.
+    const plan = sqliteExec(file, `EXPLAIN QUERY PLAN ${AUDIT_OF_USER_SQL}`, {
+      user: 'u',
+      type: null,
+      since: null,
+      limit: 5,
+    });
     expect(plan.map((r) => r.detail).join('\n')).toMatch(/USING INDEX audit_events_user \(user_id=\?\)/);
   });
 
