@@ -6,6 +6,19 @@ import type { TokenService } from '../auth/tokens.js';
 import { createRequestHeaderPolicy, filterRequestHeaders } from '../upstream/headers.js';
 import type { RequestContext, Stage } from './context.js';
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * A header field value carrying text: its UTF-8 bytes, as the one-byte-per-character string node:http
+ * and undici write as is. Field values are bytes (RFC 9110 §5.5: non-ASCII is obs-text, opaque), and
+ * both libraries refuse characters above U+00FF and would write U+0080–U+00FF as single Latin-1 bytes:
+ * an address such as `paweł@example.com` failed every proxied request (502) and `zoë@example.com`
+ * arrived as invalid UTF-8. ASCII text (the usual case) is returned untouched.
+ */
+export function utf8FieldValue(text: string): string {
+  return NON_ASCII.test(text) ? Buffer.from(text, 'utf8').toString('latin1') : text;
+}
+
 export function createIdentityHeaders(config: GatewayConfig, tokens: TokenService): Stage {
   const names = config.identity_headers;
   const assertionHeader = names.assertion;
@@ -36,7 +49,7 @@ export function createIdentityHeaders(config: GatewayConfig, tokens: TokenServic
         names.user_id,
         id.userId,
         names.email,
-        id.email,
+        utf8FieldValue(id.email),
         names.roles,
         id.roles.join(','),
         names.session_id,
