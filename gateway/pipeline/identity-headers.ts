@@ -6,7 +6,7 @@ import type { TokenService } from '../auth/tokens.js';
 import { createRequestHeaderPolicy, filterRequestHeaders } from '../upstream/headers.js';
 import type { RequestContext, Stage } from './context.js';
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
  * A header field value carrying text: its UTF-8 bytes, as the one-byte-per-character string node:http
