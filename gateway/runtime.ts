@@ -9,6 +9,7 @@ import { createAccountFlows } from './auth/flows/index.js';
 import { createLoginGuard, type LoginGuard } from './auth/login-guard.js';
 import type { Stage } from './pipeline/context.js';
 import { createStages, type PipelineDeps } from './pipeline/index.js';
+import { createRefusalCount, type RefusalCount } from './pipeline/rate-limit.js';
 import { createRouter, type RouteEntry, type Router } from './routing/router.js';
 import type { Services } from './services.js';
 import { type Balancer, createBalancer } from './upstream/balancer.js';
@@ -27,6 +28,8 @@ export interface RuntimeState {
   readonly router: Router<CompiledRoute>;
   readonly routes: readonly CompiledRoute[];
   readonly stages: readonly Stage[];
+  /** Counts a request refused before its limits were judged against the global limit (its final answer). */
+  readonly countRefusal: RefusalCount;
   readonly guard: LoginGuard;
   /** Increases by one on every successful reload; logged so operators can tell configs apart. */
   readonly generation: number;
@@ -61,7 +64,16 @@ export function compileRuntime(
   ];
   const router = createRouter(routes);
   const stages = createStages(config, router, services, deps);
-  return Object.freeze({ config, router, routes, stages: Object.freeze(stages), guard, generation });
+  const countRefusal = createRefusalCount(config, services.limiters, services.audit);
+  return Object.freeze({
+    config,
+    router,
+    routes,
+    stages: Object.freeze(stages),
+    countRefusal,
+    guard,
+    generation,
+  });
 }
 
 /** Every upstream origin a state uses: pools for the others can be closed after a reload. */

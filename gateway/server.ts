@@ -53,12 +53,25 @@ function logAccess(ctx: RequestContext, log: Logger): void {
   );
 }
 
-function fail(ctx: RequestContext, thrown: unknown, log: Logger): void {
-  const err = toGatewayError(thrown);
+function answerError(ctx: RequestContext, err: GatewayError, log: Logger): void {
   ctx.errorCode = err.code;
   if (err.status >= 500)
     log.error({ reqId: ctx.reqId, code: err.code, err: err.cause ?? err }, 'request failed');
   if (!sendError(ctx.res, err)) ctx.res.destroy();
+}
+
+/** Answers a failed request, once a refusal before the limits was counted against them; then `settled`. */
+function fail(ctx: RequestContext, thrown: unknown, log: Logger, settled: () => void): void {
+  const judged = ctx.state.countRefusal(ctx, toGatewayError(thrown));
+  if (!(judged instanceof Promise)) {
+    answerError(ctx, judged, log);
+    settled();
+    return;
+  }
+  judged.then((err) => {
+    answerError(ctx, err, log);
+    settled();
+  });
 }
 
 /**
@@ -77,17 +90,15 @@ function run(ctx: RequestContext, log: Logger, settled: () => void, from = 0): v
             if (ctx.ended) settled();
             else run(ctx, log, settled, i + 1);
           },
-          (err: unknown) => {
-            fail(ctx, err, log);
-            settled();
-          },
+          (err: unknown) => fail(ctx, err, log, settled),
         );
         return;
       }
       if (ctx.ended) break;
     }
   } catch (err) {
-    fail(ctx, err, log);
+    fail(ctx, err, log, settled);
+    return;
   }
   settled();
 }

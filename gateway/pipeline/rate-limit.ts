@@ -1,6 +1,8 @@
 // Route limit, then the global limit: per user when a verified token is presented, else per client IP.
 // Every answer that passed a limit carries RateLimit-* headers; a refusal is 429 with Retry-After.
-// Per user, the state store counts both in the session check's round trip (state-checks.ts).
+// Per user, the state store counts both in the session check's round trip (state-checks.ts). A request
+// refused before the limits (bad path, no route, a bad token) counts against the global limit too
+// (createRefusalCount): the global limit covers every request on the main listener.
 import type { GatewayConfig } from '../../config/types.js';
 import type { AuditLog } from '../audit.js';
 import { GatewayError } from '../errors.js';
@@ -22,15 +24,44 @@ export interface RateLimitCheck {
   counted(ctx: RequestContext, userId: string, hits: readonly CounterHit[]): void;
 }
 
+/** The global limiters (the backend hands the same instances to every caller, reloads included). */
+function globalLimiters(
+  config: GatewayConfig,
+  limiters: LimiterBackend,
+): { anonymous: Limiter; authenticated: Limiter } {
+  const g = config.rate_limits.global;
+  // Availability controls: on a state-store failure they count in process memory (insurance).
+  return {
+    anonymous: limiters.create('global-ip', g.anonymous, { failClosed: false }),
+    authenticated: limiters.create('global-user', g.authenticated, { failClosed: false }),
+  };
+}
+
+/** Only the first refusal of a window is an audit event: an attack must not turn into an audit flood. */
+function auditRefusal(
+  audit: AuditLog,
+  ctx: RequestContext,
+  state: LimitState,
+  scope: string,
+  key: string,
+  userId: string | undefined,
+): void {
+  if (!state.allowed && state.consumed === state.limit + 1) {
+    audit.record({
+      type: 'rate_limited',
+      user_id: userId ?? null,
+      ip: ctx.clientIp,
+      details: { scope, key },
+    });
+  }
+}
+
 export function createRateLimit(
   config: GatewayConfig,
   limiters: LimiterBackend,
   audit: AuditLog,
 ): RateLimitCheck {
-  const g = config.rate_limits.global;
-  // Availability controls: on a state-store failure they count in process memory (insurance).
-  const anonymous = limiters.create('global-ip', g.anonymous, { failClosed: false });
-  const authenticated = limiters.create('global-user', g.authenticated, { failClosed: false });
+  const { anonymous, authenticated } = globalLimiters(config, limiters);
   const perRoute = new Map<string, Limiter>();
   for (const route of config.routes) {
     if (route.rate_limit !== null) {
@@ -41,24 +72,6 @@ export function createRateLimit(
     }
   }
 
-  const audited = (
-    ctx: RequestContext,
-    state: LimitState,
-    scope: string,
-    key: string,
-    userId: string | undefined,
-  ): void => {
-    // Only the first refusal of a window is an audit event: an attack must not turn into an audit flood.
-    if (!state.allowed && state.consumed === state.limit + 1) {
-      audit.record({
-        type: 'rate_limited',
-        user_id: userId ?? null,
-        ip: ctx.clientIp,
-        details: { scope, key },
-      });
-    }
-  };
-
   /** Records the states on ctx, audits a first refusal, and throws rate_limited or sets the headers. */
   function judge(
     ctx: RequestContext,
@@ -68,10 +81,10 @@ export function createRateLimit(
     globalState: LimitState,
   ): void {
     if (routeState !== undefined) {
-      audited(ctx, routeState, `route:${ctx.match!.entry.config.name}`, key, userId);
+      auditRefusal(audit, ctx, routeState, `route:${ctx.match!.entry.config.name}`, key, userId);
       ctx.limits.push(routeState);
     }
-    audited(ctx, globalState, 'global', key, userId);
+    auditRefusal(audit, ctx, globalState, 'global', key, userId);
     ctx.limits.push(globalState);
     // A refusal is judged over every limit that applied: when the route's minute is up and the global
     // hour too, Retry-After must name the hour, or the client retries into another refusal.
@@ -113,4 +126,66 @@ export function createRateLimit(
       return route === undefined ? [global] : [global, route.counter(key)];
     },
   });
+}
+
+/**
+ * Counts a request refused before the limits were judged, and gives its answer: the refusal with the
+ * RateLimit-* headers of the global limit, or 429 rate_limited once that limit is used up (so probing
+ * with forged tokens or unknown paths stops at the limit like any other traffic). Never rejects: a
+ * count that fails leaves the refusal as it was.
+ */
+export type RefusalCount = (ctx: RequestContext, err: GatewayError) => GatewayError | Promise<GatewayError>;
+
+/** Codes never counted here: answers about the gateway or the store, not about the request. */
+const UNCOUNTED = new Set(['rate_limited', 'state_unavailable', 'shutting_down', 'internal_error']);
+
+export function createRefusalCount(
+  config: GatewayConfig,
+  limiters: LimiterBackend,
+  audit: AuditLog,
+): RefusalCount {
+  const { anonymous, authenticated } = globalLimiters(config, limiters);
+
+  function answer(
+    ctx: RequestContext,
+    err: GatewayError,
+    key: string,
+    userId: string | undefined,
+    state: LimitState,
+  ): GatewayError {
+    auditRefusal(audit, ctx, state, 'global', key, userId);
+    if (!state.allowed) {
+      return new GatewayError('rate_limited', {
+        headers: { ...err.headers, ...rateLimitHeaders([state], true) },
+        close: err.close,
+        cause: err,
+      });
+    }
+    return new GatewayError(err.code, {
+      message: err.message,
+      headers: { ...err.headers, ...rateLimitHeaders([state], false) },
+      close: err.close,
+      cause: err.cause,
+    });
+  }
+
+  return function countRefusal(ctx, err) {
+    // Counted already (the limits were judged), or nothing to key on yet, or not the request's fault.
+    if (ctx.limits.length !== 0 || ctx.clientIp === '' || UNCOUNTED.has(err.code)) return err;
+    // A verified token's subject is authentic (its signature was checked): that user's counter, as for
+    // the requests that pass; anything else (no token, a bad one) counts against the client's address.
+    const userId = ctx.claims?.sub;
+    const key = userId ?? ctx.clientIp;
+    let counted: LimitState | Promise<LimitState>;
+    try {
+      counted = userId === undefined ? anonymous.consume(key) : authenticated.consume(userKey(userId));
+    } catch {
+      return err;
+    }
+    if (!(counted instanceof Promise)) return answer(ctx, err, key, userId, counted);
+    return counted.then(
+      (state) => answer(ctx, err, key, userId, state),
+      () => err,
+    );
+  };
 }
