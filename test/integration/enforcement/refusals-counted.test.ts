@@ -15,8 +15,8 @@ import {
   loginOk,
   OTHER_UA,
   type Reply,
-  registerOk,
   redisDb,
+  registerOk,
   routesYaml,
   send,
 } from './support.js';
@@ -53,58 +53,61 @@ function remaining(reply: Reply): number {
   return intHeader(reply, 'ratelimit-remaining');
 }
 
-describe.each(['memory', 'redis'] as const)('refused requests count against the global limit (%s state)', (kind) => {
-  // Each test comes from its own loopback address: the anonymous counter is per client address.
-  const base = kind === 'memory' ? 10 : 20;
+describe.each(['memory', 'redis'] as const)(
+  'refused requests count against the global limit (%s state)',
+  (kind) => {
+    // Each test comes from its own loopback address: the anonymous counter is per client address.
+    const base = kind === 'memory' ? 10 : 20;
 
-  it('forged-token probing from one address stops at the global limit (401s counted, then 429)', async () => {
-    const gw = gateways[kind];
-    const from = `127.0.0.${base + 1}`;
-    const seen: number[] = [];
-    for (let i = 0; i < ANONYMOUS; i++) {
-      const res = await send(gw, 'GET', '/api/orders/1', { token: `forged.${i}.token`, from });
-      expectFailure(res, 401, 'invalid_token');
-      expect(res.headers['www-authenticate']).toContain('Bearer');
-      seen.push(remaining(res));
-    }
-    expect(seen).toEqual([3, 2, 1, 0]);
-    const over = await send(gw, 'GET', '/api/orders/1', { token: 'forged.again.token', from });
-    expectFailure(over, 429, 'rate_limited');
-    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
-    // The same counter as the address's other anonymous requests.
-    expectFailure(await send(gw, 'GET', '/public/x', { from }), 429, 'rate_limited');
-    expect(upstream.requests.filter((r) => r.url === '/public/x')).toHaveLength(0);
-  });
+    it('forged-token probing from one address stops at the global limit (401s counted, then 429)', async () => {
+      const gw = gateways[kind];
+      const from = `127.0.0.${base + 1}`;
+      const seen: number[] = [];
+      for (let i = 0; i < ANONYMOUS; i++) {
+        const res = await send(gw, 'GET', '/api/orders/1', { token: `forged.${i}.token`, from });
+        expectFailure(res, 401, 'invalid_token');
+        expect(res.headers['www-authenticate']).toContain('Bearer');
+        seen.push(remaining(res));
+      }
+      expect(seen).toEqual([3, 2, 1, 0]);
+      const over = await send(gw, 'GET', '/api/orders/1', { token: 'forged.again.token', from });
+      expectFailure(over, 429, 'rate_limited');
+      expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+      // The same counter as the address's other anonymous requests.
+      expectFailure(await send(gw, 'GET', '/public/x', { from }), 429, 'rate_limited');
+      expect(upstream.requests.filter((r) => r.url === '/public/x')).toHaveLength(0);
+    });
 
-  it('unknown routes and refused paths are counted too', async () => {
-    const gw = gateways[kind];
-    const from = `127.0.0.${base + 2}`;
-    const first = await send(gw, 'GET', '/no/such/route', { from });
-    expectFailure(first, 404, 'route_not_found');
-    expect(remaining(first)).toBe(ANONYMOUS - 1);
-    const bad = await send(gw, 'GET', '/public/a/%2e%2e/b', { from });
-    expectFailure(bad, 400, 'bad_path');
-    expect(remaining(bad)).toBe(ANONYMOUS - 2);
-    const missing = await send(gw, 'GET', '/api/orders/1', { from });
-    expectFailure(missing, 401, 'missing_token');
-    expect(remaining(missing)).toBe(ANONYMOUS - 3);
-    expect(remaining(await send(gw, 'GET', '/public/y', { from }))).toBe(0);
-    expectFailure(await send(gw, 'GET', '/no/such/route', { from }), 429, 'rate_limited');
-  });
+    it('unknown routes and refused paths are counted too', async () => {
+      const gw = gateways[kind];
+      const from = `127.0.0.${base + 2}`;
+      const first = await send(gw, 'GET', '/no/such/route', { from });
+      expectFailure(first, 404, 'route_not_found');
+      expect(remaining(first)).toBe(ANONYMOUS - 1);
+      const bad = await send(gw, 'GET', '/public/a/%2e%2e/b', { from });
+      expectFailure(bad, 400, 'bad_path');
+      expect(remaining(bad)).toBe(ANONYMOUS - 2);
+      const missing = await send(gw, 'GET', '/api/orders/1', { from });
+      expectFailure(missing, 401, 'missing_token');
+      expect(remaining(missing)).toBe(ANONYMOUS - 3);
+      expect(remaining(await send(gw, 'GET', '/public/y', { from }))).toBe(0);
+      expectFailure(await send(gw, 'GET', '/no/such/route', { from }), 429, 'rate_limited');
+    });
 
-  it("a verified token's refusal counts against its user, not the address; others from the address go on", async () => {
-    const gw = gateways[kind];
-    const from = `127.0.0.${base + 3}`;
-    const account = await registerOk(gw, `127.0.0.${base + 4}`);
-    const session = await loginOk(gw, account.email, undefined, { from: `127.0.0.${base + 4}` });
-    // A device mismatch (reject mode) is refused after the token was verified: the user's counter.
-    const mismatch = await send(gw, 'GET', '/api/orders/1', { token: session.access, ua: OTHER_UA, from });
-    expectFailure(mismatch, 401, 'device_mismatch');
-    expect(remaining(mismatch)).toBe(2);
-    const ok = await send(gw, 'GET', '/api/orders/1', { token: session.access, from });
-    expect(ok.status).toBe(200);
-    expect(remaining(ok)).toBe(1);
-    // The address's anonymous counter was not touched by them.
-    expect(remaining(await send(gw, 'GET', '/public/z', { from }))).toBe(ANONYMOUS - 1);
-  });
-});
+    it("a verified token's refusal counts against its user, not the address; others from the address go on", async () => {
+      const gw = gateways[kind];
+      const from = `127.0.0.${base + 3}`;
+      const account = await registerOk(gw, `127.0.0.${base + 4}`);
+      const session = await loginOk(gw, account.email, undefined, { from: `127.0.0.${base + 4}` });
+      // A device mismatch (reject mode) is refused after the token was verified: the user's counter.
+      const mismatch = await send(gw, 'GET', '/api/orders/1', { token: session.access, ua: OTHER_UA, from });
+      expectFailure(mismatch, 401, 'device_mismatch');
+      expect(remaining(mismatch)).toBe(2);
+      const ok = await send(gw, 'GET', '/api/orders/1', { token: session.access, from });
+      expect(ok.status).toBe(200);
+      expect(remaining(ok)).toBe(1);
+      // The address's anonymous counter was not touched by them.
+      expect(remaining(await send(gw, 'GET', '/public/z', { from }))).toBe(ANONYMOUS - 1);
+    });
+  },
+);
