@@ -27,9 +27,14 @@ function meta(ctx: RequestContext): ClientMeta {
   return { ip: ctx.clientIp, userAgent: ctx.req.headers['user-agent'] ?? '', dpopJkt: ctx.dpopJkt };
 }
 
-/** The most constrained of every limit that applied to this request, written on the reply. */
+/**
+ * The most constrained of every limit that applied to this request, written on the reply. `extra`
+ * (an endpoint's own limits) joins the request's limits, so a later call (the answer's) still counts
+ * them: a password-reset answer carried the global limit instead of the per-address one it passed.
+ */
 function withLimits(ctx: RequestContext, extra: readonly LimitState[]): void {
-  const headers = rateLimitHeaders([...ctx.limits, ...extra], false);
+  ctx.limits.push(...extra);
+  const headers = rateLimitHeaders(ctx.limits, false);
   for (const name in headers) ctx.res.setHeader(name, headers[name]!);
 }
 

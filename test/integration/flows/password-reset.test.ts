@@ -168,8 +168,15 @@ describe('password reset limits', () => {
       const { user } = await registerAndLogin(f.gw);
       for (const email of [user.email, newUser().email]) {
         const statuses = [];
-        for (let i = 0; i < 3; i += 1) statuses.push((await request(f, email)).status);
+        const remaining = [];
+        for (let i = 0; i < 3; i += 1) {
+          const res = await request(f, email);
+          statuses.push(res.status);
+          remaining.push(`${res.headers['ratelimit-limit']}/${res.headers['ratelimit-remaining']}`);
+        }
         expect(statuses).toEqual([202, 202, 429]);
+        // The answers name the most constrained limit that applied: the address's, not the global one.
+        expect(remaining).toEqual(['2/1', '2/0', '2/0']);
       }
     } finally {
       await f.stop();
