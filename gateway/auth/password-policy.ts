@@ -129,8 +129,11 @@ export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPoli
       if (length > max) {
         return { rule: 'max_length', message: `password must be at most ${max} characters (max_length)` };
       }
-      if (config.reject_common && commonPasswordList().has(fold(password).trim())) {
-        return { rule: 'common', message: 'password is too common (common)' };
+      if (config.reject_common) {
+        const core = fold(password).trim();
+        // Nothing but spaces is the most common password of all, and in no list.
+        if (core === '') return { rule: 'common', message: 'password must not be only spaces (common)' };
+        if (commonPasswordList().has(core)) return { rule: 'common', message: 'password is too common (common)' };
       }
       if (config.reject_numeric && /^\p{Nd}+$/u.test(password)) {
         return { rule: 'numeric', message: 'password must not be entirely numeric (numeric)' };

@@ -45,6 +45,8 @@ describe('password policy (defaults: 12..1024, common, numeric, similar)', () =>
     ['common', 'a listed password in upper case', 'QWERTY123456'],
     ['common', 'a listed password in full-width letters', 'ｐａｓｓｗｏｒｄ１２３４'],
     ['common', 'a listed password with surrounding spaces', '  leavemealone  '],
+    ['common', 'only spaces', ' '.repeat(12)],
+    ['common', 'only white space of several kinds', ' \t\u3000 \u00a0\t  \u2003   '],
     ['numeric', 'ASCII digits', '839201746253'],
     ['numeric', 'full-width digits', '８３９２０１７４６２５３'],
     ['numeric', 'Arabic-Indic digits', '٨٣٩٢٠١٧٤٦٢٥٣'],
