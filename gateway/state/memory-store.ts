@@ -1,21 +1,24 @@
 // The in-process StateStore: the embedded default for one gateway process. Everything lives in Maps
 // with expiry times, swept periodically. Restarting the process empties it: every session is gone
 // and users log in again (fail closed). Not for several processes: the config check refuses that.
-import type {
-  AccessCheck,
-  CreateSessionResult,
-  EndReason,
-  RotateResult,
-  SessionLimit,
-  SessionRecord,
-  StateStore,
+import {
+  type AccessCheck,
+  type CreateSessionResult,
+  type EndReason,
+  MAX_CURRENT_REFRESH,
+  MAX_SPENT_REFRESH,
+  type RotateResult,
+  type SessionLimit,
+  type SessionRecord,
+  type StateStore,
 } from './state-store.js';
 
 interface LiveSession {
   record: SessionRecord;
-  current: Set<string>;
-  parent: string | null;
-  parentRotatedAt: number;
+  /** Current refresh hashes, oldest first (Set keeps insertion order). */
+  readonly current: Set<string>;
+  /** Refresh hashes spent less than the grace ago (as of the last write) → when, oldest first. */
+  readonly spent: Map<string, number>;
 }
 
 interface Expiring<T> {
@@ -24,6 +27,24 @@ interface Expiring<T> {
 }
 
 const SWEEP_INTERVAL_MS = 30_000;
+
+/**
+ * Adds `next` to the current set and forgets what the rule no longer needs: spent tokens the grace or
+ * longer ago, then the oldest beyond the bounds (state-store.ts says why they are what they are). A
+ * dropped hash keeps its index entry, so presented it is reuse.
+ */
+function keepBounded(s: LiveSession, at: number, graceMs: number, next: string): void {
+  for (const [hash, spentAt] of s.spent) if (at - spentAt >= graceMs) s.spent.delete(hash);
+  for (const hash of s.spent.keys()) {
+    if (s.spent.size <= MAX_SPENT_REFRESH) break;
+    s.spent.delete(hash);
+  }
+  s.current.add(next);
+  for (const hash of s.current) {
+    if (s.current.size <= MAX_CURRENT_REFRESH) break;
+    s.current.delete(hash);
+  }
+}
 
 export interface MemoryStoreOptions {
   readonly tombstoneTtlMs: number;
@@ -99,7 +120,7 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
       if (excess > 0 && limit.on_exceed === 'reject_new') return { ok: false, reason: 'too_many_sessions' };
       const evicted = excess > 0 ? existing.slice(0, excess) : [];
       for (const s of evicted) drop(s, 'session_replaced');
-      sessions.set(record.sid, { record, current: new Set([refreshHash]), parent: null, parentRotatedAt: 0 });
+      sessions.set(record.sid, { record, current: new Set([refreshHash]), spent: new Map() });
       let set = byUser.get(record.user_id);
       if (set === undefined) {
         set = new Set();
@@ -166,19 +187,20 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
       if (s === null) return { kind: 'unknown', reason: tombstone(entry.value) };
       if (s.record.device !== '' && s.record.device !== device)
         return { kind: 'device_mismatch', session: s.record };
+      // The rule is RotateResult's (state-store.ts); redis-scripts.ts's `rotate` is the same, step by step.
       const expires = at + ttlMs;
-      if (s.current.has(presented)) {
+      if (s.current.delete(presented)) {
         // The spent token stays indexed so a later replay is recognised as reuse, not as unknown.
-        s.parent = presented;
-        s.parentRotatedAt = at;
-        s.current = new Set([next]);
+        s.spent.set(presented, at);
+        keepBounded(s, at, graceMs, next);
         s.record = Object.freeze({ ...s.record, expires_at: expires, last_seen: at });
         refreshIndex.set(next, { value: s.record.sid, expires });
         refreshIndex.set(presented, { value: s.record.sid, expires });
         return { kind: 'rotated', session: s.record };
       }
-      if (presented === s.parent && at - s.parentRotatedAt <= graceMs) {
-        s.current.add(next);
+      const spentAt = s.spent.get(presented);
+      if (spentAt !== undefined && at - spentAt < graceMs) {
+        keepBounded(s, at, graceMs, next);
         refreshIndex.set(next, { value: s.record.sid, expires });
         return { kind: 'grace', session: s.record };
       }

@@ -3,10 +3,17 @@
 //
 // Session hash `pc:{u:<uid>}:s:<sid>` fields: rec (JSON of the fields that never change), roles (JSON
 // array), active ('1' | '0'), exp, seen (ms), dev (device binding, also inside rec), cur (space-separated
-// current refresh hashes), par (the immediate parent hash), pat (when the parent was rotated, ms). Scripts never turn large numbers into
-// strings (Lua would print 1.7e+12): every timestamp they write arrives as a string argument.
+// current refresh hashes, oldest first), spent (space-separated `<ms>:<hash>`, the refresh hashes spent
+// less than the grace ago as of the last write, oldest first; absent until the first rotation).
+// Sessions written before spent existed have par (one spent hash) and pat (its spend time) instead:
+// rotate reads them as one more spent entry and deletes them when it writes, so those sessions keep
+// working across an upgrade. A gateway of that older release still up during a rolling restart keeps
+// its own rule (it replaces cur and writes par/pat), which the next rotation here reads the same way.
+// Scripts never turn large numbers into strings (Lua would print 1.7e+12): every timestamp they write
+// arrives as a string argument or is copied as it was stored.
 // Scripts that walk the user's sessions build keys from the sorted set; all of them carry the user's
 // hash tag, so on Cluster they are in the slot of KEYS[1] (Redis allows undeclared same-slot keys).
+import { MAX_CURRENT_REFRESH, MAX_SPENT_REFRESH } from './state-store.js';
 
 const PRELUDE = `
 local function live_sids(zkey, prefix)
@@ -198,7 +205,7 @@ end
 local skey = prefix .. 's:' .. sid
 redis.call('DEL', skey)
 redis.call('HSET', skey, 'rec', ARGV[3], 'roles', ARGV[4], 'active', ARGV[5], 'exp', ARGV[6], 'seen', ARGV[7],
-  'dev', ARGV[14], 'cur', ARGV[9], 'par', '', 'pat', '0')
+  'dev', ARGV[14], 'cur', ARGV[9])
 redis.call('PEXPIREAT', skey, ARGV[6])
 redis.call('ZADD', zkey, ARGV[8], sid)
 keep_until(zkey, ARGV[6], tonumber(ARGV[13]))
@@ -267,33 +274,65 @@ return 0
 /**
  * KEYS: session, tombstone, sessions zset. ARGV: presented hash, next hash, now, grace ms, new expiry,
  * tombstone ms, sid, presenting device. Returns {kind, rec, roles, active, exp, seen[, cur]}; for
- * 'unknown', {kind, tombstone}. A device mismatch changes nothing: a thief must not spend the owner's token.
+ * 'unknown', {kind, tombstone}. The rule and the bounds are state-store.ts's (RotateResult); the memory
+ * store's rotateRefresh is the same, step by step. A device mismatch changes nothing: a thief must not
+ * spend the owner's token.
  */
 const rotate: ScriptDef = {
   numberOfKeys: 3,
   lua: `${PRELUDE}
-local f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen', 'cur', 'par', 'pat', 'dev')
+local f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen', 'cur', 'spent', 'par', 'pat', 'dev')
 if not f[1] then return {'unknown', redis.call('GET', KEYS[2])} end
-local dev = f[9] or ''
+local dev = f[10] or ''
 if dev ~= '' and dev ~= ARGV[8] then return {'device_mismatch', f[1], f[2], f[3], f[4], f[5]} end
-local presented, now = ARGV[1], tonumber(ARGV[3])
-local cur = f[6] or ''
-for h in string.gmatch(cur, '%S+') do
-  if h == presented then
-    redis.call('HSET', KEYS[1], 'cur', ARGV[2], 'par', presented, 'pat', ARGV[3], 'exp', ARGV[5], 'seen', ARGV[3])
-    redis.call('PEXPIREAT', KEYS[1], ARGV[5])
-    keep_until(KEYS[3], ARGV[5], now)
-    return {'rotated', f[1], f[2], f[3], ARGV[5], ARGV[3]}
+local presented, now, grace = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
+local cur, current = {}, false
+for h in string.gmatch(f[6] or '', '%S+') do
+  if h == presented then current = true else cur[#cur + 1] = h end
+end
+-- {hash, ms as stored} pairs; an old-format parent (par, pat) is one more.
+local spent = {}
+if f[8] and f[8] ~= '' then spent[1] = {f[8], f[9] or '0'} end
+for t, h in string.gmatch(f[7] or '', '(%d+):(%S+)') do spent[#spent + 1] = {h, t} end
+local spent_at = nil
+if not current then
+  for _, e in ipairs(spent) do
+    if e[1] == presented then spent_at = tonumber(e[2]) end
+  end
+  if not spent_at or now - spent_at >= grace then
+    redis.call('DEL', KEYS[1])
+    redis.call('ZREM', KEYS[3], ARGV[7])
+    redis.call('SET', KEYS[2], 'token_revoked', 'PX', ARGV[6])
+    return {'reused', f[1], f[2], f[3], f[4], f[5], f[6] or ''}
   end
 end
-if presented == f[7] and now - tonumber(f[8] or '0') <= tonumber(ARGV[4]) then
-  redis.call('HSET', KEYS[1], 'cur', cur .. ' ' .. ARGV[2])
+if current then spent[#spent + 1] = {presented, ARGV[3]} end
+-- Forget spent hashes the grace or longer ago (and a par an older gateway also wrote into spent), then
+-- the oldest beyond the bounds; dropped hashes keep their index entries: presented, they are reuse.
+local kept, seen = {}, {}
+for _, e in ipairs(spent) do
+  if now - tonumber(e[2]) < grace and not seen[e[1]] then
+    seen[e[1]] = true
+    kept[#kept + 1] = e
+  end
+end
+table.sort(kept, function(a, b) return tonumber(a[2]) < tonumber(b[2]) end)
+local out = {}
+for i = math.max(1, #kept - ${MAX_SPENT_REFRESH} + 1), #kept do
+  out[#out + 1] = kept[i][2] .. ':' .. kept[i][1]
+end
+cur[#cur + 1] = ARGV[2]
+local first = math.max(1, #cur - ${MAX_CURRENT_REFRESH} + 1)
+local fields = {'cur', table.concat(cur, ' ', first), 'spent', table.concat(out, ' ')}
+if f[8] or f[9] then redis.call('HDEL', KEYS[1], 'par', 'pat') end
+if not current then
+  redis.call('HSET', KEYS[1], unpack(fields))
   return {'grace', f[1], f[2], f[3], f[4], f[5]}
 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[3], ARGV[7])
-redis.call('SET', KEYS[2], 'token_revoked', 'PX', ARGV[6])
-return {'reused', f[1], f[2], f[3], f[4], f[5], cur}
+redis.call('HSET', KEYS[1], 'exp', ARGV[5], 'seen', ARGV[3], unpack(fields))
+redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+keep_until(KEYS[3], ARGV[5], now)
+return {'rotated', f[1], f[2], f[3], ARGV[5], ARGV[3]}
 `,
 };
 

@@ -60,12 +60,37 @@ export interface SessionLimit {
 }
 
 /**
- * What presenting a refresh token did. `rotated`: it was the current one, `next` is now current.
- * `grace`: it was the immediate parent, spent less than the grace window ago (another tab):
- * `next` is added as a current token and the session lives on. `reused`: a spent token outside
- * the grace: the whole session is revoked. `unknown`: no such token (or its session is gone).
- * `device_mismatch`: the session is bound to another device; nothing was changed (the caller
- * decides whether to revoke).
+ * Current refresh tokens a session holds at most. Only a `grace` answer grows the set (a rotation swaps
+ * one token for one), so it holds more than one only after tabs presented a spent token together: 16
+ * covers a browser waking with a dozen tabs of the app. With the spent list below, a session keeps
+ * under 2 KB of hashes, read by refreshes only (never by the per-request check). A `grace` answer that
+ * would exceed it drops the oldest current token, which from then on counts as reuse (fail closed:
+ * presented, it revokes the session).
+ */
+export const MAX_CURRENT_REFRESH = 16;
+
+/**
+ * Spent tokens remembered for the grace at most, besides being forgotten once older than the grace.
+ * Only rotations add to it, and more than 16 rotations of one session inside one grace window is not a
+ * browser's doing; dropping the oldest only turns a forgiven replay into a revocation (fail closed).
+ */
+export const MAX_SPENT_REFRESH = 16;
+
+/**
+ * What presenting a refresh token did, by one rule on every store. A session holds a set of current
+ * refresh tokens (issued, never spent) and remembers each token it spent less than the grace ago with
+ * its spend time (per token: not one parent per session).
+ * - `rotated`: it was current. It is spent (it leaves the current set, its spend time is recorded),
+ *   `next` joins the current set and the session is renewed. The session's other current tokens
+ *   (another tab's) stay current.
+ * - `grace`: it was spent less than the grace ago (a tab that read it before another tab rotated it, or
+ *   a retry after a lost reply): `next` joins the current set and the session lives on. Its spend time
+ *   stays: the window is never stretched.
+ * - `reused`: any other token of the session (spent the grace or longer ago, or dropped from a full
+ *   current set): the whole session is revoked.
+ * - `unknown`: no such token (never issued, or its index entry expired) or its session is gone.
+ * - `device_mismatch`: the session is bound to another device; nothing was changed (the caller decides
+ *   whether to revoke).
  */
 export type RotateResult =
   | { readonly kind: 'rotated' | 'grace'; readonly session: SessionRecord }

@@ -2,7 +2,13 @@
 // Backend-specific behaviour (round trips, outages, key layout) is tested beside each backend.
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { SessionLimit, SessionRecord, StateStore } from '../../../gateway/state/state-store.js';
+import {
+  MAX_CURRENT_REFRESH,
+  MAX_SPENT_REFRESH,
+  type SessionLimit,
+  type SessionRecord,
+  type StateStore,
+} from '../../../gateway/state/state-store.js';
 
 /** Time as the store sees it: a frozen clock for the memory store, the real one for Redis (real TTLs). */
 export interface SuiteClock {
@@ -311,7 +317,7 @@ export function runStateStoreSuite(name: string, make: MakeStore): void {
         });
       });
 
-      it('grace: the immediate parent inside the window gets a new current token, the session lives', async () => {
+      it('grace: a token spent less than the grace ago gets a new current token, the session lives', async () => {
         const { rec, hash: h0 } = await login();
         const [h1, h2, h3] = [id(), id(), id()];
         await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
@@ -320,23 +326,190 @@ export function runStateStoreSuite(name: string, make: MakeStore): void {
           session: { sid: rec.sid },
         });
         expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
-        // Both tabs hold a current token now; either can rotate.
+        // Both tabs hold a current token now; either can rotate, in any order.
         expect(await store.rotateRefresh(h2, h3, clock.now(), GRACE, LONG, DEV)).toMatchObject({
           kind: 'rotated',
         });
         expect(await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
-          kind: 'reused',
+          kind: 'rotated',
         });
       });
 
-      it('two tabs refreshing the same token at once: one rotation, one grace, the session lives', async () => {
-        const { rec, hash } = await login();
-        const results = await Promise.all([
-          store.rotateRefresh(hash, id(), clock.now(), GRACE, LONG, DEV),
-          store.rotateRefresh(hash, id(), clock.now(), GRACE, LONG, DEV),
-        ]);
-        expect(results.map((r) => r.kind).sort()).toEqual(['grace', 'rotated']);
+      it('two tabs: the token B got in the grace stays current while A rotates on; each branch keeps rotating', async () => {
+        const { rec, hash: r0 } = await login();
+        const at = clock.now();
+        const rotate = (presented: string, next: string) =>
+          store.rotateRefresh(presented, next, clock.now(), GRACE, LONG, DEV);
+        const [ra, rb, ra2, rb2, ra3, rb3] = [id(), id(), id(), id(), id(), id()];
+        expect(await store.rotateRefresh(r0, ra, at, GRACE, LONG, DEV)).toMatchObject({ kind: 'rotated' });
+        expect(await store.rotateRefresh(r0, rb, at, GRACE, LONG, DEV)).toMatchObject({ kind: 'grace' });
+        expect(await rotate(ra, ra2)).toMatchObject({ kind: 'rotated' });
+        // RB's first use, after A rotated again: A's rotations spent only A's tokens, so RB is current.
+        expect(await rotate(rb, rb2)).toMatchObject({ kind: 'rotated' });
+        expect(await rotate(ra2, ra3)).toMatchObject({ kind: 'rotated' });
+        expect(await rotate(rb2, rb3)).toMatchObject({ kind: 'rotated' });
         expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+        // Past the grace, any spent token of either branch is reuse.
+        await clock.sleep(GRACE + 100);
+        expect(await rotate(rb, id())).toMatchObject({ kind: 'reused' });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+        for (const h of [ra3, rb3]) {
+          expect(await rotate(h, id())).toEqual({ kind: 'unknown', reason: 'token_revoked' });
+        }
+      });
+
+      it('several tabs refreshing one token at once: one rotation, the rest grace, every new token rotates', async () => {
+        const { rec, hash } = await login();
+        const at = clock.now();
+        const next = [id(), id(), id(), id(), id()];
+        const results = await Promise.all(
+          next.map((n) => store.rotateRefresh(hash, n, at, GRACE, LONG, DEV)),
+        );
+        expect(results.map((r) => r.kind).sort()).toEqual(['grace', 'grace', 'grace', 'grace', 'rotated']);
+        for (const n of next) {
+          expect(await store.rotateRefresh(n, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+            kind: 'rotated',
+          });
+        }
+        expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+      });
+
+      it('a token spent, forgiven inside the grace, then presented after it revokes the session', async () => {
+        const { rec, hash: h0 } = await login();
+        const [h1, h2] = [id(), id()];
+        await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
+        expect(await store.rotateRefresh(h0, h2, clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'grace',
+        });
+        await clock.sleep(GRACE + 100);
+        // The grace answer did not renew the spend time: the window is not stretched by using it.
+        expect(await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'reused',
+          session: { sid: rec.sid },
+        });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+        for (const h of [h1, h2]) {
+          expect(await store.rotateRefresh(h, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+            kind: 'unknown',
+            reason: 'token_revoked',
+          });
+        }
+      });
+
+      it('a token issued in the grace, once rotated, is spent like any other', async () => {
+        const { rec, hash: h0 } = await login();
+        const [h1, g, g1] = [id(), id(), id()];
+        await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
+        await store.rotateRefresh(h0, g, clock.now(), GRACE, LONG, DEV);
+        expect(await store.rotateRefresh(g, g1, clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'rotated',
+        });
+        // A retry of g (its reply lost) inside the grace: forgiven.
+        expect(await store.rotateRefresh(g, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'grace',
+        });
+        await clock.sleep(GRACE + 100);
+        expect(await store.rotateRefresh(g1, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'rotated',
+        });
+        expect(await store.rotateRefresh(g, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'reused',
+        });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+      });
+
+      it('the grace is per token: one spent less than the grace ago is forgiven after later rotations', async () => {
+        const { rec, hash: h0 } = await login();
+        const [h1, h2] = [id(), id()];
+        await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
+        await store.rotateRefresh(h1, h2, clock.now(), GRACE, LONG, DEV);
+        expect(await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'grace',
+        });
+        expect(await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'grace',
+        });
+        expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+      });
+
+      it('the grace is per token: one spent longer ago is reuse though a later one was spent just now', async () => {
+        const { rec, hash: h0 } = await login();
+        const [h1, h2] = [id(), id()];
+        await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
+        await clock.sleep(GRACE + 100);
+        await store.rotateRefresh(h1, h2, clock.now(), GRACE, LONG, DEV);
+        expect(await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'reused',
+        });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+      });
+
+      it(`at most ${MAX_CURRENT_REFRESH} current tokens: a grace answer beyond drops the oldest, which is then reuse`, async () => {
+        const { rec, hash: h0 } = await login();
+        // One instant for every call: the bound, not the clock, decides here.
+        const at = clock.now();
+        const h1 = id();
+        await store.rotateRefresh(h0, h1, at, GRACE, LONG, DEV);
+        const tabs = Array.from({ length: MAX_CURRENT_REFRESH }, () => id());
+        for (const t of tabs) {
+          expect(await store.rotateRefresh(h0, t, at, GRACE, LONG, DEV)).toMatchObject({ kind: 'grace' });
+        }
+        // h1 was the oldest of MAX + 1: dropped. The newest MAX are current: each rotates.
+        for (const t of tabs) {
+          expect(await store.rotateRefresh(t, id(), at, GRACE, LONG, DEV)).toMatchObject({ kind: 'rotated' });
+        }
+        expect(await store.rotateRefresh(h1, id(), at, GRACE, LONG, DEV)).toMatchObject({ kind: 'reused' });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+      });
+
+      it(`at most ${MAX_SPENT_REFRESH} spent tokens are forgiven: the oldest beyond is reuse inside the grace`, async () => {
+        const { rec, hash: h0 } = await login();
+        const at = clock.now();
+        const chain = [h0, ...Array.from({ length: MAX_SPENT_REFRESH + 1 }, () => id())];
+        // MAX + 1 rotations in the same window, a millisecond apart so "oldest" is well defined.
+        for (let i = 0; i + 1 < chain.length; i += 1) {
+          expect(await store.rotateRefresh(chain[i]!, chain[i + 1]!, at + i, GRACE, LONG, DEV)).toMatchObject(
+            {
+              kind: 'rotated',
+            },
+          );
+        }
+        const later = at + MAX_SPENT_REFRESH + 1;
+        expect(await store.rotateRefresh(chain[1]!, id(), later, GRACE, LONG, DEV)).toMatchObject({
+          kind: 'grace',
+        });
+        expect(await store.rotateRefresh(h0, id(), later, GRACE, LONG, DEV)).toMatchObject({
+          kind: 'reused',
+        });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+      });
+
+      it('a grace of 0 forgives nothing: a spent token is reuse at once', async () => {
+        const { rec, hash: h0 } = await login();
+        const at = clock.now();
+        await store.rotateRefresh(h0, id(), at, 0, LONG, DEV);
+        expect(await store.rotateRefresh(h0, id(), at, 0, LONG, DEV)).toMatchObject({ kind: 'reused' });
+        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
+      });
+
+      it('device_mismatch on a token spent inside the grace issues nothing and changes nothing', async () => {
+        const { rec, hash: h0 } = await login();
+        const [h1, stolen] = [id(), id()];
+        await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
+        expect(await store.rotateRefresh(h0, stolen, clock.now(), GRACE, LONG, 'ua:other')).toEqual({
+          kind: 'device_mismatch',
+          session: expect.objectContaining({ sid: rec.sid }),
+        });
+        expect(await store.rotateRefresh(stolen, id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'unknown',
+          reason: null,
+        });
+        expect(await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'grace',
+        });
+        expect(await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'rotated',
+        });
       });
 
       it('reused: a spent token outside the grace window revokes the whole session', async () => {
@@ -361,23 +534,25 @@ export function runStateStoreSuite(name: string, make: MakeStore): void {
         expect(await store.listUserSessions(uid)).toEqual([]);
       });
 
-      it('only the immediate parent gets grace: the grandparent is reuse even inside the window', async () => {
+      it('unknown: a token never issued, whatever the session holds; the session lives on', async () => {
         const { rec, hash: h0 } = await login();
-        const h1 = id();
-        await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
-        await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV);
-        expect(await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
-          kind: 'reused',
-        });
-        expect(await store.checkAccess(uid, rec.sid, id())).toEqual({ ok: false, reason: 'token_revoked' });
-      });
-
-      it('unknown: a token never issued', async () => {
-        await login();
         expect(await store.rotateRefresh(id(), id(), clock.now(), GRACE, LONG, DEV)).toEqual({
           kind: 'unknown',
           reason: null,
         });
+        const [h1, h2] = [id(), id()];
+        await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV);
+        await store.rotateRefresh(h0, h2, clock.now(), GRACE, LONG, DEV);
+        expect(await store.rotateRefresh(id(), id(), clock.now(), GRACE, LONG, DEV)).toEqual({
+          kind: 'unknown',
+          reason: null,
+        });
+        expect((await store.checkAccess(uid, rec.sid, id())).ok).toBe(true);
+        for (const h of [h1, h2]) {
+          expect(await store.rotateRefresh(h, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+            kind: 'rotated',
+          });
+        }
       });
 
       it('a logged-out session cannot be refreshed', async () => {

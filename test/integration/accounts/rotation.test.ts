@@ -64,14 +64,17 @@ describe('rotation (device_binding on_mismatch: revoke, the default)', () => {
     expect((await refresh(gw, p0.refresh)).status).toBe(401);
   });
 
-  it('a token spent two rotations ago is reuse even inside the grace window (only the immediate parent is forgiven)', async () => {
+  it('the grace is per token: one spent two rotations ago is forgiven inside it, reuse after it', async () => {
     const p0 = await session(gw);
     const p1 = await refreshOk(gw, p0.refresh);
-    await refreshOk(gw, p1.refresh);
-    expectFailure(await refresh(gw, p0.refresh), 401, 'refresh_reused');
+    const p2 = await refreshOk(gw, p1.refresh);
+    const late = await refreshOk(gw, p0.refresh);
+    await sleep(GRACE_MS + 150);
+    expectFailure(await refresh(gw, p1.refresh), 401, 'refresh_reused');
+    for (const p of [p2, late]) expectFailure(await me(gw, p.access), 401, 'token_revoked');
   });
 
-  it('the immediate parent replayed within the grace window gets a new pair and the session lives on', async () => {
+  it('a spent token replayed within the grace window gets a new pair and the session lives on', async () => {
     const p0 = await session(gw);
     const tabA = await refreshOk(gw, p0.refresh);
     const tabB = await refreshOk(gw, p0.refresh);
