@@ -4,7 +4,7 @@
 import type { DeviceBindingMode, GatewayConfig } from '../config/types.js';
 import type { Accounts } from './auth/accounts.js';
 import { dpopInUse, routeBinding } from './auth/binding.js';
-import { createEndpointRoutes } from './auth/endpoints.js';
+import { createEndpointRoutes, reservedPaths } from './auth/endpoints.js';
 import { flowRouteDeclarations } from './auth/flows/index.js';
 import type { AccessClaims, TokenService } from './auth/tokens.js';
 import { TokenRejection } from './auth/tokens.js';
@@ -305,5 +305,5 @@ export function explainRouter(config: GatewayConfig, tokens: TokenService): Rout
     balancer: createBalancer(route.upstream),
     deviceBinding: routeBinding(config, route),
   }));
-  return createRouter<CompiledRoute>([...own, ...routes]);
+  return createRouter<CompiledRoute>([...own, ...routes], reservedPaths(config));
 }

@@ -4,7 +4,7 @@
 import type { DeviceBindingMode, GatewayConfig, RouteConfig } from '../config/types.js';
 import { createAccounts } from './auth/accounts.js';
 import { routeBinding } from './auth/binding.js';
-import { createEndpointRoutes, type Endpoint } from './auth/endpoints.js';
+import { createEndpointRoutes, type Endpoint, reservedPaths } from './auth/endpoints.js';
 import { createAccountFlows } from './auth/flows/index.js';
 import { createLoginGuard, type LoginGuard } from './auth/login-guard.js';
 import type { Stage } from './pipeline/context.js';
@@ -62,7 +62,7 @@ export function compileRuntime(
       deviceBinding: routeBinding(config, route),
     })),
   ];
-  const router = createRouter(routes);
+  const router = createRouter(routes, reservedPaths(config));
   const stages = createStages(config, router, services, deps);
   const countRefusal = createRefusalCount(config, services.limiters, services.audit);
   return Object.freeze({

@@ -147,6 +147,14 @@ export function createMainListener(
     begin(new RequestContext(req, res, current(), null, performance.now()));
   };
 
+  /** A request with an `Expect`: the check-expectation stage refuses it unless it is exactly 100-continue. */
+  const onExpect = (req: IncomingMessage, res: GatewayResponse, unmet: boolean): void => {
+    answering.set(req.socket, res);
+    const ctx = new RequestContext(req, res, current(), null, performance.now());
+    ctx.unmetExpectation = unmet;
+    begin(ctx);
+  };
+
   const server = createServer(
     {
       // Node's own Host check answers outside the envelope: the check-host stage does it instead.
@@ -163,7 +171,14 @@ export function createMainListener(
   );
   // `Expect: 100-continue` is answered only once the request passed every check and its body is
   // wanted (forward or an own endpoint): a refused request never makes the client send its body.
-  server.on('checkContinue', onRequest);
+  // Node takes any value naming 100-continue among others (`100-continue, foo`, `100-continue-x`) for it;
+  // continueIfExpected, which writes the 100, takes only `100-continue` itself: the rest is unmet.
+  server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) =>
+    onExpect(req, res, req.headers.expect?.toLowerCase() !== '100-continue'),
+  );
+  // Any other expectation: without a listener Node answers 417 itself, outside the envelope, the log and
+  // the Host check. The pipeline runs instead, and its check-expectation stage refuses the request.
+  server.on('checkExpectation', (req: IncomingMessage, res: GatewayResponse) => onExpect(req, res, true));
   server.timeout = s.idle_timeout;
   // One over the limit, so that the check-host stage can tell "too many" from "exactly the limit".
   server.maxHeadersCount = MAX_HEADER_FIELDS + 1;

@@ -1,7 +1,7 @@
 // The endpoints the gateway terminates itself (register, login, refresh, logout, profile, JWKS),
 // declared as internal routes so they pass the same stages (rate limits, authentication) as any route.
+import { JWKS_PATH } from '../../config/rules.js';
 import type { GatewayConfig, RouteConfig } from '../../config/types.js';
-import { GatewayError } from '../errors.js';
 import { readJsonObject, stringField } from '../http/json-body.js';
 import { rateLimitHeaders } from '../http/rate-limit-headers.js';
 import { continueIfExpected, sendJson, sendSuccess } from '../http/reply.js';
@@ -13,14 +13,25 @@ import type { TokenService } from './tokens.js';
 export interface Endpoint {
   /** false: the Authorization header is not read at all (login must work with a stale token attached). */
   readonly readsToken: boolean;
-  /** true: the endpoint also answers below its path (`DELETE <profile_path>/sessions/:id`) and parses it. */
-  readonly subPaths?: boolean;
   handle(ctx: RequestContext): Promise<void>;
 }
 
 export interface EndpointRoute {
   readonly config: RouteConfig;
   readonly endpoint: Endpoint;
+  /**
+   * true: the router sends it only its own path (a trailing '/' allowed); false: also the paths below it,
+   * which the endpoint parses itself (`DELETE <profile_path>/sessions/:id`).
+   */
+  readonly exact: boolean;
+}
+
+/**
+ * The paths the gateway answers at and below (DESIGN's request flow terminates them here): a request
+ * there that none of its endpoints takes is 404, never forwarded to a route with a shorter prefix.
+ */
+export function reservedPaths(config: GatewayConfig): readonly string[] {
+  return [config.auth.base_path, config.auth.profile_path, JWKS_PATH];
 }
 
 function meta(ctx: RequestContext): ClientMeta {
@@ -156,24 +167,21 @@ export function createEndpointRoutes(
   };
 
   return [
-    { config: route(config, 'register', `${base}/register`, 'POST', 'public'), endpoint: register },
-    { config: route(config, 'login', `${base}/login`, 'POST', 'public'), endpoint: login },
-    { config: route(config, 'refresh', `${base}/refresh`, 'POST', 'public'), endpoint: refresh },
-    { config: route(config, 'logout', `${base}/logout`, 'POST', 'required'), endpoint: logout },
-    { config: route(config, 'profile', config.auth.profile_path, 'GET', 'required'), endpoint: me },
-    { config: route(config, 'jwks', '/.well-known/jwks.json', 'GET', 'public'), endpoint: jwks },
+    {
+      config: route(config, 'register', `${base}/register`, 'POST', 'public'),
+      endpoint: register,
+      exact: true,
+    },
+    { config: route(config, 'login', `${base}/login`, 'POST', 'public'), endpoint: login, exact: true },
+    { config: route(config, 'refresh', `${base}/refresh`, 'POST', 'public'), endpoint: refresh, exact: true },
+    { config: route(config, 'logout', `${base}/logout`, 'POST', 'required'), endpoint: logout, exact: true },
+    {
+      config: route(config, 'profile', config.auth.profile_path, 'GET', 'required'),
+      endpoint: me,
+      exact: true,
+    },
+    { config: route(config, 'jwks', JWKS_PATH, 'GET', 'public'), endpoint: jwks, exact: true },
   ];
-}
-
-/** The request must name the endpoint exactly (a trailing slash allowed): no sub-paths. */
-export function isExactEndpointPath(forwardPath: string): boolean {
-  const q = forwardPath.indexOf('?');
-  const path = q < 0 ? forwardPath : forwardPath.slice(0, q);
-  return path === '/' || path === '';
-}
-
-export function endpointNotFound(): GatewayError {
-  return new GatewayError('route_not_found');
 }
 
 /** The same helpers for the account flows' endpoints (flows/flow-endpoints.ts). */

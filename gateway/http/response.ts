@@ -27,6 +27,14 @@ function joinVary(theirs: OutgoingHttpHeader | undefined, ours: string): Outgoin
   return text.trim() === '' ? ours : `${text}, ${ours}`;
 }
 
+/**
+ * RateLimit-Limit, -Remaining and -Reset describe one limit together: an upstream that sends any of them
+ * answers for the group, and the gateway adds none of its own (never its Remaining beside their Limit).
+ */
+const RATE_LIMIT_FIELDS = ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'] as const;
+
+const isRateLimitField = (lowerName: string): boolean => lowerName.startsWith('ratelimit-');
+
 export class GatewayResponse<
   Request extends IncomingMessage = IncomingMessage,
 > extends ServerResponse<Request> {
@@ -47,6 +55,22 @@ export class GatewayResponse<
     this.own.push(lowerName, value);
   }
 
+  /**
+   * Whether the reply already has a RateLimit-* field: in the first `theirs` entries of `list` (the
+   * upstream's), in `object` (passed to writeHead), or set with setHeader.
+   */
+  private carriesRateLimit(
+    list: readonly OutgoingHttpHeader[] | null,
+    theirs: number,
+    object: OutgoingHttpHeaders | undefined,
+  ): boolean {
+    for (const name of RATE_LIMIT_FIELDS) {
+      if (this.hasHeader(name)) return true;
+      if (list === null ? object?.[name] !== undefined : listIndex(list, name, theirs) !== -1) return true;
+    }
+    return false;
+  }
+
   // Every status line goes through here: Node's end() and write() without writeHead() call
   // writeHead(this.statusCode) themselves.
   override writeHead(statusCode: number, statusMessage?: string, headers?: HeaderList): this;
@@ -60,12 +84,19 @@ export class GatewayResponse<
     const headers = typeof messageOrHeaders === 'string' ? maybeHeaders : messageOrHeaders;
     const own = this.own;
     if (own.length > 0 && !this.headersSent) {
+      // Whether the reply already carries a RateLimit-* field: decided once, at the first of ours.
+      let theirLimits: boolean | undefined;
       if (Array.isArray(headers)) {
         // The forwarding path: the upstream's flat list (built for this reply, so ours to extend), with
         // lowercase names. Ours go after it, minus the names the upstream sent itself.
         const theirs = headers.length;
         for (let i = 0; i < own.length; i += 2) {
           const name = own[i]!;
+          if (isRateLimitField(name)) {
+            theirLimits ??= this.carriesRateLimit(headers, theirs, undefined);
+            if (!theirLimits) headers.push(name, own[i + 1]!);
+            continue;
+          }
           const at = listIndex(headers, name, theirs);
           if (at === -1) {
             // Names set with setHeader (lowercased by Node) win over ours too.
@@ -77,7 +108,12 @@ export class GatewayResponse<
       } else {
         for (let i = 0; i < own.length; i += 2) {
           const name = own[i]!;
-          if (headers?.[name] === undefined && !this.hasHeader(name)) this.setHeader(name, own[i + 1]!);
+          if (isRateLimitField(name)) {
+            theirLimits ??= this.carriesRateLimit(null, 0, headers);
+            if (!theirLimits) this.setHeader(name, own[i + 1]!);
+          } else if (headers?.[name] === undefined && !this.hasHeader(name)) {
+            this.setHeader(name, own[i + 1]!);
+          }
         }
       }
     }

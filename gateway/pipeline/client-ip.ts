@@ -2,6 +2,7 @@
 // X-Forwarded-* is believed only hop by hop, right to left, while each hop is a trusted proxy.
 import { BlockList, isIP } from 'node:net';
 import { GatewayError } from '../errors.js';
+import { normalizeHost } from '../routing/host.js';
 import type { RequestContext, Stage } from './context.js';
 
 export function compileTrustedProxies(entries: readonly string[]): BlockList | null {
@@ -26,11 +27,65 @@ function isTrusted(list: BlockList, address: string): boolean {
   return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
 }
 
+/** `:` at `colon` followed by a port (1–5 digits, at most 65535) up to the end of `text`. */
+function isPortSuffix(text: string, colon: number): boolean {
+  if (text.charCodeAt(colon) !== 0x3a) return false;
+  const digits = text.length - colon - 1;
+  if (digits < 1 || digits > 5) return false;
+  let port = 0;
+  for (let i = colon + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+    port = port * 10 + (c - 0x30);
+  }
+  return port <= 65535;
+}
+
+/**
+ * One X-Forwarded-For entry as an address, or null when it is none: a bare IPv4 or IPv6 address, or
+ * the forms some proxies write, `1.2.3.4:5555`, `[2001:db8::1]` and `[2001:db8::1]:80`, whose port is
+ * dropped. A bare IPv6 address cannot carry a port (`2001:db8::1:80` is an address of its own).
+ */
+export function forwardedAddress(entry: string): string | null {
+  const hop = entry.trim();
+  if (isIP(hop) !== 0) return normalizeIp(hop);
+  if (hop.charCodeAt(0) === 0x5b) {
+    const close = hop.indexOf(']');
+    // After the literal: nothing, or a port.
+    if (close === -1 || (close + 1 < hop.length && !isPortSuffix(hop, close + 1))) return null;
+    const inner = hop.slice(1, close);
+    return isIP(inner) === 6 ? normalizeIp(inner) : null;
+  }
+  const colon = hop.indexOf(':');
+  if (colon === -1 || !isPortSuffix(hop, colon)) return null;
+  const address = hop.slice(0, colon);
+  return isIP(address) === 4 ? address : null;
+}
+
 function lastValue(header: string | string[] | undefined): string | undefined {
   const joined = Array.isArray(header) ? header.join(',') : header;
   if (joined === undefined) return undefined;
   const parts = joined.split(',');
   return parts[parts.length - 1]!.trim();
+}
+
+/**
+ * A trusted proxy's X-Forwarded-Host, forwarded as sent when it is a Host value (reg-name, IPv4 or
+ * [IPv6], optional port); absent or empty, the request's own Host. Anything else is refused like a bad
+ * Host: an upstream building URLs from it would otherwise take a path, userinfo or spaces for a host.
+ */
+function forwardedHost(value: string | undefined, hostHeader: string): string {
+  if (value === undefined || value === '') return hostHeader;
+  try {
+    normalizeHost(value);
+  } catch (err) {
+    throw new GatewayError('bad_request', {
+      message: 'Invalid X-Forwarded-Host header',
+      cause: err,
+      close: true,
+    });
+  }
+  return value;
 }
 
 export function createClientIp(trusted: BlockList | null): Stage {
@@ -48,20 +103,22 @@ export function createClientIp(trusted: BlockList | null): Stage {
     }
     const xff = req.headers['x-forwarded-for'];
     const joined = Array.isArray(xff) ? xff.join(',') : xff;
-    const hops = joined === undefined ? [] : joined.split(',').map((h) => normalizeIp(h.trim()));
+    const hops = joined === undefined ? [] : joined.split(',');
     const chain = [peer];
     let client = peer;
     for (let i = hops.length - 1; i >= 0 && isTrusted(trusted, client); i--) {
-      const hop = hops[i]!;
-      // A hop that is not an address ends the walk: the nearest trusted hop is all we can vouch for.
-      if (isIP(hop) === 0) break;
+      const hop = forwardedAddress(hops[i]!);
+      // A hop that is not an address (`unknown`, a host name, an RFC 7239 `_obfuscated` node) ends the
+      // walk: the nearest trusted hop is all we can vouch for.
+      if (hop === null) break;
       client = hop;
       chain.unshift(hop);
     }
     ctx.clientIp = client;
     ctx.forwardedFor = chain.join(', ');
-    const proto = lastValue(req.headers['x-forwarded-proto']);
+    // Schemes are case-insensitive (RFC 3986 §3.1); anything but http(s) says nothing we could forward.
+    const proto = lastValue(req.headers['x-forwarded-proto'])?.toLowerCase();
     ctx.forwardedProto = proto === 'https' || proto === 'http' ? proto : 'http';
-    ctx.forwardedHost = lastValue(req.headers['x-forwarded-host']) || hostHeader;
+    ctx.forwardedHost = forwardedHost(lastValue(req.headers['x-forwarded-host']), hostHeader);
   };
 }

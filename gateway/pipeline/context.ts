@@ -58,6 +58,8 @@ export class RequestContext {
   readonly limits: LimitState[] = [];
   /** The header list sent upstream, built by the identity-headers stage. */
   upstreamHeaders: string[] | null = null;
+  /** The request's `Expect` is not exactly 100-continue: set by the listener, from node:http's events. */
+  unmetExpectation = false;
   /** Set when a stage has written the reply itself. */
   ended = false;
   /** Aborts the upstream exchange in flight; called when the client leaves before the answer is out. */

@@ -8,6 +8,7 @@ import type { CompiledRoute } from '../runtime.js';
 import type { Services } from '../services.js';
 import { createAuthenticate } from './authenticate.js';
 import { createAuthorize } from './authorize.js';
+import { createCheckExpectation } from './check-expectation.js';
 import { createCheckHost } from './check-host.js';
 import { compileTrustedProxies, createClientIp } from './client-ip.js';
 import type { Stage } from './context.js';
@@ -48,6 +49,9 @@ export function createStages(
     createCheckHost(), // zero or two Host headers are garbage before any routing decision
     createCors(config, router), // preflights carry no credentials and ask about another method: before matching
     createMatchRoute(router), // the canonical path is decided once; the route says what auth it needs
+    // An expectation we cannot meet is refused once the Host and path are known good (the access line then
+    // names the route), before any credential is read or counted.
+    createCheckExpectation(),
     challenge(createAuthenticate(tokens, dpopInUse(config))), // signature and claims before any claim is used
     // Only a verified token's device claims are compared, by the route's mode; a DPoP token's proof is
     // checked here, before its session is read.

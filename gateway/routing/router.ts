@@ -7,6 +7,9 @@
 // the method decides: an explicit method, else HEAD served by the GET route, else the route with `methods: null`.
 // If none allows the method: 405 with `Allow` for that set. The router never falls back to a shorter prefix, nor
 // from host-specific to host-less routes at the same prefix: either would let a method dodge the stricter route.
+// An `exact` route applies only at its own path (a trailing '/' allowed), never below it. A reserved path (the
+// gateway's own: auth.base_path...) is 404 at and below it unless a deeper route there applies: a walk that
+// passes it never falls back to a shorter prefix, so a catch-all route can never receive what is under it.
 
 import type { RouteConfig } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
@@ -15,6 +18,8 @@ import { normalizeHost } from './host.js';
 
 export interface RouteEntry {
   readonly config: RouteConfig;
+  /** Matches its own path only (a trailing '/' allowed), never below it. Default: a prefix match. */
+  readonly exact?: boolean;
 }
 
 export interface RouteMatch<T extends RouteEntry> {
@@ -33,12 +38,16 @@ interface Group<T> {
   readonly byMethod: ReadonlyMap<string, T>;
   readonly anyMethod: T | undefined;
   readonly allowHeaders: Readonly<Record<string, string>>;
+  /** The members that also match below the path: the group itself unless some are exact; undefined if none. */
+  below: Group<T> | undefined;
 }
 
 interface TrieNode<T> {
   readonly children: Map<string, TrieNode<T>>;
   readonly byHost: Map<string, Group<T>>;
   anyHost: Group<T> | undefined;
+  /** A reserved path ends here: this node and everything below it are 404 where no group applies. */
+  reserved: boolean;
 }
 
 interface CompiledRoute<T> {
@@ -128,6 +137,13 @@ function overlappingMethod(a: readonly string[] | null, b: readonly string[] | n
 }
 
 function buildGroup<T extends RouteEntry>(members: readonly CompiledRoute<T>[]): Group<T> {
+  const group = methodGroup(members);
+  const open = members.filter((m) => m.entry.exact !== true);
+  group.below = open.length === members.length ? group : open.length === 0 ? undefined : buildGroup(open);
+  return group;
+}
+
+function methodGroup<T extends RouteEntry>(members: readonly CompiledRoute<T>[]): Group<T> {
   const byMethod = new Map<string, T>();
   let anyMethod: T | undefined;
   const allow: string[] = [];
@@ -153,10 +169,36 @@ function buildGroup<T extends RouteEntry>(members: readonly CompiledRoute<T>[]):
     byMethod,
     anyMethod,
     allowHeaders: Object.freeze({ Allow: allow.join(', ') }),
+    below: undefined,
   };
 }
 
-export function createRouter<T extends RouteEntry>(entries: readonly T[]): Router<T> {
+function newNode<T>(): TrieNode<T> {
+  return { children: new Map(), byHost: new Map(), anyHost: undefined, reserved: false };
+}
+
+/** The node of `segments`, created (with its ancestors) when missing. */
+function nodeAt<T>(root: TrieNode<T>, segments: readonly string[]): TrieNode<T> {
+  let node = root;
+  for (const segment of segments) {
+    let child = node.children.get(segment);
+    if (child === undefined) {
+      child = newNode<T>();
+      node.children.set(segment, child);
+    }
+    node = child;
+  }
+  return node;
+}
+
+/**
+ * `reserved`: paths the caller answers itself (its routes there are `exact` or take their own sub-paths);
+ * at and below each, a request no route there takes is 404, whatever shorter prefix would match it.
+ */
+export function createRouter<T extends RouteEntry>(
+  entries: readonly T[],
+  reserved: readonly string[] = [],
+): Router<T> {
   const problems = checkRoutes(entries.map((entry) => entry.config));
   if (problems.length > 0) throw new Error(`invalid routes:\n${problems.join('\n')}`);
 
@@ -168,36 +210,47 @@ export function createRouter<T extends RouteEntry>(entries: readonly T[]): Route
     else list.push(route);
   }
 
-  const root: TrieNode<T> = { children: new Map(), byHost: new Map(), anyHost: undefined };
+  const root = newNode<T>();
   for (const group of members.values()) {
     const first = group[0]!;
-    let node = root;
-    for (const segment of first.segments) {
-      let child = node.children.get(segment);
-      if (child === undefined) {
-        child = { children: new Map(), byHost: new Map(), anyHost: undefined };
-        node.children.set(segment, child);
-      }
-      node = child;
-    }
+    const node = nodeAt(root, first.segments);
     if (first.host === null) node.anyHost = buildGroup(group);
     else node.byHost.set(first.host, buildGroup(group));
+  }
+  for (const path of reserved) {
+    let segments: readonly string[];
+    try {
+      segments = routeSegments(path);
+    } catch (err) {
+      throw new Error(`reserved path ${path} ${(err as Error).message}`);
+    }
+    if (segments.length === 0) throw new Error('reserved path / would reserve every path');
+    nodeAt(root, segments).reserved = true;
   }
 
   return {
     match(host: string, method: string, target: ParsedTarget): RouteMatch<T> {
       const requestHost = normalizeHost(host);
       const segments = target.segments;
+      // The index of the segment that names the resource: a trailing '/' (an empty last segment) names
+      // its parent's. -1 for '/'. Exact routes apply only at that depth.
+      const last = segments[segments.length - 1] === '' ? segments.length - 2 : segments.length - 1;
       let node = root;
-      let best = applicable(root, requestHost);
+      let best = applicable(root, requestHost, last === -1);
+      let denied = false;
       for (let i = 0; i < segments.length; i++) {
         const next = node.children.get(segments[i]!);
         if (next === undefined) break;
         node = next;
-        const group = applicable(node, requestHost);
-        if (group !== undefined) best = group;
+        const group = applicable(node, requestHost, i >= last);
+        if (group !== undefined) {
+          best = group;
+          denied = false;
+        } else if (node.reserved) {
+          denied = true;
+        }
       }
-      if (best === undefined) throw new GatewayError('route_not_found');
+      if (best === undefined || denied) throw new GatewayError('route_not_found');
       const entry = best.byMethod.get(method) ?? best.anyMethod;
       if (entry === undefined) throw new GatewayError('method_not_allowed', { headers: best.allowHeaders });
       const path = entry.config.strip_prefix ? stripPrefix(target.rawPath, best.depth) : target.rawPath;
@@ -206,8 +259,10 @@ export function createRouter<T extends RouteEntry>(entries: readonly T[]): Route
   };
 }
 
-function applicable<T>(node: TrieNode<T>, host: string): Group<T> | undefined {
-  return node.byHost.size === 0 ? node.anyHost : (node.byHost.get(host) ?? node.anyHost);
+/** The group that applies at `node`: at the resource's own depth (`atEnd`) all its routes, above it those that match below. */
+function applicable<T>(node: TrieNode<T>, host: string, atEnd: boolean): Group<T> | undefined {
+  const group = node.byHost.size === 0 ? node.anyHost : (node.byHost.get(host) ?? node.anyHost);
+  return atEnd || group === undefined ? group : group.below;
 }
 
 // Raw and decoded segments are 1:1 (encoded '/' is refused), so the prefix is `depth` raw segments.

@@ -84,7 +84,10 @@ function isDropped(
   policy: RequestHeaderPolicy,
   nominated: ReadonlySet<string> | null,
 ): boolean {
-  if (policy.drop.has(canonical) || canonical.startsWith('x-forwarded-')) return true;
+  // `Proxy-*` is for the proxy (RFC 9110 §11.7: Proxy-Authorization holds the client's credentials for
+  // us), never for the upstream: Proxy-Connection, Proxy-Authenticate and any other so named.
+  if (policy.drop.has(canonical) || canonical.startsWith('x-forwarded-') || canonical.startsWith('proxy-'))
+    return true;
   return nominated?.has(canonical) === true && !PROTECTED.has(canonical);
 }
 

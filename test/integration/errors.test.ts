@@ -105,6 +105,8 @@ describe('gateway-written replies are the envelope', () => {
     ['a path parameter', 'GET /gp;jsessionid=1/x HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'bad_path'],
     ['absolute-form', 'GET http://a/gp/x HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'bad_path'],
     ['asterisk-form', 'OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'bad_path'],
+    // Neither origin- nor absolute-form: Node's parser refuses it (HPE_INVALID_URL) before any stage runs.
+    ['a relative target', 'GET raw/a HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'bad_request'],
     ['an invalid method token', 'G(T /gp/x HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'bad_request'],
     ['an unknown HTTP version', 'GET /gp/x HTTP/7.1\r\nHost: a\r\n\r\n', 400, 'bad_request'],
     ['a NUL in a header value', 'GET /gp/x HTTP/1.1\r\nHost: a\r\nX-A: a\u0000b\r\n\r\n', 400, 'bad_request'],

@@ -135,6 +135,14 @@ function streaming(req: IncomingMessage, res: ServerResponse): boolean {
     res.end('ok');
     return true;
   }
+  if (url.startsWith('/stream/limit-only') || url.startsWith('/stream/reset-only')) {
+    req.resume();
+    // One field of the RateLimit-* group: the upstream answers for the group, so the gateway adds none of it.
+    if (url.startsWith('/stream/limit-only')) res.setHeader('RateLimit-Limit', '999');
+    else res.setHeader('ratelimit-reset', '30');
+    res.end('ok');
+    return true;
+  }
   if (url.startsWith('/stream/stall')) {
     req.resume();
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
@@ -278,8 +286,25 @@ describe('headers', () => {
     ).response;
     expect(count(own.head, 'x-request-id')).toEqual(['x-request-id: chosen-upstream']);
     expect(count(own.head, 'ratelimit-limit').map((l) => l.toLowerCase())).toEqual(['ratelimit-limit: 7']);
-    expect(count(own.head, 'ratelimit-remaining')).toHaveLength(1);
+    expect(count(own.head, 'ratelimit-remaining')).toEqual([]);
+    expect(count(own.head, 'ratelimit-reset')).toEqual([]);
   });
+
+  it.each([
+    ['/stream/limit-only', { 'ratelimit-limit': '999' }],
+    ['/stream/reset-only', { 'ratelimit-reset': '30' }],
+  ])(
+    'an upstream that sends one RateLimit-* field (%s) answers for all three: the gateway adds none',
+    async (path, expected) => {
+      const res = await http(`${gw.url}${path}`);
+      expect(res.status).toBe(200);
+      const limits = Object.fromEntries(
+        Object.entries(res.headers).filter(([name]) => name.startsWith('ratelimit-')),
+      );
+      expect(limits).toEqual(expected);
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    },
+  );
 
   it.each([
     ['103 Early Hints', '/stream/hints', [{ status: 103, link: '</app.css>; rel=preload; as=style' }]],

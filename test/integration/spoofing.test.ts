@@ -87,6 +87,37 @@ describe('X-Forwarded-* trust', () => {
       `5.5.5.5, ${TRUSTED}`,
     ],
     ['garbage hop ends the walk', 'X-Forwarded-For: 1.2.3.4, unknown\r\n', TRUSTED, TRUSTED],
+    // Formats some proxies write: the port is dropped, the address believed like any other hop.
+    ['an IPv4 hop with a port', 'X-Forwarded-For: 1.2.3.4:5555\r\n', TRUSTED, `1.2.3.4, ${TRUSTED}`],
+    [
+      'a bracketed IPv6 hop with a port',
+      'X-Forwarded-For: [2001:db8::1]:80\r\n',
+      TRUSTED,
+      `2001:db8::1, ${TRUSTED}`,
+    ],
+    ['a bracketed IPv6 hop', 'X-Forwarded-For: [2001:DB8::1]\r\n', TRUSTED, `2001:DB8::1, ${TRUSTED}`],
+    [
+      'a mapped IPv4 hop in brackets',
+      'X-Forwarded-For: [::ffff:1.2.3.4]:80\r\n',
+      TRUSTED,
+      `1.2.3.4, ${TRUSTED}`,
+    ],
+    // Without brackets an IPv6 address cannot carry a port: this is the address 2001:db8::1:80.
+    ['an unbracketed IPv6', 'X-Forwarded-For: 2001:db8::1:80\r\n', TRUSTED, `2001:db8::1:80, ${TRUSTED}`],
+    [
+      'ports on a trusted chain',
+      `X-Forwarded-For: 9.9.9.9:1, ${TRUSTED}:2\r\n`,
+      TRUSTED,
+      `9.9.9.9, ${TRUSTED}, ${TRUSTED}`,
+    ],
+    // Still garbage: each ends the walk at the nearest trusted hop.
+    ['a port out of range', 'X-Forwarded-For: 1.2.3.4:65536\r\n', TRUSTED, TRUSTED],
+    ['an empty port', 'X-Forwarded-For: 1.2.3.4:\r\n', TRUSTED, TRUSTED],
+    ['an IPv4 in brackets', 'X-Forwarded-For: [1.2.3.4]:80\r\n', TRUSTED, TRUSTED],
+    ['an IPv4 with two ports', 'X-Forwarded-For: 1.2.3.4:80:80\r\n', TRUSTED, TRUSTED],
+    ['text after the brackets', 'X-Forwarded-For: [2001:db8::1]x\r\n', TRUSTED, TRUSTED],
+    ['an obfuscated RFC 7239 node', 'X-Forwarded-For: _hidden\r\n', TRUSTED, TRUSTED],
+    ['a host name', 'X-Forwarded-For: client.example\r\n', TRUSTED, TRUSTED],
   ])('%s', async (_name, headers, from, expected) => {
     const { seen } = await through(headers, from);
     expect(valuesOf(seen, 'x-forwarded-for')).toEqual([expected]);
@@ -106,6 +137,51 @@ describe('X-Forwarded-* trust', () => {
     const trusted = (await through(spoof, TRUSTED)).seen;
     expect(valuesOf(trusted, 'x-forwarded-proto')).toEqual(['https']);
     expect(valuesOf(trusted, 'x-forwarded-host')).toEqual(['evil.test']);
+  });
+
+  it.each([
+    ['HTTPS', 'https'],
+    ['Http', 'http'],
+    [' https ', 'https'],
+    ['ftp', 'http'],
+  ])('X-Forwarded-Proto %j from a trusted peer is forwarded as %s', async (sent, expected) => {
+    const { seen } = await through(`X-Forwarded-Proto: ${sent}\r\n`, TRUSTED);
+    expect(valuesOf(seen, 'x-forwarded-proto')).toEqual([expected]);
+  });
+
+  it.each(['app.example:8443', 'APP.example', '[2001:db8::1]:8443', '192.0.2.7', 'a.test, b.test:81'])(
+    'a valid X-Forwarded-Host %j from a trusted peer is forwarded (its last value), as sent',
+    async (sent) => {
+      const { seen } = await through(`X-Forwarded-Host: ${sent}\r\n`, TRUSTED);
+      expect(valuesOf(seen, 'x-forwarded-host')).toEqual([sent.split(',').pop()!.trim()]);
+    },
+  );
+
+  it.each([
+    'evil.com/path?x',
+    'a b',
+    'user@evil.com',
+    'evil.com:99999',
+    '[::1',
+    'a..b',
+    'app.test, evil.com#',
+  ])(
+    'a malformed X-Forwarded-Host %j from a trusted peer is 400 bad_request, never forwarded',
+    async (sent) => {
+      const before = up.requests.length;
+      const res = await rawExchange(
+        gw.port,
+        `GET /open/xfh HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-Host: ${sent}\r\nConnection: close\r\n\r\n`,
+        { localAddress: TRUSTED },
+      ).response;
+      expectEnvelope(res, 400, 'bad_request');
+      expect(up.requests.length).toBe(before);
+    },
+  );
+
+  it('a malformed X-Forwarded-Host from an untrusted peer is ignored like any other', async () => {
+    const { seen } = await through('X-Forwarded-Host: evil.com/path?x\r\n', UNTRUSTED);
+    expect(valuesOf(seen, 'x-forwarded-host')).toEqual(['app.test:8443']);
   });
 
   it('other X-Forwarded-* headers from the client are dropped', async () => {
@@ -167,6 +243,18 @@ describe('identity headers', () => {
     expectEnvelope(await ex.response, 400, 'bad_request');
     expect(await ex.closed()).toBe(true);
     expect(up.requests.length).toBe(before);
+  });
+});
+
+describe('Proxy-* headers', () => {
+  it('every request header whose canonical name starts with proxy- is stripped', async () => {
+    const { seen } = await through(
+      'Proxy-Foo: 1\r\nPROXY-BAR: 2\r\nproxy_baz: 3\r\nProxy-Authorization: Basic eDp5\r\nProxy-Connection: keep-alive\r\nProxyish: 4\r\nX-Proxy-Kept: 5\r\n',
+    );
+    const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map(canonicalHeaderName);
+    expect(names.filter((n) => n.startsWith('proxy-'))).toEqual([]);
+    expect(valuesOf(seen, 'proxyish')).toEqual(['4']);
+    expect(valuesOf(seen, 'x-proxy-kept')).toEqual(['5']);
   });
 });
 

@@ -207,10 +207,7 @@ export function createFlowRoutes(
 
   return list.map(([name, path, method, auth, handle, sub]) => ({
     config: endpointRoute(config, name, path, method, auth),
-    endpoint: {
-      readsToken: auth !== 'public',
-      handle,
-      ...(sub === true ? { subPaths: true } : {}),
-    } satisfies Endpoint,
+    endpoint: { readsToken: auth !== 'public', handle } satisfies Endpoint,
+    exact: sub !== true,
   }));
 }

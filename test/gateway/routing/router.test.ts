@@ -208,6 +208,90 @@ describe('router: security properties', () => {
   });
 });
 
+describe('router: exact routes and reserved paths', () => {
+  const exact = (name: string, path: string, methods: string[]): RouteEntry => ({
+    ...route(name, path, { methods, strip_prefix: true }),
+    exact: true,
+  });
+  const reserved = createRouter(
+    [
+      route('all', '/'),
+      route('all-hosted', '/', { host: 'app.example.com' }),
+      exact('login', '/auth/login', ['POST']),
+      exact('profile', '/me', ['GET']),
+      exact('sessions-list', '/me/sessions', ['GET']),
+      {
+        ...route('sessions-revoke', '/me/sessions', { methods: ['DELETE'], strip_prefix: true }),
+        exact: false,
+      },
+      exact('jwks', '/.well-known/jwks.json', ['GET']),
+      route('orders', '/api/orders'),
+    ],
+    ['/auth', '/me', '/.well-known/jwks.json'],
+  );
+  const at = (target: string, method = 'GET', host = HOST): string => {
+    try {
+      return reserved.match(host, method, parseTarget(target)).entry.config.name;
+    } catch (err) {
+      if (err instanceof GatewayError) return err.code;
+      throw err;
+    }
+  };
+
+  it.each([
+    ['/auth/login', 'POST', 'login'],
+    ['/auth/login/', 'POST', 'login'],
+    ['/auth/login', 'GET', 'method_not_allowed'],
+    ['/auth/login/x', 'POST', 'route_not_found'],
+    ['/auth/login/x/', 'POST', 'route_not_found'],
+    ['/auth', 'GET', 'route_not_found'],
+    ['/auth/', 'GET', 'route_not_found'],
+    ['/auth/other', 'DELETE', 'route_not_found'],
+    ['/%61uth/other', 'GET', 'route_not_found'],
+    ['/me', 'GET', 'profile'],
+    ['/me/', 'HEAD', 'profile'],
+    ['/me', 'POST', 'method_not_allowed'],
+    ['/me/x', 'GET', 'route_not_found'],
+    ['/me/x', 'POST', 'route_not_found'],
+    ['/me/sessions', 'GET', 'sessions-list'],
+    ['/me/sessions', 'DELETE', 'sessions-revoke'],
+    ['/me/sessions/abc', 'DELETE', 'sessions-revoke'],
+    ['/me/sessions/abc', 'GET', 'method_not_allowed'],
+    ['/.well-known/jwks.json', 'GET', 'jwks'],
+    ['/.well-known/jwks.json/x', 'GET', 'route_not_found'],
+    ['/.well-known/other', 'GET', 'all'],
+    ['/authx', 'GET', 'all'],
+    ['/mex/y', 'GET', 'all'],
+    ['/api/orders/1', 'GET', 'orders'],
+    ['/', 'GET', 'all'],
+  ])('%s %s → %s', (target, method, expected) => {
+    expect(at(target, method)).toBe(expected);
+  });
+
+  it('a host-specific catch-all does not reach under a reserved path either', () => {
+    expect(at('/auth/x', 'GET', 'app.example.com')).toBe('route_not_found');
+    expect(at('/elsewhere', 'GET', 'app.example.com')).toBe('all-hosted');
+  });
+
+  it('Allow below a path lists only the methods of the routes that match below it', () => {
+    const err = errorOf(() => reserved.match(HOST, 'GET', parseTarget('/me/sessions/abc')));
+    expect(err.headers).toEqual({ Allow: 'DELETE' });
+    const own = errorOf(() => reserved.match(HOST, 'PUT', parseTarget('/me/sessions')));
+    expect(own.headers).toEqual({ Allow: 'GET, HEAD, DELETE' });
+  });
+
+  it('an exact route without a reserved path above it lets a shorter prefix take what is below', () => {
+    const plain = createRouter([route('all', '/'), exact('ping', '/ping', ['GET'])]);
+    expect(plain.match(HOST, 'GET', parseTarget('/ping')).entry.config.name).toBe('ping');
+    expect(plain.match(HOST, 'GET', parseTarget('/ping/x')).entry.config.name).toBe('all');
+  });
+
+  it('refuses / or a non-canonical path as a reserved path', () => {
+    expect(() => createRouter([], ['/'])).toThrow(/reserve every path/);
+    expect(() => createRouter([], ['/a/../b'])).toThrow(/reserved path/);
+  });
+});
+
 describe('router: forwardPath', () => {
   it.each([
     { target: '/api/orders/7?b=2&a=1', host: HOST, forward: '/api/orders/7?b=2&a=1' },

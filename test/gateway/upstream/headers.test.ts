@@ -2,7 +2,11 @@
 // forwarding headers are stripped in every spelling only if that form never depends on what was
 // seen before (the form is remembered per name as sent, in a bounded table).
 import { describe, expect, it } from 'vitest';
-import { canonicalHeaderName } from '../../../gateway/upstream/headers.js';
+import {
+  canonicalHeaderName,
+  createRequestHeaderPolicy,
+  filterRequestHeaders,
+} from '../../../gateway/upstream/headers.js';
 
 const expected = (name: string): string => name.toLowerCase().replaceAll('_', '-');
 
@@ -20,5 +24,28 @@ describe('canonicalHeaderName', () => {
     expect(canonicalHeaderName(long)).toBe(expected(long));
     expect(canonicalHeaderName(long)).toBe(expected(long));
     expect(canonicalHeaderName('X_User_Id')).toBe('x-user-id');
+  });
+});
+
+describe('filterRequestHeaders', () => {
+  const policy = createRequestHeaderPolicy(['X-Remote-User']);
+  const kept = (raw: string[], connection?: string): string[] => {
+    const out: string[] = [];
+    filterRequestHeaders(raw, connection, policy, false, out);
+    return out.filter((_, i) => i % 2 === 0);
+  };
+
+  it('drops every header whose canonical name starts with proxy-, in any spelling', () => {
+    const names = [
+      'Proxy-Foo',
+      'PROXY-BAR',
+      'proxy_baz',
+      'Proxy_Authorization',
+      'Proxy-Connection',
+      'proxy-',
+    ];
+    expect(
+      kept([...names.flatMap((n) => [n, '1']), 'Proxyish', '2', 'X-Proxy-Kept', '3', 'Accept', '4']),
+    ).toEqual(['Proxyish', 'X-Proxy-Kept', 'Accept']);
   });
 });
