@@ -78,7 +78,7 @@ describe.each(['memory', 'redis'] as const)(
       expect(upstream.requests.filter((r) => r.url === '/public/x')).toHaveLength(0);
     });
 
-    it('unknown routes and refused paths are counted too', async () => {
+    it('unknown routes, refused paths and expectations are counted too', async () => {
       const gw = gateways[kind];
       const from = `127.0.0.${base + 2}`;
       const first = await send(gw, 'GET', '/no/such/route', { from });
@@ -90,7 +90,9 @@ describe.each(['memory', 'redis'] as const)(
       const missing = await send(gw, 'GET', '/api/orders/1', { from });
       expectFailure(missing, 401, 'missing_token');
       expect(remaining(missing)).toBe(ANONYMOUS - 3);
-      expect(remaining(await send(gw, 'GET', '/public/y', { from }))).toBe(0);
+      const expectation = await send(gw, 'GET', '/public/y', { from, headers: { expect: 'the-moon' } });
+      expectFailure(expectation, 417, 'expectation_failed');
+      expect(remaining(expectation)).toBe(0);
       expectFailure(await send(gw, 'GET', '/no/such/route', { from }), 429, 'rate_limited');
     });
 
