@@ -7,6 +7,7 @@ import type { PasswordHasher } from './auth/passwords.js';
 import { GatewayError } from './errors.js';
 import type { StateStore } from './state/state-store.js';
 import { validateEmail } from './users/email.js';
+import { nameProblem } from './users/names.js';
 import type { User, UserStore } from './users/user-store.js';
 
 export interface OperationsDeps {
@@ -50,6 +51,10 @@ export function createOperations(deps: OperationsDeps) {
     ): Promise<User> {
       const problem = validateEmail(input.email);
       if (problem !== null) throw new GatewayError('validation_failed', { message: problem });
+      for (const name of ['first_name', 'last_name'] as const) {
+        const bad = nameProblem(name, input[name]);
+        if (bad !== null) throw new GatewayError('validation_failed', { message: bad });
+      }
       deps.policy.enforce(input);
       const roles = input.roles === undefined ? undefined : checkRoles(input.roles);
       const user = await users.createUser({

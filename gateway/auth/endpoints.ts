@@ -2,18 +2,26 @@
 // declared as internal routes so they pass the same stages (rate limits, authentication) as any route.
 import { JWKS_PATH } from '../../config/rules.js';
 import type { GatewayConfig, RouteConfig } from '../../config/types.js';
-import { readJsonObject, stringField } from '../http/json-body.js';
+import { stringField } from '../http/json-body.js';
 import { rateLimitHeaders } from '../http/rate-limit-headers.js';
-import { continueIfExpected, sendJson, sendSuccess } from '../http/reply.js';
+import { sendJson, sendSuccess } from '../http/reply.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { LimitState } from '../state/limiter.js';
 import type { Accounts, ClientMeta } from './accounts.js';
 import type { TokenService } from './tokens.js';
 
+/** The parsed JSON body an endpoint's handler gets; empty for an endpoint that takes none. */
+export type JsonBody = Readonly<Record<string, unknown>>;
+
 export interface Endpoint {
   /** false: the Authorization header is not read at all (login must work with a stale token attached). */
   readonly readsToken: boolean;
-  handle(ctx: RequestContext): Promise<void>;
+  /**
+   * 'json': the own-endpoints stage reads the body as a JSON object and hands it to `handle`. 'none': a
+   * body sent anyway must still be JSON within the limit (DESIGN: "Bodies"); it is read and dropped.
+   */
+  readonly body: 'json' | 'none';
+  handle(ctx: RequestContext, body: JsonBody): Promise<void>;
 }
 
 export interface EndpointRoute {
@@ -80,16 +88,11 @@ export function createEndpointRoutes(
   tokens: TokenService,
 ): EndpointRoute[] {
   const base = config.auth.base_path;
-  const limit = config.server.body_limit;
-  const body = (ctx: RequestContext) => {
-    continueIfExpected(ctx.req, ctx.res);
-    return readJsonObject(ctx.req, limit);
-  };
 
   const register: Endpoint = {
     readsToken: false,
-    async handle(ctx) {
-      const b = await body(ctx);
+    body: 'json',
+    async handle(ctx, b) {
       const input = {
         email: stringField(b, 'email', 254),
         password: stringField(b, 'password', 4 * config.passwords.max_length),
@@ -104,8 +107,8 @@ export function createEndpointRoutes(
 
   const login: Endpoint = {
     readsToken: false,
-    async handle(ctx) {
-      const b = await body(ctx);
+    body: 'json',
+    async handle(ctx, b) {
       const input = {
         email: stringField(b, 'email', 320),
         // Longer than any valid password but bounded: the policy's maximum is enforced as a failed login.
@@ -124,8 +127,8 @@ export function createEndpointRoutes(
 
   const refresh: Endpoint = {
     readsToken: false,
-    async handle(ctx) {
-      const b = await body(ctx);
+    body: 'json',
+    async handle(ctx, b) {
       // A missing field is a malformed request (400 naming it), not a bad token.
       const pair = await accounts.refresh(stringField(b, 'refresh', 256), meta(ctx));
       withLimits(ctx, []);
@@ -135,6 +138,7 @@ export function createEndpointRoutes(
 
   const logout: Endpoint = {
     readsToken: true,
+    body: 'none',
     async handle(ctx) {
       await accounts.logout(ctx.claims!, meta(ctx));
       withLimits(ctx, []);
@@ -144,6 +148,7 @@ export function createEndpointRoutes(
 
   const me: Endpoint = {
     readsToken: true,
+    body: 'none',
     async handle(ctx) {
       const json = await accounts.profile(ctx.identity!.userId);
       withLimits(ctx, []);
@@ -159,6 +164,7 @@ export function createEndpointRoutes(
 
   const jwks: Endpoint = {
     readsToken: false,
+    body: 'none',
     async handle(ctx) {
       withLimits(ctx, []);
       // A bare JWK Set (RFC 7517 §5), not the envelope: JOSE libraries fetch it as is.

@@ -133,7 +133,8 @@ export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPoli
         const core = fold(password).trim();
         // Nothing but spaces is the most common password of all, and in no list.
         if (core === '') return { rule: 'common', message: 'password must not be only spaces (common)' };
-        if (commonPasswordList().has(core)) return { rule: 'common', message: 'password is too common (common)' };
+        if (commonPasswordList().has(core))
+          return { rule: 'common', message: 'password is too common (common)' };
       }
       if (config.reject_numeric && /^\p{Nd}+$/u.test(password)) {
         return { rule: 'numeric', message: 'password must not be entirely numeric (numeric)' };

@@ -1,20 +1,42 @@
-// Reads the JSON body of the gateway's own endpoints: application/json only (415), bounded by
-// server.body_limit on the announced length and on the bytes read (413), a JSON object or 400.
+// Reads the bodies of the gateway's own endpoints: application/json only (415), bounded by
+// server.body_limit on the announced length and on the bytes read (413), UTF-8 JSON whose objects repeat
+// no key, and an object, else 400. It does not decide which endpoints take a body (own-endpoints does).
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
+import { firstDuplicateKey } from './duplicate-keys.js';
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
+// fatal: invalid bytes are a parse error, never U+FFFD (two different byte strings must not read as one
+// password). ignoreBOM keeps a byte order mark in the text, where JSON.parse refuses it (RFC 8259 §8.1).
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** Longest key quoted back in an error message. */
+const KEY_SHOWN = 64;
 
-export function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+/** RFC 9112 §6.3: a request has a body when it says Transfer-Encoding, or a Content-Length above 0. */
+export function carriesBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && Number(length) > 0);
+}
+
+/**
+ * The checks a body's headers allow before any byte of it is read: a JSON type (415) and an announced
+ * length within `limit` (413). Throws; run it before `100 Continue`, so a refused body is never sent.
+ */
+export function checkBodyHeaders(req: IncomingMessage, limit: number): void {
   const type = req.headers['content-type'];
-  if (type === undefined || !JSON_TYPE.test(type)) {
-    return Promise.reject(new GatewayError('unsupported_media_type'));
-  }
+  if (type === undefined || !JSON_TYPE.test(type)) throw new GatewayError('unsupported_media_type');
   const announced = req.headers['content-length'];
   if (announced !== undefined && Number(announced) > limit) {
     // Closing stops a client that would otherwise stream the oversized body into our socket.
-    return Promise.reject(new GatewayError('payload_too_large', { close: true }));
+    throw new GatewayError('payload_too_large', { close: true });
   }
+}
+
+/**
+ * The whole body, at most `limit` bytes (413 past them, the connection then closed). `keep` false reads
+ * and drops the bytes: for an endpoint that takes no body but must not leave one unread.
+ */
+export function readBody(req: IncomingMessage, limit: number, keep = true): Promise<Buffer> {
   // A client that left before the body was read (it waited on an earlier stage, e.g. a Redis check)
   // leaves a destroyed request that will never emit 'end' or 'error': without this the handler, and a
   // shutdown waiting for it, would wait for good.
@@ -35,7 +57,7 @@ export function readJsonObject(req: IncomingMessage, limit: number): Promise<Rec
         fail(new GatewayError('payload_too_large', { close: true }));
         return;
       }
-      chunks.push(chunk);
+      if (keep) chunks.push(chunk);
     };
     req.on('data', onData);
     // `on`, not `once`: a second 'error' with no listener would crash the process.
@@ -45,22 +67,45 @@ export function readJsonObject(req: IncomingMessage, limit: number): Promise<Rec
       if (!settled) fail(clientGone());
     });
     req.once('end', () => {
+      if (settled) return;
       settled = true;
-      if (size > limit) return;
-      let value: unknown;
-      try {
-        value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch (err) {
-        reject(new GatewayError('invalid_json', { cause: err }));
-        return;
-      }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        reject(new GatewayError('validation_failed', { message: 'Request body must be a JSON object' }));
-        return;
-      }
-      resolve(value as Record<string, unknown>);
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
   });
+}
+
+/** The bytes as a JSON object: invalid UTF-8, invalid JSON or a repeated key → 400 invalid_json. */
+export function parseJsonObject(bytes: Buffer): Record<string, unknown> {
+  let value: unknown;
+  let text: string;
+  try {
+    // Decoded once, whole: a character split across network chunks is read as one.
+    text = UTF8.decode(bytes);
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new GatewayError('invalid_json', { cause: err });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new GatewayError('validation_failed', { message: 'Request body must be a JSON object' });
+  }
+  const repeated = firstDuplicateKey(text);
+  if (repeated !== null) {
+    const shown = JSON.stringify([...repeated].slice(0, KEY_SHOWN).join(''));
+    throw new GatewayError('invalid_json', {
+      message: `Request body repeats the key ${shown} in one object`,
+    });
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Headers checked, body read and parsed: for a caller with no `100 Continue` to send in between. */
+export function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  try {
+    checkBodyHeaders(req, limit);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return readBody(req, limit).then(parseJsonObject);
 }
 
 /** The body can no longer be read: the client closed the connection (nobody sees this answer). */

@@ -67,7 +67,7 @@ export function createStages(
     // The proof's replay check rode the state checks' round trip; login and refresh proofs come after the limits.
     dpop?.finish ?? null,
     challenge(createAuthorize()), // roles come from the live session
-    challenge(createOwnEndpoints()), // login, refresh, profile...: answered here, never forwarded
+    challenge(createOwnEndpoints(config)), // login, refresh, profile...: answered here, never forwarded
     createIdentityHeaders(config, tokens), // strips client copies on every route, then injects ours
     createLiveConnections(deps.live), // right before forwarding: only connections that passed every check
     createForward(deps), // last: the only stage that writes to an upstream

@@ -1,6 +1,7 @@
 // The JSON body reader of the gateway's own endpoints, on a real node:http server and a raw client
 // socket: a client that leaves before or while its body is read ends the read with an error instead
-// of leaving the handler (and a shutdown waiting for it) pending for good.
+// of leaving the handler (and a shutdown waiting for it) pending for good; bytes that are not UTF-8
+// and objects that repeat a key are refused, and characters split across packets are read whole.
 
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -51,13 +52,28 @@ async function serve(before: (req: IncomingMessage) => Promise<void>): Promise<{
   return { port: address.port, outcome };
 }
 
-function post(port: number, body: string, contentLength = Buffer.byteLength(body)): Promise<Socket> {
+/** Sends the head, then `body` in pieces of `piece` bytes (each its own TCP segment, 2 ms apart). */
+function post(
+  port: number,
+  body: string | Buffer,
+  contentLength = Buffer.byteLength(body),
+  piece = Number.POSITIVE_INFINITY,
+): Promise<Socket> {
+  const bytes = Buffer.from(body);
   return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' }, () => {
+    const socket = connect({ port, host: '127.0.0.1', noDelay: true }, () => {
       socket.write(
         `POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
-          `Content-Length: ${contentLength}\r\n\r\n${body}`,
+          `Content-Length: ${contentLength}\r\n\r\n`,
       );
+      let at = 0;
+      const next = (): void => {
+        if (at >= bytes.length || socket.destroyed) return;
+        socket.write(bytes.subarray(at, at + piece));
+        at += piece;
+        setTimeout(next, 2);
+      };
+      next();
       resolve(socket);
     });
     socket.on('error', reject);
@@ -97,5 +113,49 @@ describe('readJsonObject and a client that leaves', () => {
     const socket = await post(port, '{"email":"a@example.com"}');
     expect(await outcome).toEqual({ ok: true, value: { email: 'a@example.com' } });
     socket.destroy();
+  });
+});
+
+describe('readJsonObject and the bytes it is sent', () => {
+  const read = async (body: string | Buffer, piece?: number): Promise<Outcome | 'pending'> => {
+    const { port, outcome } = await serve(() => Promise.resolve());
+    const socket = await post(port, body, Buffer.byteLength(body), piece);
+    const result = await outcome;
+    socket.destroy();
+    return result;
+  };
+
+  it.each([
+    ['0xFF 0xFE', '\xff\xfe'],
+    ['an overlong form', '\xc0\xc1'],
+    ['an encoded surrogate', '\xed\xa0\x80'],
+    ['a sequence cut short', '\xe2\x82'],
+  ])('%s in a string → invalid_json, never U+FFFD', async (_name, bytes) => {
+    const body = Buffer.concat([
+      Buffer.from('{"password":"a'),
+      Buffer.from(bytes, 'latin1'),
+      Buffer.from('b"}'),
+    ]);
+    expect(await read(body)).toMatchObject({ ok: false, code: 'invalid_json' });
+  });
+
+  it('a byte order mark → invalid_json (it is not stripped)', async () => {
+    expect(await read(Buffer.from('\xef\xbb\xbf{"a":1}', 'latin1'))).toMatchObject({
+      ok: false,
+      code: 'invalid_json',
+    });
+  });
+
+  it('characters split across packets, one byte per packet, are read whole', async () => {
+    const value = { name: 'Zoë 李 🔑', note: 'é'.repeat(20) };
+    expect(await read(JSON.stringify(value), 1)).toEqual({ ok: true, value });
+  });
+
+  it('an object that repeats a key → invalid_json naming the key', async () => {
+    expect(await read('{"email":"a@example.com","x":{"k":1},"email":"b@example.com"}')).toEqual({
+      ok: false,
+      code: 'invalid_json',
+      message: 'Request body repeats the key "email" in one object',
+    });
   });
 });

@@ -64,6 +64,33 @@ describe('Expect: 100-continue', () => {
     );
     expect(got).toMatch(/^HTTP\/1\.1 100 Continue/);
   });
+
+  it.each([
+    ['another type', 'POST /api/auth/login', 'Content-Type: text/plain\r\nContent-Length: 2', 415],
+    [
+      'a length over the limit',
+      'POST /api/auth/login',
+      'Content-Type: application/json\r\nContent-Length: 2000000',
+      413,
+    ],
+    [
+      'a body to an endpoint that takes none',
+      'GET /.well-known/jwks.json',
+      'Content-Type: text/plain\r\nContent-Length: 2',
+      415,
+    ],
+  ])(
+    'an own endpoint refuses %s from the head alone, without 100 Continue',
+    async (_name, line, headers, status) => {
+      const got = await headOnly(
+        gw.port,
+        `${line} HTTP/1.1\r\nHost: a\r\n${headers}\r\nExpect: 100-continue\r\n\r\n`,
+        300,
+      );
+      expect(got).not.toContain('100 Continue');
+      expect(got).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    },
+  );
 });
 
 describe('Expect: anything but 100-continue', () => {

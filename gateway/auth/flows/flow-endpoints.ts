@@ -2,11 +2,18 @@
 // limit, authentication). Parsing and replies only: each handler calls one flow operation.
 import type { GatewayConfig, RouteConfig } from '../../../config/types.js';
 import { GatewayError } from '../../errors.js';
-import { readJsonObject, stringField } from '../../http/json-body.js';
-import { continueIfExpected, sendSuccess } from '../../http/reply.js';
+import { stringField } from '../../http/json-body.js';
+import { sendSuccess } from '../../http/reply.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { Accounts } from '../accounts.js';
-import { type Endpoint, type EndpointRoute, endpointRoute, requestMeta, withLimits } from '../endpoints.js';
+import {
+  type Endpoint,
+  type EndpointRoute,
+  endpointRoute,
+  type JsonBody,
+  requestMeta,
+  withLimits,
+} from '../endpoints.js';
 import type { ChangeCredentials } from './change-credentials.js';
 import type { MySessions } from './my-sessions.js';
 import type { NewDevice } from './new-device.js';
@@ -23,7 +30,7 @@ export interface FlowHandlers {
   readonly sessions: MySessions;
 }
 
-type Handler = (ctx: RequestContext) => Promise<void>;
+type Handler = (ctx: RequestContext, body: JsonBody) => Promise<void>;
 
 const TOKEN_MAX = 256;
 
@@ -44,10 +51,6 @@ export function createFlowRoutes(
   const base = config.auth.base_path;
   const profile = config.auth.profile_path;
   const pw = 4 * config.passwords.max_length;
-  const body = (ctx: RequestContext) => {
-    continueIfExpected(ctx.req, ctx.res);
-    return readJsonObject(ctx.req, config.server.body_limit);
-  };
   const ok = (ctx: RequestContext, status: number, message: string, data?: unknown) => {
     withLimits(ctx, []);
     sendSuccess(ctx.res, status, message, data);
@@ -62,7 +65,7 @@ export function createFlowRoutes(
    */
   const linkHandler =
     (act: (token: unknown, ctx: RequestContext) => Promise<[string, unknown?]>): Handler =>
-    async (ctx) => {
+    async (ctx, body) => {
       if (ctx.req.method === 'HEAD') return ok(ctx, 200, 'Open this link with GET or POST it');
       let token: unknown;
       if (ctx.req.method === 'GET') {
@@ -70,7 +73,7 @@ export function createFlowRoutes(
         if (token === undefined)
           throw new GatewayError('validation_failed', { message: 'token: this field is required' });
       } else {
-        token = stringField(await body(ctx), 'token', TOKEN_MAX);
+        token = stringField(body, 'token', TOKEN_MAX);
       }
       const [message, data] = await act(token, ctx);
       ok(ctx, 200, message, data);
@@ -93,13 +96,13 @@ export function createFlowRoutes(
     });
     add('verify-email', `${base}/verify-email`, 'GET', 'public', verify);
     add('verify-email', `${base}/verify-email`, 'POST', 'public', verify);
-    add('verify-email-resend', `${base}/verify-email/resend`, 'POST', 'public', async (ctx) => {
-      const email = stringField(await body(ctx), 'email', 320);
+    add('verify-email-resend', `${base}/verify-email/resend`, 'POST', 'public', async (ctx, body) => {
+      const email = stringField(body, 'email', 320);
       await the().verification!.resend(email, requestMeta(ctx), report(ctx));
       ok(ctx, 202, 'If the address has an unverified account, a verification link was sent');
     });
-    add('password-reset-request', `${base}/password-reset/request`, 'POST', 'public', async (ctx) => {
-      const email = stringField(await body(ctx), 'email', 320);
+    add('password-reset-request', `${base}/password-reset/request`, 'POST', 'public', async (ctx, body) => {
+      const email = stringField(body, 'email', 320);
       await the().reset!.request(email, requestMeta(ctx), report(ctx));
       ok(ctx, 202, 'If the address has an account, a reset link was sent');
     });
@@ -113,8 +116,7 @@ export function createFlowRoutes(
         await the().reset!.check(token),
       ]),
     );
-    add('password-reset-confirm', `${base}/password-reset/confirm`, 'POST', 'public', async (ctx) => {
-      const b = await body(ctx);
+    add('password-reset-confirm', `${base}/password-reset/confirm`, 'POST', 'public', async (ctx, b) => {
       const token = stringField(b, 'token', TOKEN_MAX);
       await the().reset!.confirm(
         token,
@@ -124,8 +126,7 @@ export function createFlowRoutes(
       );
       ok(ctx, 200, 'Password reset; every session was signed out');
     });
-    add('email-change', `${profile}/email`, 'POST', 'required', async (ctx) => {
-      const b = await body(ctx);
+    add('email-change', `${profile}/email`, 'POST', 'required', async (ctx, b) => {
       const input = { password: stringField(b, 'password', pw), new_email: stringField(b, 'new_email', 320) };
       const data = await the().change.requestEmailChange(claims(ctx), input, requestMeta(ctx), report(ctx));
       ok(ctx, 202, 'A confirmation link was sent to the new address', data);
@@ -144,8 +145,7 @@ export function createFlowRoutes(
     add('sessions-not-me', `${base}/sessions/not-me`, 'POST', 'public', notMe);
   }
 
-  add('login-totp', `${base}/login/totp`, 'POST', 'public', async (ctx) => {
-    const b = await body(ctx);
+  add('login-totp', `${base}/login/totp`, 'POST', 'public', async (ctx, b) => {
     const challenge = stringField(b, 'challenge', TOKEN_MAX);
     const user = await the().twoFactor.complete(challenge, stringField(b, 'code', 64), requestMeta(ctx));
     ok(ctx, 200, 'Login successful', await accounts!.completeLogin(user, requestMeta(ctx)));
@@ -153,8 +153,8 @@ export function createFlowRoutes(
   add('totp-status', `${base}/totp`, 'GET', 'required', async (ctx) => {
     ok(ctx, 200, 'Two-factor status', await the().twoFactor.status(claims(ctx).sub));
   });
-  add('totp-enroll', `${base}/totp/enroll`, 'POST', 'required', async (ctx) => {
-    const password = stringField(await body(ctx), 'password', pw);
+  add('totp-enroll', `${base}/totp/enroll`, 'POST', 'required', async (ctx, body) => {
+    const password = stringField(body, 'password', pw);
     ok(
       ctx,
       200,
@@ -162,18 +162,17 @@ export function createFlowRoutes(
       await the().twoFactor.enroll(claims(ctx), password),
     );
   });
-  add('totp-confirm', `${base}/totp/confirm`, 'POST', 'required', async (ctx) => {
-    const code = stringField(await body(ctx), 'code', 64);
+  add('totp-confirm', `${base}/totp/confirm`, 'POST', 'required', async (ctx, body) => {
+    const code = stringField(body, 'code', 64);
     const data = await the().twoFactor.confirm(claims(ctx), code, requestMeta(ctx));
     ok(ctx, 200, 'Two-factor authentication enabled; keep the recovery codes safe', data);
   });
-  add('totp-disable', `${base}/totp/disable`, 'POST', 'required', async (ctx) => {
-    await the().twoFactor.disable(claims(ctx), stringField(await body(ctx), 'code', 64), requestMeta(ctx));
+  add('totp-disable', `${base}/totp/disable`, 'POST', 'required', async (ctx, body) => {
+    await the().twoFactor.disable(claims(ctx), stringField(body, 'code', 64), requestMeta(ctx));
     ok(ctx, 200, 'Two-factor authentication disabled');
   });
 
-  add('password-change', `${profile}/password`, 'POST', 'required', async (ctx) => {
-    const b = await body(ctx);
+  add('password-change', `${profile}/password`, 'POST', 'required', async (ctx, b) => {
     const input = {
       current_password: stringField(b, 'current_password', pw),
       new_password: stringField(b, 'new_password', pw),
@@ -207,7 +206,12 @@ export function createFlowRoutes(
 
   return list.map(([name, path, method, auth, handle, sub]) => ({
     config: endpointRoute(config, name, path, method, auth),
-    endpoint: { readsToken: auth !== 'public', handle } satisfies Endpoint,
+    endpoint: {
+      readsToken: auth !== 'public',
+      // Every POST here takes a JSON body; GET (and the HEAD it answers), DELETE take none.
+      body: method === 'POST' ? 'json' : 'none',
+      handle,
+    } satisfies Endpoint,
     exact: sub !== true,
   }));
 }

@@ -1,7 +1,10 @@
 // Input checks of register and login over HTTP: JSON only (415), bounded (413, also on the announced
-// length alone), parse errors 400 invalid_json, wrong types and missing fields name the field, and
-// the password policy names the rule. A refused registration never leaves a row behind.
+// length alone), parse errors 400 invalid_json, wrong types, missing fields and names holding control
+// or bidi characters name the field, and the password policy names the rule. A refused registration
+// never leaves a row behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPasswordPolicy } from '../../../gateway/auth/password-policy.js';
+import { createOperations } from '../../../gateway/operations.js';
 import type { TestGateway } from '../../support/gateway.js';
 import {
   call,
@@ -160,6 +163,52 @@ describe('field types and presence', () => {
   });
 
   it.each([
+    ['first_name', 'BEL', 'Ada\u0007'],
+    ['last_name', 'NUL', 'Love\u0000lace'],
+    ['first_name', 'a line feed', 'Ada\nX-Role: admin'],
+    ['last_name', 'a tab', 'Love\tlace'],
+    ['first_name', 'DEL', 'Ada\u007f'],
+    ['last_name', 'the C1 control NEL', 'Love\u0085lace'],
+    ['first_name', 'RIGHT-TO-LEFT OVERRIDE', 'Ada\u202eecalevol'],
+    ['last_name', 'LEFT-TO-RIGHT EMBEDDING', '\u202aLovelace'],
+    ['first_name', 'RIGHT-TO-LEFT ISOLATE', '\u2067Ada'],
+    ['last_name', 'POP DIRECTIONAL ISOLATE', 'Lovelace\u2069'],
+    ['first_name', 'LEFT-TO-RIGHT MARK', 'Ada\u200e'],
+    ['last_name', 'RIGHT-TO-LEFT MARK', '\u200fLovelace'],
+    ['first_name', 'ARABIC LETTER MARK', 'Ada\u061c'],
+    ['first_name', 'a lone high surrogate', 'Ada\ud800'],
+    ['last_name', 'a lone low surrogate', '\udc00Lovelace'],
+  ])(
+    'register with %s holding %s → 400 validation_failed naming it, and no row',
+    async (field, _name, value) => {
+      const before = userCount(gw);
+      const res = await register(gw, newUser({ [field]: value }));
+      expectFailure(res, 400, 'validation_failed');
+      expect(res.body?.message).toContain(field);
+      expect(userCount(gw)).toBe(before);
+    },
+  );
+
+  it.each([
+    ['accents and CJK', 'Zoë', '李'],
+    ['an apostrophe, a hyphen and spaces', "O'Brien", 'Smith-Jones de la Cruz'],
+    ['right-to-left letters', 'محمد', 'שרה'],
+    ['a zero-width non-joiner (Persian)', 'می\u200cخواهم', 'Rahimi'],
+    ['a virama and emoji', 'क्षत्रिय', 'Lovelace 🔑'],
+  ])('names with %s are accepted as written', async (_name, first, last) => {
+    const res = await register(gw, newUser({ first_name: first, last_name: last }));
+    expect(res.status, res.text).toBe(201);
+    expect([res.body?.data?.first_name, res.body?.data?.last_name]).toEqual([first, last]);
+  });
+
+  it('the name length rule is unchanged: 150 code points, not UTF-16 units', async () => {
+    expect((await register(gw, newUser({ first_name: '🔑'.repeat(150) }))).status).toBe(201);
+    const res = await register(gw, newUser({ first_name: '🔑'.repeat(151) }));
+    expectFailure(res, 400, 'validation_failed');
+    expect(res.body?.message).toContain('first_name');
+  });
+
+  it.each([
     ['no @', 'alice.example.com'],
     ['two @', 'a@b@example.com'],
     ['no domain dot', 'alice@localhost'],
@@ -224,6 +273,31 @@ describe('password policy through the API', () => {
     expect((await register(gw, user)).status).toBe(201);
     const before = userCount(gw);
     expectFailure(await register(gw, user), 409, 'email_taken');
+    expect(userCount(gw)).toBe(before);
+  });
+});
+
+describe('names set by an operator (portcullis user create)', () => {
+  it.each([
+    ['first_name', 'RIGHT-TO-LEFT OVERRIDE', 'Ada\u202e'],
+    ['last_name', 'BEL', 'Love\u0007lace'],
+    ['first_name', 'a lone surrogate', '\ud800'],
+  ])('%s holding %s → validation_failed naming it, and no row', async (field, _name, value) => {
+    const s = gw.services;
+    const ops = createOperations({
+      users: s.users,
+      state: s.state,
+      audit: s.audit,
+      hasher: s.hasher,
+      policy: createPasswordPolicy(gw.config.passwords),
+      guard: () => gw.current().guard,
+    });
+    const before = userCount(gw);
+    const { email, password, first_name, last_name } = newUser();
+    const input = { email, password, first_name, last_name, [field]: value };
+    const err: unknown = await ops.createUser(input, 'cli').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'validation_failed' });
+    expect((err as Error).message).toContain(field);
     expect(userCount(gw)).toBe(before);
   });
 });

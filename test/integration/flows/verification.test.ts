@@ -66,6 +66,19 @@ describe('email verification (require_verified_email: true)', () => {
     expect((await openLink(f.gw, link)).status).toBe(200);
   });
 
+  it('a link opened with a body that is not JSON is refused (415), like at any own endpoint, and not spent', async () => {
+    const u = newUser();
+    await register(f.gw, u);
+    const { link } = await mailedToken(f.sink, u.email, VERIFY);
+    const { pathname, search } = new URL(link);
+    const refused = await call(f.gw, 'GET', `${pathname}${search}`, {
+      body: 'hello',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expectFailure(refused, 415, 'unsupported_media_type');
+    expect((await openLink(f.gw, link)).status).toBe(200);
+  });
+
   it.each([
     ['flipped signature', flipSignature],
     ['another user id', (t: string) => t.replace(/^v1\.[0-9a-f]{32}/, `v1.${'0'.repeat(32)}`)],

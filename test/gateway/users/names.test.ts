@@ -1,0 +1,50 @@
+// The character rule for first and last names: controls, bidi formatting characters and lone surrogates
+// are refused with a message naming the field; letters of every script, marks and joiners are not.
+import { describe, expect, it } from 'vitest';
+import { nameProblem } from '../../../gateway/users/names.js';
+
+describe('nameProblem', () => {
+  it.each([
+    ['NUL', '\u0000'],
+    ['BEL', '\u0007'],
+    ['LF', '\n'],
+    ['CR', '\r'],
+    ['TAB', '\t'],
+    ['DEL', '\u007f'],
+    ['C1 NEL', '\u0085'],
+    ['C1 CSI', '\u009b'],
+    ['ALM', '\u061c'],
+    ['LRM', '\u200e'],
+    ['RLM', '\u200f'],
+    ['LRE', '\u202a'],
+    ['RLE', '\u202b'],
+    ['PDF', '\u202c'],
+    ['LRO', '\u202d'],
+    ['RLO', '\u202e'],
+    ['LRI', '\u2066'],
+    ['RLI', '\u2067'],
+    ['FSI', '\u2068'],
+    ['PDI', '\u2069'],
+    ['a lone high surrogate', '\ud800'],
+    ['a lone low surrogate', '\udfff'],
+    ['a reversed pair', '\udc00\ud800'],
+  ])('%s anywhere in the name is refused', (_name, bad) => {
+    for (const name of [bad, `Ada${bad}`, `${bad}Ada`, `A${bad}da`]) {
+      expect(nameProblem('first_name', name)).toMatch(/^first_name: /);
+    }
+  });
+
+  it.each([
+    ['ASCII', "Mary-Ann O'Brien"],
+    ['accents', 'Zoë Ñúñez'],
+    ['CJK', '李小龍'],
+    ['Arabic and Hebrew letters', 'محمد שרה'],
+    ['ZWNJ (Persian)', 'می\u200cخواهم'],
+    ['ZWJ (Devanagari)', 'क्\u200dष'],
+    ['a combining mark', 'Zoe\u0308'],
+    ['an astral character (a surrogate pair)', 'Ada 🔑 𝔄'],
+    ['a no-break space', 'Jean\u00a0Luc'],
+  ])('%s is accepted', (_name, name) => {
+    expect(nameProblem('last_name', name)).toBeNull();
+  });
+});
