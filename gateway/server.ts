@@ -116,6 +116,45 @@ export function createMainListener(
   // The response being written on each keep-alive socket: a parse error in a pipelined request
   // must not write its reply into (or in place of) that response.
   const answering = new WeakMap<Duplex, ServerResponse>();
+  // Pipelined requests (RFC 9112 §9.3) that Node parsed behind a response still being written: each
+  // starts once the one ahead closed, and none does if that response closed the connection (RFC 9112
+  // §9.6: no request after the one that closes is processed). Otherwise a request sent behind a refused
+  // one (413, garbage that closes, `Connection: close`) was forwarded or acted on, its answer never sent.
+  const behind = new WeakMap<Duplex, Array<() => void>>();
+
+  /** Starts a request now, or once the response ahead of it on its connection has closed. */
+  const admit = (req: IncomingMessage, res: ServerResponse, start: () => void): void => {
+    const socket = req.socket;
+    // Parsed from bytes read after a response that closes (Node reads on to drop its unread body).
+    if (socket.writableEnded || socket.destroyed) return;
+    if (!answering.has(socket)) {
+      answering.set(socket, res);
+      start();
+      return;
+    }
+    let queue = behind.get(socket);
+    if (queue === undefined) {
+      queue = [];
+      behind.set(socket, queue);
+    }
+    queue.push(() => {
+      answering.set(socket, res);
+      start();
+    });
+  };
+
+  /** After `res` closed on `socket`: starts the next pipelined request, or drops them all if it closed. */
+  const next = (socket: Duplex, res: ServerResponse): void => {
+    const queue = behind.get(socket);
+    if (queue === undefined) return;
+    if (!res.shouldKeepAlive || socket.destroyed || socket.writableEnded) {
+      behind.delete(socket);
+      return;
+    }
+    const start = queue.shift();
+    if (queue.length === 0) behind.delete(socket);
+    start?.();
+  };
 
   const begin = (ctx: RequestContext): void => {
     active++;
@@ -138,21 +177,21 @@ export function createMainListener(
       metrics.request(ctx);
       logAccess(ctx, log);
       done();
+      next(socket, ctx.res);
     });
     run(ctx, log, done);
   };
 
   const onRequest = (req: IncomingMessage, res: GatewayResponse): void => {
-    answering.set(req.socket, res);
-    begin(new RequestContext(req, res, current(), null, performance.now()));
+    const ctx = new RequestContext(req, res, current(), null, performance.now());
+    admit(req, res, () => begin(ctx));
   };
 
   /** A request with an `Expect`: the check-expectation stage refuses it unless it is exactly 100-continue. */
   const onExpect = (req: IncomingMessage, res: GatewayResponse, unmet: boolean): void => {
-    answering.set(req.socket, res);
     const ctx = new RequestContext(req, res, current(), null, performance.now());
     ctx.unmetExpectation = unmet;
-    begin(ctx);
+    admit(req, res, () => begin(ctx));
   };
 
   const server = createServer(

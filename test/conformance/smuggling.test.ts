@@ -23,6 +23,7 @@ beforeAll(async () => {
   gw = await startGateway(`
 routes:
   - { name: pub, path: /pub, upstream: "${up.origin}", auth: public }
+  - { name: lim, path: /lim, upstream: "${up.origin}", auth: public, body_limit: 16b }
 `);
 });
 
@@ -414,4 +415,36 @@ describe('controls: the same framing, unambiguous, is forwarded', () => {
         .sort(),
     ).toEqual(['/pub/pipe-a', '/pub/pipe-b']);
   });
+
+  it.each([
+    [
+      'the client asked to close (Connection: close)',
+      'GET /pub/close-first HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n',
+      200,
+    ],
+    [
+      'the first was refused with a close (two Host headers)',
+      'GET /pub/bad-host HTTP/1.1\r\nHost: gw.test\r\nHost: other.test\r\n\r\n',
+      400,
+    ],
+    [
+      'the first body was refused with a close (413 over body_limit)',
+      `POST /lim/x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 64\r\n\r\n${'x'.repeat(64)}`,
+      413,
+    ],
+  ])(
+    'security: no request pipelined behind a response that closes the connection is processed: %s',
+    async (_n, first, status) => {
+      const mark = up.requests.length;
+      const id = uniq();
+      const behind = `GET /pub/behind-${id} HTTP/1.1\r\nHost: gw.test\r\n\r\n`;
+      const conv = await converse(gw.port, first + behind + behind.replace('behind-', 'behind2-'), {
+        waitMs: 1_500,
+      });
+      expect(conv.responses.map((r) => r.status)).toEqual([status]);
+      expect(conv.closed).toBe(true);
+      // RFC 9112 §9.6: the requests behind it are neither forwarded nor answered.
+      expect(since(up, mark).filter((r) => r.url.includes(id))).toEqual([]);
+    },
+  );
 });
