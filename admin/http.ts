@@ -1,5 +1,6 @@
-// Request plumbing of the admin API: a tiny path router with 405 + Allow, strict query parsing and
-// bounded JSON bodies. Handlers live in admin/routes/*; this module knows nothing about users.
+// Request plumbing of the admin API: a tiny path router with 405 + Allow (HEAD served by GET), the query
+// parameters each endpoint declares checked in one place, and bounded JSON bodies. Handlers live in
+// admin/routes/*; this module knows nothing about users.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../gateway/errors.js';
 import { readJsonObject } from '../gateway/http/json-body.js';
@@ -12,21 +13,44 @@ export interface ApiCall {
   readonly res: ServerResponse;
   /** `:name` segments of the matched pattern, as sent (not percent-decoded). */
   readonly params: Readonly<Record<string, string>>;
-  readonly query: URLSearchParams;
+  /** The query parameters, already checked against the endpoint's declared `query`: each at most once. */
+  readonly query: ReadonlyMap<string, string>;
 }
 
 export type ApiHandler = (call: ApiCall) => Promise<void>;
 
+/** An endpoint that takes query parameters names them; a bare handler takes none. */
+export interface ApiEndpoint {
+  readonly query: readonly string[];
+  readonly handle: ApiHandler;
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
 export interface ApiRoute {
   /** e.g. `/api/users/:id/roles`; `:name` matches one non-empty segment. */
   readonly pattern: string;
-  readonly methods: Readonly<Partial<Record<'GET' | 'POST' | 'PUT' | 'DELETE', ApiHandler>>>;
+  readonly methods: Readonly<Partial<Record<Method, ApiHandler | ApiEndpoint>>>;
 }
 
 interface Compiled {
   readonly segments: readonly string[];
-  readonly route: ApiRoute;
+  readonly endpoints: ReadonlyMap<string, ApiEndpoint>;
   readonly allow: string;
+}
+
+const NO_QUERY: readonly string[] = [];
+
+/** The endpoints of a route by method, HEAD added beside GET: RFC 9110 §9.3.2, GET without the body. */
+function compile(route: ApiRoute): Compiled {
+  const endpoints = new Map<string, ApiEndpoint>();
+  for (const [method, entry] of Object.entries(route.methods)) {
+    const endpoint = typeof entry === 'function' ? { query: NO_QUERY, handle: entry } : entry;
+    endpoints.set(method, endpoint);
+    // Node writes no body for a HEAD request whatever the handler passes to end().
+    if (method === 'GET') endpoints.set('HEAD', endpoint);
+  }
+  return { segments: route.pattern.split('/').slice(1), endpoints, allow: [...endpoints.keys()].join(', ') };
 }
 
 export interface ApiRouter {
@@ -35,11 +59,7 @@ export interface ApiRouter {
 }
 
 export function createApiRouter(routes: readonly ApiRoute[]): ApiRouter {
-  const compiled: Compiled[] = routes.map((route) => ({
-    segments: route.pattern.split('/').slice(1),
-    route,
-    allow: Object.keys(route.methods).join(', '),
-  }));
+  const compiled = routes.map(compile);
 
   function match(path: string): { entry: Compiled; params: Record<string, string> } | null {
     const parts = path.split('/').slice(1);
@@ -64,25 +84,25 @@ export function createApiRouter(routes: readonly ApiRoute[]): ApiRouter {
     async dispatch(req, res, path) {
       const found = match(path);
       if (found === null) throw new GatewayError('not_found');
-      const method = req.method as keyof ApiRoute['methods'];
-      const handler = Object.hasOwn(found.entry.route.methods, method)
-        ? found.entry.route.methods[method]
-        : undefined;
-      if (handler === undefined) {
+      const endpoint = found.entry.endpoints.get(req.method ?? '');
+      if (endpoint === undefined) {
         throw new GatewayError('method_not_allowed', { headers: { allow: found.entry.allow } });
       }
-      const raw = req.url ?? '';
-      const at = raw.indexOf('?');
-      const query = new URLSearchParams(at < 0 ? '' : raw.slice(at + 1));
-      await handler({ req, res, params: found.params, query });
+      // Checked before the handler runs: an action with a stray parameter is refused, never half done.
+      const query = queryValues(req.url ?? '', endpoint.query);
+      await endpoint.handle({ req, res, params: found.params, query });
     },
   };
 }
 
-/** The query parameters, refusing unknown and repeated ones: a typo must not silently widen a search. */
-export function queryValues(query: URLSearchParams, allowed: readonly string[]): Map<string, string> {
+/**
+ * The query parameters of a request target, refusing unknown and repeated ones: a typo must not silently
+ * widen a search, and an endpoint that takes none must not look as if it honoured one.
+ */
+function queryValues(target: string, allowed: readonly string[]): Map<string, string> {
+  const at = target.indexOf('?');
   const out = new Map<string, string>();
-  for (const [name, value] of query) {
+  for (const [name, value] of new URLSearchParams(at < 0 ? '' : target.slice(at + 1))) {
     if (!allowed.includes(name)) {
       throw new GatewayError('validation_failed', { message: `${name}: unknown query parameter` });
     }

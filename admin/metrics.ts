@@ -35,6 +35,8 @@ export interface MetricsStats {
 }
 
 export interface AdminMetrics extends GatewayMetrics {
+  /** Once per admin API call (`/api/*`), refused ones included; 0 = no answer was sent. */
+  adminRequest(status: number): void;
   watch(sources: MetricSources): void;
   render(): Promise<{ contentType: string; text: string }>;
   stats(): Promise<MetricsStats>;
@@ -127,6 +129,15 @@ export function createMetrics(): AdminMetrics {
     help: 'Logins refused with 429 account_locked.',
     registers: [registry],
   });
+  // The admin listener's own series, apart from the main listener's: a burst of 401s is someone
+  // guessing the admin token.
+  const adminRequests = new Counter({
+    name: 'portcullis_admin_requests_total',
+    help: 'Admin API calls by status (401: refused at the token gate; 0: no answer sent).',
+    labelNames: ['status'],
+    registers: [registry],
+  });
+  adminRequests.inc({ status: '401' }, 0);
   const upstreamErrors = new Counter({
     name: 'portcullis_upstream_errors_total',
     help: 'Requests the upstream failed (refused, broke off or timed out), by error code.',
@@ -267,6 +278,9 @@ export function createMetrics(): AdminMetrics {
       else count.pending++;
       entry.latency(seconds);
       if (ctx.errorCode !== null) codeChildren.get(ctx.errorCode)?.inc();
+    },
+    adminRequest(status) {
+      adminRequests.inc({ status: String(status) });
     },
     stateOp(op: StateOp) {
       const timing = stateLatency.recorder(op);

@@ -1,12 +1,15 @@
-// The admin listener: probes (/healthz, /readyz), /metrics and the web page without a token, and the
-// bearer-token gate in front of /api/*. It never shares a port with the main listener; the API plugs in
-// behind the gate (admin/api.ts).
+// The admin listener: probes (/healthz, /readyz), /metrics and the web page without a token, the
+// bearer-token gate in front of /api/* with one log line per API call, and the same answers to HTTP-level
+// garbage as the main listener. It never shares a port with it; the API plugs in behind the gate (admin/api.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import { GatewayError, toGatewayError } from '../gateway/errors.js';
+import { answerClientError } from '../gateway/http/client-error.js';
 import { sendError, sendJson, sendSuccess } from '../gateway/http/reply.js';
 import type { Logger } from '../gateway/logger.js';
+import { checkRequestHead, MAX_HEADER_FIELDS } from '../gateway/pipeline/check-host.js';
 import type { PageHandler } from './page.js';
 
 export type AdminApiHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
@@ -22,6 +25,8 @@ export interface AdminOptions {
   readonly metrics?: () => Promise<{ contentType: string; text: string }>;
   /** The web page at `/` and its assets. */
   readonly page?: PageHandler;
+  /** Counts each API call by the status answered (0: none was sent). */
+  readonly countApiRequest?: (status: number) => void;
   readonly log: Logger;
 }
 
@@ -45,30 +50,68 @@ export function createTokenCheck(token: string | null): (header: string | undefi
   };
 }
 
+/** The probes and /metrics are read-only: GET, and HEAD for the same headers without the body. */
+function readOnly(req: IncomingMessage): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    throw new GatewayError('method_not_allowed', { headers: { allow: 'GET, HEAD' } });
+}
+
+/** A refusal at the token gate is logged at warn: a run of them is someone guessing the admin token. */
+const GATE_CODES: ReadonlySet<string> = new Set(['missing_token', 'invalid_token']);
+
 export function createAdminServer(options: AdminOptions): Server {
   const checkToken = createTokenCheck(options.token);
+  const { log } = options;
   if (options.token === null)
-    options.log.warn({}, 'admin.token is not set: the admin API is off (/api/* answers 401)');
+    log.warn({}, 'admin.token is not set: the admin API is off (/api/* answers 401)');
+  // The response being written on each keep-alive socket, for the clientError handler (as on the main port).
+  const answering = new WeakMap<Duplex, ServerResponse>();
 
-  // One line per authorised API call (the query is left out: it may carry search terms).
-  const api = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    path: string,
-    handler: AdminApiHandler,
-  ): Promise<void> => {
+  // One line (and one count) per API call, refused ones included. The query is left out: it may carry
+  // search terms. Nothing from the Authorization header is ever logged.
+  const api = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const started = performance.now();
+    let code: string | undefined;
     res.once('close', () => {
-      const ms = Math.round((performance.now() - started) * 100) / 100;
-      options.log.info({ method: req.method, path, status: res.statusCode, ms }, 'admin request');
+      const status = res.headersSent ? res.statusCode : 0;
+      options.countApiRequest?.(status);
+      const line = {
+        method: req.method,
+        path,
+        status: status === 0 ? undefined : status,
+        code,
+        ms: Math.round((performance.now() - started) * 100) / 100,
+        ip: req.socket.remoteAddress,
+        aborted: res.writableFinished ? undefined : true,
+      };
+      if (code !== undefined && GATE_CODES.has(code)) log.warn(line, 'admin request');
+      else log.info(line, 'admin request');
     });
-    await handler(req, res, path);
+    try {
+      checkRequestHead(req);
+      if (req.rawHeaders.filter((_, i) => i % 2 === 0 && _.toLowerCase() === 'authorization').length > 1) {
+        throw new GatewayError('bad_request', { message: 'Duplicate Authorization header' });
+      }
+      checkToken(req.headers.authorization);
+      if (options.api === undefined) throw new GatewayError('not_found');
+      await options.api(req, res, path);
+    } catch (err) {
+      const e = toGatewayError(err);
+      code = e.code;
+      throw e;
+    }
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0]!;
-    if (path === '/healthz') return sendSuccess(res, 200, 'ok');
+    if (path === '/api' || path.startsWith('/api/')) return api(req, res, path);
+    checkRequestHead(req);
+    if (path === '/healthz') {
+      readOnly(req);
+      return sendSuccess(res, 200, 'ok');
+    }
     if (path === '/readyz') {
+      readOnly(req);
       const failing = await options.readiness();
       if (failing.length === 0) return sendSuccess(res, 200, 'ready');
       return sendJson(res, 503, {
@@ -78,29 +121,49 @@ export function createAdminServer(options: AdminOptions): Server {
       });
     }
     if (path === '/metrics' && options.metrics !== undefined) {
-      if (req.method !== 'GET') throw new GatewayError('method_not_allowed', { headers: { allow: 'GET' } });
+      readOnly(req);
       const { contentType, text } = await options.metrics();
-      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': contentType,
+        'content-length': Buffer.byteLength(text),
+        'cache-control': 'no-store',
+      });
       res.end(text);
       return;
-    }
-    if (path === '/api' || path.startsWith('/api/')) {
-      const auth = req.headers.authorization;
-      if (req.rawHeaders.filter((_, i) => i % 2 === 0 && _.toLowerCase() === 'authorization').length > 1) {
-        throw new GatewayError('bad_request', { message: 'Duplicate Authorization header' });
-      }
-      checkToken(auth);
-      if (options.api !== undefined) return api(req, res, path, options.api);
     }
     if (options.page?.(req, res, path) === true) return;
     throw new GatewayError('not_found');
   };
 
-  return createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      const e = toGatewayError(err);
-      if (e.status >= 500) options.log.error({ err: e.cause ?? e, path: req.url }, 'admin request failed');
-      if (!sendError(res, e)) res.destroy();
-    });
-  });
+  const server = createServer(
+    {
+      // Node's own Host check answers outside the envelope: checkRequestHead does it instead.
+      requireHostHeader: false,
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      // Node enforces both timeouts only when it checks its connections (every 30 s by default): a slow
+      // head would hold its socket for up to 40 s instead of 10.
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      answering.set(req.socket, res);
+      res.once('close', () => {
+        if (answering.get(req.socket) === res) answering.delete(req.socket);
+      });
+      handle(req, res).catch((err: unknown) => {
+        const e = toGatewayError(err);
+        if (e.status >= 500) {
+          log.error({ err: e.cause ?? e, path: (req.url ?? '').split('?')[0] }, 'admin request failed');
+        }
+        if (!sendError(res, e)) res.destroy();
+      });
+    },
+  );
+  // As on the main listener: Node drops the fields past this count silently, so a second Host or
+  // Authorization placed after them would dodge the duplicate checks; checkRequestHead refuses the excess.
+  server.maxHeadersCount = MAX_HEADER_FIELDS + 1;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+    answerClientError(err, socket, answering),
+  );
+  return server;
 }

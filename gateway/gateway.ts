@@ -154,6 +154,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
       stats: () => metrics.stats(),
     }),
     metrics: () => metrics.render(),
+    countApiRequest: (status) => metrics.adminRequest(status),
     page: createAdminPage(),
     log,
   });

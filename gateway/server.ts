@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { GatewayConfig } from '../config/types.js';
 import { GatewayError, toGatewayError } from './errors.js';
+import { answerClientError } from './http/client-error.js';
 import { sendError, writeRawError } from './http/reply.js';
 import { GatewayResponse } from './http/response.js';
 import type { Logger } from './logger.js';
@@ -22,11 +23,6 @@ export interface MainListener {
   drain(timeoutMs: number): Promise<void>;
 }
 
-const CLIENT_ERRORS: Record<string, GatewayError> = {
-  HPE_HEADER_OVERFLOW: new GatewayError('headers_too_large', { close: true }),
-  ERR_HTTP_REQUEST_TIMEOUT: new GatewayError('request_timeout', { close: true }),
-};
-const GARBAGE = new GatewayError('bad_request', { message: 'Malformed HTTP request', close: true });
 const CONNECT_REFUSED = new GatewayError('bad_path', { close: true });
 
 function logAccess(ctx: RequestContext, log: Logger): void {
@@ -247,25 +243,9 @@ export function createMainListener(
     begin(new RequestContext(req, res, current(), { socket, head }, performance.now()));
   });
 
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (!socket.writable || err.code === 'ECONNRESET') {
-      socket.destroy();
-      return;
-    }
-    const pending = answering.get(socket);
-    if (pending?.req.complete === true) {
-      // The error is in a later pipelined request: a reply now would land inside this response's
-      // body or be read as its answer. Finish it (without keep-alive), then close.
-      pending.shouldKeepAlive = false;
-      pending.once('close', () => socket.destroy());
-      answering.delete(socket);
-      return;
-    }
-    // The error is in the body being forwarded (or the client left mid-body): that exchange can't
-    // finish. Reply if its status line is not out yet; closing aborts the upstream request.
-    if (pending?.headersSent === true) socket.destroy();
-    else writeRawError(socket, CLIENT_ERRORS[err.code ?? ''] ?? GARBAGE);
-  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+    answerClientError(err, socket, answering),
+  );
 
   return {
     server,

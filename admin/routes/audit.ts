@@ -3,7 +3,7 @@
 import { GatewayError } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
 import type { AdminApiDeps } from '../api.js';
-import { type ApiRoute, intValue, queryValues } from '../http.js';
+import { type ApiRoute, intValue } from '../http.js';
 import { auditView } from '../views.js';
 
 const EVENT_TYPE = /^[a-z][a-z_]{0,63}$/;
@@ -24,21 +24,23 @@ export function auditRoutes(deps: AdminApiDeps): ApiRoute[] {
     {
       pattern: '/api/audit',
       methods: {
-        GET: async ({ query, res }) => {
-          const q = queryValues(query, ['user', 'type', 'since', 'limit']);
-          const user = q.get('user') || undefined;
-          const type = q.get('type') || undefined;
-          const since = q.get('since') || undefined;
-          if (type !== undefined && !EVENT_TYPE.test(type)) {
-            throw new GatewayError('validation_failed', { message: 'type: not an event type' });
-          }
-          const events = await deps.services.users.listAudit({
-            limit: intValue(q.get('limit'), 'limit', 100, 500),
-            ...(user === undefined ? {} : { user }),
-            ...(type === undefined ? {} : { type }),
-            ...(since === undefined ? {} : { since: parseSince(since) }),
-          });
-          sendSuccess(res, 200, 'Audit events', { events: events.map(auditView) });
+        GET: {
+          query: ['user', 'type', 'since', 'limit'],
+          handle: async ({ query: q, res }) => {
+            const user = q.get('user') || undefined;
+            const type = q.get('type') || undefined;
+            const since = q.get('since') || undefined;
+            if (type !== undefined && !EVENT_TYPE.test(type)) {
+              throw new GatewayError('validation_failed', { message: 'type: not an event type' });
+            }
+            const events = await deps.services.users.listAudit({
+              limit: intValue(q.get('limit'), 'limit', 100, 500),
+              ...(user === undefined ? {} : { user }),
+              ...(type === undefined ? {} : { type }),
+              ...(since === undefined ? {} : { since: parseSince(since) }),
+            });
+            sendSuccess(res, 200, 'Audit events', { events: events.map(auditView) });
+          },
         },
       },
     },

@@ -4,7 +4,7 @@ import { GatewayError } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
 import type { User } from '../../gateway/users/user-store.js';
 import type { AdminApiDeps } from '../api.js';
-import { type ApiCall, type ApiRoute, intValue, noBody, queryValues, requireBody } from '../http.js';
+import { type ApiCall, type ApiRoute, intValue, noBody, requireBody } from '../http.js';
 import { lockView, loginView, sessionView, userView } from '../views.js';
 
 /** Who the audit log names for actions taken through the admin API. */
@@ -49,8 +49,7 @@ export async function userDetail(deps: AdminApiDeps, user: User) {
   };
 }
 
-async function search({ query, res }: ApiCall, deps: AdminApiDeps): Promise<void> {
-  const q = queryValues(query, ['q', 'limit', 'cursor']);
+async function search({ query: q, res }: ApiCall, deps: AdminApiDeps): Promise<void> {
   const cursor = q.get('cursor');
   const text = q.get('q')?.trim();
   const result = await deps.services.users.searchUsers({
@@ -67,7 +66,10 @@ export function userRoutes(deps: AdminApiDeps): ApiRoute[] {
     sendSuccess(call.res, 200, message, await userDetail(deps, user));
 
   return [
-    { pattern: '/api/users', methods: { GET: (call) => search(call, deps) } },
+    {
+      pattern: '/api/users',
+      methods: { GET: { query: ['q', 'limit', 'cursor'], handle: (call) => search(call, deps) } },
+    },
     {
       pattern: '/api/users/:id',
       methods: {

@@ -1,5 +1,6 @@
 // HTTP-level checks on the request head that Node's parser leaves to us: exactly one valid Host (RFC 9112
 // §3.2) among a bounded number of fields, and no transfer coding but chunked. Failures close the connection.
+import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { normalizeHost } from '../routing/host.js';
 import type { RequestContext, Stage } from './context.js';
@@ -12,34 +13,42 @@ import type { RequestContext, Stage } from './context.js';
  */
 export const MAX_HEADER_FIELDS = 256;
 
+/**
+ * The checks on one request head; returns the normalised Host. Exported for the admin listener, which
+ * has no pipeline but must refuse the same heads the same way.
+ */
+export function checkRequestHead(req: IncomingMessage): string {
+  const raw = req.rawHeaders;
+  if (raw.length > 2 * MAX_HEADER_FIELDS) {
+    throw new GatewayError('headers_too_large', { message: 'Too many header fields', close: true });
+  }
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') count++;
+  }
+  if (count !== 1) {
+    throw new GatewayError('bad_request', {
+      message: count === 0 ? 'Host header is required' : 'Duplicate Host header',
+      close: true,
+    });
+  }
+  // Node frames any coding list ending in chunked, but forwards the body with the other codings still
+  // applied and unnamed (Transfer-Encoding is hop-by-hop): refuse what we cannot honour (RFC 9112 §6.1).
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
+    throw new GatewayError('bad_request', { message: 'Unsupported Transfer-Encoding', close: true });
+  }
+  try {
+    return normalizeHost(req.headers.host);
+  } catch (err) {
+    // An empty or malformed Host is HTTP-level garbage like a missing one: answer, then close.
+    throw new GatewayError('bad_request', { message: 'Invalid Host header', cause: err, close: true });
+  }
+}
+
 export function createCheckHost(): Stage {
   return function checkHost(ctx: RequestContext): void {
-    const raw = ctx.req.rawHeaders;
-    if (raw.length > 2 * MAX_HEADER_FIELDS) {
-      throw new GatewayError('headers_too_large', { message: 'Too many header fields', close: true });
-    }
-    let count = 0;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      if (name.length === 4 && name.toLowerCase() === 'host') count++;
-    }
-    if (count !== 1) {
-      throw new GatewayError('bad_request', {
-        message: count === 0 ? 'Host header is required' : 'Duplicate Host header',
-        close: true,
-      });
-    }
-    // Node frames any coding list ending in chunked, but forwards the body with the other codings still
-    // applied and unnamed (Transfer-Encoding is hop-by-hop): refuse what we cannot honour (RFC 9112 §6.1).
-    const te = ctx.req.headers['transfer-encoding'];
-    if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
-      throw new GatewayError('bad_request', { message: 'Unsupported Transfer-Encoding', close: true });
-    }
-    try {
-      ctx.host = normalizeHost(ctx.req.headers.host);
-    } catch (err) {
-      // An empty or malformed Host is HTTP-level garbage like a missing one: answer, then close.
-      throw new GatewayError('bad_request', { message: 'Invalid Host header', cause: err, close: true });
-    }
+    ctx.host = checkRequestHead(ctx.req);
   };
 }

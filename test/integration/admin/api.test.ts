@@ -81,12 +81,12 @@ describe('unknown users, paths and methods', () => {
   );
 
   it.each([
-    ['PATCH', '/api/users/:id', 'GET'],
-    ['POST', '/api/users', 'GET'],
+    ['PATCH', '/api/users/:id', 'GET, HEAD'],
+    ['POST', '/api/users', 'GET, HEAD'],
     ['GET', '/api/reload', 'POST'],
-    ['PUT', '/api/users/:id/sessions', 'GET, DELETE'],
+    ['PUT', '/api/users/:id/sessions', 'GET, HEAD, DELETE'],
     ['GET', '/api/users/:id/roles', 'PUT'],
-    ['DELETE', '/api/audit', 'GET'],
+    ['DELETE', '/api/audit', 'GET, HEAD'],
   ])('%s %s is 405 with Allow: %s', async (method, path, allow) => {
     const res = await admin(fx.gw, method, at(path));
     expectFailure(res, 405, 'method_not_allowed');
