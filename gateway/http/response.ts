@@ -71,6 +71,35 @@ export class GatewayResponse<
     return false;
   }
 
+  /**
+   * Adds ours to a flat [name, value, ...] list of an upstream's answer (lowercase names; ours to
+   * extend), after it, minus the names the upstream sent itself: an upstream that sets its own
+   * X-Request-Id or any rate-limit field answers for them (the three RateLimit-* as one group). Vary is
+   * joined instead. Returns the list.
+   */
+  addReplyHeaders<List extends OutgoingHttpHeader[]>(headers: List): List {
+    const own = this.own;
+    const theirs = headers.length;
+    // Whether the reply already carries a RateLimit-* field: decided once, at the first of ours.
+    let theirLimits: boolean | undefined;
+    for (let i = 0; i < own.length; i += 2) {
+      const name = own[i]!;
+      if (isRateLimitField(name)) {
+        theirLimits ??= this.carriesRateLimit(headers, theirs, undefined);
+        if (!theirLimits) headers.push(name, own[i + 1]!);
+        continue;
+      }
+      const at = listIndex(headers, name, theirs);
+      if (at === -1) {
+        // Names set with setHeader (lowercased by Node) win over ours too.
+        if (!this.hasHeader(name)) headers.push(name, own[i + 1]!);
+      } else if (name === 'vary') {
+        headers[at + 1] = joinVary(headers[at + 1], own[i + 1]!);
+      }
+    }
+    return headers;
+  }
+
   // Every status line goes through here: Node's end() and write() without writeHead() call
   // writeHead(this.statusCode) themselves.
   override writeHead(statusCode: number, statusMessage?: string, headers?: HeaderList): this;
@@ -84,28 +113,11 @@ export class GatewayResponse<
     const headers = typeof messageOrHeaders === 'string' ? maybeHeaders : messageOrHeaders;
     const own = this.own;
     if (own.length > 0 && !this.headersSent) {
-      // Whether the reply already carries a RateLimit-* field: decided once, at the first of ours.
-      let theirLimits: boolean | undefined;
-      if (Array.isArray(headers)) {
-        // The forwarding path: the upstream's flat list (built for this reply, so ours to extend), with
-        // lowercase names. Ours go after it, minus the names the upstream sent itself.
-        const theirs = headers.length;
-        for (let i = 0; i < own.length; i += 2) {
-          const name = own[i]!;
-          if (isRateLimitField(name)) {
-            theirLimits ??= this.carriesRateLimit(headers, theirs, undefined);
-            if (!theirLimits) headers.push(name, own[i + 1]!);
-            continue;
-          }
-          const at = listIndex(headers, name, theirs);
-          if (at === -1) {
-            // Names set with setHeader (lowercased by Node) win over ours too.
-            if (!this.hasHeader(name)) headers.push(name, own[i + 1]!);
-          } else if (name === 'vary') {
-            headers[at + 1] = joinVary(headers[at + 1], own[i + 1]!);
-          }
-        }
-      } else {
+      // The forwarding path passes the upstream's flat list, built for this reply.
+      if (Array.isArray(headers)) this.addReplyHeaders(headers);
+      else {
+        // Whether the reply already carries a RateLimit-* field: decided once, at the first of ours.
+        let theirLimits: boolean | undefined;
         for (let i = 0; i < own.length; i += 2) {
           const name = own[i]!;
           if (isRateLimitField(name)) {

@@ -7,8 +7,9 @@ import { continueIfExpected, sendError } from '../http/reply.js';
 import type { Logger } from '../logger.js';
 import type { UpstreamTarget } from '../upstream/balancer.js';
 import { limitBody } from '../upstream/body-limit.js';
+import { isConnectFailure, isTimeout, type UpstreamFailure } from '../upstream/failure.js';
 import { filterResponseHeaders } from '../upstream/headers.js';
-import { type PoolRegistry, proxyHttp, type UpstreamFailure } from '../upstream/http-client.js';
+import { type PoolRegistry, proxyHttp } from '../upstream/http-client.js';
 import type { WebSocketRelay } from '../upstream/websocket.js';
 import type { RequestContext, Stage } from './context.js';
 
@@ -25,9 +26,18 @@ function hasBody(ctx: RequestContext): boolean {
   );
 }
 
-function failureError(kind: UpstreamFailure, cause: Error): GatewayError {
+/**
+ * The client's answer to an upstream failure. A connect that timed out is 504 like a silent upstream
+ * (RFC 9110 §15.6.5: no timely response); a refused or broken connection is 502. When the request body
+ * was not read to its end the connection is closed after the answer, rather than reading a body that
+ * no upstream will get.
+ */
+function failureError(kind: UpstreamFailure, cause: Error, bodyUnread: boolean): GatewayError {
   if (cause instanceof GatewayError) return cause;
-  return new GatewayError(kind === 'timeout' ? 'upstream_timeout' : 'upstream_unavailable', { cause });
+  return new GatewayError(isTimeout(kind) ? 'upstream_timeout' : 'upstream_unavailable', {
+    cause,
+    close: bodyUnread,
+  });
 }
 
 export function createForward(deps: ForwardDeps): Stage {
@@ -36,23 +46,36 @@ export function createForward(deps: ForwardDeps): Stage {
   function forwardUpgrade(ctx: RequestContext): void {
     const match = ctx.match!;
     const route = match.entry.config;
-    // The match-route stage already refused upgrades other than WebSocket on a `websocket: true` route.
+    const balancer = match.entry.balancer;
+    // The match-route stage already refused upgrades other than a WebSocket GET on a `websocket: true` route.
     const upgrade = ctx.upgrade!;
-    const target = match.entry.balancer.pick();
+    const target = balancer.pick();
+    const res = ctx.res;
     ctx.ended = true;
-    websockets.relay(
-      ctx.req,
-      upgrade.socket as Socket,
-      upgrade.head,
-      target.origin,
-      match.forwardPath,
-      ctx.upstreamHeaders!,
-      (err) => {
-        log.warn({ reqId: ctx.reqId, route: route.name, err: err.message }, 'websocket upstream failed');
-        if (!sendError(ctx.res, new GatewayError('upstream_unavailable', { cause: err })))
-          upgrade.socket.destroy();
+    websockets.relay({
+      req: ctx.req,
+      socket: upgrade.socket as Socket,
+      head: upgrade.head,
+      origin: target.origin,
+      path: match.forwardPath,
+      headers: ctx.upstreamHeaders!,
+      timeoutMs: route.timeout,
+      // Our reply headers (X-Request-Id, RateLimit-*, CORS) on the 101 and on a refusal alike; a refusal is
+      // an HTTP answer like any other, so its hop-by-hop fields go.
+      switchingHeaders: (headers) => res.addReplyHeaders(headers),
+      answerHeaders: (headers) => res.addReplyHeaders(filterResponseHeaders(headers)),
+      onAnswer: () => balancer.markUp(target),
+      onUnreachable: () => balancer.markDown(target),
+      onFailure: (kind, err) => {
+        const gatewayError = failureError(kind, err, false);
+        ctx.errorCode = gatewayError.code;
+        log.warn(
+          { reqId: ctx.reqId, route: route.name, code: gatewayError.code, err: err.message },
+          'websocket upstream failed',
+        );
+        if (!sendError(res, gatewayError)) upgrade.socket.destroy();
       },
-    );
+    });
   }
 
   function send(
@@ -60,6 +83,7 @@ export function createForward(deps: ForwardDeps): Stage {
     target: UpstreamTarget,
     body: Readable | null,
     retriesLeft: number,
+    deadline: number,
   ): void {
     const match = ctx.match!;
     const route = match.entry.config;
@@ -72,19 +96,21 @@ export function createForward(deps: ForwardDeps): Stage {
         headers: ctx.upstreamHeaders!,
         body,
         timeoutMs: route.timeout,
+        // The route timeout bounds the whole wait for the answer, a retry on the next target included.
+        headTimeoutMs: Math.max(1, deadline - Date.now()),
         res,
         responseHeaders: filterResponseHeaders,
         onResponse: () => match.entry.balancer.markUp(target),
+        onUnreachable: () => match.entry.balancer.markDown(target),
         onFailure: (kind, cause, responded) => {
-          if (kind === 'connect') match.entry.balancer.markDown(target);
-          // Nothing was sent when the connection was refused, so a bodiless request may try the next target.
-          if (kind === 'connect' && body === null && retriesLeft > 0 && !res.destroyed) {
-            send(ctx, match.entry.balancer.pick(target), null, retriesLeft - 1);
+          // Nothing was sent when no connection was made, so a bodiless request may try the next target.
+          if (isConnectFailure(kind) && body === null && retriesLeft > 0 && !res.destroyed) {
+            send(ctx, match.entry.balancer.pick(target), null, retriesLeft - 1, deadline);
             return;
           }
           // The client left (its close aborted us): nobody to answer, and not the upstream's failure.
           if (res.destroyed) return;
-          const err = failureError(kind, cause);
+          const err = failureError(kind, cause, body !== null && !ctx.req.complete);
           ctx.errorCode = err.code;
           if (responded || !sendError(res, err)) {
             log.warn(
@@ -121,6 +147,12 @@ export function createForward(deps: ForwardDeps): Stage {
     }
     if (body !== null) continueIfExpected(ctx.req, ctx.res);
     ctx.ended = true;
-    send(ctx, entry.balancer.pick(), body, body === null ? entry.balancer.targets.length - 1 : 0);
+    send(
+      ctx,
+      entry.balancer.pick(),
+      body,
+      body === null ? entry.balancer.targets.length - 1 : 0,
+      Date.now() + entry.config.timeout,
+    );
   };
 }

@@ -2,24 +2,19 @@
 // request and response bodies both ways with backpressure. It does not choose targets or headers.
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { type Dispatcher, Pool, util } from 'undici';
+import { type Dispatcher, errors, Pool, util } from 'undici';
+import { CoarseDeadline } from './coarse-deadline.js';
+import { CONNECT_ERRNO, CONNECT_TIMEOUT_MS, isConnectFailure, type UpstreamFailure } from './failure.js';
 
-/** What went wrong talking to the upstream, decided from undici's stable error codes. */
-export type UpstreamFailure = 'connect' | 'timeout' | 'aborted' | 'failed';
+export type { UpstreamFailure } from './failure.js';
 
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
+/** What went wrong, decided from undici's stable error codes (and node:net's, which undici passes on). */
 export function classifyUpstreamError(err: Error): UpstreamFailure {
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  if (CONNECT_CODES.has(code)) return 'connect';
+  if (CONNECT_ERRNO.has(code)) return 'connect';
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect_timeout';
   if (TIMEOUT_CODES.has(code)) return 'timeout';
   if (code === 'UND_ERR_ABORTED') return 'aborted';
   return 'failed';
@@ -35,7 +30,7 @@ export class PoolRegistry {
       pool = new Pool(origin, {
         keepAliveTimeout: 4_000,
         keepAliveMaxTimeout: 60_000,
-        connect: { timeout: 5_000 },
+        connect: { timeout: CONNECT_TIMEOUT_MS },
       });
       this.pools.set(origin, pool);
     }
@@ -64,7 +59,13 @@ export interface ProxyCall {
   readonly path: string;
   readonly headers: string[];
   readonly body: Readable | null;
+  /** The longest silence inside the answer's body (ms). */
   readonly timeoutMs: number;
+  /**
+   * How long the answer's head may take (ms), counted from this dispatch with the connect included but
+   * not the time the request body takes to go out (the client's pace); an interim (1xx) answer restarts it.
+   */
+  readonly headTimeoutMs: number;
   readonly res: ServerResponse;
   /**
    * Turns the upstream's headers (flat [name, value, ...], names lowercase, yours to change) into the
@@ -74,6 +75,11 @@ export interface ProxyCall {
   /** Called once on failure; `responded` tells whether the client already has the status line. */
   readonly onFailure: (kind: UpstreamFailure, cause: Error, responded: boolean) => void;
   readonly onResponse: (status: number) => void;
+  /**
+   * No connection to the target could be made (refused, unreachable, or not within CONNECT_TIMEOUT_MS).
+   * Passive health: also called when the route timeout had already answered the client.
+   */
+  readonly onUnreachable: () => void;
 }
 
 /**
@@ -111,24 +117,90 @@ function relayInformational(res: ServerResponse, statusCode: number, headers: re
 class ProxyHandler implements Dispatcher.DispatchHandler {
   private abortExchange: ((err: Error) => void) | null = null;
   private abortReason: Error | null = null;
+  /** The exchange has ended (completed, failed, or aborted by us): nothing is left to abort. */
   private done = false;
+  /** onFailure has been called: later failures of this exchange are no longer the client's. */
+  private failureReported = false;
+  /** What was left of the clock (ms) while it is held for the upload; -1 when not held. */
+  private heldWith = -1;
   /** Body bytes still expected by Content-Length; -1 when unknown or already ended. */
   private remaining = -1;
   private resumeReading: (() => void) | null = null;
   private readonly call: ProxyCall;
   private readonly resume = (): void => this.resumeReading?.();
+  private readonly expire = (): void => {
+    const err = new errors.HeadersTimeoutError('no answer head within the route timeout');
+    if (this.connected) {
+      // Comes back through onError, as undici's own headersTimeout would.
+      this.abort(err);
+      return;
+    }
+    // Still connecting: answer now. The attempt goes on until it connects (aborted at once, in onConnect)
+    // or fails (onError: then it only informs passive health).
+    this.abortReason = err;
+    this.report('timeout', err);
+  };
+  /** The route's clock for the answer head (see start): coarse, since nearly every request clears it. */
+  private readonly clock: CoarseDeadline;
 
   constructor(call: ProxyCall) {
     this.call = call;
+    this.clock = new CoarseDeadline(this.expire);
+  }
+
+  /** undici has written (or is writing) the request on a connection. */
+  get connected(): boolean {
+    return this.abortExchange !== null;
+  }
+
+  /**
+   * Starts the route's clock for the answer head, at dispatch. undici's own headersTimeout starts only
+   * once the request is written on a connection, and undici cannot cancel a request still waiting for
+   * one: a connect that hangs (up to CONNECT_TIMEOUT_MS) would not count against the route timeout.
+   */
+  start(): void {
+    this.clock.start(this.call.headTimeoutMs);
+    this.call.body?.once('end', this.bodySent);
+  }
+
+  /** The whole body went to undici: the clock goes on with what was left of it (see onConnect). */
+  private readonly bodySent = (): void => {
+    if (this.heldWith < 0) return;
+    this.clock.start(this.heldWith);
+    this.heldWith = -1;
+  };
+
+  /** The clock has nothing more to watch: the head arrived, or the exchange failed or was aborted. */
+  private stopClock(): void {
+    this.heldWith = -1;
+    this.clock.stop();
+  }
+
+  private report(kind: UpstreamFailure, cause: Error): void {
+    if (this.failureReported) return;
+    this.failureReported = true;
+    this.call.onFailure(kind, cause, this.call.res.headersSent);
   }
 
   onConnect(abort: (err?: Error) => void): void {
     this.abortExchange = abort;
-    if (this.abortReason !== null) this.abort(this.abortReason);
+    if (this.abortReason !== null) {
+      this.abort(this.abortReason);
+      return;
+    }
+    // The upload goes at the client's pace, not the upstream's (undici's headersTimeout does not run
+    // while it writes the request either): hold the clock until the body is sent.
+    const body = this.call.body;
+    if (body !== null && !body.readableEnded && this.clock.armed) {
+      this.heldWith = this.clock.remainingMs();
+      this.clock.stop();
+    }
   }
 
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
     const res = this.call.res;
+    if (statusCode >= 200) this.stopClock();
+    else if (this.clock.armed) this.clock.start(this.call.headTimeoutMs);
     if (res.destroyed) return true;
     const headers: string[] = new Array(raw.length);
     let length: string | undefined;
@@ -176,14 +248,22 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
 
   onError(error: Error): void {
     this.done = true;
-    this.call.onFailure(classifyUpstreamError(error), error, this.call.res.headersSent);
+    this.stopClock();
+    const kind = classifyUpstreamError(error);
+    if (isConnectFailure(kind)) this.call.onUnreachable();
+    this.report(kind, error);
   }
 
   abort(reason: Error): void {
-    if (this.abortExchange === null) this.abortReason = reason;
-    else if (!this.done) {
+    this.stopClock();
+    if (!this.connected) {
+      // undici cannot cancel a request waiting for a connection: onConnect aborts it.
+      this.abortReason = reason;
+      return;
+    }
+    if (!this.done) {
       this.done = true;
-      this.abortExchange(reason);
+      this.abortExchange!(reason);
     }
   }
 }
@@ -196,13 +276,15 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
 export function proxyHttp(call: ProxyCall, abortable: (abort: (reason: Error) => void) => void): void {
   const handler = new ProxyHandler(call);
   abortable((reason) => handler.abort(reason));
+  handler.start();
   call.pool.dispatch(
     {
       path: call.path,
       method: call.method as Dispatcher.HttpMethod,
       headers: call.headers,
       body: call.body,
-      headersTimeout: call.timeoutMs,
+      // undici's own clock, from the write on and held while the body goes out: behind ours, a backstop.
+      headersTimeout: call.headTimeoutMs,
       bodyTimeout: call.timeoutMs,
     },
     handler,

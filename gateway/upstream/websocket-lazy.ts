@@ -23,17 +23,17 @@ export function lazyWebSocketRelay(): LazyWebSocketRelay {
 
   return {
     preload() {
-      // A failure to load surfaces on the first upgrade, through its onError.
+      // A failure to load surfaces on the first upgrade, through its onFailure (502).
       load().catch(() => undefined);
     },
-    relay(req, socket, head, origin, path, headers, onError) {
+    relay(call) {
       if (relay !== null) {
-        relay.relay(req, socket, head, origin, path, headers, onError);
+        relay.relay(call);
         return;
       }
       load().then(
-        (r) => r.relay(req, socket, head, origin, path, headers, onError),
-        (err: unknown) => onError(err instanceof Error ? err : new Error(String(err))),
+        (r) => r.relay(call),
+        (err: unknown) => call.onFailure('failed', err instanceof Error ? err : new Error(String(err))),
       );
     },
     close() {

@@ -5,6 +5,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import {
+  type BlackholeUpstream,
+  type RawUpstream,
+  startBlackholeUpstream,
+  startRawUpstream,
+} from '../support/misbehaving.js';
 import { frame, frameReader, startWsUpstream, type WsUpstream } from '../support/ws.js';
 import { expectEnvelope, http, rawExchange, waitFor } from './helpers.js';
 
@@ -41,9 +47,17 @@ function openWs(
 let gw: TestGateway;
 let ws: WsUpstream;
 let deadPort: number;
+let silent: RawUpstream;
+let denier: RawUpstream;
+let blackhole: BlackholeUpstream;
 
 beforeAll(async () => {
   ws = await startWsUpstream();
+  silent = await startRawUpstream();
+  denier = await startRawUpstream(
+    'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 6\r\nx-upstream: yes\r\n\r\ndenied',
+  );
+  blackhole = await startBlackholeUpstream();
   const probe = createServer();
   await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
   deadPort = (probe.address() as AddressInfo).port;
@@ -55,11 +69,15 @@ routes:
   - { name: ws, path: /ws, upstream: "${ws.origin}", auth: public, websocket: true, strip_prefix: true }
   - { name: plain, path: /plain, upstream: "${ws.origin}", auth: public }
   - { name: ws-dead, path: /wsdead, upstream: "http://127.0.0.1:${deadPort}", auth: public, websocket: true }
+  - { name: bhws, path: /bhws, upstream: "${silent.origin}", auth: public, websocket: true, timeout: 1s }
+  - { name: ws-hang, path: /wshang, upstream: "${blackhole.origin}", auth: public, websocket: true, timeout: 1s }
+  - { name: ws-deny, path: /wsdeny, upstream: "${denier.origin}", auth: public, websocket: true }
 `);
 });
 
 afterAll(async () => {
   await gw?.stop();
+  await Promise.all([silent?.close(), denier?.close(), blackhole?.close()]);
   ws?.server.closeAllConnections();
   await ws?.close();
 });
@@ -175,6 +193,75 @@ describe('WebSocket relay', () => {
     const ex = rawExchange(gw.port, upgradeRequest('/nowhere'));
     expectEnvelope(await ex.response, 404, 'route_not_found');
   });
+
+  it('the 101 carries our X-Request-Id and RateLimit headers', async () => {
+    const { socket, head } = await openWs(gw.port, '/ws/ids', 'X-Request-Id: ws-trace.101\r\n');
+    socket.destroy();
+    const lines = head.toLowerCase().split('\r\n');
+    expect(lines).toContain('x-request-id: ws-trace.101');
+    expect(lines.filter((l) => l.startsWith('ratelimit-limit: '))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('ratelimit-remaining: '))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('ratelimit-reset: '))).toHaveLength(1);
+    expect(lines).toContain('upgrade: websocket');
+    await waitFor(() => gw.inFlight() === 0, 3_000, 'the relayed connection to be released');
+  });
+
+  it("an upstream's refusal of the handshake reaches the client with our headers and no Connection: Upgrade", async () => {
+    const ex = rawExchange(gw.port, upgradeRequest('/wsdeny/x', 'X-Request-Id: ws-denied.1\r\n'));
+    const res = await ex.response;
+    expect(res.status).toBe(403);
+    expect(res.body.toString()).toBe('denied');
+    expect(res.headers['x-upstream']).toBe('yes');
+    expect(res.headers['x-request-id']).toBe('ws-denied.1');
+    expect(res.headers['ratelimit-limit']).toMatch(/^\d+$/);
+    expect(res.headers['ratelimit-remaining']).toMatch(/^\d+$/);
+    expect(res.headers['ratelimit-reset']).toMatch(/^\d+$/);
+    // The client's Connection: Upgrade is not the answer's; the gateway closes after it.
+    expect(res.headers.connection?.toLowerCase()).not.toContain('upgrade');
+    expect(res.headers.upgrade).toBeUndefined();
+    expect(await ex.closed()).toBe(true);
+    await waitFor(() => gw.inFlight() === 0, 3_000, 'in-flight count to drop');
+  });
+
+  it.each([
+    ['a POST', (r: string) => r.replace(/^GET/, 'POST')],
+    ['a PUT', (r: string) => r.replace(/^GET/, 'PUT')],
+    ['an HTTP/1.0 GET', (r: string) => r.replace(' HTTP/1.1\r\n', ' HTTP/1.0\r\n')],
+  ])(
+    '%s with Upgrade: websocket is 400 bad_request (handshakes are HTTP/1.1 GETs), never forwarded',
+    async (_name, edit) => {
+      const before = ws.upgrades.length + ws.requests.length;
+      const ex = rawExchange(gw.port, edit(upgradeRequest('/ws/post', 'Content-Length: 0\r\n')));
+      expectEnvelope(await ex.response, 400, 'bad_request');
+      expect(await ex.closed()).toBe(true);
+      expect(ws.upgrades.length + ws.requests.length).toBe(before);
+    },
+  );
+
+  it('an upstream that accepts and never answers the handshake: 504 upstream_timeout at the route timeout, both sockets closed', async () => {
+    const started = performance.now();
+    const ex = rawExchange(gw.port, upgradeRequest('/bhws/x'));
+    expectEnvelope(await ex.response, 504, 'upstream_timeout');
+    const ms = performance.now() - started;
+    expect(ms).toBeGreaterThan(900);
+    expect(ms).toBeLessThan(2_500);
+    expect(await ex.closed()).toBe(true);
+    expect(silent.sockets.length).toBeGreaterThan(0);
+    await waitFor(() => silent.closed() === silent.sockets.length, 3_000, 'the upstream socket to close');
+    await waitFor(() => gw.inFlight() === 0, 3_000, 'in-flight count to drop');
+  }, 10_000);
+
+  it('an upgrade whose connect to the upstream hangs: 504 upstream_timeout at the route timeout', async (ctx) => {
+    ctx.skip(!blackhole.hangs, 'the kernel here completes or refuses connects to a full listener');
+    const started = performance.now();
+    const ex = rawExchange(gw.port, upgradeRequest('/wshang/x'));
+    expectEnvelope(await ex.response, 504, 'upstream_timeout');
+    const ms = performance.now() - started;
+    expect(ms).toBeGreaterThan(900);
+    expect(ms).toBeLessThan(2_500);
+    expect(await ex.closed()).toBe(true);
+    await waitFor(() => gw.inFlight() === 0, 3_000, 'in-flight count to drop');
+  }, 10_000);
 
   it('an unreachable websocket upstream is 502 upstream_unavailable', async () => {
     const ex = rawExchange(gw.port, upgradeRequest('/wsdead/x'));

@@ -1,0 +1,102 @@
+// Upstreams that misbehave at the TCP level, for timeout and protocol-edge tests: one whose connects
+// never complete, one that accepts and never answers, and one that writes fixed bytes to any request.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export interface BlackholeUpstream {
+  readonly origin: string;
+  /** False where the kernel did not drop SYNs to the full listener (tests that need it skip). */
+  readonly hangs: boolean;
+  close(): Promise<void>;
+}
+
+/** True when a connect to `port` is still pending after `ms` (nothing accepted, nothing refused). */
+function connectHangs(port: number, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const settle = (hangs: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(hangs);
+    };
+    const timer = setTimeout(() => settle(true), ms);
+    socket.once('connect', () => settle(false));
+    socket.once('error', () => settle(false));
+  });
+}
+
+/** A listener with a full accept queue that is never drained (Python, so nothing accepts for it). */
+export async function startBlackholeUpstream(): Promise<BlackholeUpstream> {
+  const script = fileURLToPath(new URL('./blackhole_upstream.py', import.meta.url));
+  const child: ChildProcess = spawn('python3', [script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const m = /PORT (\d+)/.exec(buffered);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`blackhole upstream exited with ${code}`)));
+  });
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    hangs: await connectHangs(port, 300),
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.stdin!.end();
+      }),
+  };
+}
+
+export interface RawUpstream {
+  readonly origin: string;
+  readonly server: Server;
+  /** Every connection accepted so far. */
+  readonly sockets: Socket[];
+  /** How many of them have closed. */
+  closed(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * A node:net server. With `answer`, it writes those bytes (then closes) once a request head has
+ * arrived; without, it accepts and never writes a byte.
+ */
+export async function startRawUpstream(answer?: string): Promise<RawUpstream> {
+  const sockets: Socket[] = [];
+  let closed = 0;
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    socket.once('close', () => closed++);
+    if (answer === undefined) {
+      // Read and drop whatever arrives, so that the peer's FIN is seen and the socket closes.
+      socket.resume();
+      return;
+    }
+    let head = '';
+    const onData = (chunk: Buffer): void => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      socket.end(answer);
+    };
+    socket.on('data', onData);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
+    sockets,
+    closed: () => closed,
+    close: () =>
+      new Promise<void>((done) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => done());
+      }),
+  };
+}
