@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { configOption, extraArgument, parseCommandLine, UsageError } from './cli-args.js';
 import { ConfigError } from './config-error.js';
 import { loadConfigFile } from './load.js';
 import type { GatewayConfig } from './types.js';
@@ -26,22 +27,13 @@ export function defaultConfigFile(cwd: string = process.cwd()): string {
   return candidates.find((file) => existsSync(file)) ?? join(cwd, 'gateway.yaml');
 }
 
-function parseArgs(argv: readonly string[]): { file: string | null } | { error: string } {
+function parseArgs(argv: readonly string[]): { file: string | undefined; help: boolean } {
   const args = argv[0] === 'check-config' ? argv.slice(1) : argv;
-  let file: string | null = null;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    if (arg === '--config' || arg === '-c') {
-      const next = args[++i];
-      if (next === undefined || next === '') return { error: `${arg} needs a file` };
-      file = next;
-    } else if (arg.startsWith('--config=')) {
-      file = arg.slice('--config='.length);
-    } else {
-      return { error: `unknown argument ${arg}` };
-    }
-  }
-  return { file };
+  const line = parseCommandLine(args, { config: { type: 'string', short: 'c' } });
+  if (line.help) return { file: undefined, help: true };
+  const problem = line.problem ?? extraArgument(line.positionals, 0);
+  if (problem !== null) throw new UsageError(problem);
+  return { file: configOption(line.values.config), help: false };
 }
 
 /** Hides the password of a postgres:// or redis:// URL: the summary may end up in CI logs. */
@@ -93,12 +85,19 @@ export function summarize(config: GatewayConfig): string {
 }
 
 export function runCheckConfig(argv: readonly string[], out: CheckOutput, env: NodeJS.ProcessEnv): number {
-  const args = parseArgs(argv);
-  if ('error' in args) {
-    out.stderr.write(`check-config: ${args.error}\n${USAGE}`);
+  let args: ReturnType<typeof parseArgs>;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    out.stderr.write(`check-config: ${err.message}\n${USAGE}`);
     return 2;
   }
-  const file = args.file === null ? defaultConfigFile() : resolve(args.file);
+  if (args.help) {
+    out.stdout.write(USAGE);
+    return 0;
+  }
+  const file = args.file === undefined ? defaultConfigFile() : resolve(args.file);
   try {
     const loaded = loadConfigFile(file, { env });
     for (const warning of loaded.warnings) out.stdout.write(`warning: ${warning}\n`);

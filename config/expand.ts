@@ -36,9 +36,18 @@ function resolveReference(body: string, ctx: ExpandContext): ExpandResult {
       ? { ok: false, message: `environment variable ${name} is not set` }
       : { ok: true, value };
   }
+  const fallback = body.slice(sep + 2);
+  // The reference ends at the first `}`: `${A:-${B}}` would silently yield the text "${B}" (plus a stray
+  // `}`). Refused whether or not A is set, so a file's meaning never depends on the environment. The
+  // default is not echoed: it may be a secret.
+  if (fallback.includes('${')) {
+    return {
+      ok: false,
+      message: `\${${name}:-…} has \${ in its default: nested references are not supported`,
+    };
+  }
   // Like the shell's `:-`: an empty variable counts as unset, so `SECRET_KEY=` can't mean "no secret".
   if (value !== undefined && value !== '') return { ok: true, value };
-  const fallback = body.slice(sep + 2);
   if (fallback !== GENERATE_DEFAULT) return { ok: true, value: fallback };
   try {
     return { ok: true, value: ctx.generate(name) };

@@ -1,4 +1,4 @@
-// Loads a config: YAML with lines → `${VAR}` expansion → schema and rules → resolved paths → deep freeze.
+// Loads a config: strict UTF-8 → YAML with lines → `${VAR}` expansion → schema and rules → resolved paths → deep freeze.
 // It throws one ConfigError listing every problem; it never logs, opens pools or reads key files.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -7,6 +7,7 @@ import { expandTree, type PathProblem } from './expand.js';
 import { validateConfig } from './schema.js';
 import { GENERATED_SECRETS_FILE } from './secrets.js';
 import type { GatewayConfig, LoadedConfig } from './types.js';
+import { decodeUtf8 } from './utf8.js';
 import { parseYaml } from './yaml-source.js';
 
 export interface LoadOptions {
@@ -67,7 +68,11 @@ function deepFreeze<T>(value: T): T {
 
 export function loadConfigText(text: string, opts: LoadTextOptions): LoadedConfig {
   const parsed = parseYaml(text);
-  if (!parsed.ok) throw new ConfigError(parsed.problems.map((p) => ({ path: 'yaml', ...p })));
+  if (!parsed.ok) {
+    throw new ConfigError(
+      parsed.problems.map((p) => ({ path: p.path ?? 'yaml', message: p.message, line: p.line })),
+    );
+  }
 
   const generated = new Set<string>();
   const secretsFile = opts.generatedSecret?.file ?? join(opts.dir, 'data', GENERATED_SECRETS_FILE);
@@ -112,12 +117,16 @@ export function loadConfigText(text: string, opts: LoadTextOptions): LoadedConfi
 
 export function loadConfigFile(file: string, opts: LoadOptions): LoadedConfig {
   const path = resolve(file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
     throw new ConfigError([{ path, message: `cannot read the config file (${code})`, line: null }]);
   }
-  return loadConfigText(text, { ...opts, file: path, dir: dirname(path) });
+  const decoded = decodeUtf8(bytes);
+  if (!decoded.ok) {
+    throw new ConfigError([{ path: 'config', message: 'file is not valid UTF-8', line: decoded.line }]);
+  }
+  return loadConfigText(decoded.text, { ...opts, file: path, dir: dirname(path) });
 }

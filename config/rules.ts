@@ -1,5 +1,6 @@
-// Rules that span several keys (HS256 secret length, workers vs storage, route clashes, reserved paths).
+// Cross-key rules (HS256 secret length, workers vs storage, listener ports, route clashes, reserved paths).
 // Pure and schema-free: it judges whichever keys parsed; a key that failed its own check is skipped here.
+import { isIP } from 'node:net';
 import type { PathSegment } from './config-error.js';
 import type { PathProblem } from './expand.js';
 import type { GatewayConfig, RouteConfig } from './types.js';
@@ -18,6 +19,7 @@ export interface PartialConfig {
   readonly mail: Part<GatewayConfig['mail']> | undefined;
   readonly identity_headers: Part<GatewayConfig['identity_headers']> | undefined;
   readonly routes: readonly { readonly index: number; readonly route: Part<RouteConfig> }[];
+  readonly echo_upstream: GatewayConfig['echo_upstream'] | undefined;
 }
 
 /** Paths the gateway answers itself: a route there would be dead or, worse, shadow a login endpoint. */
@@ -64,10 +66,6 @@ function deploymentRules(c: PartialConfig, report: Report): void {
         '(create it with portcullis keygen --algorithm EdDSA --out FILE)',
     );
   }
-  const main = c.server?.port;
-  if (main !== undefined && main !== 0 && c.admin?.port === main) {
-    report(['admin', 'port'], 'must differ from server.port');
-  }
   const p = c.passwords;
   if (p?.min_length !== undefined && p.max_length !== undefined && p.max_length < p.min_length) {
     report(['passwords', 'max_length'], 'must be at least passwords.min_length');
@@ -78,6 +76,48 @@ function deploymentRules(c: PartialConfig, report: Report): void {
       report(['brute_force', 'account_failure_limit'], 'must be at least brute_force.failure_limit');
     }
   }
+}
+
+/** The addresses a listen host stands for, as far as a pure check can tell (no DNS). */
+function addressesOf(host: string): string[] {
+  const bare = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return bare === 'localhost' ? ['127.0.0.1', '::1'] : [bare];
+}
+
+/** Could two listeners on these hosts collide on one port? The wildcards take every address of theirs. */
+function hostsOverlap(a: string, b: string): boolean {
+  return addressesOf(a).some((x) =>
+    addressesOf(b).some(
+      (y) =>
+        x === y ||
+        // `::` is dual-stack in Node (IPv4 too); `0.0.0.0` takes every IPv4 address and any host name.
+        x === '::' ||
+        y === '::' ||
+        (x === '0.0.0.0' && isIP(y) !== 6) ||
+        (y === '0.0.0.0' && isIP(x) !== 6),
+    ),
+  );
+}
+
+/** Every pair of listeners (main, admin, echo upstream): the second would fail at start with EADDRINUSE. */
+function listenerRules(c: PartialConfig, report: Report): void {
+  const listeners: { path: PathSegment[]; key: string; host: string; port: number }[] = [];
+  const add = (path: PathSegment[], key: string, host: string | undefined, port: number | undefined) => {
+    if (host !== undefined && port !== undefined) listeners.push({ path, key, host, port });
+  };
+  add(['server', 'port'], 'server.port', c.server?.host, c.server?.port);
+  add(['admin', 'port'], 'admin.port', c.admin?.host, c.admin?.port);
+  add(['echo_upstream'], 'echo_upstream', c.echo_upstream?.host, c.echo_upstream?.port);
+  listeners.forEach((l, i) => {
+    // Port 0 is any free port: never the same as another listener's.
+    if (l.port === 0) return;
+    const other = listeners.slice(0, i).find((o) => o.port === l.port && hostsOverlap(o.host, l.host));
+    if (other === undefined) return;
+    report(
+      l.path,
+      l.key === 'echo_upstream' ? `must use another port than ${other.key}` : `must differ from ${other.key}`,
+    );
+  });
 }
 
 function identityHeaderRules(c: PartialConfig, report: Report): void {
@@ -93,6 +133,9 @@ function identityHeaderRules(c: PartialConfig, report: Report): void {
     else seen.set(canonicalHeader(name), key);
   }
 }
+
+const withHead = (methods: readonly string[]): readonly string[] =>
+  methods.includes('GET') && !methods.includes('HEAD') ? [...methods, 'HEAD'] : methods;
 
 const under = (path: string, prefix: string): boolean =>
   path === prefix || path.startsWith(prefix === '/' ? '/' : `${prefix}/`);
@@ -129,14 +172,22 @@ function routeRules(c: PartialConfig, report: Report): void {
       }
     }
     // Longest-prefix matching has no way to choose between two identical candidates.
-    if (r.host === undefined || r.methods === undefined) return;
+    const mine = r.methods;
+    if (r.host === undefined || mine === undefined) return;
     for (const { index: j, route: o } of c.routes.slice(0, pos)) {
-      if (o.path !== path || o.host !== r.host || o.methods === undefined) continue;
-      const overlap =
-        r.methods === null || o.methods === null || r.methods.some((m) => o.methods?.includes(m));
-      if (!overlap) continue;
+      const theirs = o.methods;
+      if (o.path !== path || o.host !== r.host || theirs === undefined) continue;
+      const direct = mine === null || theirs === null || mine.some((m) => theirs.includes(m));
+      // The router serves HEAD with a GET route: a HEAD route beside it would quietly take HEAD over.
+      const viaHead =
+        !direct &&
+        mine !== null &&
+        theirs !== null &&
+        withHead(mine).some((m) => withHead(theirs).includes(m));
+      if (!direct && !viaHead) continue;
       const name = o.name === undefined ? '' : ` "${o.name}"`;
-      report(['routes', index, 'path'], `same host, path and methods as routes[${j}]${name}`);
+      const why = viaHead ? ' (a GET route serves HEAD too)' : '';
+      report(['routes', index, 'path'], `same host, path and methods as routes[${j}]${name}${why}`);
       break;
     }
   });
@@ -163,6 +214,7 @@ export function checkConfigRules(c: PartialConfig): PathProblem[] {
   const report: Report = (path, message) => problems.push({ path, message });
   tokenRules(c, report);
   deploymentRules(c, report);
+  listenerRules(c, report);
   identityHeaderRules(c, report);
   mailRules(c, report);
   routeRules(c, report);

@@ -21,6 +21,7 @@ import {
   checkRouteName,
   checkRoutePath,
   checkSize,
+  checkSizeWithin,
   checkStateStore,
   checkUpstream,
   checkUsersStore,
@@ -47,7 +48,9 @@ const toNumber = (v: unknown): unknown =>
   typeof v === 'string' && /^[+-]?\d+$/.test(v.trim()) ? Number(v) : v;
 const toBoolean = (v: unknown): unknown => (v === 'true' ? true : v === 'false' ? false : v);
 
-const int = (min: number, max: number) => z.preprocess(toNumber, z.number().int().min(min).max(max));
+// Not z.int(): its implicit ±2^53 bounds would report a huge port twice (beyond 2^53 and beyond 65535).
+const int = (min: number, max: number) =>
+  z.preprocess(toNumber, z.number().min(min).max(max).refine(Number.isInteger, 'must be an integer'));
 const bool = () => z.preprocess(toBoolean, z.boolean());
 const text = () => z.string().trim().min(1);
 const port = () => int(0, 65_535);
@@ -119,7 +122,8 @@ const serverSchema = z.strictObject({
   idle_timeout: duration(1, DAY_MS).default(D.server.idle_timeout),
   keep_alive_timeout: duration(1, DAY_MS).default(D.server.keep_alive_timeout),
   shutdown_timeout: duration(0, DAY_MS).default(D.server.shutdown_timeout),
-  max_header_size: size().default(D.server.max_header_size),
+  // Below 1kb nearly every request is a 431; 0 would fall back to Node's default; above 1mb is no limit.
+  max_header_size: leaf(checkSizeWithin(1024, 1024 * 1024, '1kb to 1mb')).default(D.server.max_header_size),
 });
 
 const adminSchema = z.strictObject({
@@ -353,6 +357,7 @@ function partialOf<S extends Shape>(shape: S, raw: unknown): PartialOf<S> | unde
 
 function partialConfig(root: Record<string, unknown>): PartialConfig {
   const routes = Array.isArray(root.routes) ? root.routes : [];
+  const echo = gatewaySchema.shape.echo_upstream.safeParse(root.echo_upstream);
   return {
     server: partialOf(sections.server.shape, root.server),
     admin: partialOf(sections.admin.shape, root.admin),
@@ -364,6 +369,7 @@ function partialConfig(root: Record<string, unknown>): PartialConfig {
     mail: partialOf(sections.mail.shape, root.mail),
     identity_headers: partialOf(sections.identity_headers.shape, root.identity_headers),
     routes: routes.map((raw: unknown, index) => ({ index, route: partialOf(routeSchema.shape, raw) ?? {} })),
+    echo_upstream: echo.success ? echo.data : undefined,
   };
 }
 

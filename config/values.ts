@@ -50,11 +50,34 @@ export function checkRate(input: unknown): Checked<Rate> {
   return rate === null ? bad(UNIT_MESSAGES.rate) : ok(rate);
 }
 
-/** `""` turns the admin API off; a short bearer token guarding user management is guessable. */
+/** A size within [min, max] bytes; `label` spells the bounds as the docs do (`1kb to 1mb`). */
+export function checkSizeWithin(
+  min: number,
+  max: number,
+  label: string,
+): (input: unknown) => Checked<number> {
+  return (input) => {
+    const r = checkSize(input);
+    if (!r.ok) return r;
+    return r.value < min || r.value > max ? bad(`must be from ${label}`) : r;
+  };
+}
+
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+/** 40 spaces or `abab…` pass a length rule. A random 32-character hex token has fewer than 8 different
+ * characters with probability 3.5e-8 (64 hex characters: 1e-19; `openssl rand -hex 32` gives 64). */
+export const MIN_ADMIN_TOKEN_DISTINCT = 8;
+
+/** `""` turns the admin API off; a short or repetitive bearer token guarding user management is guessable. */
 export function checkAdminToken(text: string): Checked<string | null> {
   if (text === '') return ok(null);
-  if ([...text].length < 32)
-    return bad('must be at least 32 characters (or empty to turn the admin API off)');
+  // A bearer token travels in a header: white space would be cut or folded, controls refused.
+  if (/[\s\p{Cc}]/u.test(text)) return bad('must not contain white space or control characters');
+  const chars = [...text];
+  if (chars.length < MIN_ADMIN_TOKEN_LENGTH)
+    return bad(`must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (or empty to turn the admin API off)`);
+  if (new Set(chars).size < MIN_ADMIN_TOKEN_DISTINCT)
+    return bad(`must have at least ${MIN_ADMIN_TOKEN_DISTINCT} different characters`);
   return ok(text);
 }
 

@@ -4,6 +4,8 @@ import { type Alias, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, pa
 import { formatPath, type PathSegment } from './config-error.js';
 
 export interface YamlProblem {
+  /** The key path the problem is about; absent for a syntax error (reported as `yaml`). */
+  readonly path?: string;
   readonly message: string;
   readonly line: number | null;
 }
@@ -16,6 +18,8 @@ export type YamlResult =
 const MAX_NODES = 100_000;
 const MAX_ALIAS_USES = 1_000;
 const MAX_DEPTH = 64;
+const MERGE_KEY = '<<';
+const MERGE_MESSAGE = 'merge keys (<<) are not supported: write the keys out';
 
 class Stop extends Error {}
 
@@ -25,10 +29,12 @@ export function parseYaml(text: string): YamlResult {
   const lineOf = (offset: number | undefined): number | null =>
     offset === undefined ? null : lineCounter.linePos(offset).line;
 
-  const problems: YamlProblem[] = [...doc.errors, ...doc.warnings].map((e) => ({
-    message: e.message.split('\n')[0] ?? e.message,
-    line: lineOf(e.pos[0]),
-  }));
+  const problems: YamlProblem[] = [...doc.errors, ...doc.warnings].map((e) =>
+    // The library's wording ("please use YAML.parseAllDocuments()") speaks to programmers, not operators.
+    e.code === 'MULTIPLE_DOCS'
+      ? { path: 'config', message: 'only one YAML document is allowed', line: lineOf(e.pos[0]) }
+      : { message: e.message.split('\n')[0] ?? e.message, line: lineOf(e.pos[0]) },
+  );
   if (problems.length > 0) return { ok: false, problems };
 
   const lines = new Map<string, number>();
@@ -71,6 +77,16 @@ export function parseYaml(text: string): YamlResult {
           fail('keys must be plain strings', isMap(node) ? node : null);
         }
         const key = String((keyNode as { value: unknown }).value);
+        if (key === MERGE_KEY) {
+          // YAML 1.2 has no merge keys: `<<` would be an unknown key, and the keys it meant to bring
+          // would each be reported missing. One message per `<<` instead (an alias reusing it adds none);
+          // the schema is not run until they are gone.
+          const line = lineOf(isScalar(keyNode) ? keyNode.range?.[0] : undefined);
+          if (!problems.some((p) => p.message === MERGE_MESSAGE && p.line === line)) {
+            problems.push({ path: formatPath(path) || 'config', message: MERGE_MESSAGE, line });
+          }
+          continue;
+        }
         const keyPath = [...path, key];
         mark(keyPath, isScalar(keyNode) ? keyNode : null);
         const value = convert(pair.value, keyPath, depth + 1);
@@ -87,6 +103,7 @@ export function parseYaml(text: string): YamlResult {
   try {
     mark([], doc.contents);
     const value = doc.contents === null ? {} : convert(doc.contents, [], 0);
+    if (problems.length > 0) return { ok: false, problems };
     return { ok: true, value: value === null ? {} : value, lines };
   } catch (err) {
     if (err instanceof Stop) return { ok: false, problems };

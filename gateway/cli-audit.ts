@@ -1,46 +1,103 @@
 // `portcullis audit verify|list`: checks the tamper-evident audit chain (names the first broken
 // link) and prints recent security events as JSON lines. Reads the user store only.
-import { parseArgs } from 'node:util';
+import {
+  configOption,
+  extraArgument,
+  type Invocation,
+  parseCommandLine,
+  UsageError,
+} from '../config/cli-args.js';
 import type { GatewayConfig } from '../config/types.js';
+import { AUDIT_LIST_MAX, isEventType, parseAuditTime } from './audit-query.js';
+import { type CliIo, EXIT_FAILED, EXIT_OK, failure } from './cli-io.js';
 import { openUserStore } from './services.js';
 
+export const AUDIT_USAGE = `usage: portcullis audit verify
+       portcullis audit list [--user ID] [--type T] [--since TIME] [--limit N]
+TIME is ISO-8601 or milliseconds since the epoch; N is 1-${AUDIT_LIST_MAX} (default 50). Options: --config FILE.
+`;
+
+const SPEC = {
+  user: { type: 'string' },
+  type: { type: 'string' },
+  since: { type: 'string' },
+  limit: { type: 'string' },
+  config: { type: 'string' },
+} as const;
+
+export type AuditCommand =
+  | { readonly action: 'verify' }
+  | {
+      readonly action: 'list';
+      readonly user: string | undefined;
+      readonly type: string | undefined;
+      readonly since: Date | undefined;
+      readonly limit: number;
+    };
+
+export function parseAuditCommand(argv: readonly string[]): Invocation<AuditCommand> {
+  const line = parseCommandLine(argv, SPEC);
+  if (line.help) return { help: true };
+  const [action, ...rest] = line.positionals;
+  const known = action === 'verify' || action === 'list';
+  const label = known ? `audit ${action}` : 'audit';
+  const fail = (message: string): UsageError => new UsageError(message, label);
+  if (line.problem !== null) throw fail(line.problem);
+  if (action === undefined) throw fail('an action is required');
+  if (!known) throw fail(`unknown action ${action}`);
+  const extra = extraArgument(rest, 0);
+  if (extra !== null) throw fail(extra);
+  const { values } = line;
+  const config = configOption(values.config, label);
+  if (action === 'verify') {
+    const option = Object.keys(values).find((name) => name !== 'config');
+    if (option !== undefined) throw fail(`--${option} does not apply to audit verify`);
+    return { help: false, config, args: { action } };
+  }
+  const limit = values.limit === undefined ? 50 : /^\d{1,6}$/.test(values.limit) ? Number(values.limit) : 0;
+  if (limit < 1 || limit > AUDIT_LIST_MAX)
+    throw fail(`--limit must be an integer from 1 to ${AUDIT_LIST_MAX}`);
+  const since = values.since === undefined ? undefined : parseAuditTime(values.since);
+  if (since === null) throw fail('--since must be an ISO-8601 time or milliseconds since the epoch');
+  if (values.type !== undefined && !isEventType(values.type)) {
+    throw fail('--type must be an event type like login_failure');
+  }
+  if (values.user === '') throw fail('--user needs a value');
+  return { help: false, config, args: { action, user: values.user, type: values.type, since, limit } };
+}
+
 export async function runAuditCommand(
-  argv: readonly string[],
+  command: AuditCommand,
   config: GatewayConfig,
-  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
+  io: Pick<CliIo, 'stdout' | 'stderr'>,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      user: { type: 'string' },
-      type: { type: 'string' },
-      limit: { type: 'string' },
-      config: { type: 'string' },
-    },
-  });
-  const { users } = await openUserStore(config.storage.users);
+  const label = `audit ${command.action}`;
+  let users: Awaited<ReturnType<typeof openUserStore>>['users'];
   try {
-    if (positionals[0] === 'verify') {
+    ({ users } = await openUserStore(config.storage.users));
+  } catch (err) {
+    return failure(io, label, err);
+  }
+  try {
+    if (command.action === 'verify') {
       const result = await users.verifyAudit();
       if (result.ok) {
         io.stdout.write('audit chain intact\n');
-        return 0;
+        return EXIT_OK;
       }
       io.stdout.write(`audit chain broken at event ${result.first_bad_id}\n`);
-      return 1;
+      return EXIT_FAILED;
     }
-    if (positionals[0] === 'list') {
-      const events = await users.listAudit({
-        ...(values.user === undefined ? {} : { user: values.user }),
-        ...(values.type === undefined ? {} : { type: values.type }),
-        limit: Number(values.limit ?? 50),
-      });
-      for (const e of events) io.stdout.write(`${JSON.stringify(e)}\n`);
-      return 0;
-    }
-    io.stderr.write('usage: portcullis audit verify | list [--user ID] [--type T] [--limit N]\n');
-    return 2;
+    const events = await users.listAudit({
+      ...(command.user === undefined ? {} : { user: command.user }),
+      ...(command.type === undefined ? {} : { type: command.type }),
+      ...(command.since === undefined ? {} : { since: command.since }),
+      limit: command.limit,
+    });
+    for (const e of events) io.stdout.write(`${JSON.stringify(e)}\n`);
+    return EXIT_OK;
+  } catch (err) {
+    return failure(io, label, err);
   } finally {
     await users.close();
   }

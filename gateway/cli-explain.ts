@@ -3,16 +3,23 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
+import {
+  configOption,
+  extraArgument,
+  type Invocation,
+  parseCommandLine,
+  UsageError,
+} from '../config/cli-args.js';
 import type { GatewayConfig } from '../config/types.js';
 import { createDpopExplainer } from './auth/dpop.js';
 import { createTokenService } from './auth/tokens.js';
-import { type Explanation, explainRequest, explainRouter } from './explain.js';
+import { EXIT_USAGE, failure } from './cli-io.js';
+import { type Explanation, explainRequest, explainRouter, isExplainMethod } from './explain.js';
 import type { Logger } from './logger.js';
 import { createStateStore } from './state/create-state-store.js';
 import { type StateStore, tombstoneTtl } from './state/state-store.js';
 
-const USAGE =
+export const EXPLAIN_USAGE =
   'usage: portcullis explain --config FILE METHOD URL [--token T] [--user-agent UA] [--dpop PROOF] [--host H] [--json]\n' +
   '  URL is http(s)://host[:port]/path?query, or /path?query with --host\n';
 
@@ -43,24 +50,57 @@ function keyDir(config: GatewayConfig): { dataDir: string; cleanup: () => void }
   return { dataDir: temp, cleanup: () => rmSync(temp, { recursive: true, force: true }) };
 }
 
+const SPEC = {
+  config: { type: 'string' },
+  token: { type: 'string' },
+  'user-agent': { type: 'string' },
+  dpop: { type: 'string' },
+  host: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+export interface ExplainCommand {
+  readonly method: string;
+  readonly url: string;
+  readonly host: string | undefined;
+  readonly token: string | undefined;
+  readonly userAgent: string | undefined;
+  readonly dpop: string | undefined;
+  readonly json: boolean;
+}
+
+export function parseExplainCommand(argv: readonly string[]): Invocation<ExplainCommand> {
+  const line = parseCommandLine(argv, SPEC);
+  if (line.help) return { help: true };
+  const fail = (message: string): UsageError => new UsageError(message, 'explain');
+  const problem = line.problem ?? extraArgument(line.positionals, 2);
+  if (problem !== null) throw fail(problem);
+  const [method, url] = line.positionals;
+  if (method === undefined || url === undefined) throw fail('METHOD and URL are required');
+  // The admin API's rule: "BAD M" must not reach the router as a method name.
+  if (!isExplainMethod(method)) throw fail('METHOD must be an HTTP method name like GET');
+  const { values } = line;
+  return {
+    help: false,
+    config: configOption(values.config, 'explain'),
+    args: {
+      method,
+      url,
+      host: values.host,
+      token: values.token,
+      userAgent: values['user-agent'],
+      dpop: values.dpop,
+      json: values.json === true,
+    },
+  };
+}
+
 export async function runExplainCommand(
-  argv: readonly string[],
+  command: ExplainCommand,
   config: GatewayConfig,
   log: Logger,
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
 ): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    io.stderr.write(`portcullis explain: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 2) {
-    io.stderr.write(USAGE);
-    return 2;
-  }
   const keys = keyDir(config);
   let state: StateStore | null = null;
   try {
@@ -80,12 +120,12 @@ export async function runExplainCommand(
     }
     const explanation = await explainRequest(
       {
-        method: positionals[0]!,
-        url: positionals[1]!,
-        ...(values.host === undefined ? {} : { host: values.host }),
-        ...(values.token === undefined ? {} : { token: values.token }),
-        ...(values['user-agent'] === undefined ? {} : { userAgent: values['user-agent'] }),
-        ...(values.dpop === undefined ? {} : { dpop: values.dpop }),
+        method: command.method,
+        url: command.url,
+        ...(command.host === undefined ? {} : { host: command.host }),
+        ...(command.token === undefined ? {} : { token: command.token }),
+        ...(command.userAgent === undefined ? {} : { userAgent: command.userAgent }),
+        ...(command.dpop === undefined ? {} : { dpop: command.dpop }),
       },
       {
         config,
@@ -96,30 +136,14 @@ export async function runExplainCommand(
         checkDpop: createDpopExplainer(config, tokens),
       },
     );
-    io.stdout.write(
-      values.json === true ? `${JSON.stringify(explanation)}\n` : formatExplanation(explanation),
-    );
+    io.stdout.write(command.json ? `${JSON.stringify(explanation)}\n` : formatExplanation(explanation));
     return explanation.decision.allowed ? 0 : 1;
   } catch (err) {
-    io.stderr.write(`portcullis explain: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 2;
+    // Exit 1 means "denied" here: a request that could not be explained at all is 2, whatever the cause.
+    failure(io, 'explain', err);
+    return EXIT_USAGE;
   } finally {
     await state?.close();
     keys.cleanup();
   }
-}
-
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      token: { type: 'string' },
-      'user-agent': { type: 'string' },
-      dpop: { type: 'string' },
-      host: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
 }

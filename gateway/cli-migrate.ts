@@ -3,7 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { extraArgument, parseCommandLine } from '../config/cli-args.js';
 import { openPostgresTransfer } from './users/postgres-store.js';
 import { createSqliteDumpSource } from './users/sqlite-dump.js';
 import { migrateSqliteFile } from './users/sqlite-store.js';
@@ -42,23 +42,15 @@ const describeCounts = (c: DumpCounts): string =>
 const describeDigest = (d: DumpDigest): string => `${describeCounts(d.counts)}, sha256 ${d.sha256}`;
 
 function parse(argv: readonly string[]): { from: string; to: string; force: boolean } | string {
-  let values: { from?: string; to?: string; force?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        force: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    return (err as Error).message;
-  }
-  if (values.help) return '';
+  const line = parseCommandLine(argv, {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    force: { type: 'boolean' },
+  });
+  if (line.help) return '';
+  const problem = line.problem ?? extraArgument(line.positionals, 0);
+  if (problem !== null) return problem;
+  const { values } = line;
   if (values.from === undefined || !values.from.startsWith('sqlite:') || values.from === 'sqlite:') {
     return '--from must be sqlite:FILE (the database the gateway used so far)';
   }

@@ -1,11 +1,18 @@
 // `portcullis user …`: operator commands on accounts (create, set-roles, disable, enable, unlock,
 // revoke-sessions, show) run against the configured stores through the same operations as the admin API.
-import { parseArgs } from 'node:util';
+import {
+  configOption,
+  extraArgument,
+  type Invocation,
+  parseCommandLine,
+  UsageError,
+} from '../config/cli-args.js';
 import type { GatewayConfig } from '../config/types.js';
 import { createAuditLog } from './audit.js';
 import { createLoginGuard } from './auth/login-guard.js';
 import { createPasswordPolicy } from './auth/password-policy.js';
 import { createPasswordHasher } from './auth/passwords.js';
+import { type CliIo, failure } from './cli-io.js';
 import { GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
 import { createOperations } from './operations.js';
@@ -13,17 +20,115 @@ import { openStateStore, openUserStore } from './services.js';
 import { canonicalEmail } from './users/email.js';
 import type { User, UserStore } from './users/user-store.js';
 
-export interface CliOutput {
-  readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream;
-  readonly stdin: NodeJS.ReadableStream;
-}
-
-const USAGE = `usage: portcullis user create --email E --first-name F --last-name L [--roles a,b] --password-stdin
-       portcullis user set-roles USER --roles a,b
+export const USER_USAGE = `usage: portcullis user create --email E --first-name F --last-name L [--roles a,b] --password-stdin
+       portcullis user set-roles USER --roles a,b | --none
        portcullis user disable|enable|unlock|revoke-sessions|show USER
 USER is a user id or an email. Options: --config FILE.
 `;
+
+const SPEC = {
+  email: { type: 'string' },
+  'first-name': { type: 'string' },
+  'last-name': { type: 'string' },
+  roles: { type: 'string' },
+  none: { type: 'boolean' },
+  'password-stdin': { type: 'boolean' },
+  config: { type: 'string' },
+} as const;
+
+type Option = keyof typeof SPEC;
+const ACTIONS = ['create', 'set-roles', 'disable', 'enable', 'unlock', 'revoke-sessions', 'show'] as const;
+type Action = (typeof ACTIONS)[number];
+
+/** The options each action takes besides --config: any other is refused, never silently ignored. */
+const OPTIONS: Record<Action, readonly Option[]> = {
+  create: ['email', 'first-name', 'last-name', 'roles', 'password-stdin'],
+  'set-roles': ['roles', 'none'],
+  disable: [],
+  enable: [],
+  unlock: [],
+  'revoke-sessions': [],
+  show: [],
+};
+
+export type UserCommand =
+  | {
+      readonly action: 'create';
+      readonly email: string;
+      readonly first_name: string;
+      readonly last_name: string;
+      readonly roles: string[] | undefined;
+    }
+  | { readonly action: 'set-roles'; readonly ref: string; readonly roles: string[] }
+  | { readonly action: 'disable' | 'enable' | 'unlock' | 'revoke-sessions' | 'show'; readonly ref: string };
+
+const isAction = (value: string): value is Action => (ACTIONS as readonly string[]).includes(value);
+
+/** `a, b` → ['a', 'b']; null when the list names no role (`''`, `,,`): that is never "remove them all". */
+function roleList(text: string): string[] | null {
+  const roles = text
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+  return roles.length === 0 ? null : roles;
+}
+
+export function parseUserCommand(argv: readonly string[]): Invocation<UserCommand> {
+  const line = parseCommandLine(argv, SPEC);
+  if (line.help) return { help: true };
+  const [action, ...rest] = line.positionals;
+  const label = action !== undefined && isAction(action) ? `user ${action}` : 'user';
+  const fail = (message: string): UsageError => new UsageError(message, label);
+  if (line.problem !== null) throw fail(line.problem);
+  if (action === undefined) throw fail('an action is required');
+  if (!isAction(action)) throw fail(`unknown action ${action}`);
+  const { values } = line;
+  for (const name of Object.keys(values) as Option[]) {
+    if (name !== 'config' && !OPTIONS[action].includes(name)) {
+      throw fail(`--${name} does not apply to user ${action}`);
+    }
+  }
+  const config = configOption(values.config, label);
+
+  if (action === 'create') {
+    const extra = extraArgument(rest, 0);
+    if (extra !== null) throw fail(extra);
+    for (const name of ['email', 'first-name', 'last-name'] as const) {
+      if (values[name] === undefined) throw fail(`--${name} is required`);
+    }
+    if (values['password-stdin'] !== true) {
+      throw fail('create reads the password from stdin: pass --password-stdin');
+    }
+    const roles = values.roles === undefined ? undefined : roleList(values.roles);
+    if (roles === null) throw fail('--roles names no role');
+    return {
+      help: false,
+      config,
+      args: {
+        action,
+        email: values.email ?? '',
+        first_name: values['first-name'] ?? '',
+        last_name: values['last-name'] ?? '',
+        roles,
+      },
+    };
+  }
+
+  const [ref] = rest;
+  if (ref === undefined) throw fail('USER is required');
+  const extra = extraArgument(rest, 1);
+  if (extra !== null) throw fail(extra);
+  if (action !== 'set-roles') return { help: false, config, args: { action, ref } };
+  // Removing every role must be asked for by name: a forgotten or empty --roles used to do it silently.
+  if (values.none === true) {
+    if (values.roles !== undefined) throw fail('--roles and --none exclude each other');
+    return { help: false, config, args: { action, ref, roles: [] } };
+  }
+  if (values.roles === undefined) throw fail('--roles is required (--none removes every role)');
+  const roles = roleList(values.roles);
+  if (roles === null) throw fail('--roles names no role (--none removes every role)');
+  return { help: false, config, args: { action, ref, roles } };
+}
 
 async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
@@ -54,61 +159,34 @@ function describe(user: User): string {
 }
 
 export async function runUserCommand(
-  argv: readonly string[],
+  command: UserCommand,
   config: GatewayConfig,
   log: Logger,
-  io: CliOutput,
+  io: CliIo,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      email: { type: 'string' },
-      'first-name': { type: 'string' },
-      'last-name': { type: 'string' },
-      roles: { type: 'string' },
-      'password-stdin': { type: 'boolean' },
-      config: { type: 'string' },
-    },
-  });
-  const [action, ref] = positionals;
-  if (action === undefined || (action !== 'create' && ref === undefined)) {
-    io.stderr.write(USAGE);
-    return 2;
+  const label = `user ${command.action}`;
+  let stores: Awaited<ReturnType<typeof open>>;
+  try {
+    stores = await open(config, log);
+  } catch (err) {
+    return failure(io, label, err);
   }
-  const { users } = await openUserStore(config.storage.users, log);
-  const { store: state, limiters } = await openStateStore(config, log);
-  const audit = createAuditLog(users, log);
-  const guard = createLoginGuard(config, limiters);
-  const ops = createOperations({
-    users,
-    state,
-    audit,
-    hasher: createPasswordHasher(config.passwords.argon2),
-    policy: createPasswordPolicy(config.passwords),
-    guard: () => guard,
-  });
-  if (state.kind === 'memory' && action !== 'create' && action !== 'show') {
+  const { users, state, audit, ops } = stores;
+  if (state.kind === 'memory' && command.action !== 'create' && command.action !== 'show') {
     io.stderr.write(
       'note: storage.state is memory: a running gateway keeps its sessions; use the admin API for an immediate effect\n',
     );
   }
-  const roles = values.roles
-    ?.split(',')
-    .map((r) => r.trim())
-    .filter((r) => r !== '');
   try {
-    switch (action) {
+    switch (command.action) {
       case 'create': {
-        if (values['password-stdin'] !== true)
-          throw new Error('create reads the password from stdin: pass --password-stdin');
         const user = await ops.createUser(
           {
-            email: values.email ?? '',
+            email: command.email,
             password: await readStdin(io.stdin),
-            first_name: values['first-name'] ?? '',
-            last_name: values['last-name'] ?? '',
-            ...(roles === undefined ? {} : { roles }),
+            first_name: command.first_name,
+            last_name: command.last_name,
+            ...(command.roles === undefined ? {} : { roles: command.roles }),
           },
           'cli',
         );
@@ -116,42 +194,57 @@ export async function runUserCommand(
         break;
       }
       case 'set-roles':
-        io.stdout.write(describe(await ops.setRoles((await findUser(users, ref!)).id, roles ?? [], 'cli')));
+        io.stdout.write(
+          describe(await ops.setRoles((await findUser(users, command.ref)).id, command.roles, 'cli')),
+        );
         break;
       case 'disable':
       case 'enable':
         io.stdout.write(
-          describe(await ops.setActive((await findUser(users, ref!)).id, action === 'enable', 'cli')),
+          describe(
+            await ops.setActive((await findUser(users, command.ref)).id, command.action === 'enable', 'cli'),
+          ),
         );
         break;
       case 'unlock':
-        io.stdout.write(describe(await ops.unlock((await findUser(users, ref!)).id, 'cli')));
+        io.stdout.write(describe(await ops.unlock((await findUser(users, command.ref)).id, 'cli')));
         break;
       case 'revoke-sessions': {
-        const ended = await ops.revokeSessions((await findUser(users, ref!)).id, 'cli');
+        const ended = await ops.revokeSessions((await findUser(users, command.ref)).id, 'cli');
         io.stdout.write(`${JSON.stringify({ revoked: ended.length })}\n`);
         break;
       }
       case 'show':
-        io.stdout.write(describe(await findUser(users, ref!)));
+        io.stdout.write(describe(await findUser(users, command.ref)));
         break;
-      default:
-        io.stderr.write(USAGE);
-        return 2;
     }
     return 0;
   } catch (err) {
-    const message =
-      err instanceof GatewayError
-        ? `${err.code}: ${err.message}`
-        : err instanceof Error
-          ? err.message
-          : String(err);
-    io.stderr.write(`portcullis user ${action}: ${message}\n`);
-    return 1;
+    return failure(io, label, err);
   } finally {
     await audit.flush();
     await state.close();
     await users.close();
+  }
+}
+
+async function open(config: GatewayConfig, log: Logger) {
+  const { users } = await openUserStore(config.storage.users, log);
+  try {
+    const { store: state, limiters } = await openStateStore(config, log);
+    const audit = createAuditLog(users, log);
+    const guard = createLoginGuard(config, limiters);
+    const ops = createOperations({
+      users,
+      state,
+      audit,
+      hasher: createPasswordHasher(config.passwords.argon2),
+      policy: createPasswordPolicy(config.passwords),
+      guard: () => guard,
+    });
+    return { users, state, audit, ops };
+  } catch (err) {
+    await users.close();
+    throw err;
   }
 }

@@ -1,38 +1,50 @@
 #!/usr/bin/env node
-// The `portcullis` command: start (default), check-config and keygen. It parses arguments, loads
-// the config and wires signals; the work itself lives in the modules it calls.
+// The `portcullis` command: start (default), check-config, keygen, user, audit, migrate-users and explain.
+// It parses arguments, loads the config and wires signals; the work itself lives in the modules it calls.
 import { dirname, join, resolve } from 'node:path';
 import { runCheckConfig } from '../config/check.js';
-import { defaultConfigFile, type LoadedConfig, loadConfigFile } from '../config/index.js';
+import {
+  configOption,
+  extraArgument,
+  type Invocation,
+  parseCommandLine,
+  UsageError,
+} from '../config/cli-args.js';
+import { defaultConfigFile, type GatewayConfig, type LoadedConfig, loadConfigFile } from '../config/index.js';
 import { createSecretFileProvider } from '../config/secrets.js';
 import { runKeygen } from './auth/keygen.js';
-import { runAuditCommand } from './cli-audit.js';
-import { runExplainCommand } from './cli-explain.js';
+import { AUDIT_USAGE, type AuditCommand, parseAuditCommand, runAuditCommand } from './cli-audit.js';
+import { EXPLAIN_USAGE, type ExplainCommand, parseExplainCommand, runExplainCommand } from './cli-explain.js';
+import { type CliIo, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './cli-io.js';
 import { runMigrateUsers } from './cli-migrate.js';
-import { runUserCommand } from './cli-user.js';
+import { parseUserCommand, runUserCommand, USER_USAGE, type UserCommand } from './cli-user.js';
 import { isClusterWorker, runPrimary } from './cluster.js';
-import { startGateway } from './gateway.js';
-import { createLogger } from './logger.js';
+import { type GatewayHandle, startGateway } from './gateway.js';
+import { createLogger, type Logger } from './logger.js';
 
-/** `--config FILE` (or `--config=FILE`), else the same default check-config uses. */
-export function resolveConfigFile(argv: readonly string[], cwd = process.cwd()): string {
-  const i = argv.indexOf('--config');
-  const inline = argv.find((a) => a.startsWith('--config='));
-  const file = i >= 0 ? argv[i + 1] : inline?.slice('--config='.length);
-  if (i >= 0 && (file === undefined || file === '')) throw new Error('--config needs a file');
-  return file === undefined ? defaultConfigFile(cwd) : resolve(cwd, file);
+const USAGE = `usage: portcullis [start] [--config FILE]
+       portcullis check-config [--config FILE]
+       portcullis keygen --algorithm EdDSA|ES256 --out FILE [--force]
+       portcullis user create|set-roles|disable|enable|unlock|revoke-sessions|show … [--config FILE]
+       portcullis audit verify|list [--user ID] [--type T] [--since TIME] [--limit N] [--config FILE]
+       portcullis migrate-users --from sqlite:FILE --to postgres://USER@HOST:5432/DB [--force]
+       portcullis explain METHOD URL [--token T] [--user-agent UA] [--dpop PROOF] [--host H] [--json] [--config FILE]
+       portcullis COMMAND --help
+Exit status: 0 done; 1 failed (invalid config, user not found, broken audit chain; explain: denied);
+2 bad arguments or a value refused (validation_failed; explain: no answer at all).
+`;
+
+/** `--config FILE` as given, else the same default check-config uses. */
+function configFile(given: string | undefined): string {
+  return given === undefined ? defaultConfigFile() : resolve(given);
 }
 
-function configLoader(argv: readonly string[]): { file: string; load: () => LoadedConfig } {
-  const file = resolveConfigFile(argv);
-  return {
-    file,
-    load: () =>
-      loadConfigFile(file, {
-        env: process.env,
-        generatedSecret: createSecretFileProvider(join(dirname(file), 'data')),
-      }),
-  };
+function configLoader(file: string): () => LoadedConfig {
+  return () =>
+    loadConfigFile(file, {
+      env: process.env,
+      generatedSecret: createSecretFileProvider(join(dirname(file), 'data')),
+    });
 }
 
 function loadOrExplain(file: string, load: () => LoadedConfig): LoadedConfig | null {
@@ -46,23 +58,115 @@ function loadOrExplain(file: string, load: () => LoadedConfig): LoadedConfig | n
   }
 }
 
+function usageError(err: UsageError, command: string, usage: string): number {
+  process.stderr.write(`portcullis ${err.command ?? command}: ${err.message}\n${usage}`);
+  return EXIT_USAGE;
+}
+
+/** An operator command: arguments checked before the config is read, then run on its stores. */
+interface OperatorCommand<A> {
+  readonly name: string;
+  readonly usage: string;
+  /** The exit status of a config that does not load: explain keeps 1 for "denied". */
+  readonly invalidConfig: number;
+  parse(argv: readonly string[]): Invocation<A>;
+  run(args: A, config: GatewayConfig, log: Logger, io: CliIo): Promise<number>;
+}
+
+const USER: OperatorCommand<UserCommand> = {
+  name: 'user',
+  usage: USER_USAGE,
+  invalidConfig: EXIT_FAILED,
+  parse: parseUserCommand,
+  run: runUserCommand,
+};
+const AUDIT: OperatorCommand<AuditCommand> = {
+  name: 'audit',
+  usage: AUDIT_USAGE,
+  invalidConfig: EXIT_FAILED,
+  parse: parseAuditCommand,
+  run: (args, config, _log, io) => runAuditCommand(args, config, io),
+};
+const EXPLAIN: OperatorCommand<ExplainCommand> = {
+  name: 'explain',
+  usage: EXPLAIN_USAGE,
+  invalidConfig: EXIT_USAGE,
+  parse: parseExplainCommand,
+  run: runExplainCommand,
+};
+
 /** Operator commands: the config's stores, a quiet logger, no listeners. */
-async function operate(argv: readonly string[], command: 'user' | 'audit' | 'explain'): Promise<number> {
-  const { file, load } = configLoader(argv);
-  const loaded = loadOrExplain(file, load);
-  if (loaded === null) return 1;
+async function operate<A>(argv: readonly string[], command: OperatorCommand<A>): Promise<number> {
+  let invocation: Invocation<A>;
+  try {
+    invocation = command.parse(argv);
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(err, command.name, command.usage);
+    throw err;
+  }
+  if (invocation.help) {
+    process.stdout.write(command.usage);
+    return EXIT_OK;
+  }
+  const file = configFile(invocation.config);
+  const loaded = loadOrExplain(file, configLoader(file));
+  if (loaded === null) return command.invalidConfig;
   const log = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
-  if (command === 'explain') return runExplainCommand(argv, loaded.config, log, io);
-  return command === 'user'
-    ? runUserCommand(argv, loaded.config, log, io)
-    : runAuditCommand(argv, loaded.config, io);
+  return command.run(invocation.args, loaded.config, log, io);
+}
+
+/** A listener that could not open, as one line naming the address and the key that chose it; else null. */
+function listenFailure(err: unknown, config: GatewayConfig): string | null {
+  if (!(err instanceof Error)) return null;
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  const reasons: Record<string, string> = {
+    EADDRINUSE: 'the address is already in use',
+    EACCES: 'permission denied (ports below 1024 need privileges)',
+    EADDRNOTAVAIL: 'the address is not one of this machine',
+  };
+  const reason = e.code === undefined ? undefined : reasons[e.code];
+  if (e.syscall !== 'listen' || reason === undefined) return null;
+  const listeners: [string, string, number][] = [
+    ['server.port', config.server.host, config.server.port],
+    ['admin.port', config.admin.host, config.admin.port],
+  ];
+  if (config.echo_upstream !== null) {
+    listeners.push(['echo_upstream', config.echo_upstream.host, config.echo_upstream.port]);
+  }
+  const samePort = listeners.filter(([, , port]) => port === e.port);
+  const keys = (samePort.length > 1 ? samePort.filter(([, host]) => host === e.address) : samePort).map(
+    ([key]) => key,
+  );
+  const address = e.address?.includes(':') ? `[${e.address}]` : (e.address ?? '?');
+  const which = keys.length === 0 ? '' : ` (${keys.join(' or ')})`;
+  return `cannot listen on ${address}:${e.port ?? '?'}${which}: ${reason}`;
+}
+
+function parseStart(argv: readonly string[]): Invocation<null> {
+  const line = parseCommandLine(argv, { config: { type: 'string' } });
+  if (line.help) return { help: true };
+  const problem = line.problem ?? extraArgument(line.positionals, 0);
+  if (problem !== null) throw new UsageError(problem, 'start');
+  return { help: false, config: configOption(line.values.config, 'start'), args: null };
 }
 
 async function start(argv: readonly string[]): Promise<number> {
-  const { file, load } = configLoader(argv);
+  let invocation: Invocation<null>;
+  try {
+    invocation = parseStart(argv);
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(err, 'start', USAGE);
+    throw err;
+  }
+  if (invocation.help) {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  const file = configFile(invocation.config);
+  const load = configLoader(file);
   const loaded = loadOrExplain(file, load);
-  if (loaded === null) return 1;
+  if (loaded === null) return EXIT_FAILED;
   const { config } = loaded;
   const log = createLogger({ level: config.logging.level, format: config.logging.format });
   if (config.server.workers > 1 && !isClusterWorker()) {
@@ -71,31 +175,38 @@ async function start(argv: readonly string[]): Promise<number> {
     return runPrimary(config.server.workers, log, config.server.shutdown_timeout);
   }
   if (!isClusterWorker()) for (const warning of loaded.warnings) log.warn({ config: file }, warning);
-  const gateway = await startGateway({ config, reloadConfig: () => load().config, log });
+  let gateway: GatewayHandle;
+  try {
+    gateway = await startGateway({ config, reloadConfig: () => load().config, log });
+  } catch (err) {
+    const line = listenFailure(err, config);
+    if (line === null) throw err;
+    // startGateway has closed whatever it had opened; what is left to say fits on one line.
+    await new Promise<void>((done) => log.flush(() => done()));
+    process.stderr.write(`portcullis: ${line}\n`);
+    return EXIT_FAILED;
+  }
   log.info({ config: file, url: gateway.url, admin: gateway.adminUrl }, 'portcullis started');
 
   process.on('SIGHUP', () => gateway.reload());
   return new Promise<number>((done) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'signal received');
-      void gateway.shutdown().then(() => log.flush(() => done(0)));
+      void gateway.shutdown().then(() => log.flush(() => done(EXIT_OK)));
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
 }
 
-const USAGE = `usage: portcullis [start] [--config FILE]
-       portcullis check-config [--config FILE]
-       portcullis keygen --algorithm EdDSA|ES256 --out FILE [--force]
-       portcullis user create|set-roles|disable|enable|unlock|revoke-sessions|show … [--config FILE]
-       portcullis audit verify|list [--user ID] [--type T] [--limit N] [--config FILE]
-       portcullis migrate-users --from sqlite:FILE --to postgres://USER@HOST:5432/DB [--force]
-       portcullis explain METHOD URL [--token T] [--user-agent UA] [--dpop PROOF] [--host H] [--json] [--config FILE]
-`;
-
 async function main(argv: string[]): Promise<number> {
-  const [command = 'start', ...rest] = argv[0]?.startsWith('-') ? ['start', ...argv] : argv;
+  const first = argv[0];
+  // Before the "an option means start" rule below: `portcullis --help` must never start a gateway.
+  if (first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  const [command = 'start', ...rest] = first?.startsWith('-') ? ['start', ...argv] : argv;
   const out = { stdout: process.stdout, stderr: process.stderr };
   switch (command) {
     case 'start':
@@ -107,16 +218,14 @@ async function main(argv: string[]): Promise<number> {
     case 'migrate-users':
       return runMigrateUsers(rest, out);
     case 'user':
+      return operate(rest, USER);
     case 'audit':
+      return operate(rest, AUDIT);
     case 'explain':
-      return operate(rest, command);
-    case 'help':
-    case '--help':
-      process.stdout.write(USAGE);
-      return 0;
+      return operate(rest, EXPLAIN);
     default:
       process.stderr.write(`portcullis: unknown command "${command}"\n${USAGE}`);
-      return 2;
+      return EXIT_USAGE;
   }
 }
 

@@ -98,6 +98,11 @@ function splitUrl(input: ExplainInput): { scheme: string; host: string; target: 
   return { scheme: 'http', host: input.host, target: input.url };
 }
 
+/** The method rule of both explain entry points (admin API and CLI): 1-16 letters, like GET. */
+export function isExplainMethod(method: string): boolean {
+  return /^[A-Za-z]{1,16}$/.test(method);
+}
+
 const ago = (seconds: number): string => (seconds >= 0 ? `in ${seconds} s` : `${-seconds} s ago`);
 
 export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Promise<Explanation> {

@@ -7,7 +7,7 @@ import type { PasswordHasher } from './auth/passwords.js';
 import { GatewayError } from './errors.js';
 import type { StateStore } from './state/state-store.js';
 import { validateEmail } from './users/email.js';
-import { nameProblem } from './users/names.js';
+import { nameError } from './users/names.js';
 import type { User, UserStore } from './users/user-store.js';
 
 export interface OperationsDeps {
@@ -51,16 +51,17 @@ export function createOperations(deps: OperationsDeps) {
     ): Promise<User> {
       const problem = validateEmail(input.email);
       if (problem !== null) throw new GatewayError('validation_failed', { message: problem });
+      // The same rules and trimming as register: an operator can't create what a user couldn't.
       for (const name of ['first_name', 'last_name'] as const) {
-        const bad = nameProblem(name, input[name]);
+        const bad = nameError(name, input[name]);
         if (bad !== null) throw new GatewayError('validation_failed', { message: bad });
       }
       deps.policy.enforce(input);
       const roles = input.roles === undefined ? undefined : checkRoles(input.roles);
       const user = await users.createUser({
         email: input.email.trim(),
-        first_name: input.first_name,
-        last_name: input.last_name,
+        first_name: input.first_name.trim(),
+        last_name: input.last_name.trim(),
         password_hash: await deps.hasher.hash(input.password),
         ...(roles === undefined ? {} : { roles }),
       });

@@ -2,7 +2,7 @@
 // would decide for that request, check by check, with its live state store (so sessions are checked too).
 import { createDpopExplainer } from '../../gateway/auth/dpop.js';
 import { GatewayError } from '../../gateway/errors.js';
-import { type ExplainInput, explainRequest } from '../../gateway/explain.js';
+import { type ExplainInput, explainRequest, isExplainMethod } from '../../gateway/explain.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
 import type { AdminApiDeps } from '../api.js';
 import { type ApiRoute, requireBody } from '../http.js';
@@ -35,7 +35,7 @@ export function explainRoutes(deps: AdminApiDeps): ApiRoute[] {
           if (unknown !== undefined)
             throw new GatewayError('validation_failed', { message: `${unknown}: unknown field` });
           const method = text(body, 'method', true, 16)!;
-          if (!/^[A-Za-z]+$/.test(method))
+          if (!isExplainMethod(method))
             throw new GatewayError('validation_failed', { message: 'method: must be an HTTP method name' });
           const host = text(body, 'host', false, 300);
           const token = text(body, 'token', false, 8192);

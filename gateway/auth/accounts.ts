@@ -4,7 +4,7 @@ import { GatewayError } from '../errors.js';
 import { tokenError } from '../pipeline/authenticate.js';
 import type { SessionRecord } from '../state/state-store.js';
 import { canonicalEmail, validateEmail } from '../users/email.js';
-import { nameProblem } from '../users/names.js';
+import { nameError } from '../users/names.js';
 import type { User } from '../users/user-store.js';
 import type {
   AccountDeps,
@@ -268,9 +268,7 @@ export function createAccounts(deps: AccountDeps) {
       const emailProblem = validateEmail(input.email);
       if (emailProblem !== null) throw new GatewayError('validation_failed', { message: emailProblem });
       for (const name of ['first_name', 'last_name'] as const) {
-        if (input[name].trim() === '')
-          throw new GatewayError('validation_failed', { message: `${name}: this field is required` });
-        const problem = nameProblem(name, input[name]);
+        const problem = nameError(name, input[name]);
         if (problem !== null) throw new GatewayError('validation_failed', { message: problem });
       }
       if (input.password !== input.password_confirm) {

@@ -7,6 +7,7 @@ import { rateLimitHeaders } from '../http/rate-limit-headers.js';
 import { sendJson, sendSuccess } from '../http/reply.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { LimitState } from '../state/limiter.js';
+import { NAME_MAX_LENGTH } from '../users/names.js';
 import type { Accounts, ClientMeta } from './accounts.js';
 import type { TokenService } from './tokens.js';
 
@@ -97,8 +98,8 @@ export function createEndpointRoutes(
         email: stringField(b, 'email', 254),
         password: stringField(b, 'password', 4 * config.passwords.max_length),
         password_confirm: stringField(b, 'password_confirm', 4 * config.passwords.max_length),
-        first_name: stringField(b, 'first_name', 150),
-        last_name: stringField(b, 'last_name', 150),
+        first_name: stringField(b, 'first_name', NAME_MAX_LENGTH),
+        last_name: stringField(b, 'last_name', NAME_MAX_LENGTH),
       };
       const user = await accounts.register(input, meta(ctx), (limits) => withLimits(ctx, limits));
       sendSuccess(ctx.res, 201, 'Registration successful', user);

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { extraArgument, parseCommandLine } from '../../config/cli-args.js';
 import { type AsymmetricAlgorithm, generateKeyPem, parsePrivateKeyPem } from './keys.js';
 
 export interface KeygenOutput {
@@ -39,27 +39,21 @@ function writeKey(file: string, pem: string, force: boolean): void {
 }
 
 export function runKeygen(argv: readonly string[], out: KeygenOutput): number {
-  let values: { algorithm?: string; out?: string; force?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        algorithm: { type: 'string' },
-        out: { type: 'string' },
-        force: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    out.stderr.write(`keygen: ${(err as Error).message}\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (values.help) {
+  const line = parseCommandLine(argv, {
+    algorithm: { type: 'string' },
+    out: { type: 'string' },
+    force: { type: 'boolean' },
+  });
+  if (line.help) {
     out.stdout.write(USAGE);
     return EXIT_OK;
   }
+  const problem = line.problem ?? extraArgument(line.positionals, 0);
+  if (problem !== null) {
+    out.stderr.write(`keygen: ${problem}\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  const { values } = line;
   if (!isAlgorithm(values.algorithm)) {
     out.stderr.write(`keygen: --algorithm must be EdDSA or ES256 (HS256 uses tokens.secret)\n${USAGE}`);
     return EXIT_USAGE;

@@ -113,10 +113,36 @@ describe('runCheckConfig', () => {
     expect(r.stderr).toBe(`${missing}: 1 problem\n${missing}: cannot read the config file (ENOENT)\n`);
   });
 
-  it.each([[['--config']], [['--verbose']], [['extra.yaml']]])('exits 2 on bad arguments %j', (argv) => {
+  it('exits 1 on a file that is not valid UTF-8, naming the line of the first bad byte', () => {
+    const file = writeConfig('');
+    writeFileSync(
+      file,
+      Buffer.concat([
+        Buffer.from(`tokens:\n  secret: ${SECRET}\n  issuer: "`),
+        Buffer.from([0xe9, 0x74, 0xe9]),
+        Buffer.from('"\n'),
+      ]),
+    );
+    const r = run(['--config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`${file}: 1 problem\nconfig: file is not valid UTF-8 (line 3)\n`);
+  });
+
+  it.each([
+    [['--config'], '--config needs a value'],
+    [['--verbose'], 'unknown option --verbose'],
+    [['extra.yaml'], 'unexpected argument extra.yaml'],
+    [['--config', 'a.yaml', '--config', 'b.yaml'], '--config is given twice'],
+  ])('exits 2 on bad arguments %j, with one line and the usage', (argv, message) => {
     const r = run(argv);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/usage: portcullis check-config \[--config FILE\]/);
+    expect(r.stderr).toBe(`check-config: ${message}\nusage: portcullis check-config [--config FILE]\n`);
+  });
+
+  it.each([[['--help']], [['-h']]])('prints the usage and exits 0 on %j', (argv) => {
+    const r = run(argv);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('usage: portcullis check-config [--config FILE]\n');
   });
 });
 

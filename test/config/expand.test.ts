@@ -33,6 +33,16 @@ describe('expandString', () => {
     ['bad name', '${9X}', 'invalid variable reference ${9X}: use ${NAME} or ${NAME:-default}'],
     ['other operator', '${X:=y}', 'invalid variable reference ${X:=y}: use ${NAME} or ${NAME:-default}'],
     ['unterminated', 'a ${X', 'has an unterminated ${ (write $$ for a literal $)'],
+    [
+      'a reference inside a default',
+      '${X:-${HOST}}',
+      '${X:-…} has ${ in its default: nested references are not supported',
+    ],
+    [
+      'a reference inside a default, even when X is set',
+      'a${HOST:-b${PORT}}',
+      '${HOST:-…} has ${ in its default: nested references are not supported',
+    ],
   ])('refuses %s', (_name, input, message) => {
     expect(expandString(input, { env, generate: noGenerate })).toEqual({ ok: false, message });
   });

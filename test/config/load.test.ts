@@ -44,7 +44,7 @@ describe('gateway.yaml.example', () => {
   });
 
   it('uses the environment when it is set, with no warning', () => {
-    const env = { SECRET_KEY: 's'.repeat(40), ADMIN_TOKEN: 'a'.repeat(40) };
+    const env = { SECRET_KEY: 's'.repeat(40), ADMIN_TOKEN: 'admin-token-from-the-environment-0123456789' };
     const withEnv = loadConfigFile(EXAMPLE, { env });
     expect(withEnv.config.tokens.secret).toBe(env.SECRET_KEY);
     expect(withEnv.config.admin.token).toBe(env.ADMIN_TOKEN);
@@ -187,6 +187,75 @@ describe('normalisation', () => {
     expect(() => loadConfigFile(missing, { env: {} })).toThrow(
       new ConfigError([{ path: missing, message: 'cannot read the config file (ENOENT)', line: null }]),
     );
+  });
+});
+
+describe('the file must be UTF-8', () => {
+  const write = (bytes: Buffer): string => {
+    const file = join(mkdtempSync(join(tmpdir(), 'portcullis-utf8-')), 'gateway.yaml');
+    writeFileSync(file, bytes);
+    return file;
+  };
+  const text = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+  it('refuses a Latin-1 secret instead of turning it into U+FFFD, naming the line of the first bad byte', () => {
+    // 32 bytes 0xA0..0xBF: a lenient decoder gives 32 × U+FFFD, the same "secret" for every such file.
+    const latin1 = Buffer.from(Array.from({ length: 32 }, (_, i) => 0xa0 + i));
+    const file = write(Buffer.concat([text('# gateway\ntokens:\n  secret: "'), latin1, text('"\n')]));
+    expect(() => loadConfigFile(file, { env: {} })).toThrow(
+      new ConfigError([{ path: 'config', message: 'file is not valid UTF-8', line: 3 }]),
+    );
+  });
+
+  it.each([
+    ['a lone continuation byte', [0x80]],
+    ['a truncated sequence before a newline', [0xe2, 0x82, 0x0a]],
+    ['an overlong encoding of /', [0xc0, 0xaf]],
+    ['an encoded surrogate', [0xed, 0xa0, 0x80]],
+    ['a code point above U+10FFFF', [0xf4, 0x90, 0x80, 0x80]],
+    ['a truncated sequence at the end of the file', [0xf0, 0x9f, 0x98]],
+  ])('refuses %s', (_name, bytes) => {
+    const file = write(Buffer.concat([text(`tokens:\n  secret: ${SECRET}\n# é ✓ 😀 `), Buffer.from(bytes)]));
+    expect(() => loadConfigFile(file, { env: {} })).toThrow(
+      new ConfigError([{ path: 'config', message: 'file is not valid UTF-8', line: 3 }]),
+    );
+  });
+
+  it('takes multi-byte UTF-8 and a UTF-8 BOM as before', () => {
+    const secret = 'é'.repeat(16);
+    const plain = write(text(`tokens:\n  secret: ${secret}\n  issuer: 🏰 ✓\n`));
+    expect(loadConfigFile(plain, { env: {} }).config.tokens).toMatchObject({ secret, issuer: '🏰 ✓' });
+    const bom = write(
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), text(`tokens:\n  secret: ${secret}\n`)]),
+    );
+    expect(loadConfigFile(bom, { env: {} }).config.tokens.secret).toBe(secret);
+  });
+});
+
+describe('listeners', () => {
+  it('may share a port on addresses that do not overlap, and port 0 always', () => {
+    const config = load(
+      withSecret(
+        [
+          'server: { host: 127.0.0.1, port: 8080 }',
+          'admin: { host: 127.0.0.2, port: 8080 }',
+          'echo_upstream: "[::1]:0"',
+        ].join('\n'),
+      ),
+    );
+    expect([config.server.port, config.admin.port, config.echo_upstream?.port]).toEqual([8080, 8080, 0]);
+    expect(
+      load(withSecret('server: { host: 0.0.0.0, port: 8080 }\nadmin: { host: "::1", port: 8080 }')).admin
+        .port,
+    ).toBe(8080);
+    expect(
+      load(withSecret('server: { port: 0 }\nadmin: { port: 0 }\necho_upstream: "127.0.0.1:0"')).server.port,
+    ).toBe(0);
+  });
+
+  it('max_header_size takes 1kb and 1mb, the bounds', () => {
+    expect(load(withSecret('server: { max_header_size: 1kb }')).server.max_header_size).toBe(1024);
+    expect(load(withSecret('server: { max_header_size: 1mb }')).server.max_header_size).toBe(1024 * 1024);
   });
 });
 

@@ -17,7 +17,7 @@ import { DEPLOY } from './manifests.js';
 
 const ENV = {
   SECRET_KEY: 's'.repeat(64),
-  ADMIN_TOKEN: 'a'.repeat(64),
+  ADMIN_TOKEN: 'ad1f0c3e'.repeat(8),
   POSTGRES_PASSWORD: 'unused-under-trust',
 };
 const J = { 'content-type': 'application/json' };

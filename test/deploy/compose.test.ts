@@ -16,7 +16,7 @@ const gateway = service('gateway');
 // What an operator puts in deploy/.env.
 const DOT_ENV: Record<string, string> = {
   SECRET_KEY: 'k'.repeat(64),
-  ADMIN_TOKEN: 'a'.repeat(64),
+  ADMIN_TOKEN: 'ad1f0c3e'.repeat(8),
   POSTGRES_PASSWORD: '0123456789abcdef0123456789abcdef',
 };
 

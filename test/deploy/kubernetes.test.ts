@@ -29,7 +29,7 @@ const app = named(pod.containers, 'app');
 // What an operator puts in the Secret (shipped empty).
 const FILLED: Record<string, string> = {
   SECRET_KEY: 'k'.repeat(64),
-  ADMIN_TOKEN: 'a'.repeat(64),
+  ADMIN_TOKEN: 'ad1f0c3e'.repeat(8),
   POSTGRES_PASSWORD: '0123456789abcdef0123456789abcdef',
 };
 const secretData = record(at(secret, 'stringData'));

@@ -303,16 +303,35 @@ export async function startChildGateway(options: {
   };
 }
 
+/** Where and how `runCliWith` runs the CLI. */
+export interface CliRun {
+  /** Working folder (default: the test's). */
+  readonly cwd?: string;
+  /** Written to stdin, then closed (default: no stdin). */
+  readonly input?: string;
+  /** Killed after this long (code null); default 25 s. */
+  readonly timeoutMs?: number;
+}
+
 /**
  * Runs `portcullis …` (the built CLI) to completion, as an operator would, and collects its output. A
  * command still running after 25 s is killed (code null): a test of a hang fails instead of leaving it.
  */
 export function runCli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return runCliWith({}, ...args);
+}
+
+export function runCliWith(
+  options: CliRun,
+  ...args: string[]
+): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 25_000,
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 25_000,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     });
+    if (options.input !== undefined) child.stdin!.end(options.input);
     let out = '';
     let err = '';
     child.stdout!.on('data', (c: Buffer) => {

@@ -1,7 +1,7 @@
 // The character rule for first and last names: controls, bidi formatting characters and lone surrogates
 // are refused with a message naming the field; letters of every script, marks and joiners are not.
 import { describe, expect, it } from 'vitest';
-import { nameProblem } from '../../../gateway/users/names.js';
+import { NAME_MAX_LENGTH, nameError, nameProblem } from '../../../gateway/users/names.js';
 
 describe('nameProblem', () => {
   it.each([
@@ -46,5 +46,25 @@ describe('nameProblem', () => {
     ['a no-break space', 'Jean\u00a0Luc'],
   ])('%s is accepted', (_name, name) => {
     expect(nameProblem('last_name', name)).toBeNull();
+  });
+});
+
+describe('nameError: the whole rule register and `portcullis user create` share', () => {
+  it.each([
+    ['empty', '', 'first_name: this field is required'],
+    ['blank', ' \u3000 ', 'first_name: this field is required'],
+    ['too long', 'é'.repeat(NAME_MAX_LENGTH + 1), 'first_name: must be at most 150 characters'],
+    [
+      'a control character',
+      'A\nB',
+      'first_name: must not contain control characters, bidirectional formatting characters or lone surrogates',
+    ],
+  ])('refuses %s', (_name, name, message) => {
+    expect(nameError('first_name', name)).toBe(message);
+  });
+
+  it('takes a name of exactly 150 code points (astral characters count once)', () => {
+    expect(nameError('last_name', '😀'.repeat(NAME_MAX_LENGTH))).toBeNull();
+    expect(nameError('last_name', ' Ada ')).toBeNull();
   });
 });
