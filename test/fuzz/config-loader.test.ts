@@ -14,7 +14,12 @@ const LINES = EXAMPLE.split('\n');
 const KEYS = [
   ...new Set(LINES.map((l) => /^\s*([a-z_]+):/.exec(l)?.[1]).filter((k): k is string => k !== undefined)),
 ];
-const ENV = { SECRET_KEY: 's'.repeat(40), ADMIN_TOKEN: 'a'.repeat(40), PORT: '8080', EMPTY: '' };
+const ENV = {
+  SECRET_KEY: 's'.repeat(40),
+  ADMIN_TOKEN: 'fuzz-admin-token-0123456789abcdefghij',
+  PORT: '8080',
+  EMPTY: '',
+};
 const BUDGET_MS = 3_000;
 
 /** What the loader may do: return a config, or throw ConfigError. Anything else is a crash. */
