@@ -110,14 +110,18 @@ export function loadConfigText(text: string, opts: LoadTextOptions): LoadedConfi
   });
 }
 
-export function loadConfigFile(file: string, opts: LoadOptions): LoadedConfig {
+/** The file's text, read once (a reload checks and hands out these very bytes); ConfigError when unreadable. */
+export function readConfigFile(file: string): string {
   const path = resolve(file);
-  let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
     throw new ConfigError([{ path, message: `cannot read the config file (${code})`, line: null }]);
   }
-  return loadConfigText(text, { ...opts, file: path, dir: dirname(path) });
+}
+
+export function loadConfigFile(file: string, opts: LoadOptions): LoadedConfig {
+  const path = resolve(file);
+  return loadConfigText(readConfigFile(path), { ...opts, file: path, dir: dirname(path) });
 }

@@ -3,7 +3,13 @@
 // the config and wires signals; the work itself lives in the modules it calls.
 import { dirname, join, resolve } from 'node:path';
 import { runCheckConfig } from '../config/check.js';
-import { defaultConfigFile, type LoadedConfig, loadConfigFile } from '../config/index.js';
+import {
+  defaultConfigFile,
+  type LoadedConfig,
+  loadConfigFile,
+  loadConfigText,
+  readConfigFile,
+} from '../config/index.js';
 import { createSecretFileProvider } from '../config/secrets.js';
 import { runKeygen } from './auth/keygen.js';
 import { runAuditCommand } from './cli-audit.js';
@@ -11,8 +17,9 @@ import { runExplainCommand } from './cli-explain.js';
 import { runMigrateUsers } from './cli-migrate.js';
 import { runUserCommand } from './cli-user.js';
 import { isClusterWorker, runPrimary } from './cluster.js';
-import { startGateway } from './gateway.js';
-import { createLogger } from './logger.js';
+import { connectToPrimary } from './cluster-worker.js';
+import { type GatewayHandle, startGateway } from './gateway.js';
+import { createLogger, type Logger } from './logger.js';
 
 /** `--config FILE` (or `--config=FILE`), else the same default check-config uses. */
 export function resolveConfigFile(argv: readonly string[], cwd = process.cwd()): string {
@@ -23,19 +30,33 @@ export function resolveConfigFile(argv: readonly string[], cwd = process.cwd()):
   return file === undefined ? defaultConfigFile(cwd) : resolve(cwd, file);
 }
 
-function configLoader(argv: readonly string[]): { file: string; load: () => LoadedConfig } {
+function configLoader(argv: readonly string[]): {
+  file: string;
+  load: () => LoadedConfig;
+  /** The text of the file, checked: what the cluster primary hands its workers. */
+  read: () => { text: string; loaded: LoadedConfig };
+  /** Loads text read from the file (by this process or the primary) as if it were the file. */
+  parse: (text: string) => LoadedConfig;
+} {
   const file = resolveConfigFile(argv);
+  const options = {
+    env: process.env,
+    generatedSecret: createSecretFileProvider(join(dirname(file), 'data')),
+  };
+  const parse = (text: string): LoadedConfig =>
+    loadConfigText(text, { ...options, file, dir: dirname(file) });
   return {
     file,
-    load: () =>
-      loadConfigFile(file, {
-        env: process.env,
-        generatedSecret: createSecretFileProvider(join(dirname(file), 'data')),
-      }),
+    load: () => loadConfigFile(file, options),
+    read: () => {
+      const text = readConfigFile(file);
+      return { text, loaded: parse(text) };
+    },
+    parse,
   };
 }
 
-function loadOrExplain(file: string, load: () => LoadedConfig): LoadedConfig | null {
+function loadOrExplain<T>(file: string, load: () => T): T | null {
   try {
     return load();
   } catch (err) {
@@ -60,21 +81,49 @@ async function operate(argv: readonly string[], command: 'user' | 'audit' | 'exp
 }
 
 async function start(argv: readonly string[]): Promise<number> {
-  const { file, load } = configLoader(argv);
-  const loaded = loadOrExplain(file, load);
-  if (loaded === null) return 1;
-  const { config } = loaded;
+  const source = configLoader(argv);
+  if (isClusterWorker()) return startWorker(source.file, source.parse);
+  const read = loadOrExplain(source.file, source.read);
+  if (read === null) return 1;
+  const { config, warnings } = read.loaded;
   const log = createLogger({ level: config.logging.level, format: config.logging.format });
-  if (config.server.workers > 1 && !isClusterWorker()) {
-    // The primary loads (and checks) the config first, so generated secrets exist before workers read them.
-    for (const warning of loaded.warnings) log.warn({ config: file }, warning);
-    return runPrimary(config.server.workers, log, config.server.shutdown_timeout);
+  for (const warning of warnings) log.warn({ config: source.file }, warning);
+  if (config.server.workers > 1) {
+    // The primary loads (and checks) the config first, so generated secrets exist before workers read it.
+    return runPrimary({
+      workers: config.server.workers,
+      log,
+      shutdownTimeoutMs: config.server.shutdown_timeout,
+      initial: { text: read.text, config },
+      read: () => {
+        const next = source.read();
+        return { text: next.text, config: next.loaded.config };
+      },
+    });
   }
-  if (!isClusterWorker()) for (const warning of loaded.warnings) log.warn({ config: file }, warning);
-  const gateway = await startGateway({ config, reloadConfig: () => load().config, log });
-  log.info({ config: file, url: gateway.url, admin: gateway.adminUrl }, 'portcullis started');
+  const gateway = await startGateway({ config, reloadConfig: () => source.load().config, log });
+  return serve(gateway, source.file, log);
+}
 
-  process.on('SIGHUP', () => gateway.reload());
+/**
+ * A cluster worker starts on the config texts the primary hands it, not on the file (which may have
+ * changed since): the one the cluster started with for its stores and listeners, the one in force for the rest.
+ */
+async function startWorker(file: string, parse: (text: string) => LoadedConfig): Promise<number> {
+  const link = connectToPrimary();
+  const { started, text, generation } = await link.config();
+  const { config } = parse(started);
+  const current = text === started ? config : parse(text).config;
+  const log = createLogger({ level: config.logging.level, format: config.logging.format });
+  const gateway = await startGateway({ config, current, generation, cluster: link, log });
+  link.serve(gateway, (next) => parse(next).config, log);
+  return serve(gateway, file, log);
+}
+
+/** Runs until SIGTERM or SIGINT; SIGHUP reloads (in a worker: every worker, through the primary). */
+function serve(gateway: GatewayHandle, file: string, log: Logger): Promise<number> {
+  log.info({ config: file, url: gateway.url, admin: gateway.adminUrl }, 'portcullis started');
+  process.on('SIGHUP', () => void gateway.reload());
   return new Promise<number>((done) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'signal received');
