@@ -1,10 +1,11 @@
 // The admin API behind the token gate of admin/server.ts: assembles the per-resource routes (users,
 // sessions, audit, system, explain) into one router. It holds no handler logic and does no authorisation itself.
 import type { Operations } from '../gateway/operations.js';
+import type { ReloadReport } from '../gateway/reload.js';
 import type { RuntimeState } from '../gateway/runtime.js';
 import type { Services } from '../gateway/services.js';
 import { createApiRouter } from './http.js';
-import type { MetricsStats } from './metrics.js';
+import type { MetricsStats } from './metrics-stats.js';
 import { auditRoutes } from './routes/audit.js';
 import { explainRoutes } from './routes/explain.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -17,7 +18,7 @@ export interface AdminApiDeps {
   readonly operations: Operations;
   /** The runtime snapshot of the moment: its login guard and route table follow reloads. */
   readonly current: () => RuntimeState;
-  readonly reload: () => { ok: true; generation: number } | { ok: false; error: Error };
+  readonly reload: () => Promise<ReloadReport>;
   readonly stats: () => Promise<MetricsStats>;
 }
 

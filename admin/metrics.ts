@@ -1,5 +1,6 @@
 // The prom-client adapter (the only module importing it): the gateway's counters, histograms and gauges,
-// rendered as Prometheus text for /metrics and summed as JSON for the admin page. It decides no policy.
+// rendered as Prometheus text for /metrics and summed as JSON for the admin page. With workers, each one
+// hands over a snapshot and prom-client's AggregatorRegistry merges them. It decides no policy.
 import { performance } from 'node:perf_hooks';
 import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { AuditStats } from '../gateway/audit.js';
@@ -18,28 +19,25 @@ export interface MetricSources {
   generation(): number;
 }
 
-export interface MetricsStats {
-  readonly requests: number;
-  readonly by_status: Readonly<Record<string, number>>;
-  readonly auth_failures: Readonly<Record<string, number>>;
-  readonly rate_limited: number;
-  readonly lockouts: number;
-  readonly upstream_errors: Readonly<Record<string, number>>;
-  readonly state_store_errors: number;
-  readonly state_checks_skipped: number;
-  readonly active_sessions: number;
-  readonly in_flight: number;
-  readonly token_cache: VerifiedCacheStats;
-  readonly generation: number;
-  readonly uptime_s: number;
+/**
+ * One process's metrics as prom-client's metric JSON (Registry.getMetricsAsJSON): what a worker hands the
+ * worker answering a scrape. Plain data, so that it crosses node:cluster IPC.
+ */
+export interface MetricsSnapshot {
+  readonly own: readonly object[];
+  readonly process: readonly object[];
+  /** When this process's gateway started (ms since the epoch). */
+  readonly startedAt: number;
 }
 
 export interface AdminMetrics extends GatewayMetrics {
   /** Once per admin API call (`/api/*`), refused ones included; 0 = no answer was sent. */
   adminRequest(status: number): void;
   watch(sources: MetricSources): void;
+  /** This process's metrics, to be merged with the other workers' (renderMetrics, metricsStats). */
+  snapshot(): Promise<MetricsSnapshot>;
+  /** This process alone: renderMetrics of its own snapshot. */
   render(): Promise<{ contentType: string; text: string }>;
-  stats(): Promise<MetricsStats>;
 }
 
 /** The answers that count as authentication or authorisation failures. */
@@ -56,8 +54,13 @@ export const AUTH_FAILURE_CODES = [
 ] as const;
 const UPSTREAM_CODES = ['upstream_unavailable', 'upstream_timeout'] as const;
 const UNMATCHED = 'unmatched';
-const REQUESTS = 'portcullis_http_requests_total';
-const STATE_ERRORS = 'portcullis_state_store_errors_total';
+export const REQUESTS = 'portcullis_http_requests_total';
+export const STATE_ERRORS = 'portcullis_state_store_errors_total';
+export const AUTH_FAILURES = 'portcullis_auth_failures_total';
+export const RATE_LIMITED = 'portcullis_rate_limit_rejections_total';
+export const LOCKOUTS = 'portcullis_lockout_rejections_total';
+export const UPSTREAM_ERRORS = 'portcullis_upstream_errors_total';
+export const GENERATION = 'portcullis_config_generation';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const STATE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -76,6 +79,7 @@ type Child = { inc(value?: number): void };
 type Read = (s: MetricSources) => number;
 /** Registers a metric read from the sources at scrape time. */
 type ScrapedMetric = (name: string, help: string, read: Read) => void;
+export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
 
 /** The status label: 0 = nothing was sent (the client left); 101 = a relayed WebSocket upgrade. */
 function statusOf(ctx: RequestContext): number {
@@ -92,7 +96,7 @@ export function createMetrics(): AdminMetrics {
 
   // Counted per request in plain numbers (perRoute below) and handed to prom-client at scrape time:
   // its inc() validates and hashes the labels on every call.
-  const requests = new Counter({
+  new Counter({
     name: REQUESTS,
     help: 'Requests on the main listener by route and status (0: no answer sent).',
     labelNames: ['route', 'status'],
@@ -114,18 +118,18 @@ export function createMetrics(): AdminMetrics {
     LATENCY_BUCKETS,
   );
   const authFailures = new Counter({
-    name: 'portcullis_auth_failures_total',
+    name: AUTH_FAILURES,
     help: 'Requests refused for their credentials or roles, by error code.',
     labelNames: ['code'],
     registers: [registry],
   });
   const rateLimited = new Counter({
-    name: 'portcullis_rate_limit_rejections_total',
+    name: RATE_LIMITED,
     help: 'Requests refused with 429 rate_limited (global, route, login and register limits).',
     registers: [registry],
   });
   const lockouts = new Counter({
-    name: 'portcullis_lockout_rejections_total',
+    name: LOCKOUTS,
     help: 'Logins refused with 429 account_locked.',
     registers: [registry],
   });
@@ -139,7 +143,7 @@ export function createMetrics(): AdminMetrics {
   });
   adminRequests.inc({ status: '401' }, 0);
   const upstreamErrors = new Counter({
-    name: 'portcullis_upstream_errors_total',
+    name: UPSTREAM_ERRORS,
     help: 'Requests the upstream failed (refused, broke off or timed out), by error code.',
     labelNames: ['code'],
     registers: [registry],
@@ -174,6 +178,9 @@ export function createMetrics(): AdminMetrics {
     new Gauge({
       name,
       help,
+      // Summed over workers like the others, except the generation: every worker runs the same one, and
+      // the lowest is the one the whole process is sure to run.
+      aggregator: name === GENERATION ? 'min' : 'sum',
       registers: [registry],
       collect() {
         this.set(at(read, 0));
@@ -231,12 +238,7 @@ export function createMetrics(): AdminMetrics {
       'Audit events and login records given up on (queue full, refused on every retry, lost at shutdown).',
       (s) => s.audit().dropped,
     ],
-    [
-      gauge,
-      'portcullis_config_generation',
-      'Config generation (1 at start, +1 per reload).',
-      (s) => s.generation(),
-    ],
+    [gauge, GENERATION, 'Config generation (1 at start, +1 per reload).', (s) => s.generation()],
   ];
   for (const [register, name, help, read] of scraped) register(name, help, read);
 
@@ -294,55 +296,62 @@ export function createMetrics(): AdminMetrics {
     watch(next) {
       sources = next;
     },
-    async render() {
-      // The local histograms join the registry's metrics through prom-client's public aggregation
-      // (one source: every value as it is), so prom-client renders and escapes all of them.
-      // Each local histogram right after the counter of the same family, where prom-client's would be.
-      const all: object[] = [];
+    async snapshot() {
+      // The local histograms join the registry's metrics in prom-client's JSON shape, each right after
+      // the counter of the same family, where prom-client's own would be.
+      const own: object[] = [];
       for (const metric of await registry.getMetricsAsJSON()) {
-        all.push(metric);
-        if (metric.name === REQUESTS) all.push(latency.get());
-        if (metric.name === STATE_ERRORS) all.push(stateLatency.get());
+        own.push(metric);
+        if (metric.name === REQUESTS) own.push(latency.get());
+        if (metric.name === STATE_ERRORS) own.push(stateLatency.get());
       }
-      const [own, proc] = await Promise.all([
-        AggregatorRegistry.aggregate([all]).metrics(),
-        processMetrics().metrics(),
-      ]);
-      return { contentType: registry.contentType, text: `${own}\n${proc}` };
+      return { own, process: await processMetrics().getMetricsAsJSON(), startedAt };
     },
-    async stats() {
-      const sum = async (metric: Counter<string>, by?: string): Promise<Record<string, number>> => {
-        const out: Record<string, number> = {};
-        for (const v of (await metric.get()).values) {
-          const key = by === undefined ? 'total' : String(v.labels[by] ?? '');
-          out[key] = (out[key] ?? 0) + v.value;
-        }
-        return out;
-      };
-      const byStatus: Record<string, number> = {};
-      let total = 0;
-      for (const [status, n] of Object.entries(await sum(requests, 'status'))) {
-        const group = status === '0' ? 'none' : `${status[0]}xx`;
-        byStatus[group] = (byStatus[group] ?? 0) + n;
-        total += n;
-      }
-      const one = async (metric: Counter<string>): Promise<number> => (await sum(metric)).total ?? 0;
-      const stateErrorTotal = Object.values(await sum(stateErrors, 'op')).reduce((a, b) => a + b, 0);
-      return {
-        requests: total,
-        by_status: byStatus,
-        auth_failures: await sum(authFailures, 'code'),
-        rate_limited: await one(rateLimited),
-        lockouts: await one(lockouts),
-        upstream_errors: await sum(upstreamErrors, 'code'),
-        state_store_errors: stateErrorTotal,
-        state_checks_skipped: at((s) => s.stateChecksSkipped(), 0),
-        active_sessions: at((s) => s.activeSessions(), 0),
-        in_flight: at((s) => s.inFlight(), 0),
-        token_cache: at((s) => s.tokenCache(), { hits: 0, misses: 0, size: 0 }),
-        generation: at((s) => s.generation(), 0),
-        uptime_s: Math.round((Date.now() - startedAt) / 1000),
-      };
+    async render() {
+      return renderMetrics([await this.snapshot()]);
     },
   };
+}
+
+/** A snapshot as it arrives over IPC from another worker, checked before it is merged. */
+export function isMetricsSnapshot(value: unknown): value is MetricsSnapshot {
+  if (value === null || typeof value !== 'object') return false;
+  const s = value as Record<string, unknown>;
+  const metrics = (list: unknown): boolean =>
+    Array.isArray(list) && list.every((m) => m !== null && typeof m === 'object');
+  return metrics(s.own) && metrics(s.process) && typeof s.startedAt === 'number';
+}
+
+/**
+ * Merges snapshots with prom-client's public aggregation, each metric by its own aggregator (counters and
+ * histograms summed; prom-client's for its process metrics). A single snapshot is passed through as it is:
+ * `first` of one source keeps even what prom-client omits across workers (the process start time).
+ */
+function aggregate(snapshots: readonly MetricsSnapshot[], part: 'own' | 'process'): Registry {
+  const one = snapshots.length === 1;
+  return AggregatorRegistry.aggregate(
+    snapshots.map((s) => (one ? s[part].map((m) => ({ ...m, aggregator: 'first' })) : [...s[part]])),
+  );
+}
+
+/** Prometheus text for the whole process: this one, or every worker's snapshot merged. */
+export async function renderMetrics(
+  snapshots: readonly MetricsSnapshot[],
+): Promise<{ contentType: string; text: string }> {
+  const own = aggregate(snapshots, 'own');
+  const [ownText, processText] = await Promise.all([
+    own.metrics(),
+    aggregate(snapshots, 'process').metrics(),
+  ]);
+  return { contentType: own.contentType, text: `${ownText}\n${processText}` };
+}
+
+/** Every worker's snapshot merged into one series list per metric (the data of renderMetrics). */
+export async function mergeMetrics(
+  snapshots: readonly MetricsSnapshot[],
+): Promise<Map<string, MetricJson['values']>> {
+  const merged = new Map<string, MetricJson['values']>();
+  for (const metric of await aggregate(snapshots, 'own').getMetricsAsJSON())
+    merged.set(metric.name, metric.values);
+  return merged;
 }

@@ -17,7 +17,8 @@ export type AdminApiHandler = (req: IncomingMessage, res: ServerResponse, path: 
 export interface AdminOptions {
   readonly host: string;
   readonly port: number;
-  readonly token: string | null;
+  /** admin.token of the config in force (null: the API is off); read on every /api/* call. */
+  readonly token: () => string | null;
   /** Resolves to the names of the dependencies that did not answer; empty = ready. */
   readonly readiness: () => Promise<string[]>;
   readonly api?: AdminApiHandler;
@@ -34,10 +35,20 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
-/** Compares hashes so the comparison time depends on neither the token's length nor its content. */
-export function createTokenCheck(token: string | null): (header: string | undefined) => void {
-  const expected = token === null ? null : digest(token);
+/**
+ * Compares hashes so the comparison time depends on neither the token's length nor its content. The
+ * expected token is the one `current` names at the call: a reload can rotate it.
+ */
+export function createTokenCheck(current: () => string | null): (header: string | undefined) => void {
+  // The digest of the token in force, computed again only when a reload replaced it.
+  let token: string | null = null;
+  let expected: Buffer | null = null;
   return (header) => {
+    const now = current();
+    if (now !== token) {
+      token = now;
+      expected = now === null ? null : digest(now);
+    }
     if (header === undefined || header === '')
       throw new GatewayError('missing_token', { headers: { 'www-authenticate': 'Bearer' } });
     const match = /^Bearer +(\S+)$/i.exec(header);
@@ -62,7 +73,7 @@ const GATE_CODES: ReadonlySet<string> = new Set(['missing_token', 'invalid_token
 export function createAdminServer(options: AdminOptions): Server {
   const checkToken = createTokenCheck(options.token);
   const { log } = options;
-  if (options.token === null)
+  if (options.token() === null)
     log.warn({}, 'admin.token is not set: the admin API is off (/api/* answers 401)');
   // The response being written on each keep-alive socket, for the clientError handler (as on the main port).
   const answering = new WeakMap<Duplex, ServerResponse>();

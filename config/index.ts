@@ -9,6 +9,7 @@ export {
   loadConfigFile,
   loadConfigText,
   PLACEHOLDER_SECRET,
+  readConfigFile,
 } from './load.js';
 export { JWKS_PATH } from './rules.js';
 export { createSecretFileProvider, GENERATED_SECRETS_FILE, type GeneratedSecretProvider } from './secrets.js';

@@ -115,7 +115,8 @@ export function loadConfigText(text: string, opts: LoadTextOptions): LoadedConfi
   });
 }
 
-export function loadConfigFile(file: string, opts: LoadOptions): LoadedConfig {
+/** The file's text, read once (a reload checks and hands out these very bytes); ConfigError when unreadable. */
+export function readConfigFile(file: string): string {
   const path = resolve(file);
   let bytes: Buffer;
   try {
@@ -128,5 +129,10 @@ export function loadConfigFile(file: string, opts: LoadOptions): LoadedConfig {
   if (!decoded.ok) {
     throw new ConfigError([{ path: 'config', message: 'file is not valid UTF-8', line: decoded.line }]);
   }
-  return loadConfigText(decoded.text, { ...opts, file: path, dir: dirname(path) });
+  return decoded.text;
+}
+
+export function loadConfigFile(file: string, opts: LoadOptions): LoadedConfig {
+  const path = resolve(file);
+  return loadConfigText(readConfigFile(path), { ...opts, file: path, dir: dirname(path) });
 }

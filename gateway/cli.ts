@@ -10,7 +10,14 @@ import {
   parseCommandLine,
   UsageError,
 } from '../config/cli-args.js';
-import { defaultConfigFile, type GatewayConfig, type LoadedConfig, loadConfigFile } from '../config/index.js';
+import {
+  defaultConfigFile,
+  type GatewayConfig,
+  type LoadedConfig,
+  loadConfigFile,
+  loadConfigText,
+  readConfigFile,
+} from '../config/index.js';
 import { createSecretFileProvider } from '../config/secrets.js';
 import { runKeygen } from './auth/keygen.js';
 import { AUDIT_USAGE, type AuditCommand, parseAuditCommand, runAuditCommand } from './cli-audit.js';
@@ -19,6 +26,7 @@ import { type CliIo, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './cli-io.js';
 import { runMigrateUsers } from './cli-migrate.js';
 import { parseUserCommand, runUserCommand, USER_USAGE, type UserCommand } from './cli-user.js';
 import { isClusterWorker, runPrimary } from './cluster.js';
+import { connectToPrimary } from './cluster-worker.js';
 import { type GatewayHandle, startGateway } from './gateway.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -39,15 +47,34 @@ function configFile(given: string | undefined): string {
   return given === undefined ? defaultConfigFile() : resolve(given);
 }
 
-function configLoader(file: string): () => LoadedConfig {
-  return () =>
-    loadConfigFile(file, {
-      env: process.env,
-      generatedSecret: createSecretFileProvider(join(dirname(file), 'data')),
-    });
+interface ConfigSource {
+  readonly file: string;
+  readonly load: () => LoadedConfig;
+  /** The text of the file, checked: what the cluster primary hands its workers. */
+  readonly read: () => { text: string; loaded: LoadedConfig };
+  /** Loads text read from the file (by this process or the primary) as if it were the file. */
+  readonly parse: (text: string) => LoadedConfig;
 }
 
-function loadOrExplain(file: string, load: () => LoadedConfig): LoadedConfig | null {
+function configSource(file: string): ConfigSource {
+  const options = {
+    env: process.env,
+    generatedSecret: createSecretFileProvider(join(dirname(file), 'data')),
+  };
+  const parse = (text: string): LoadedConfig =>
+    loadConfigText(text, { ...options, file, dir: dirname(file) });
+  return {
+    file,
+    load: () => loadConfigFile(file, options),
+    read: () => {
+      const text = readConfigFile(file);
+      return { text, loaded: parse(text) };
+    },
+    parse,
+  };
+}
+
+function loadOrExplain<T>(file: string, load: () => T): T | null {
   try {
     return load();
   } catch (err) {
@@ -109,7 +136,7 @@ async function operate<A>(argv: readonly string[], command: OperatorCommand<A>):
     return EXIT_OK;
   }
   const file = configFile(invocation.config);
-  const loaded = loadOrExplain(file, configLoader(file));
+  const loaded = loadOrExplain(file, configSource(file).load);
   if (loaded === null) return command.invalidConfig;
   const log = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
@@ -163,32 +190,72 @@ async function start(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return EXIT_OK;
   }
-  const file = configFile(invocation.config);
-  const load = configLoader(file);
-  const loaded = loadOrExplain(file, load);
-  if (loaded === null) return EXIT_FAILED;
-  const { config } = loaded;
+  const source = configSource(configFile(invocation.config));
+  if (isClusterWorker()) return startWorker(source);
+  const read = loadOrExplain(source.file, source.read);
+  if (read === null) return EXIT_FAILED;
+  const { config, warnings } = read.loaded;
   const log = createLogger({ level: config.logging.level, format: config.logging.format });
-  if (config.server.workers > 1 && !isClusterWorker()) {
-    // The primary loads (and checks) the config first, so generated secrets exist before workers read them.
-    for (const warning of loaded.warnings) log.warn({ config: file }, warning);
-    return runPrimary(config.server.workers, log, config.server.shutdown_timeout);
+  for (const warning of warnings) log.warn({ config: source.file }, warning);
+  if (config.server.workers > 1) {
+    // The primary loads (and checks) the config first, so generated secrets exist before workers read it.
+    return runPrimary({
+      workers: config.server.workers,
+      log,
+      shutdownTimeoutMs: config.server.shutdown_timeout,
+      initial: { text: read.text, config },
+      read: () => {
+        const next = source.read();
+        return { text: next.text, config: next.loaded.config };
+      },
+    });
   }
-  if (!isClusterWorker()) for (const warning of loaded.warnings) log.warn({ config: file }, warning);
-  let gateway: GatewayHandle;
+  const gateway = await started(config, log, () =>
+    startGateway({ config, reloadConfig: () => source.load().config, log }),
+  );
+  return gateway === null ? EXIT_FAILED : serve(gateway, source.file, log);
+}
+
+/** The gateway `begin` starts, or null when a listener could not open (said in one line on stderr). */
+async function started(
+  config: GatewayConfig,
+  log: Logger,
+  begin: () => Promise<GatewayHandle>,
+): Promise<GatewayHandle | null> {
   try {
-    gateway = await startGateway({ config, reloadConfig: () => load().config, log });
+    return await begin();
   } catch (err) {
     const line = listenFailure(err, config);
     if (line === null) throw err;
     // startGateway has closed whatever it had opened; what is left to say fits on one line.
     await new Promise<void>((done) => log.flush(() => done()));
     process.stderr.write(`portcullis: ${line}\n`);
-    return EXIT_FAILED;
+    return null;
   }
-  log.info({ config: file, url: gateway.url, admin: gateway.adminUrl }, 'portcullis started');
+}
 
-  process.on('SIGHUP', () => gateway.reload());
+/**
+ * A cluster worker starts on the config texts the primary hands it, not on the file (which may have
+ * changed since): the one the cluster started with for its stores and listeners, the one in force for the rest.
+ */
+async function startWorker(source: ConfigSource): Promise<number> {
+  const link = connectToPrimary();
+  const { started: first, text, generation } = await link.config();
+  const { config } = source.parse(first);
+  const current = text === first ? config : source.parse(text).config;
+  const log = createLogger({ level: config.logging.level, format: config.logging.format });
+  const gateway = await started(config, log, () =>
+    startGateway({ config, current, generation, cluster: link, log }),
+  );
+  if (gateway === null) return EXIT_FAILED;
+  link.serve(gateway, (next) => source.parse(next).config, log);
+  return serve(gateway, source.file, log);
+}
+
+/** Runs until SIGTERM or SIGINT; SIGHUP reloads (in a worker: every worker, through the primary). */
+function serve(gateway: GatewayHandle, file: string, log: Logger): Promise<number> {
+  log.info({ config: file, url: gateway.url, admin: gateway.adminUrl }, 'portcullis started');
+  process.on('SIGHUP', () => void gateway.reload());
   return new Promise<number>((done) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'signal received');

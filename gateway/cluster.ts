@@ -1,7 +1,8 @@
 // `server.workers: N`: the primary process forks N gateway workers sharing the listening ports
-// (node:cluster), relays SIGHUP and SIGTERM to them, and replaces a worker that dies unexpectedly.
-// The primary serves no traffic and holds no state: workers share Redis and PostgreSQL.
+// (node:cluster), reloads them together (cluster-reload.ts), relays SIGTERM to them, and replaces a
+// worker that dies unexpectedly. The primary serves no traffic: workers share Redis and PostgreSQL.
 import cluster, { type Worker } from 'node:cluster';
+import { type ConfigText, createCoordinator } from './cluster-reload.js';
 import type { Logger } from './logger.js';
 
 /** A worker that dies within this long of its start is not restarted at once (crash loop). */
@@ -11,12 +12,29 @@ export function isClusterWorker(): boolean {
   return cluster.isWorker;
 }
 
-export function runPrimary(workers: number, log: Logger, shutdownTimeoutMs: number): Promise<number> {
+export interface PrimaryOptions {
+  readonly workers: number;
+  readonly log: Logger;
+  readonly shutdownTimeoutMs: number;
+  /** The config the primary loaded at start: every worker starts on this text, not on the file. */
+  readonly initial: ConfigText;
+  /** Reads the file once and checks it (SIGHUP, a worker's reload); throws when it is invalid. */
+  readonly read: () => ConfigText;
+}
+
+export function runPrimary(options: PrimaryOptions): Promise<number> {
+  const { workers, log, shutdownTimeoutMs } = options;
+  // Structured clone instead of JSON: metric snapshots may hold NaN or Infinity.
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const coordinator = createCoordinator({ log, initial: options.initial, read: options.read });
   let stopping = false;
   const started = new Map<Worker, number>();
   const fork = (): void => {
-    started.set(cluster.fork(), Date.now());
+    const worker = cluster.fork();
+    coordinator.attach(worker);
+    started.set(worker, Date.now());
   };
+  cluster.on('message', (worker, message) => coordinator.receive(worker, message));
   for (let i = 0; i < workers; i++) fork();
   log.info({ workers }, 'primary started workers');
   // The primary logs rarely: flush each line rather than wait for a buffer that may never fill.
@@ -26,6 +44,7 @@ export function runPrimary(workers: number, log: Logger, shutdownTimeoutMs: numb
     cluster.on('exit', (worker, code, signal) => {
       const since = started.get(worker) ?? 0;
       started.delete(worker);
+      coordinator.detach(worker);
       if (stopping) {
         if (started.size === 0) done(0);
         return;
@@ -34,12 +53,12 @@ export function runPrimary(workers: number, log: Logger, shutdownTimeoutMs: numb
       log.flush();
       setTimeout(fork, Math.max(0, RESTART_BACKOFF_MS - (Date.now() - since)));
     });
-    process.on('SIGHUP', () => {
-      for (const worker of started.keys()) worker.process.kill('SIGHUP');
-    });
+    // The primary reads the file once and reloads every worker; the outcome is logged there.
+    process.on('SIGHUP', () => void coordinator.reload());
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) return;
       stopping = true;
+      coordinator.stop();
       log.info({ signal }, 'primary stopping workers');
       log.flush();
       for (const worker of started.keys()) worker.process.kill('SIGTERM');

@@ -1,9 +1,11 @@
 // Assembles one gateway process: runtime state, main listener, admin listener, the optional echo
-// upstream, reload and graceful shutdown. The CLI calls it; tests call it with port 0.
+// upstream, reload and graceful shutdown. The CLI calls it; tests call it with port 0. As a cluster
+// worker it reloads and reports metrics through the primary (ClusterLink), never on its own.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdminApi } from '../admin/api.js';
-import { createMetrics } from '../admin/metrics.js';
+import { createMetrics, type MetricsSnapshot, renderMetrics } from '../admin/metrics.js';
+import { metricsStats } from '../admin/metrics-stats.js';
 import { createAdminPage } from '../admin/page.js';
 import { createAdminServer } from '../admin/server.js';
 import type { GatewayConfig } from '../config/types.js';
@@ -12,6 +14,7 @@ import { createLiveRevocation } from './live-revocation.js';
 import type { Logger } from './logger.js';
 import { instrumentStateStore } from './metrics.js';
 import { createOperations } from './operations.js';
+import { changeOf, logChange, type ReloadReport, reloadFailed } from './reload.js';
 import { compileRuntime, originsOf, type RuntimeState } from './runtime.js';
 import { createMainListener } from './server.js';
 import { createServices, type Services } from './services.js';
@@ -23,10 +26,27 @@ const LOG_FLUSH_MS = 1_000;
 /** At shutdown the audit writer gets at least this long (ms), even when the drain used up the timeout. */
 const AUDIT_FLUSH_MIN_MS = 1_000;
 
+/** How a cluster worker reaches the primary, which owns the config file and the generation. */
+export interface ClusterLink {
+  /** Asks the primary to reload every worker; resolves once all of them answered. */
+  reload(): Promise<ReloadReport>;
+  /** The metrics of every worker, gathered by the primary (rejects when one does not answer). */
+  snapshots(): Promise<MetricsSnapshot[]>;
+}
+
 export interface StartOptions {
   readonly config: GatewayConfig;
   /** Re-reads the config for SIGHUP and the admin reload; throws (e.g. ConfigError) when it is invalid. */
   readonly reloadConfig?: () => GatewayConfig;
+  /** A cluster worker: reloads and metrics go through the primary (reloadConfig is then unused). */
+  readonly cluster?: ClusterLink;
+  /**
+   * The config in force, when it is not `config`: a worker started after reloads opens its stores and
+   * listeners from the config the cluster started with (`config`) and runs the reloaded one, as its peers do.
+   */
+  readonly current?: GatewayConfig;
+  /** The generation of the config in force (the primary's count); default 1. */
+  readonly generation?: number;
   readonly log: Logger;
 }
 
@@ -41,8 +61,18 @@ export interface GatewayHandle {
   stateChecksSkipped(): number;
   /** Requests (and upgrades) on the main listener whose response has not closed yet. */
   inFlight(): number;
-  /** Swaps in a freshly loaded config; on failure the old one stays and the error is returned. */
-  reload(): { ok: true; generation: number } | { ok: false; error: Error };
+  /**
+   * Swaps in a freshly loaded config, in every worker when there are workers; on failure the old one
+   * stays everywhere and the report says why.
+   */
+  reload(): Promise<ReloadReport>;
+  /**
+   * Compiles `config` as `generation` without swapping it in (throws when it does not compile); the
+   * returned function swaps it in. The two steps of a cluster reload.
+   */
+  prepare(config: GatewayConfig, generation: number): () => void;
+  /** This process's metrics, for the worker answering a scrape. */
+  snapshot(): Promise<MetricsSnapshot>;
   shutdown(): Promise<void>;
 }
 
@@ -87,35 +117,51 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
       stateChecksSkipped++;
     },
   };
-  let state = compileRuntime(options.config, services, deps, 1);
+  let state = compileRuntime(options.current ?? options.config, services, deps, options.generation ?? 1);
   const preloadRelay = (c: GatewayConfig): void => {
     if (c.routes.some((r) => r.websocket)) websockets.preload();
   };
-  preloadRelay(options.config);
+  preloadRelay(state.config);
   let shuttingDown = false;
   const config = options.config;
 
   const echo =
     config.echo_upstream === null ? null : { server: createEchoUpstream(), at: config.echo_upstream };
 
-  function reload(): ReturnType<GatewayHandle['reload']> {
-    if (options.reloadConfig === undefined)
-      return { ok: false, error: new Error('no config file to reload') };
-    try {
-      const nextConfig = options.reloadConfig();
-      const next = compileRuntime(nextConfig, services, deps, state.generation + 1);
+  function prepare(nextConfig: GatewayConfig, generation: number): () => void {
+    const next = compileRuntime(nextConfig, services, deps, generation);
+    return () => {
       state = next;
       preloadRelay(nextConfig);
       pools.retainOnly(originsOf(next));
       log.info({ generation: next.generation, routes: next.routes.length }, 'config reloaded');
-      return { ok: true, generation: next.generation };
+    };
+  }
+
+  /** Without workers: this process reads, checks, compiles and swaps, and owns the generation. */
+  function reloadHere(): ReloadReport {
+    if (options.reloadConfig === undefined)
+      return reloadFailed(state.generation, 'invalid_config', 'no config file to reload');
+    try {
+      const nextConfig = options.reloadConfig();
+      const commit = prepare(nextConfig, state.generation + 1);
+      const change = changeOf(options.config, state.config, nextConfig);
+      commit();
+      logChange(log, change);
+      return { ok: true, generation: state.generation, workers: 1, ...change };
     } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      log.error({ err: error.message }, 'config reload failed: keeping the current config');
+      const error = err instanceof Error ? err.message : String(err);
+      log.error({ err: error }, 'config reload failed: keeping the current config');
       log.flush();
-      return { ok: false, error };
+      return reloadFailed(state.generation, 'invalid_config', error);
     }
   }
+
+  const cluster = options.cluster;
+  const reload = (): Promise<ReloadReport> =>
+    cluster === undefined ? Promise.resolve(reloadHere()) : cluster.reload();
+  const snapshots = async (): Promise<MetricsSnapshot[]> =>
+    cluster === undefined ? [await metrics.snapshot()] : cluster.snapshots();
 
   const main = createMainListener(config, () => state, log, metrics);
   metrics.watch({
@@ -130,7 +176,8 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
   const admin = createAdminServer({
     host: config.admin.host,
     port: config.admin.port,
-    token: config.admin.token,
+    // Read per request: a reload that changes admin.token rotates it (its old value stops working).
+    token: () => state.config.admin.token,
     readiness: async () => {
       const failing: string[] = shuttingDown ? ['shutting down'] : [];
       const probe = async (name: string, ping: () => Promise<void>): Promise<void> => {
@@ -151,9 +198,9 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
       operations,
       current: () => state,
       reload,
-      stats: () => metrics.stats(),
+      stats: async () => metricsStats(await snapshots()),
     }),
-    metrics: () => metrics.render(),
+    metrics: async () => renderMetrics(await snapshots()),
     countApiRequest: (status) => metrics.adminRequest(status),
     page: createAdminPage(),
     log,
@@ -193,6 +240,8 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     stateChecksSkipped: () => stateChecksSkipped,
     inFlight: () => main.inFlight(),
     reload,
+    prepare,
+    snapshot: () => metrics.snapshot(),
     async shutdown() {
       if (shuttingDown) return;
       shuttingDown = true;

@@ -1,5 +1,5 @@
-// Admin API on the gateway itself: config reload (audited), the current route table and live
-// counters for the admin page. Prometheus scrapes /metrics instead of /api/stats.
+// Admin API on the gateway itself: config reload (audited; with workers it answers once every worker
+// has), the current route table and live counters for the admin page. Prometheus scrapes /metrics instead.
 import { GatewayError } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
 import type { AdminApiDeps } from '../api.js';
@@ -14,22 +14,35 @@ export function systemRoutes(deps: AdminApiDeps): ApiRoute[] {
       methods: {
         POST: async ({ req, res }) => {
           await noBody(req);
-          const result = deps.reload();
+          const result = await deps.reload();
           deps.services.audit.record({
             type: 'admin_reload',
             actor: ADMIN_ACTOR,
-            details: result.ok ? { ok: true, generation: result.generation } : { ok: false },
+            details: result.ok
+              ? {
+                  ok: true,
+                  generation: result.generation,
+                  restart_required: result.restartRequired,
+                  admin_token_changed: result.adminTokenChanged,
+                }
+              : { ok: false, reason: result.reason },
           });
           if (!result.ok) {
-            // The operator needs to know why; config errors name keys and lines, never secret values.
-            throw new GatewayError('validation_failed', {
-              message: `Config reload failed; the current config stays: ${result.error.message}`,
-            });
+            // The operator needs to know why; config errors name keys and lines, never secret values. A
+            // refused file is the request's problem (400); a worker that did not answer is the gateway's.
+            if (result.reason === 'invalid_config') {
+              throw new GatewayError('validation_failed', {
+                message: `Config reload failed; the current config stays (generation ${result.generation}): ${result.error}`,
+              });
+            }
+            throw new GatewayError('internal_error', { message: `Config reload failed: ${result.error}` });
           }
-          const table = routeTable(deps.current());
           sendSuccess(res, 200, 'Config reloaded', {
-            generation: table.generation,
-            routes: table.routes.length,
+            generation: result.generation,
+            routes: routeTable(deps.current()).routes.length,
+            workers: result.workers,
+            restart_required: result.restartRequired,
+            admin_token_changed: result.adminTokenChanged,
           });
         },
       },

@@ -36,6 +36,7 @@ function renderStats(el, s) {
       stat('Token cache hits', `${s.token_cache.hits} / ${s.token_cache.hits + s.token_cache.misses}`),
       stat('Config generation', s.generation),
       stat('Uptime', `${s.uptime_s} s`),
+      stat('Workers', s.workers),
     ),
     h(
       'div',
@@ -80,8 +81,16 @@ export async function gatewayView(view) {
     async () => {
       try {
         const r = await api('POST', '/api/reload');
-        notice(`Config reloaded: generation ${r.generation}, ${r.routes} routes.`);
-        await load();
+        const where = r.workers > 1 ? ` on all ${r.workers} workers` : '';
+        const restart =
+          r.restart_required.length > 0
+            ? ` Needs a restart to take effect: ${r.restart_required.join(', ')}.`
+            : '';
+        const token = r.admin_token_changed
+          ? ' The admin token changed: sign out and in again with the new one.'
+          : '';
+        notice(`Config reloaded${where}: generation ${r.generation}, ${r.routes} routes.${restart}${token}`);
+        if (!r.admin_token_changed) await load();
       } catch (err) {
         failure(err);
       }

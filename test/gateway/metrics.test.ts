@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createMetrics } from '../../admin/metrics.js';
+import { createMetrics, renderMetrics } from '../../admin/metrics.js';
+import { metricsStats } from '../../admin/metrics-stats.js';
 import { createLogger } from '../../gateway/logger.js';
 import { instrumentStateStore } from '../../gateway/metrics.js';
 import { createStateStore } from '../../gateway/state/create-state-store.js';
@@ -53,7 +54,7 @@ describe('instrumentStateStore', () => {
       expect(await value(metrics, 'portcullis_state_store_errors_total{op="checkAccess"}')).toBe(2);
       expect(await value(metrics, 'portcullis_state_store_errors_total{op="listUserSessions"}')).toBe(1);
       expect(await value(metrics, 'portcullis_state_store_duration_seconds_count{op="checkAccess"}')).toBe(2);
-      expect((await metrics.stats()).state_store_errors).toBe(3);
+      expect((await metricsStats([await metrics.snapshot()])).state_store_errors).toBe(3);
     } finally {
       await store.close();
     }
@@ -129,5 +130,61 @@ describe('latency histograms (counted locally, rendered by prom-client)', () => 
     expect(
       await value(metrics, 'portcullis_http_request_duration_seconds_bucket{le="0.005",route="a\\"b\\\\c"}'),
     ).toBe(1);
+  });
+});
+
+describe("workers: snapshots merged by prom-client's AggregatorRegistry", () => {
+  const request = (route: string, status: number) =>
+    ({
+      startedAt: performance.now() - 3,
+      match: { entry: { config: { name: route } } },
+      res: { headersSent: true, statusCode: status },
+      upgrade: null,
+      errorCode: status === 401 ? 'invalid_token' : null,
+    }) as unknown as Parameters<ReturnType<typeof createMetrics>['request']>[0];
+  const sources = (generation: number, inFlight: number) => ({
+    tokenCache: () => ({ hits: 2, misses: 1, size: 1 }),
+    audit: () => ({ queued: 0, waiting: 0, dropped: 0 }),
+    activeSessions: () => 1,
+    stateChecksSkipped: () => 0,
+    inFlight: () => inFlight,
+    generation: () => generation,
+  });
+
+  it('sums counters, histograms and gauges; the generation is the lowest any worker runs', async () => {
+    const [a, b] = [createMetrics(), createMetrics()];
+    a.watch(sources(3, 1));
+    b.watch(sources(2, 2));
+    for (let i = 0; i < 3; i++) a.request(request('api', 200));
+    b.request(request('api', 200));
+    b.request(request('api', 401));
+    // As they cross node:cluster IPC (serialization: 'advanced').
+    const snapshots = [structuredClone(await a.snapshot()), structuredClone(await b.snapshot())];
+    const { text } = await renderMetrics(snapshots);
+    const series = (name: string): number | undefined => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.slice(name.length + 1));
+    };
+    expect(series('portcullis_http_requests_total{route="api",status="200"}')).toBe(4);
+    expect(series('portcullis_http_requests_total{route="api",status="401"}')).toBe(1);
+    expect(series('portcullis_http_request_duration_seconds_count{route="api"}')).toBe(5);
+    expect(series('portcullis_auth_failures_total{code="invalid_token"}')).toBe(1);
+    expect(series('portcullis_in_flight_requests')).toBe(3);
+    expect(series('portcullis_token_cache_hits_total')).toBe(4);
+    expect(series('portcullis_config_generation')).toBe(2);
+    expect(text.match(/# TYPE portcullis_http_requests_total /g)).toHaveLength(1);
+    expect(await metricsStats(snapshots)).toMatchObject({
+      requests: 5,
+      by_status: { '2xx': 4, '4xx': 1 },
+      in_flight: 3,
+      token_cache: { hits: 4, misses: 2, size: 2 },
+      generation: 2,
+      workers: 2,
+    });
+  });
+
+  it('passes one snapshot through as it is, process start time included', async () => {
+    const { text } = await createMetrics().render();
+    expect(text).toMatch(/^process_start_time_seconds \d+/m);
   });
 });

@@ -72,6 +72,50 @@ describe('SIGHUP', () => {
   });
 });
 
+describe('restart-only keys and admin.token (POST /api/reload, one process)', () => {
+  const OLD_TOKEN = 'admin-token-for-tests-0123456789abcdef';
+  const NEW_TOKEN = 'rotated-admin-token-0123456789abcdefghij';
+  const admin = (token: string, method = 'GET', path = '/api/routes') =>
+    http(`http://127.0.0.1:${gw.adminPort}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}` },
+    });
+
+  it('reports the changed restart-only keys by path, and applies a new admin.token at once', async () => {
+    const changed = childBaseYaml(gw.dir)
+      .replace('port: 0,', `port: ${gw.port},`)
+      .replace('shutdown_timeout: 10s', 'shutdown_timeout: 20s')
+      .replace(OLD_TOKEN, NEW_TOKEN);
+    writeFileSync(gw.configFile, changed + routes(up.origin));
+    const res = await admin(OLD_TOKEN, 'POST', '/api/reload');
+    expect(res.status).toBe(200);
+    const data = (JSON.parse(res.body.toString()) as { data: Record<string, unknown> }).data;
+    expect(data).toMatchObject({
+      workers: 1,
+      restart_required: ['server.port', 'server.shutdown_timeout'],
+      admin_token_changed: true,
+    });
+    expectEnvelope(await admin(OLD_TOKEN), 401, 'invalid_token');
+    expect((await admin(NEW_TOKEN)).status).toBe(200);
+    const warning = await gw.waitForLog((l) => Array.isArray(l.restart_required));
+    expect(warning.level).toBe('warn');
+    expect(warning.restart_required).toEqual(['server.port', 'server.shutdown_timeout']);
+    expect(gw.logs.some((l) => String(l.msg).startsWith('config reload: admin.token changed'))).toBe(true);
+    // The listener did not move: a restart-only key keeps its start value until the restart.
+    expect((await http(`${gw.url}/first/x`)).status).toBe(200);
+    expect(JSON.stringify(gw.logs)).not.toContain(NEW_TOKEN);
+    expect(JSON.stringify(gw.logs)).not.toContain(OLD_TOKEN);
+  });
+
+  it('SIGHUP reports them again while they differ from what the process started with', async () => {
+    const warnings = () => gw.logs.filter((l) => Array.isArray(l.restart_required));
+    const before = warnings().length;
+    gw.child.kill('SIGHUP');
+    await waitFor(() => warnings().length > before, 5_000, 'the restart warning');
+    expect(warnings().at(-1)?.restart_required).toEqual(['server.port', 'server.shutdown_timeout']);
+  });
+});
+
 describe('in-process reload', () => {
   it('a request in flight finishes on the routes it started with', async () => {
     let hold: ServerResponse | null = null;
@@ -88,7 +132,7 @@ describe('in-process reload', () => {
       await waitFor(() => hold !== null, 5_000, 'the upstream to hold the request');
       // The new config no longer uses the old origin: its pool is closed, gracefully.
       local.setYaml(`routes:\n  - { name: new, path: /new, upstream: "${up.origin}", auth: public }\n`);
-      const result = local.reload();
+      const result = await local.reload();
       expect(result.ok).toBe(true);
       expectEnvelope(await http(`${local.url}/old/x`), 404, 'route_not_found');
       expect((await http(`${local.url}/new/x`)).status).toBe(200);

@@ -284,7 +284,7 @@ routes:
       lazy.setYaml(
         `${plain}  - { name: ws, path: /ws, upstream: "${ws.origin}", auth: public, websocket: true, strip_prefix: true }\n`,
       );
-      expect(lazy.reload()).toMatchObject({ ok: true });
+      expect(await lazy.reload()).toMatchObject({ ok: true });
       const { socket, reader } = await openWs(lazy.port, '/ws/late');
       socket.write(frame(0x1, Buffer.from('relayed after reload'), true));
       expect((await reader.next()).payload.toString()).toBe('relayed after reload');

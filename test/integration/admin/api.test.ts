@@ -302,7 +302,11 @@ describe('routes and reload', () => {
     gw.setYaml(
       `${OPEN_LIMITS}\nroutes:\n  - { name: fresh, path: /fresh, upstream: "${fx.upstream.origin}", auth: public }\n`,
     );
-    expect(await adminOk(gw, 'POST', '/api/reload')).toMatchObject({ generation: 2 });
+    expect(await adminOk(gw, 'POST', '/api/reload')).toMatchObject({
+      generation: 2,
+      workers: 1,
+      restart_required: ['passwords.argon2.memory_kib', 'passwords.argon2.iterations'],
+    });
     const names = ((await adminOk(gw, 'GET', '/api/routes')).routes as Array<{ name: string }>).map(
       (r) => r.name,
     );
@@ -316,6 +320,11 @@ describe('routes and reload', () => {
     const events = (await adminOk(gw, 'GET', '/api/audit?type=admin_reload')).events as Array<
       Record<string, unknown>
     >;
-    expect(events.map((e) => e.details)).toEqual([{ ok: false }, { ok: true, generation: 2 }]);
+    // The new text left out the fixture's fast Argon2 settings: the hashing threads keep them until a restart.
+    const restart = ['passwords.argon2.memory_kib', 'passwords.argon2.iterations'];
+    expect(events.map((e) => e.details)).toEqual([
+      { ok: false, reason: 'invalid_config' },
+      { ok: true, generation: 2, restart_required: restart, admin_token_changed: false },
+    ]);
   });
 });
