@@ -1,8 +1,7 @@
 // Upstreams that misbehave at the TCP level, for timeout and protocol-edge tests: one whose connects
 // never complete, one that accepts and never answers, and one that writes fixed bytes to any request.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { spawnPythonServer } from './upstreams.js';
 
 export interface BlackholeUpstream {
   readonly origin: string;
@@ -28,18 +27,7 @@ function connectHangs(port: number, ms: number): Promise<boolean> {
 
 /** A listener with a full accept queue that is never drained (Python, so nothing accepts for it). */
 export async function startBlackholeUpstream(): Promise<BlackholeUpstream> {
-  const script = fileURLToPath(new URL('./blackhole_upstream.py', import.meta.url));
-  const child: ChildProcess = spawn('python3', [script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const m = /PORT (\d+)/.exec(buffered);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`blackhole upstream exited with ${code}`)));
-  });
+  const { child, port } = await spawnPythonServer('blackhole_upstream.py', 'pipe');
   return {
     origin: `http://127.0.0.1:${port}`,
     hangs: await connectHangs(port, 300),

@@ -77,9 +77,16 @@ export interface PythonUpstream {
   close(): Promise<void>;
 }
 
-export async function startPythonUpstream(): Promise<PythonUpstream> {
-  const script = fileURLToPath(new URL('./python_upstream.py', import.meta.url));
-  const child: ChildProcess = spawn('python3', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Runs one of the Python scripts next to this file (`python3 NAME`), which prints `PORT <n>` once it
+ * listens: the child and that port.
+ */
+export async function spawnPythonServer(
+  name: string,
+  stdin: 'ignore' | 'pipe',
+): Promise<{ child: ChildProcess; port: number }> {
+  const script = fileURLToPath(new URL(`./${name}`, import.meta.url));
+  const child: ChildProcess = spawn('python3', [script], { stdio: [stdin, 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -87,8 +94,14 @@ export async function startPythonUpstream(): Promise<PythonUpstream> {
       const m = /PORT (\d+)/.exec(buffered);
       if (m) resolve(Number(m[1]));
     });
-    child.once('exit', (code) => reject(new Error(`python upstream exited with ${code}`)));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
   });
+  return { child, port };
+}
+
+export async function startPythonUpstream(): Promise<PythonUpstream> {
+  const { child, port } = await spawnPythonServer('python_upstream.py', 'ignore');
   const origin = `http://127.0.0.1:${port}`;
   return {
     origin,
