@@ -267,10 +267,9 @@ export function createAccounts(deps: AccountDeps) {
       reportLimits(await guard.limitRegister(canonical, meta.ip));
       const emailProblem = validateEmail(input.email);
       if (emailProblem !== null) throw new GatewayError('validation_failed', { message: emailProblem });
-      for (const name of ['first_name', 'last_name'] as const) {
-        const problem = nameError(name, input[name]);
-        if (problem !== null) throw new GatewayError('validation_failed', { message: problem });
-      }
+      const nameProblem =
+        nameError('first_name', input.first_name) ?? nameError('last_name', input.last_name);
+      if (nameProblem !== null) throw new GatewayError('validation_failed', { message: nameProblem });
       if (input.password !== input.password_confirm) {
         throw new GatewayError('validation_failed', { message: 'password_confirm: passwords do not match' });
       }
