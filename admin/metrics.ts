@@ -134,14 +134,15 @@ export function createMetrics(): AdminMetrics {
     registers: [registry],
   });
   // The admin listener's own series, apart from the main listener's: a burst of 401s is someone
-  // guessing the admin token.
+  // guessing the admin token, 429s an address locked out for it (admin.token_failures).
   const adminRequests = new Counter({
     name: 'portcullis_admin_requests_total',
-    help: 'Admin API calls by status (401: refused at the token gate; 0: no answer sent).',
+    help: 'Admin API calls by status (401: refused at the token gate; 429: locked out after too many; 0: no answer sent).',
     labelNames: ['status'],
     registers: [registry],
   });
   adminRequests.inc({ status: '401' }, 0);
+  adminRequests.inc({ status: '429' }, 0);
   const upstreamErrors = new Counter({
     name: UPSTREAM_ERRORS,
     help: 'Requests the upstream failed (refused, broke off or timed out), by error code.',

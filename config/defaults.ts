@@ -32,6 +32,9 @@ export const DEFAULTS: Defaults = {
     host: '127.0.0.1', // loopback: the admin API is not for the internet
     port: 9090,
     token: null, // null: admin API off (answers 401)
+    // Refusals at the token gate (no token, a wrong one) one address may get before its /api/* calls are
+    // 429 for the rest of the window: guessing a token is bounded like guessing a password.
+    token_failures: rate(10, MINUTE, '10/m'),
   },
   storage: {
     users: 'sqlite:./data/portcullis.db', // resolved against the config file's folder

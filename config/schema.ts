@@ -130,6 +130,7 @@ const adminSchema = z.strictObject({
   host: text().default(D.admin.host),
   port: port().default(D.admin.port),
   token: leaf(fromString(checkAdminToken)).default(D.admin.token),
+  token_failures: rate().default(D.admin.token_failures),
 });
 
 const storageSchema = z.strictObject({

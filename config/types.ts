@@ -53,6 +53,7 @@ export interface GatewayConfig {
     readonly host: string;
     readonly port: number;
     readonly token: string | null; // null = admin API off
+    readonly token_failures: Rate; // refusals at the /api/* token gate per client address, then 429
   };
   readonly storage: {
     readonly users: string; // `sqlite:/abs/path.db` (resolved) or postgres://…

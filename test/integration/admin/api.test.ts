@@ -20,7 +20,12 @@ let userId: string;
 let email: string;
 
 beforeAll(async () => {
-  fx = await startAdminFixture({ yaml: 'sessions: { max_active: 3 }' });
+  // Every endpoint is called without a token and with a wrong one: more refusals than the default
+  // admin.token_failures allows one address (token-guessing.test.ts covers that limit).
+  fx = await startAdminFixture({
+    yaml: 'sessions: { max_active: 3 }',
+    base: { admin: 'token_failures: 1000/m' },
+  });
   const { id, user } = await registerAndLogin(fx.gw);
   userId = id;
   email = user.email;
