@@ -50,11 +50,20 @@ function selectContenders(opts) {
   return withTwins(selected, opts);
 }
 
-/** The instructions suite's contenders, in its order: those of INSTRUCTION_CONTENDERS that --only keeps. */
+/**
+ * A quick run (CI's harness check) counts only these: the plain forwarder, and the contender whose path
+ * takes every part of the harness (users, tokens, Redis). The others cost a minute each under valgrind.
+ */
+const QUICK_INSTRUCTION_CONTENDERS = ['forwarder', 'portcullis-redis'];
+
+/**
+ * The instructions suite's contenders, in its order: those of INSTRUCTION_CONTENDERS that --only keeps
+ * (without --only, a quick run keeps QUICK_INSTRUCTION_CONTENDERS).
+ */
 function selectInstructionContenders(opts) {
-  const selected = INSTRUCTION_CONTENDERS.filter((n) => opts.only === null || opts.only.includes(n)).map(
-    (n) => CONTENDERS.find((c) => c.name === n),
-  );
+  const keep = (n) =>
+    opts.only === null ? !opts.quick || QUICK_INSTRUCTION_CONTENDERS.includes(n) : opts.only.includes(n);
+  const selected = INSTRUCTION_CONTENDERS.filter(keep).map((n) => CONTENDERS.find((c) => c.name === n));
   return withTwins(selected, opts);
 }
 

@@ -215,7 +215,7 @@ export function instructionsTable(result) {
   const ref = result.rows[0];
   const fmt = (n) => Math.round(n).toLocaleString('en-US');
   const lines = [
-    '| contender | instructions per request | ÷ ' + (ref?.name ?? '—') + ' | windows (first left out) |',
+    `| contender | instructions per request | ÷ ${ref?.name ?? '—'} | windows (first left out) |`,
     '| --- | ---: | ---: | --- |',
   ];
   for (const r of result.rows) {
