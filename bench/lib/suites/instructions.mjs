@@ -31,6 +31,9 @@ export function instructionSettings(opts) {
         loginWarmup: 200,
         logins: 100,
         loginConnections: 4,
+        // CI's harness check: a window that still has failed answers after the recounts is kept (it
+        // must be mostly answered), rather than failing a run whose figures nobody judges.
+        keepFailedWindows: true,
       }
     : {
         warmup: 30_000,
@@ -43,6 +46,7 @@ export function instructionSettings(opts) {
         // Fewer logins per turn of the event loop: under valgrind a turn with eight could outlast the
         // state store's 1 s timeout.
         loginConnections: 4,
+        keepFailedWindows: false,
       };
 }
 
@@ -82,16 +86,31 @@ const WINDOWS_REDONE = 3;
  * Warms `pid` up with `warmup` of `load`'s requests, then counts `windows` windows of `count` each:
  * the instructions per request of every window. Under valgrind the first minutes run so slowly that
  * a gateway's 1 s state-store timeout can pass (503 state_unavailable): the warm-up allows failed
- * answers, then goes on in shorter passes until one has none. A counted window with a failed answer
+ * answers, then goes on in shorter passes until one has none (a quick run, `keepFailed`, goes on after
+ * SETTLING_PASSES of them if the last was mostly answered). A counted window with a failed answer
  * (a failure costs other instructions than an answer) is left out and counted again, up to
- * WINDOWS_REDONE times; then the run fails.
+ * WINDOWS_REDONE times; then the run fails, unless `keepFailed` (quick runs) and most of the window
+ * was answered: then it is kept and said so.
  */
-async function countWindows(pid, outPrefix, load, { warmup, windows, count, mainThread = false, progress }) {
+async function countWindows(
+  pid,
+  outPrefix,
+  load,
+  { warmup, windows, count, mainThread = false, keepFailed = false, progress },
+) {
   let failed = await sendFixed({ ...load, count: warmup, allowFailures: true });
-  for (let pass = 0; failed > 0; pass++) {
-    if (pass === SETTLING_PASSES) throw new Error(`still ${failed} failed answers after the warm-up`);
+  const pass = Math.ceil(warmup / 4);
+  for (let passes = 0; failed > 0; passes++) {
+    if (passes === SETTLING_PASSES) {
+      if (!keepFailed || failed >= pass / 2)
+        throw new Error(`still ${failed} failed answers after the warm-up`);
+      progress(
+        `instructions: ${failed} failed answers in the last warm-up pass; counting anyway (quick run)`,
+      );
+      break;
+    }
     progress(`instructions: ${failed} failed answers while warming up; warming up again`);
-    failed = await sendFixed({ ...load, count: Math.ceil(warmup / 4), allowFailures: true });
+    failed = await sendFixed({ ...load, count: pass, allowFailures: true });
   }
   await countFrom(pid);
   const perRequest = [];
@@ -106,6 +125,11 @@ async function countWindows(pid, outPrefix, load, { warmup, windows, count, main
       continue;
     }
     if (++redone > WINDOWS_REDONE) {
+      if (keepFailed && failures < count / 2) {
+        progress(`instructions: ${failures} failed answers in a counted window; kept (quick run)`);
+        perRequest.push(instructions / count);
+        continue;
+      }
       throw new Error(
         `${failures} failed answers in a counted window, after ${WINDOWS_REDONE} windows counted again`,
       );
@@ -130,6 +154,7 @@ async function measure(contender, ctx, s) {
       warmup: s.warmup,
       windows: s.windows,
       count: s.requests,
+      keepFailed: s.keepFailedWindows,
       progress: ctx.progress,
     });
   } finally {
@@ -162,6 +187,7 @@ async function measureLogins(ctx, s) {
       windows: s.windows,
       count: s.logins,
       mainThread: true,
+      keepFailed: s.keepFailedWindows,
       progress: ctx.progress,
     });
     return { state: state === 'memory' ? 'memory' : 'redis', perLogin: median(windows.slice(1)), windows };
