@@ -116,27 +116,20 @@ export function createMainListener(
   // starts once the one ahead closed, and none does if that response closed the connection (RFC 9112
   // §9.6: no request after the one that closes is processed). Otherwise a request sent behind a refused
   // one (413, garbage that closes, `Connection: close`) was forwarded or acted on, its answer never sent.
-  const behind = new WeakMap<Duplex, Array<() => void>>();
+  const behind = new WeakMap<Duplex, RequestContext[]>();
 
   /** Starts a request now, or once the response ahead of it on its connection has closed. */
-  const admit = (req: IncomingMessage, res: ServerResponse, start: () => void): void => {
-    const socket = req.socket;
+  const admit = (ctx: RequestContext): void => {
+    const socket = ctx.req.socket;
     // Parsed from bytes read after a response that closes (Node reads on to drop its unread body).
     if (socket.writableEnded || socket.destroyed) return;
     if (!answering.has(socket)) {
-      answering.set(socket, res);
-      start();
+      start(ctx);
       return;
     }
-    let queue = behind.get(socket);
-    if (queue === undefined) {
-      queue = [];
-      behind.set(socket, queue);
-    }
-    queue.push(() => {
-      answering.set(socket, res);
-      start();
-    });
+    const queue = behind.get(socket);
+    if (queue === undefined) behind.set(socket, [ctx]);
+    else queue.push(ctx);
   };
 
   /** After `res` closed on `socket`: starts the next pipelined request, or drops them all if it closed. */
@@ -147,9 +140,14 @@ export function createMainListener(
       behind.delete(socket);
       return;
     }
-    const start = queue.shift();
+    const waiting = queue.shift()!;
     if (queue.length === 0) behind.delete(socket);
-    start?.();
+    start(waiting);
+  };
+
+  const start = (ctx: RequestContext): void => {
+    answering.set(ctx.req.socket, ctx.res);
+    begin(ctx);
   };
 
   const begin = (ctx: RequestContext): void => {
@@ -178,16 +176,11 @@ export function createMainListener(
     run(ctx, log, done);
   };
 
-  const onRequest = (req: IncomingMessage, res: GatewayResponse): void => {
+  /** `unmetExpectation`: an `Expect` other than exactly 100-continue, refused by the check-expectation stage. */
+  const onRequest = (req: IncomingMessage, res: GatewayResponse, unmetExpectation = false): void => {
     const ctx = new RequestContext(req, res, current(), null, performance.now());
-    admit(req, res, () => begin(ctx));
-  };
-
-  /** A request with an `Expect`: the check-expectation stage refuses it unless it is exactly 100-continue. */
-  const onExpect = (req: IncomingMessage, res: GatewayResponse, unmet: boolean): void => {
-    const ctx = new RequestContext(req, res, current(), null, performance.now());
-    ctx.unmetExpectation = unmet;
-    admit(req, res, () => begin(ctx));
+    ctx.unmetExpectation = unmetExpectation;
+    admit(ctx);
   };
 
   const server = createServer(
@@ -209,11 +202,11 @@ export function createMainListener(
   // Node takes any value naming 100-continue among others (`100-continue, foo`, `100-continue-x`) for it;
   // continueIfExpected, which writes the 100, takes only `100-continue` itself: the rest is unmet.
   server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) =>
-    onExpect(req, res, req.headers.expect?.toLowerCase() !== '100-continue'),
+    onRequest(req, res, req.headers.expect?.toLowerCase() !== '100-continue'),
   );
   // Any other expectation: without a listener Node answers 417 itself, outside the envelope, the log and
   // the Host check. The pipeline runs instead, and its check-expectation stage refuses the request.
-  server.on('checkExpectation', (req: IncomingMessage, res: GatewayResponse) => onExpect(req, res, true));
+  server.on('checkExpectation', (req: IncomingMessage, res: GatewayResponse) => onRequest(req, res, true));
   server.timeout = s.idle_timeout;
   // One over the limit, so that the check-host stage can tell "too many" from "exactly the limit".
   server.maxHeadersCount = MAX_HEADER_FIELDS + 1;

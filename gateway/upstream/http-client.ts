@@ -160,15 +160,15 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
    */
   start(): void {
     this.clock.start(this.call.headTimeoutMs);
-    this.call.body?.once('end', this.bodySent);
+    this.call.body?.once('end', () => this.bodySent());
   }
 
   /** The whole body went to undici: the clock goes on with what was left of it (see onConnect). */
-  private readonly bodySent = (): void => {
+  private bodySent(): void {
     if (this.heldWith < 0) return;
     this.clock.start(this.heldWith);
     this.heldWith = -1;
-  };
+  }
 
   /** The clock has nothing more to watch: the head arrived, or the exchange failed or was aborted. */
   private stopClock(): void {
