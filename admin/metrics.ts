@@ -36,8 +36,6 @@ export interface AdminMetrics extends GatewayMetrics {
   watch(sources: MetricSources): void;
   /** This process's metrics, to be merged with the other workers' (renderMetrics, metricsStats). */
   snapshot(): Promise<MetricsSnapshot>;
-  /** This process alone: renderMetrics of its own snapshot. */
-  render(): Promise<{ contentType: string; text: string }>;
 }
 
 /** The answers that count as authentication or authorisation failures. */
@@ -307,9 +305,6 @@ export function createMetrics(): AdminMetrics {
         if (metric.name === STATE_ERRORS) own.push(stateLatency.get());
       }
       return { own, process: await processMetrics().getMetricsAsJSON(), startedAt };
-    },
-    async render() {
-      return renderMetrics([await this.snapshot()]);
     },
   };
 }

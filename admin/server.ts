@@ -11,6 +11,7 @@ import { answerClientError } from '../gateway/http/client-error.js';
 import { rateLimitHeaders } from '../gateway/http/rate-limit-headers.js';
 import { sendError, sendJson, sendSuccess } from '../gateway/http/reply.js';
 import type { Logger } from '../gateway/logger.js';
+import { authorizationHeader } from '../gateway/pipeline/authenticate.js';
 import { checkRequestHead, MAX_HEADER_FIELDS } from '../gateway/pipeline/check-host.js';
 import { createMemoryLimiters, type Limiter, type LimitState } from '../gateway/state/limiter.js';
 import type { PageHandler } from './page.js';
@@ -159,13 +160,11 @@ export function createAdminServer(options: AdminOptions): Server {
     });
     try {
       checkRequestHead(req);
-      if (req.rawHeaders.filter((_, i) => i % 2 === 0 && _.toLowerCase() === 'authorization').length > 1) {
-        throw new GatewayError('bad_request', { message: 'Duplicate Authorization header' });
-      }
+      const authorization = authorizationHeader(req);
       const ip = req.socket.remoteAddress ?? '';
       await guard.check(ip);
       try {
-        checkToken(req.headers.authorization);
+        checkToken(authorization);
       } catch (err) {
         guard.refused(ip);
         throw err;

@@ -39,7 +39,7 @@ export function systemRoutes(deps: AdminApiDeps): ApiRoute[] {
           }
           sendSuccess(res, 200, 'Config reloaded', {
             generation: result.generation,
-            routes: routeTable(deps.current()).routes.length,
+            routes: deps.current().routes.length,
             workers: result.workers,
             restart_required: result.restartRequired,
             admin_token_changed: result.adminTokenChanged,

@@ -1,5 +1,6 @@
 // Reads the one Authorization header and verifies the access token: signature first (pinned
 // algorithm, our key), then claims. A present but bad credential is never treated as anonymous.
+import type { IncomingMessage } from 'node:http';
 import type { AccessClaims, TokenService } from '../auth/tokens.js';
 import { type ErrorCode, GatewayError } from '../errors.js';
 import type { RequestContext, Stage } from './context.js';
@@ -15,8 +16,8 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const DPOP = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
 /** The Authorization header, or undefined; two of them are ambiguous and refused. */
-export function authorizationHeader(ctx: RequestContext): string | undefined {
-  const raw = ctx.req.rawHeaders;
+export function authorizationHeader(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
   let value: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -59,7 +60,7 @@ export function createAuthenticate(tokens: TokenService, acceptDpop = false): St
     const entry = ctx.match!.entry;
     // Login, register and refresh never read a token: a stale one sent by habit must not block them.
     if (entry.endpoint?.readsToken === false) return;
-    const header = authorizationHeader(ctx);
+    const header = authorizationHeader(ctx.req);
     // An empty Authorization header is a credential that is present and malformed, not an absent one.
     if (header === undefined) {
       if (entry.config.auth === 'required' || entry.config.roles.length > 0)

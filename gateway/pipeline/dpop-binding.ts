@@ -64,7 +64,7 @@ function speaksDpop(ctx: RequestContext): boolean {
   if (ctx.match?.entry.deviceBinding === 'dpop' || ctx.claims?.cnf !== undefined || ctx.dpopScheme)
     return true;
   try {
-    return /^dpop /i.test(authorizationHeader(ctx) ?? '');
+    return /^dpop /i.test(authorizationHeader(ctx.req) ?? '');
   } catch {
     return false;
   }
@@ -154,7 +154,7 @@ export function createDpopBinding(config: GatewayConfig, deps: DpopBindingDeps):
   async function proof(ctx: RequestContext): Promise<void> {
     const claims = ctx.claims;
     if (claims === null) return;
-    const header = authorizationHeader(ctx) ?? '';
+    const header = authorizationHeader(ctx.req) ?? '';
     const space = header.indexOf(' ');
     let verified: VerifiedProof;
     try {

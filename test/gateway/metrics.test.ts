@@ -36,7 +36,7 @@ const session = (userId: string, ttlMs = 60_000): SessionRecord =>
   testSession(userId, { expires_at: Date.now() + ttlMs });
 
 async function value(metrics: ReturnType<typeof createMetrics>, series: string): Promise<number | undefined> {
-  const { text } = await metrics.render();
+  const { text } = await renderMetrics([await metrics.snapshot()]);
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
@@ -108,7 +108,7 @@ describe('latency histograms (counted locally, rendered by prom-client)', () => 
       9.7023,
       10,
     );
-    const { text } = await metrics.render();
+    const { text } = await renderMetrics([await metrics.snapshot()]);
     expect(text).toContain('# TYPE portcullis_state_store_duration_seconds histogram');
     // One family, right after its errors counter, as prom-client's own histogram was rendered.
     expect(text.indexOf('# TYPE portcullis_state_store_duration_seconds histogram')).toBeGreaterThan(
@@ -184,7 +184,7 @@ describe("workers: snapshots merged by prom-client's AggregatorRegistry", () => 
   });
 
   it('passes one snapshot through as it is, process start time included', async () => {
-    const { text } = await createMetrics().render();
+    const { text } = await renderMetrics([await createMetrics().snapshot()]);
     expect(text).toMatch(/^process_start_time_seconds \d+/m);
   });
 });
