@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -155,12 +156,8 @@ describe('Expect: anything but 100-continue', () => {
       gw.port,
       'POST /open/d HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n',
     );
-    await new Promise<void>((done) => {
-      ex.socket.once('data', (c: Buffer) => {
-        expect(c.toString()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n/);
-        done();
-      });
-    });
+    const [interim] = (await once(ex.socket, 'data')) as [Buffer];
+    expect(interim.toString()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n/);
     ex.socket.write('hello');
     expect((await ex.response).status).toBe(200);
   });

@@ -6,12 +6,11 @@ import type { TestGateway } from '../../support/gateway.js';
 import { type RedisServer, startRedis } from '../../support/redis.js';
 import {
   expectFailure,
-  loginOk,
   me,
-  newUser,
   type Pair,
   refresh,
-  register,
+  refreshOk,
+  session,
   sleep,
   startAccountsGateway,
 } from './support.js';
@@ -41,26 +40,14 @@ describe.each(['memory', 'redis'])('tabs refreshing one session (%s state)', (st
     await gw?.stop();
   });
 
-  async function session(): Promise<Pair> {
-    const user = newUser();
-    expect((await register(gw, user)).status).toBe(201);
-    return loginOk(gw, user.email, user.password);
-  }
-
-  async function refreshOk(token: string): Promise<Pair> {
-    const res = await refresh(gw, token);
-    expect(res.status, res.text).toBe(200);
-    return res.body!.data as unknown as Pair;
-  }
-
   it("tab B's grace token, first used after tab A rotated again, rotates; both branches carry on", async () => {
-    const r0 = await session();
-    const a1 = await refreshOk(r0.refresh); // tab A rotates R0
-    const b1 = await refreshOk(r0.refresh); // tab B presents R0 inside the grace: a pair of its own
-    const a2 = await refreshOk(a1.refresh); // tab A rotates its token again
-    const b2 = await refreshOk(b1.refresh); // tab B's token was never used: it is current, not reuse
-    const a3 = await refreshOk(a2.refresh);
-    const b3 = await refreshOk(b2.refresh);
+    const r0 = await session(gw);
+    const a1 = await refreshOk(gw, r0.refresh); // tab A rotates R0
+    const b1 = await refreshOk(gw, r0.refresh); // tab B presents R0 inside the grace: a pair of its own
+    const a2 = await refreshOk(gw, a1.refresh); // tab A rotates its token again
+    const b2 = await refreshOk(gw, b1.refresh); // tab B's token was never used: it is current, not reuse
+    const a3 = await refreshOk(gw, a2.refresh);
+    const b3 = await refreshOk(gw, b2.refresh);
     for (const p of [a3, b3]) expect((await me(gw, p.access)).status).toBe(200);
     // After the grace, a spent token still revokes the session, whichever branch it came from.
     await sleep(GRACE_MS + 200);
@@ -70,11 +57,11 @@ describe.each(['memory', 'redis'])('tabs refreshing one session (%s state)', (st
   });
 
   it('five tabs refreshing one token at once each get a token that rotates later', async () => {
-    const r0 = await session();
-    const tabs = await Promise.all([1, 2, 3, 4, 5].map(() => refreshOk(r0.refresh)));
+    const r0 = await session(gw);
+    const tabs = await Promise.all([1, 2, 3, 4, 5].map(() => refreshOk(gw, r0.refresh)));
     expect(new Set(tabs.map((p) => p.refresh)).size).toBe(5);
     const next: Pair[] = [];
-    for (const p of tabs) next.push(await refreshOk(p.refresh));
+    for (const p of tabs) next.push(await refreshOk(gw, p.refresh));
     for (const p of next) expect((await me(gw, p.access)).status).toBe(200);
   });
 });

@@ -11,27 +11,16 @@ import {
   me,
   newUser,
   OTHER_UA,
-  type Pair,
   refresh,
+  refreshOk,
   register,
+  session,
   sleep,
   startAccountsGateway,
   UA,
 } from './support.js';
 
 const GRACE_MS = 300;
-
-async function session(gw: TestGateway): Promise<Pair> {
-  const user = newUser();
-  expect((await register(gw, user)).status).toBe(201);
-  return loginOk(gw, user.email, user.password);
-}
-
-async function refreshOk(gw: TestGateway, token: string): Promise<Pair> {
-  const res = await refresh(gw, token);
-  expect(res.status, res.text).toBe(200);
-  return res.body!.data as unknown as Pair;
-}
 
 describe('rotation (device_binding on_mismatch: revoke, the default)', () => {
   let gw: TestGateway;

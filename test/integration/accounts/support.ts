@@ -234,6 +234,20 @@ export async function loginOk(gw: Target, email: string, password: string, ua = 
   return res.body!.data as unknown as Pair;
 }
 
+/** A new user, registered and logged in: their first token pair. */
+export async function session(gw: Target): Promise<Pair> {
+  const user = newUser();
+  expect((await register(gw, user)).status).toBe(201);
+  return loginOk(gw, user.email, user.password);
+}
+
+/** Refreshes with `token`, which must succeed: the new pair. */
+export async function refreshOk(gw: Target, token: string): Promise<Pair> {
+  const res = await refresh(gw, token);
+  expect(res.status, res.text).toBe(200);
+  return res.body!.data as unknown as Pair;
+}
+
 export function refresh(gw: Target, token: string, ua = UA): Promise<Reply> {
   return call(gw, 'POST', '/api/auth/refresh', { json: { refresh: token }, ua });
 }

@@ -3,9 +3,8 @@
 // or bidi characters name the field, and the password policy names the rule. A refused registration
 // never leaves a row behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPasswordPolicy } from '../../../gateway/auth/password-policy.js';
-import { createOperations } from '../../../gateway/operations.js';
 import type { TestGateway } from '../../support/gateway.js';
+import { operations } from '../enforcement/support.js';
 import {
   call,
   expectFailure,
@@ -283,15 +282,7 @@ describe('names set by an operator (portcullis user create)', () => {
     ['last_name', 'BEL', 'Love\u0007lace'],
     ['first_name', 'a lone surrogate', '\ud800'],
   ])('%s holding %s → validation_failed naming it, and no row', async (field, _name, value) => {
-    const s = gw.services;
-    const ops = createOperations({
-      users: s.users,
-      state: s.state,
-      audit: s.audit,
-      hasher: s.hasher,
-      policy: createPasswordPolicy(gw.config.passwords),
-      guard: () => gw.current().guard,
-    });
+    const ops = operations(gw);
     const before = userCount(gw);
     const { email, password, first_name, last_name } = newUser();
     const input = { email, password, first_name, last_name, [field]: value };
