@@ -14,7 +14,6 @@ import {
   defaultConfigFile,
   type GatewayConfig,
   type LoadedConfig,
-  loadConfigFile,
   loadConfigText,
   readConfigFile,
 } from '../config/index.js';
@@ -44,7 +43,7 @@ Exit status: 0 done; 1 failed (invalid config, user not found, broken audit chai
 
 /** `--config FILE` as given, else the same default check-config uses. */
 function configFile(given: string | undefined): string {
-  return given === undefined ? defaultConfigFile() : resolve(given);
+  return resolve(given ?? defaultConfigFile());
 }
 
 interface ConfigSource {
@@ -65,7 +64,7 @@ function configSource(file: string): ConfigSource {
     loadConfigText(text, { ...options, file, dir: dirname(file) });
   return {
     file,
-    load: () => loadConfigFile(file, options),
+    load: () => parse(readConfigFile(file)),
     read: () => {
       const text = readConfigFile(file);
       return { text, loaded: parse(text) };
