@@ -2,6 +2,7 @@
 // parameters each endpoint declares checked in one place, and bounded JSON bodies. Handlers live in
 // admin/routes/*; this module knows nothing about users.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseCount } from '../config/units.js';
 import { GatewayError } from '../gateway/errors.js';
 import { readJsonObject } from '../gateway/http/json-body.js';
 
@@ -117,10 +118,11 @@ function queryValues(target: string, allowed: readonly string[]): Map<string, st
 
 export function intValue(raw: string | undefined, name: string, fallback: number, max: number): number {
   if (raw === undefined || raw === '') return fallback;
-  if (!/^\d{1,6}$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
+  const n = parseCount(raw, max);
+  if (n === null) {
     throw new GatewayError('validation_failed', { message: `${name}: must be an integer from 1 to ${max}` });
   }
-  return Number(raw);
+  return n;
 }
 
 function hasBody(req: IncomingMessage): boolean {

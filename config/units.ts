@@ -48,6 +48,13 @@ export function parseRate(text: string): Rate | null {
 }
 
 /** Milliseconds back to the largest whole unit (`90000` → `90s`), for summaries. */
+/** A count written as decimal digits, from 1 to `max`; null for anything else. */
+export function parseCount(text: string, max: number): number | null {
+  if (!/^\d{1,15}$/.test(text)) return null;
+  const n = Number(text);
+  return n >= 1 && n <= max ? n : null;
+}
+
 export function formatDuration(ms: number): string {
   for (const [unit, size] of [
     ['d', 86_400_000],

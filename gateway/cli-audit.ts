@@ -8,6 +8,7 @@ import {
   UsageError,
 } from '../config/cli-args.js';
 import type { GatewayConfig } from '../config/types.js';
+import { parseCount } from '../config/units.js';
 import { AUDIT_LIST_MAX, isEventType, parseAuditTime } from './audit-query.js';
 import { type CliIo, EXIT_FAILED, EXIT_OK, failure } from './cli-io.js';
 import { openUserStore } from './services.js';
@@ -54,9 +55,8 @@ export function parseAuditCommand(argv: readonly string[]): Invocation<AuditComm
     if (option !== undefined) throw fail(`--${option} does not apply to audit verify`);
     return { help: false, config, args: { action } };
   }
-  const limit = values.limit === undefined ? 50 : /^\d{1,6}$/.test(values.limit) ? Number(values.limit) : 0;
-  if (limit < 1 || limit > AUDIT_LIST_MAX)
-    throw fail(`--limit must be an integer from 1 to ${AUDIT_LIST_MAX}`);
+  const limit = values.limit === undefined ? 50 : parseCount(values.limit, AUDIT_LIST_MAX);
+  if (limit === null) throw fail(`--limit must be an integer from 1 to ${AUDIT_LIST_MAX}`);
   const since = values.since === undefined ? undefined : parseAuditTime(values.since);
   if (since === null) throw fail('--since must be an ISO-8601 time or milliseconds since the epoch');
   if (values.type !== undefined && !isEventType(values.type)) {
