@@ -5,7 +5,6 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { Rate } from '../config/types.js';
 import { GatewayError, toGatewayError } from '../gateway/errors.js';
 import { answerClientError } from '../gateway/http/client-error.js';
 import { rateLimitHeaders } from '../gateway/http/rate-limit-headers.js';
@@ -13,7 +12,7 @@ import { sendError, sendJson, sendSuccess } from '../gateway/http/reply.js';
 import type { Logger } from '../gateway/logger.js';
 import { authorizationHeader } from '../gateway/pipeline/authenticate.js';
 import { checkRequestHead, MAX_HEADER_FIELDS } from '../gateway/pipeline/check-host.js';
-import { createMemoryLimiters, type Limiter, type LimitState } from '../gateway/state/limiter.js';
+import type { Limiter, LimitState } from '../gateway/state/limiter.js';
 import type { PageHandler } from './page.js';
 
 export type AdminApiHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
@@ -23,8 +22,8 @@ export interface AdminOptions {
   readonly port: number;
   /** admin.token of the config in force (null: the API is off); read on every /api/* call. */
   readonly token: () => string | null;
-  /** admin.token_failures of the config in force: refusals at the token gate per client address and window. */
-  readonly tokenFailures: () => Rate;
+  /** The limiter of admin.token_failures in force: refusals at the token gate per client address and window. */
+  readonly tokenGate: () => Limiter;
   /** Resolves to the names of the dependencies that did not answer; empty = ready. */
   readonly readiness: () => Promise<string[]>;
   readonly api?: AdminApiHandler;
@@ -77,54 +76,41 @@ function readOnly(req: IncomingMessage): void {
 const GATE_CODES: ReadonlySet<string> = new Set(['missing_token', 'invalid_token']);
 
 interface GateGuard {
-  /** Throws 429 rate_limited while `ip` has used up its refusals for the window. */
+  /** Throws 429 rate_limited while `ip` has used up its refusals for the window (a call with the right token). */
   check(ip: string): Promise<void>;
-  /** Counts a refusal at the token gate against `ip`. */
-  refused(ip: string): void;
+  /** Counts a refusal at the token gate against `ip`, then throws `refusal`, or 429 once they are used up. */
+  refused(ip: string, refusal: unknown): Promise<never>;
 }
 
 /**
  * Brute-force protection for the admin token, as for passwords: every refusal at the gate (no token, a
- * wrong one) counts against the client's address, and once `admin.token_failures` is used up its /api/*
- * calls are 429 until the window ends, the token unread (the right one included: a guesser learns
- * nothing more). One warn line says so; the 429s are logged at info, so a guessing run cannot flood the
- * log. Counted in process memory (each worker counts its own); a reload that changes the rate starts afresh.
+ * wrong one) counts against the client's address before it is answered, and once `admin.token_failures`
+ * is used up its /api/* calls are 429 until the window ends, the right token included (a guesser learns
+ * nothing more, however many guesses it sends at once). One warn line says so; the 429s are logged at
+ * info, so a guessing run cannot flood the log. Counted in the state store (every worker and replica
+ * shares the window); a reload that changes the rate gets the limiter of the new rate.
  */
-function createGateGuard(current: () => Rate, log: Logger): GateGuard {
-  let text: string | null = null;
-  let limiter: Limiter | null = null;
-  const now = (): Limiter => {
-    const rate = current();
-    if (limiter === null || rate.text !== text) {
-      text = rate.text;
-      limiter = createMemoryLimiters().create('admin-token', rate, { failClosed: true });
-    }
-    return limiter;
-  };
-  const counted = (ip: string, state: LimitState): void => {
-    if (state.consumed !== state.limit) return;
-    log.warn(
-      { ip, refusals: state.limit, retry_after_s: Math.max(1, Math.ceil(state.resetMs / 1000)) },
-      'admin token: too many refusals from one address; its /api/* calls are refused until the window ends',
-    );
-  };
+function createGateGuard(current: () => Limiter, log: Logger): GateGuard {
+  const locked = (state: LimitState): GatewayError =>
+    new GatewayError('rate_limited', {
+      message: 'Too many failed admin token attempts from this address',
+      headers: rateLimitHeaders([state], true),
+    });
   return {
     async check(ip) {
-      const state = await now().peek(ip);
-      if (state.consumed < state.limit) return;
-      throw new GatewayError('rate_limited', {
-        message: 'Too many failed admin token attempts from this address',
-        headers: rateLimitHeaders([state], true),
-      });
+      const state = await current().peek(ip);
+      if (state.consumed >= state.limit) throw locked(state);
     },
-    refused(ip) {
-      const state = now().consume(ip);
-      if (state instanceof Promise)
-        state.then(
-          (s) => counted(ip, s),
-          () => undefined,
+    async refused(ip, refusal) {
+      const state = await current().consume(ip);
+      if (!state.allowed) throw locked(state);
+      if (state.consumed === state.limit) {
+        log.warn(
+          { ip, refusals: state.limit, retry_after_s: Math.max(1, Math.ceil(state.resetMs / 1000)) },
+          'admin token: too many refusals from one address; its /api/* calls are refused until the window ends',
         );
-      else counted(ip, state);
+      }
+      throw refusal;
     },
   };
 }
@@ -132,7 +118,7 @@ function createGateGuard(current: () => Rate, log: Logger): GateGuard {
 export function createAdminServer(options: AdminOptions): Server {
   const checkToken = createTokenCheck(options.token);
   const { log } = options;
-  const guard = createGateGuard(options.tokenFailures, log);
+  const guard = createGateGuard(options.tokenGate, log);
   if (options.token() === null)
     log.warn({}, 'admin.token is not set: the admin API is off (/api/* answers 401)');
   // The response being written on each keep-alive socket, for the clientError handler (as on the main port).
@@ -162,13 +148,12 @@ export function createAdminServer(options: AdminOptions): Server {
       checkRequestHead(req);
       const authorization = authorizationHeader(req);
       const ip = req.socket.remoteAddress ?? '';
-      await guard.check(ip);
       try {
         checkToken(authorization);
       } catch (err) {
-        guard.refused(ip);
-        throw err;
+        await guard.refused(ip, err);
       }
+      await guard.check(ip);
       if (options.api === undefined) throw new GatewayError('not_found');
       await options.api(req, res, path);
     } catch (err) {

@@ -178,7 +178,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     port: config.admin.port,
     // Read per request: a reload that changes admin.token rotates it (its old value stops working).
     token: () => state.config.admin.token,
-    tokenFailures: () => state.config.admin.token_failures,
+    tokenGate: () => state.adminGate,
     readiness: async () => {
       const failing: string[] = shuttingDown ? ['shutting down'] : [];
       const probe = async (name: string, ping: () => Promise<void>): Promise<void> => {

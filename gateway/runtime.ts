@@ -12,6 +12,7 @@ import { createStages, type PipelineDeps } from './pipeline/index.js';
 import { createRefusalCount, type RefusalCount } from './pipeline/rate-limit.js';
 import { createRouter, type RouteEntry, type Router } from './routing/router.js';
 import type { Services } from './services.js';
+import type { Limiter } from './state/limiter.js';
 import { type Balancer, createBalancer } from './upstream/balancer.js';
 
 export interface CompiledRoute extends RouteEntry {
@@ -31,6 +32,11 @@ export interface RuntimeState {
   /** Counts a request refused before its limits were judged against the global limit (its final answer). */
   readonly countRefusal: RefusalCount;
   readonly guard: LoginGuard;
+  /**
+   * admin.token_failures: refusals at the admin API's token gate per client address. In the state store,
+   * so every worker and replica counts against the same window (process memory while Redis fails).
+   */
+  readonly adminGate: Limiter;
   /** Increases by one on every successful reload; logged so operators can tell configs apart. */
   readonly generation: number;
 }
@@ -65,6 +71,10 @@ export function compileRuntime(
   const router = createRouter(routes, reservedPaths(config));
   const stages = createStages(config, router, services, deps);
   const countRefusal = createRefusalCount(config, services.limiters, services.audit);
+  // Not fail closed: operators need the admin API most while the state store is failing.
+  const adminGate = services.limiters.create('admin-token', config.admin.token_failures, {
+    failClosed: false,
+  });
   return Object.freeze({
     config,
     router,
@@ -72,6 +82,7 @@ export function compileRuntime(
     stages: Object.freeze(stages),
     countRefusal,
     guard,
+    adminGate,
     generation,
   });
 }

@@ -26,7 +26,7 @@ let keyFile = '';
 function yaml(route: string, options: { token?: string; server?: string; extraRoute?: string } = {}): string {
   return `
 server: { host: 127.0.0.1, port: 0, workers: 2, shutdown_timeout: 5s${options.server ?? ''} }
-admin: { host: 127.0.0.1, port: 0, token: ${options.token ?? TOKEN} }
+admin: { host: 127.0.0.1, port: 0, token: ${options.token ?? TOKEN}, token_failures: 1000/m }
 storage: { users: "${db.url}", state: "${redis.url}" }
 tokens: { secret: "test-secret-that-is-at-least-32-bytes-long!!" }
 passwords: { argon2: { memory_kib: 1024, iterations: 1, parallelism: 1 } }

@@ -38,7 +38,7 @@ describe('admin token guessing', () => {
     expect(retryAfter).toBeLessThanOrEqual(60);
     expect(locked.headers['ratelimit-limit']).toBe('3');
     expect(locked.headers['ratelimit-remaining']).toBe('0');
-    // A wrong token is not even compared (and not counted: the lock ends with the window).
+    // A wrong token is refused alike (counted too, but the lock still ends with the window).
     expectFailure(
       await admin(fx.gw, 'GET', '/api/routes', { token: 'wrong-token-cccccccccccccccccccccc' }),
       429,
