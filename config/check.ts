@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configOption, extraArgument, parseCommandLine, UsageError } from './cli-args.js';
+import { extraArgument, type Invocation, invocationOf, parseCommandLine, UsageError } from './cli-args.js';
 import { ConfigError } from './config-error.js';
 import { loadConfigFile } from './load.js';
 import type { GatewayConfig } from './types.js';
@@ -27,13 +27,13 @@ export function defaultConfigFile(cwd: string = process.cwd()): string {
   return candidates.find((file) => existsSync(file)) ?? join(cwd, 'gateway.yaml');
 }
 
-function parseArgs(argv: readonly string[]): { file: string | undefined; help: boolean } {
+function parseCheck(argv: readonly string[]): Invocation<null> {
   const args = argv[0] === 'check-config' ? argv.slice(1) : argv;
   const line = parseCommandLine(args, { config: { type: 'string', short: 'c' } });
-  if (line.help) return { file: undefined, help: true };
+  if (line.help) return { help: true };
   const problem = line.problem ?? extraArgument(line.positionals, 0);
   if (problem !== null) throw new UsageError(problem);
-  return { file: configOption(line.values.config), help: false };
+  return { help: false, config: line.values.config, args: null };
 }
 
 /** Hides the password of a postgres:// or redis:// URL: the summary may end up in CI logs. */
@@ -85,19 +85,9 @@ export function summarize(config: GatewayConfig): string {
 }
 
 export function runCheckConfig(argv: readonly string[], out: CheckOutput, env: NodeJS.ProcessEnv): number {
-  let args: ReturnType<typeof parseArgs>;
-  try {
-    args = parseArgs(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    out.stderr.write(`check-config: ${err.message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    out.stdout.write(USAGE);
-    return 0;
-  }
-  const file = args.file === undefined ? defaultConfigFile() : resolve(args.file);
+  const run = invocationOf(() => parseCheck(argv), { name: 'check-config', usage: USAGE }, out);
+  if (typeof run === 'number') return run;
+  const file = run.config === undefined ? defaultConfigFile() : resolve(run.config);
   try {
     const loaded = loadConfigFile(file, { env });
     for (const warning of loaded.warnings) out.stdout.write(`warning: ${warning}\n`);

@@ -2,6 +2,9 @@
 // parseArgs for the tokens, our rules for what is wrong, one line per problem. It does not validate values.
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
+/** The exit status of a bad command line. */
+export const EXIT_USAGE = 2;
+
 /** A bad command line: one line naming the problem (the caller adds the usage); exit status 2. */
 export class UsageError extends Error {
   /** `user show`: what the line is prefixed with; absent: the command's own name. */
@@ -36,8 +39,9 @@ export type Invocation<A> =
 
 /**
  * Parses `argv` against `spec` (plus `--help`/`-h`). Problems: an unknown option, an option given twice,
- * a string option without a value (or followed by another option: `--roles --config f` must not set the
- * roles to "--config"), a value given to a flag. Positionals are returned, not judged.
+ * a string option without a value (an empty one, `--token ''` or `--token=`, included; or followed by
+ * another option: `--roles --config f` must not set the roles to "--config"), a value given to a flag.
+ * Positionals are returned, not judged.
  */
 export function parseCommandLine<const S extends OptionSpec>(
   argv: readonly string[],
@@ -69,7 +73,11 @@ export function parseCommandLine<const S extends OptionSpec>(
     else if (option.type === 'boolean') {
       if (token.value === undefined) values[token.name] = true;
       else problems.push(`${name} takes no value`);
-    } else if (token.value === undefined || (token.inlineValue === false && token.value.startsWith('-'))) {
+    } else if (
+      token.value === undefined ||
+      token.value === '' ||
+      (token.inlineValue === false && token.value.startsWith('-'))
+    ) {
       // `--roles=-x` is a value starting with '-'; `--roles -x` is far more often a forgotten value.
       problems.push(`${name} needs a value`);
     } else values[token.name] = token.value;
@@ -83,8 +91,30 @@ export function extraArgument(positionals: readonly string[], max: number): stri
   return extra === undefined ? null : `unexpected argument ${extra}`;
 }
 
-/** `--config FILE` as given (undefined: the default file); `--config ''` is a usage error. */
-export function configOption(value: string | undefined, command?: string): string | undefined {
-  if (value === '') throw new UsageError('--config needs a value', command);
-  return value;
+/** Where a command writes its usage and usage errors. */
+export interface UsageOutput {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+}
+
+/**
+ * Runs a command's parser: what to run, or the exit status when the command line ends it here (`--help`:
+ * the usage on stdout, 0; a usage error: `portcullis COMMAND: problem` and the usage on stderr, 2).
+ */
+export function invocationOf<A>(
+  parse: () => Invocation<A>,
+  command: { readonly name: string; readonly usage: string },
+  out: UsageOutput,
+): { readonly config: string | undefined; readonly args: A } | number {
+  let invocation: Invocation<A>;
+  try {
+    invocation = parse();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    out.stderr.write(`portcullis ${err.command ?? command.name}: ${err.message}\n${command.usage}`);
+    return EXIT_USAGE;
+  }
+  if (!invocation.help) return invocation;
+  out.stdout.write(command.usage);
+  return 0;
 }

@@ -1,12 +1,6 @@
 // `portcullis audit verify|list`: checks the tamper-evident audit chain (names the first broken
 // link) and prints recent security events as JSON lines. Reads the user store only.
-import {
-  configOption,
-  extraArgument,
-  type Invocation,
-  parseCommandLine,
-  UsageError,
-} from '../config/cli-args.js';
+import { extraArgument, type Invocation, parseCommandLine, UsageError } from '../config/cli-args.js';
 import type { GatewayConfig } from '../config/types.js';
 import { parseCount } from '../config/units.js';
 import { AUDIT_LIST_MAX, isEventType, parseAuditTime } from './audit-query.js';
@@ -49,7 +43,7 @@ export function parseAuditCommand(argv: readonly string[]): Invocation<AuditComm
   const extra = extraArgument(rest, 0);
   if (extra !== null) throw fail(extra);
   const { values } = line;
-  const config = configOption(values.config, label);
+  const config = values.config;
   if (action === 'verify') {
     const option = Object.keys(values).find((name) => name !== 'config');
     if (option !== undefined) throw fail(`--${option} does not apply to audit verify`);

@@ -3,13 +3,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import {
-  configOption,
-  extraArgument,
-  type Invocation,
-  parseCommandLine,
-  UsageError,
-} from '../config/cli-args.js';
+import { extraArgument, type Invocation, parseCommandLine, UsageError } from '../config/cli-args.js';
 import type { GatewayConfig } from '../config/types.js';
 import { createDpopExplainer } from './auth/dpop.js';
 import { createTokenService } from './auth/tokens.js';
@@ -82,7 +76,7 @@ export function parseExplainCommand(argv: readonly string[]): Invocation<Explain
   const { values } = line;
   return {
     help: false,
-    config: configOption(values.config, 'explain'),
+    config: values.config,
     args: {
       method,
       url,

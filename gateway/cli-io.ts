@@ -1,6 +1,9 @@
 // What the operator commands (user, audit, explain) write when one fails, and the exit status: one line,
 // never a stack. Exit 2 is the caller's input (a bad argument, a value refused), exit 1 anything else.
+import { EXIT_USAGE } from '../config/cli-args.js';
 import { GatewayError } from './errors.js';
+
+export { EXIT_USAGE };
 
 export interface CliIo {
   readonly stdout: NodeJS.WritableStream;
@@ -10,7 +13,6 @@ export interface CliIo {
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
 
 /** Writes `portcullis LABEL: code: message`; validation_failed exits 2 like a bad argument, the rest 1. */
 export function failure(io: Pick<CliIo, 'stderr'>, label: string, err: unknown): number {

@@ -1,12 +1,6 @@
 // `portcullis user …`: operator commands on accounts (create, set-roles, disable, enable, unlock,
 // revoke-sessions, show) run against the configured stores through the same operations as the admin API.
-import {
-  configOption,
-  extraArgument,
-  type Invocation,
-  parseCommandLine,
-  UsageError,
-} from '../config/cli-args.js';
+import { extraArgument, type Invocation, parseCommandLine, UsageError } from '../config/cli-args.js';
 import type { GatewayConfig } from '../config/types.js';
 import { createAuditLog } from './audit.js';
 import { createLoginGuard } from './auth/login-guard.js';
@@ -88,7 +82,7 @@ export function parseUserCommand(argv: readonly string[]): Invocation<UserComman
       throw fail(`--${name} does not apply to user ${action}`);
     }
   }
-  const config = configOption(values.config, label);
+  const config = values.config;
 
   if (action === 'create') {
     const extra = extraArgument(rest, 0);

@@ -4,9 +4,9 @@
 import { dirname, join, resolve } from 'node:path';
 import { runCheckConfig } from '../config/check.js';
 import {
-  configOption,
   extraArgument,
   type Invocation,
+  invocationOf,
   parseCommandLine,
   UsageError,
 } from '../config/cli-args.js';
@@ -84,11 +84,6 @@ function loadOrExplain<T>(file: string, load: () => T): T | null {
   }
 }
 
-function usageError(err: UsageError, command: string, usage: string): number {
-  process.stderr.write(`portcullis ${err.command ?? command}: ${err.message}\n${usage}`);
-  return EXIT_USAGE;
-}
-
 /** An operator command: arguments checked before the config is read, then run on its stores. */
 interface OperatorCommand<A> {
   readonly name: string;
@@ -123,17 +118,8 @@ const EXPLAIN: OperatorCommand<ExplainCommand> = {
 
 /** Operator commands: the config's stores, a quiet logger, no listeners. */
 async function operate<A>(argv: readonly string[], command: OperatorCommand<A>): Promise<number> {
-  let invocation: Invocation<A>;
-  try {
-    invocation = command.parse(argv);
-  } catch (err) {
-    if (err instanceof UsageError) return usageError(err, command.name, command.usage);
-    throw err;
-  }
-  if (invocation.help) {
-    process.stdout.write(command.usage);
-    return EXIT_OK;
-  }
+  const invocation = invocationOf(() => command.parse(argv), command, process);
+  if (typeof invocation === 'number') return invocation;
   const file = configFile(invocation.config);
   const loaded = loadOrExplain(file, configSource(file).load);
   if (loaded === null) return command.invalidConfig;
@@ -174,21 +160,12 @@ function parseStart(argv: readonly string[]): Invocation<null> {
   if (line.help) return { help: true };
   const problem = line.problem ?? extraArgument(line.positionals, 0);
   if (problem !== null) throw new UsageError(problem, 'start');
-  return { help: false, config: configOption(line.values.config, 'start'), args: null };
+  return { help: false, config: line.values.config, args: null };
 }
 
 async function start(argv: readonly string[]): Promise<number> {
-  let invocation: Invocation<null>;
-  try {
-    invocation = parseStart(argv);
-  } catch (err) {
-    if (err instanceof UsageError) return usageError(err, 'start', USAGE);
-    throw err;
-  }
-  if (invocation.help) {
-    process.stdout.write(USAGE);
-    return EXIT_OK;
-  }
+  const invocation = invocationOf(() => parseStart(argv), { name: 'start', usage: USAGE }, process);
+  if (typeof invocation === 'number') return invocation;
   const source = configSource(configFile(invocation.config));
   if (isClusterWorker()) return startWorker(source);
   const read = loadOrExplain(source.file, source.read);

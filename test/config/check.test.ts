@@ -136,7 +136,9 @@ describe('runCheckConfig', () => {
   ])('exits 2 on bad arguments %j, with one line and the usage', (argv, message) => {
     const r = run(argv);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`check-config: ${message}\nusage: portcullis check-config [--config FILE]\n`);
+    expect(r.stderr).toBe(
+      `portcullis check-config: ${message}\nusage: portcullis check-config [--config FILE]\n`,
+    );
   });
 
   it.each([[['--help']], [['-h']]])('prints the usage and exits 0 on %j', (argv) => {

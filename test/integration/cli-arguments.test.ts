@@ -241,7 +241,7 @@ describe('portcullis user: set-roles', () => {
     expect((await show('ada@example.com')).roles).toEqual(['user', 'admin']);
   });
 
-  it.each([[''], [',,'], [' , ']])('refuses --roles %j: it names no role', async (roles) => {
+  it.each([[',,'], [' , ']])('refuses --roles %j: it names no role', async (roles) => {
     expectUsageError(
       await cli('user', 'set-roles', 'ada@example.com', '--roles', roles, '--config', file),
       'user set-roles',
@@ -256,6 +256,12 @@ describe('portcullis user: set-roles', () => {
       'user set-roles',
       '--roles needs a value',
     );
+    expectUsageError(
+      await cli('user', 'set-roles', 'ada@example.com', '--roles', '', '--config', file),
+      'user set-roles',
+      '--roles needs a value',
+    );
+    expect((await show('ada@example.com')).roles).toEqual(['user', 'admin']);
     expectUsageError(
       await cli('user', 'set-roles', 'ada@example.com', '--roles', 'admin', '--none', '--config', file),
       'user set-roles',
@@ -371,5 +377,14 @@ describe('portcullis explain: arguments', () => {
       'unknown option --bogus',
     );
     expectUsageError(await cli('explain', 'GET', '--config', file), 'explain', 'METHOD and URL are required');
+  });
+
+  it('refuses an empty option value instead of explaining a request without it', async () => {
+    // `--token ''` (an unset shell variable) explained a request with no token at all.
+    expectUsageError(
+      await cli('explain', 'GET', 'http://x/', '--token', '', '--config', file),
+      'explain',
+      '--token needs a value',
+    );
   });
 });
