@@ -11,7 +11,7 @@ export {
   PLACEHOLDER_SECRET,
   readConfigFile,
 } from './load.js';
-export { JWKS_PATH } from './rules.js';
+export { JWKS_PATH, listenersOf } from './rules.js';
 export { createSecretFileProvider, GENERATED_SECRETS_FILE, type GeneratedSecretProvider } from './secrets.js';
 export type * from './types.js';
 export { formatDuration, parseDuration, parseRate, parseSize, UNIT_MESSAGES } from './units.js';

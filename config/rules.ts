@@ -99,15 +99,32 @@ function hostsOverlap(a: string, b: string): boolean {
   );
 }
 
-/** Every pair of listeners (main, admin, echo upstream): the second would fail at start with EADDRINUSE. */
+/** A port the gateway listens on: the key that sets it (as named in messages), its host and port. */
+export interface Listener {
+  readonly key: 'server.port' | 'admin.port' | 'echo_upstream';
+  readonly path: PathSegment[];
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The listeners a config opens (main, admin, echo upstream), as far as their host and port are known. */
+export function listenersOf(c: Pick<PartialConfig, 'server' | 'admin' | 'echo_upstream'>): Listener[] {
+  const all: (Omit<Listener, 'host' | 'port'> & { host?: string; port?: number })[] = [
+    { key: 'server.port', path: ['server', 'port'], host: c.server?.host, port: c.server?.port },
+    { key: 'admin.port', path: ['admin', 'port'], host: c.admin?.host, port: c.admin?.port },
+    {
+      key: 'echo_upstream',
+      path: ['echo_upstream'],
+      host: c.echo_upstream?.host,
+      port: c.echo_upstream?.port,
+    },
+  ];
+  return all.filter((l): l is Listener => l.host !== undefined && l.port !== undefined);
+}
+
+/** Every pair of listeners: the second would fail at start with EADDRINUSE. */
 function listenerRules(c: PartialConfig, report: Report): void {
-  const listeners: { path: PathSegment[]; key: string; host: string; port: number }[] = [];
-  const add = (path: PathSegment[], key: string, host: string | undefined, port: number | undefined) => {
-    if (host !== undefined && port !== undefined) listeners.push({ path, key, host, port });
-  };
-  add(['server', 'port'], 'server.port', c.server?.host, c.server?.port);
-  add(['admin', 'port'], 'admin.port', c.admin?.host, c.admin?.port);
-  add(['echo_upstream'], 'echo_upstream', c.echo_upstream?.host, c.echo_upstream?.port);
+  const listeners = listenersOf(c);
   listeners.forEach((l, i) => {
     // Port 0 is any free port: never the same as another listener's.
     if (l.port === 0) return;

@@ -14,6 +14,7 @@ import {
   defaultConfigFile,
   type GatewayConfig,
   type LoadedConfig,
+  listenersOf,
   loadConfigText,
   readConfigFile,
 } from '../config/index.js';
@@ -139,16 +140,9 @@ function listenFailure(err: unknown, config: GatewayConfig): string | null {
   };
   const reason = e.code === undefined ? undefined : reasons[e.code];
   if (e.syscall !== 'listen' || reason === undefined) return null;
-  const listeners: [string, string, number][] = [
-    ['server.port', config.server.host, config.server.port],
-    ['admin.port', config.admin.host, config.admin.port],
-  ];
-  if (config.echo_upstream !== null) {
-    listeners.push(['echo_upstream', config.echo_upstream.host, config.echo_upstream.port]);
-  }
-  const samePort = listeners.filter(([, , port]) => port === e.port);
-  const keys = (samePort.length > 1 ? samePort.filter(([, host]) => host === e.address) : samePort).map(
-    ([key]) => key,
+  const samePort = listenersOf(config).filter((l) => l.port === e.port);
+  const keys = (samePort.length > 1 ? samePort.filter((l) => l.host === e.address) : samePort).map(
+    (l) => l.key,
   );
   const address = e.address?.includes(':') ? `[${e.address}]` : (e.address ?? '?');
   const which = keys.length === 0 ? '' : ` (${keys.join(' or ')})`;
