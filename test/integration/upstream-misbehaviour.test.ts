@@ -9,6 +9,7 @@ import {
   startBlackholeUpstream,
   startRawUpstream,
 } from '../support/misbehaving.js';
+import { timed } from '../support/timed.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
 import { expectEnvelope, type HttpResult, http, rawExchange, sleep } from './helpers.js';
 
@@ -50,9 +51,8 @@ async function timedHttp(
   url: string,
   options?: Parameters<typeof http>[1],
 ): Promise<HttpResult & { ms: number }> {
-  const started = performance.now();
-  const res = await http(url, options);
-  return { ...res, ms: performance.now() - started };
+  const { value, ms } = await timed(() => http(url, options));
+  return { ...value, ms };
 }
 
 describe('a connect that never completes', () => {

@@ -82,6 +82,31 @@ describe('server.workers: 2', () => {
     }
   });
 
+  it('SECURITY: admin token refusals on every worker count against one window per address', async () => {
+    // Fresh connections alternate between the workers; counted per process, ten refusals spread over
+    // two would leave each worker five short of the default limit (10/m).
+    const target = { url: `http://127.0.0.1:${gw.adminPort}` };
+    for (let i = 0; i < 10; i++) {
+      const res = await call(target, 'GET', '/api/routes', {
+        token: `wrong-token-${i}-aaaaaaaaaaaaaaaaaaaa`,
+      });
+      expect(res.body?.code).toBe('invalid_token');
+    }
+    for (let i = 0; i < 4; i++) {
+      const res = await call(target, 'GET', '/api/routes', {
+        token: 'admin-token-for-tests-0123456789abcdef',
+      });
+      expect(res.status).toBe(429);
+      expect(res.body?.code).toBe('rate_limited');
+    }
+    // Logged once, by the worker whose refusal used the window up (lines are flushed once a second).
+    const lockLines = () =>
+      gw.logs.filter((l) => typeof l.msg === 'string' && /too many refusals/.test(l.msg));
+    await waitFor(() => lockLines().length === 1, 3_000, 'the lock line');
+    await sleep(1_200);
+    expect(lockLines()).toHaveLength(1);
+  });
+
   it('SIGTERM stops every worker and the primary exits 0', async () => {
     expect(await gw.stop()).toBe(0);
   });
