@@ -2,14 +2,20 @@
 // worker by the adapter (admin/metrics.ts) and summed here. No prom-client import, no policy.
 import type { VerifiedCacheStats } from '../gateway/auth/verified-cache.js';
 import {
+  ACTIVE_SESSIONS,
   AUTH_FAILURES,
   GENERATION,
+  IN_FLIGHT,
   LOCKOUTS,
   type MetricsSnapshot,
   mergeMetrics,
   RATE_LIMITED,
   REQUESTS,
+  STATE_CHECKS_SKIPPED,
   STATE_ERRORS,
+  TOKEN_CACHE_ENTRIES,
+  TOKEN_CACHE_HITS,
+  TOKEN_CACHE_MISSES,
   UPSTREAM_ERRORS,
 } from './metrics.js';
 
@@ -59,13 +65,13 @@ export async function metricsStats(snapshots: readonly MetricsSnapshot[]): Promi
     lockouts: one(LOCKOUTS),
     upstream_errors: sum(UPSTREAM_ERRORS, 'code'),
     state_store_errors: one(STATE_ERRORS),
-    state_checks_skipped: one('portcullis_state_checks_skipped_total'),
-    active_sessions: one('portcullis_active_sessions'),
-    in_flight: one('portcullis_in_flight_requests'),
+    state_checks_skipped: one(STATE_CHECKS_SKIPPED),
+    active_sessions: one(ACTIVE_SESSIONS),
+    in_flight: one(IN_FLIGHT),
     token_cache: {
-      hits: one('portcullis_token_cache_hits_total'),
-      misses: one('portcullis_token_cache_misses_total'),
-      size: one('portcullis_token_cache_entries'),
+      hits: one(TOKEN_CACHE_HITS),
+      misses: one(TOKEN_CACHE_MISSES),
+      size: one(TOKEN_CACHE_ENTRIES),
     },
     generation: one(GENERATION),
     uptime_s: snapshots.length === 0 ? 0 : Math.round((Date.now() - startedAt) / 1000),

@@ -59,6 +59,12 @@ export const RATE_LIMITED = 'portcullis_rate_limit_rejections_total';
 export const LOCKOUTS = 'portcullis_lockout_rejections_total';
 export const UPSTREAM_ERRORS = 'portcullis_upstream_errors_total';
 export const GENERATION = 'portcullis_config_generation';
+export const STATE_CHECKS_SKIPPED = 'portcullis_state_checks_skipped_total';
+export const TOKEN_CACHE_HITS = 'portcullis_token_cache_hits_total';
+export const TOKEN_CACHE_MISSES = 'portcullis_token_cache_misses_total';
+export const ACTIVE_SESSIONS = 'portcullis_active_sessions';
+export const IN_FLIGHT = 'portcullis_in_flight_requests';
+export const TOKEN_CACHE_ENTRIES = 'portcullis_token_cache_entries';
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const STATE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -190,35 +196,30 @@ export function createMetrics(): AdminMetrics {
   const scraped: ReadonlyArray<readonly [ScrapedMetric, string, string, Read]> = [
     [
       mirrored,
-      'portcullis_state_checks_skipped_total',
+      STATE_CHECKS_SKIPPED,
       'Session checks skipped under on_state_error: allow.',
       (s) => s.stateChecksSkipped(),
     ],
     [
       mirrored,
-      'portcullis_token_cache_hits_total',
+      TOKEN_CACHE_HITS,
       'Access tokens whose verified claims came from the cache.',
       (s) => s.tokenCache().hits,
     ],
     [
       mirrored,
-      'portcullis_token_cache_misses_total',
+      TOKEN_CACHE_MISSES,
       'Access tokens verified by signature (not in the cache).',
       (s) => s.tokenCache().misses,
     ],
     [
       gauge,
-      'portcullis_active_sessions',
+      ACTIVE_SESSIONS,
       'Live sessions as this process saw them created and ended (per-process approximation).',
       (s) => s.activeSessions(),
     ],
-    [gauge, 'portcullis_in_flight_requests', 'Main-listener requests not yet closed.', (s) => s.inFlight()],
-    [
-      gauge,
-      'portcullis_token_cache_entries',
-      'Verified access tokens held in the cache.',
-      (s) => s.tokenCache().size,
-    ],
+    [gauge, IN_FLIGHT, 'Main-listener requests not yet closed.', (s) => s.inFlight()],
+    [gauge, TOKEN_CACHE_ENTRIES, 'Verified access tokens held in the cache.', (s) => s.tokenCache().size],
     [
       gauge,
       'portcullis_audit_queue_depth',
