@@ -6,6 +6,7 @@ import { parseCount } from '../config/units.js';
 import { AUDIT_LIST_MAX, isEventType, parseAuditTime } from './audit-query.js';
 import { type CliIo, EXIT_FAILED, EXIT_OK, failure } from './cli-io.js';
 import { openUserStore } from './services.js';
+import type { AuditQuery } from './users/user-store.js';
 
 export const AUDIT_USAGE = `usage: portcullis audit verify
        portcullis audit list [--user ID] [--type T] [--since TIME] [--limit N]
@@ -20,15 +21,10 @@ const SPEC = {
   config: { type: 'string' },
 } as const;
 
+/** `list` carries the user store's own query. */
 export type AuditCommand =
   | { readonly action: 'verify' }
-  | {
-      readonly action: 'list';
-      readonly user: string | undefined;
-      readonly type: string | undefined;
-      readonly since: Date | undefined;
-      readonly limit: number;
-    };
+  | { readonly action: 'list'; readonly query: AuditQuery };
 
 export function parseAuditCommand(argv: readonly string[]): Invocation<AuditCommand> {
   const line = parseCommandLine(argv, SPEC);
@@ -56,8 +52,13 @@ export function parseAuditCommand(argv: readonly string[]): Invocation<AuditComm
   if (values.type !== undefined && !isEventType(values.type)) {
     throw fail('--type must be an event type like login_failure');
   }
-  if (values.user === '') throw fail('--user needs a value');
-  return { help: false, config, args: { action, user: values.user, type: values.type, since, limit } };
+  const query: AuditQuery = {
+    ...(values.user === undefined ? {} : { user: values.user }),
+    ...(values.type === undefined ? {} : { type: values.type }),
+    ...(since === undefined ? {} : { since }),
+    limit,
+  };
+  return { help: false, config, args: { action, query } };
 }
 
 export async function runAuditCommand(
@@ -82,12 +83,7 @@ export async function runAuditCommand(
       io.stdout.write(`audit chain broken at event ${result.first_bad_id}\n`);
       return EXIT_FAILED;
     }
-    const events = await users.listAudit({
-      ...(command.user === undefined ? {} : { user: command.user }),
-      ...(command.type === undefined ? {} : { type: command.type }),
-      ...(command.since === undefined ? {} : { since: command.since }),
-      limit: command.limit,
-    });
+    const events = await users.listAudit(command.query);
     for (const e of events) io.stdout.write(`${JSON.stringify(e)}\n`);
     return EXIT_OK;
   } catch (err) {

@@ -8,7 +8,13 @@ import type { GatewayConfig } from '../config/types.js';
 import { createDpopExplainer } from './auth/dpop.js';
 import { createTokenService } from './auth/tokens.js';
 import { EXIT_USAGE, failure } from './cli-io.js';
-import { type Explanation, explainRequest, explainRouter, isExplainMethod } from './explain.js';
+import {
+  type ExplainInput,
+  type Explanation,
+  explainRequest,
+  explainRouter,
+  isExplainMethod,
+} from './explain.js';
 import type { Logger } from './logger.js';
 import { createStateStore } from './state/create-state-store.js';
 import { type StateStore, tombstoneTtl } from './state/state-store.js';
@@ -53,13 +59,9 @@ const SPEC = {
   json: { type: 'boolean' },
 } as const;
 
+/** The request to explain, and how to print the answer. */
 export interface ExplainCommand {
-  readonly method: string;
-  readonly url: string;
-  readonly host: string | undefined;
-  readonly token: string | undefined;
-  readonly userAgent: string | undefined;
-  readonly dpop: string | undefined;
+  readonly input: ExplainInput;
   readonly json: boolean;
 }
 
@@ -78,12 +80,14 @@ export function parseExplainCommand(argv: readonly string[]): Invocation<Explain
     help: false,
     config: values.config,
     args: {
-      method,
-      url,
-      host: values.host,
-      token: values.token,
-      userAgent: values['user-agent'],
-      dpop: values.dpop,
+      input: {
+        method,
+        url,
+        ...(values.host === undefined ? {} : { host: values.host }),
+        ...(values.token === undefined ? {} : { token: values.token }),
+        ...(values['user-agent'] === undefined ? {} : { userAgent: values['user-agent'] }),
+        ...(values.dpop === undefined ? {} : { dpop: values.dpop }),
+      },
       json: values.json === true,
     },
   };
@@ -112,24 +116,14 @@ export async function runExplainCommand(
         })
       ).store;
     }
-    const explanation = await explainRequest(
-      {
-        method: command.method,
-        url: command.url,
-        ...(command.host === undefined ? {} : { host: command.host }),
-        ...(command.token === undefined ? {} : { token: command.token }),
-        ...(command.userAgent === undefined ? {} : { userAgent: command.userAgent }),
-        ...(command.dpop === undefined ? {} : { dpop: command.dpop }),
-      },
-      {
-        config,
-        router: explainRouter(config, tokens),
-        tokens,
-        state,
-        stateNote: 'memory state lives in the gateway process (the admin API POST /api/explain can check it)',
-        checkDpop: createDpopExplainer(config, tokens),
-      },
-    );
+    const explanation = await explainRequest(command.input, {
+      config,
+      router: explainRouter(config, tokens),
+      tokens,
+      state,
+      stateNote: 'memory state lives in the gateway process (the admin API POST /api/explain can check it)',
+      checkDpop: createDpopExplainer(config, tokens),
+    });
     io.stdout.write(command.json ? `${JSON.stringify(explanation)}\n` : formatExplanation(explanation));
     return explanation.decision.allowed ? 0 : 1;
   } catch (err) {
