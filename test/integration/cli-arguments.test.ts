@@ -345,6 +345,42 @@ describe('portcullis audit: arguments', () => {
     expect(future.out).toBe('');
   });
 
+  it('lists only the events of --user and --type', async () => {
+    const all = await cli('audit', 'list', '--limit', '500', '--config', file);
+    expect(all.code, all.err).toBe(0);
+    const events = all.out
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { user_id: string | null; type: string });
+    const pick = events.find((e) => e.user_id !== null);
+    if (pick === undefined) throw new Error('no event of a user to filter on');
+    const r = await cli(
+      'audit',
+      'list',
+      '--user',
+      pick.user_id!,
+      '--type',
+      pick.type,
+      '--limit',
+      '500',
+      '--config',
+      file,
+    );
+    expect(r.code, r.err).toBe(0);
+    const listed = r.out
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { user_id: string; type: string });
+    const expected = events.filter((e) => e.user_id === pick.user_id && e.type === pick.type);
+    expect(listed).toHaveLength(expected.length);
+    expect(listed.every((e) => e.user_id === pick.user_id && e.type === pick.type)).toBe(true);
+    expectUsageError(
+      await cli('audit', 'list', '--user', '', '--config', file),
+      'audit list',
+      '--user needs a value',
+    );
+  });
+
   it('refuses an unknown or missing action and options verify does not take', async () => {
     expectUsageError(await cli('audit', 'bogus', '--config', file), 'audit', 'unknown action bogus');
     expectUsageError(await cli('audit', '--config', file), 'audit', 'an action is required');
