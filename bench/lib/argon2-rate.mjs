@@ -36,9 +36,10 @@ let ops = 0;
 async function worker(i) {
   while (performance.now() - start < durationMs) {
     await hash(`bench password ${i} ${ops}`);
-    ops++;
+    // Only hashes done within the window count, over the window: as wrk counts the gateway's logins.
+    if (performance.now() - start <= durationMs) ops++;
   }
 }
 await Promise.all(Array.from({ length: Number(concurrency) }, (_, i) => worker(i)));
-const elapsedS = (performance.now() - start) / 1000;
+const elapsedS = durationMs / 1000;
 process.stdout.write(`${JSON.stringify({ lib, version, ops, seconds: elapsedS, perS: ops / elapsedS })}\n`);

@@ -15,39 +15,73 @@ export async function expectUpstreamBody(url, { headers } = {}) {
   }
 }
 
-async function get(origin, path, token) {
-  const headers = { 'user-agent': BENCH_UA };
+async function get(origin, path, token, extra = {}) {
+  const headers = { 'user-agent': BENCH_UA, ...extra };
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   const res = await fetch(`${origin}${path}`, { headers });
-  return { status: res.status, body: await res.text() };
+  return { status: res.status, headers: res.headers, body: await res.text() };
 }
 
 function expect401(what, r) {
   if (r.status !== 401) throw new Error(`${what}: expected 401, got ${r.status} ${r.body.slice(0, 200)}`);
 }
 
+/** Up to five users from across `users` (the last included): the checks' sample of the load's tokens. */
+export function spread(users) {
+  if (users.length <= 1) return [];
+  const picks = new Set([1, 2, 3, 4].map((q) => Math.floor((q * (users.length - 1)) / 4)));
+  return [...picks].filter((i) => i > 0).map((i) => users[i]);
+}
+
+/** A client's own X-User-Id: a contender must replace it, never pass it on or add to it. */
+const SPOOFED = { 'x-user-id': 'spoofed-by-the-client' };
+
 /**
  * The checks every authenticating contender must pass, the same for Portcullis and its peers:
- * a valid token reaches the upstream (200, upstream body) with the user's id in X-User-Id there;
- * no token, a forged token (right claims, wrong key) and a revoked token are 401.
+ * - a valid token reaches the upstream (200, upstream body) with the user's id in X-User-Id there, for
+ *   `valid` and for each user of `sample` (tokens from across the load's list), even when the client
+ *   sends an X-User-Id of its own;
+ * - the rate limit counts: a second request with the same token has a lower RateLimit-Remaining;
+ * - no token, a forged token (right claims, wrong key), a revoked token and a token whose session a
+ *   newer login replaced (the single-session lookup) are 401.
  * @param origin http://host:port of the contender
  * @param valid { token, userId } a live token and the id the upstream must see
+ * @param sample [{ token, userId }] more live tokens of the load
  * @param revoke async () → token: makes a token, checks it works, revokes it by the stack's own means
+ * @param replace async () → token: makes a token, checks it works, then starts a newer session of the
+ *   same user by the stack's own means (a second login)
  */
-export async function expectAuthChecks(origin, { valid, revoke }) {
+export async function expectAuthChecks(origin, { valid, sample = [], revoke, replace }) {
   await expectUpstreamBody(`${origin}/`, {
     headers: { authorization: `Bearer ${valid.token}`, 'user-agent': BENCH_UA },
   });
-  const seen = await get(origin, IDENTITY_PATH, valid.token);
-  if (seen.status !== 200 || seen.body !== valid.userId) {
-    throw new Error(
-      `identity: the upstream saw X-User-Id ${JSON.stringify(seen.body.slice(0, 100))} (status ${seen.status}), expected ${valid.userId}`,
-    );
+  for (const user of [valid, ...sample]) {
+    const seen = await get(origin, IDENTITY_PATH, user.token, SPOOFED);
+    if (seen.status !== 200 || seen.body !== user.userId) {
+      throw new Error(
+        `identity: the upstream saw X-User-Id ${JSON.stringify(seen.body.slice(0, 100))} (status ${seen.status}), expected ${user.userId}`,
+      );
+    }
   }
+  const remaining = async () => {
+    const r = await get(origin, '/', valid.token);
+    const n = Number(r.headers.get('ratelimit-remaining'));
+    if (r.status !== 200 || !Number.isInteger(n))
+      throw new Error(
+        `rate limit: status ${r.status}, RateLimit-Remaining ${r.headers.get('ratelimit-remaining')}`,
+      );
+    return n;
+  };
+  const first = await remaining();
+  const second = await remaining();
+  if (second >= first)
+    throw new Error(
+      `rate limit: RateLimit-Remaining went from ${first} to ${second}; the request was not counted`,
+    );
   expect401('no token', await get(origin, '/'));
   expect401('forged token', await get(origin, '/', forgeToken(valid.token)));
-  const revoked = await revoke();
-  expect401('revoked token', await get(origin, '/', revoked));
+  expect401('revoked token', await get(origin, '/', await revoke()));
+  expect401('replaced session', await get(origin, '/', await replace()));
 }
 
 /** For `revoke` callbacks: the token must work before it is revoked, or the 401 proves nothing. */

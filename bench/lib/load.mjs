@@ -78,10 +78,14 @@ function runWrk({ url, connections, threads, durationS, wrkLua, tmpDir }) {
           timeout: r.timeouts,
           http: r.http_errors,
         };
+        const ok = r.requests - r.http_errors;
         resolve({
           requests: r.requests,
+          ok,
           durationS: durationSec,
-          rps: r.requests / durationSec,
+          // Answers that are errors (4xx, 5xx) are not throughput: a contender answering fast 401s or 502s
+          // would otherwise gain by it.
+          rps: ok / durationSec,
           p50Ms: r.p50_us / 1000,
           p90Ms: r.p90_us / 1000,
           p99Ms: r.p99_us / 1000,
@@ -145,11 +149,14 @@ async function runAutocannon({ url, connections, durationS, headers }) {
   if (headers?.proofs) requests = proofRequests(headers, state);
   else if (headers) requests = cyclingRequests(headers);
   const r = await autocannon({ url, connections, duration: durationS, requests });
-  const errors = { connect: 0, read: r.errors, write: 0, timeout: r.timeouts, http: r.non2xx };
+  // autocannon's `errors` includes its timeouts.
+  const errors = { connect: 0, read: r.errors - r.timeouts, write: 0, timeout: r.timeouts, http: r.non2xx };
+  const ok = r.requests.total - r.non2xx;
   return {
     requests: r.requests.total,
+    ok,
     durationS: r.duration,
-    rps: r.requests.total / r.duration,
+    rps: ok / r.duration,
     p50Ms: r.latency.p50,
     p90Ms: r.latency.p90,
     p99Ms: r.latency.p99,

@@ -5,9 +5,10 @@ import { defaultLoader } from './load.mjs';
 import { nginxPath } from './nginx.mjs';
 
 export const USAGE = `usage: npm run bench -- [options]     (or: node bench/run.mjs [options])
-  --quick               about a minute: 2 short rounds, for smoke runs (never judge speed on it)
+  --quick               about two and a half minutes: 2 short rounds, for smoke runs (never judge speed on it)
   --only a,b            run only these contenders (the upstreams they need still start)
   --all                 also the contenders left out by default (direct to the other upstream)
+  --require-all         fail when a selected contender cannot run (nginx's may be skipped): CI's check
   --suites a,b          which suites run: throughput,logins,streaming,stores (default), and instructions
                         (each of forwarder, forwarder-headers, portcullis-public/-memory/-redis under
                         valgrind's callgrind: instructions per request, about 10 minutes; not by default)
@@ -55,6 +56,7 @@ export function parseOptions(argv) {
     help: false,
     only: null,
     all: false,
+    requireAll: false,
     suites: new Set(DEFAULT_SUITES),
     rounds: quick ? 2 : 5,
     durationS: quick ? 1 : 6,
@@ -98,6 +100,7 @@ export function parseOptions(argv) {
     else if (flag === '--help' || flag === '-h') opts.help = true;
     else if (flag === '--only') opts.only = value().split(',').filter(Boolean);
     else if (flag === '--all') opts.all = true;
+    else if (flag === '--require-all') opts.requireAll = true;
     else if (flag === '--suites') opts.suites = new Set(value().split(',').filter(Boolean));
     else if (flag === '--cpu-prof') opts.cpuProf = new Set(value().split(',').filter(Boolean));
     else if (flag === '--out') opts.out = value();

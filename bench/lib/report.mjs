@@ -165,6 +165,9 @@ function loginsSection(l) {
         ['ratio', ratio(b.ratio.median), ''],
       ],
     ),
+    ...(b.probeErrors > 0
+      ? ['', `${b.probeErrors} proxied request(s) failed (not 200) in these rounds: the p99 leaves them out.`]
+      : []),
   ];
 }
 
@@ -240,7 +243,14 @@ function verdictLine(v) {
     x === null || x === undefined
       ? '—'
       : `${x.toFixed(v.unit === '×' ? 2 : v.unit === ' MB' ? 0 : 3)}${v.unit}`;
-  const verdict = v.met === null ? 'not measured in this run' : v.met ? 'met' : 'MISSED';
+  const verdict =
+    v.met === null
+      ? 'not measured in this run'
+      : v.met
+        ? 'met'
+        : v.spoiled
+          ? `MISSED (${v.spoiled}: not a measurement)`
+          : 'MISSED';
   const range = v.range ? ` (rounds ${fmt(v.range[0])}–${fmt(v.range[1])})` : '';
   const goal = v.min !== undefined ? `≥ ${v.min}${v.unit}` : `≤ ${v.max}${v.unit}`;
   return `- ${v.label}: ${fmt(v.value)}${range}, target ${goal}: ${verdict}`;

@@ -3,16 +3,41 @@
 
 const row = (results, name) => results.throughput?.rows.find((r) => r.name === name) ?? null;
 
-/** Loaded req/s of `name` over `ref`, median of per-round ratios. */
+/** Errors above this share of a contender's answers spoil its figures: they are not a measurement. */
+const ERROR_SHARE = 0.001;
+
+/**
+ * Why the loaded figures of `name` are not to be believed, or null: errors (failed answers, socket
+ * errors, windows without any answer) or rounds left out.
+ */
+function spoiled(results, name) {
+  const l = row(results, name)?.loaded;
+  if (!l) return null;
+  if (l.emptyRounds > 0) return `${name}: ${l.emptyRounds} round(s) without any answer`;
+  if (l.errors > ERROR_SHARE * Math.max(1, l.requests)) return `${name}: ${l.errors} errors`;
+  return null;
+}
+
+/** Loaded req/s of `name` over `ref`, median of per-round ratios; MISSED when either had errors. */
 const loaded = (name, ref) => (results) => {
   const r = row(results, name)?.loaded.ratios[ref];
-  return r?.rps == null ? null : { value: r.rps, range: [r.rpsMin, r.rpsMax] };
+  const why = spoiled(results, name) ?? spoiled(results, ref);
+  if (r?.rps == null)
+    return why === null || !row(results, name) ? null : { value: null, range: null, spoiled: why };
+  return { value: r.rps, range: [r.rpsMin, r.rpsMax], spoiled: why };
 };
 
 /** Unloaded latency `name` adds over direct (key 'P50' or 'P99'), ms. */
 const added = (name, key) => (results) => {
   const u = row(results, name)?.unloaded;
-  return u?.[`added${key}Ms`] == null ? null : { value: u[`added${key}Ms`], range: u[`added${key}Range`] };
+  if (u?.[`added${key}Ms`] == null) return null;
+  const errors = u.rounds.reduce((sum, r) => sum + r.errorCount, 0);
+  const requests = u.rounds.reduce((sum, r) => sum + r.requests, 0);
+  const empty = u.rounds.filter((r) => r.empty).length;
+  let why = null;
+  if (empty > 0) why = `${name}: ${empty} unloaded round(s) without any answer`;
+  else if (errors > ERROR_SHARE * Math.max(1, requests)) why = `${name}: ${errors} errors unloaded`;
+  return { value: u[`added${key}Ms`], range: u[`added${key}Range`], spoiled: why };
 };
 
 const pick = (get) => (results) => {
@@ -70,7 +95,11 @@ export const TARGETS = [
     measure: (results) =>
       results.workers?.cpuPerReq == null
         ? null
-        : { value: results.workers.cpuPerReq, range: results.workers.cpuPerReqRange },
+        : {
+            value: results.workers.cpuPerReq,
+            range: results.workers.cpuPerReqRange,
+            spoiled: spoiled(results, 'portcullis-redis-2w') ?? spoiled(results, 'portcullis-redis'),
+          },
   },
   {
     label: 'portcullis-dpop req/s ÷ portcullis-memory (user-agent binding)',
@@ -103,7 +132,12 @@ export const TARGETS = [
     label: 'proxied p99 during 50 concurrent logins ÷ without',
     max: 3,
     unit: '×',
-    measure: pick((r) => r.logins?.burst.ratio),
+    measure: (results) => {
+      const b = results.logins?.burst;
+      const found = pick(() => b?.ratio)(results);
+      if (found === null || !(b.probeErrors > 0)) return found;
+      return { ...found, spoiled: `${b.probeErrors} proxied requests failed` };
+    },
   },
   {
     label: 'gateway peak RSS while streaming down and up',
@@ -116,14 +150,19 @@ export const TARGETS = [
   },
 ];
 
-/** Each target → { label, min?, max?, unit, value, range, met: true | false | null (not measured) }. */
+/**
+ * Each target → { label, min?, max?, unit, value, range, met: true | false | null (not measured), spoiled }.
+ * A figure from windows with errors is MISSED whatever its value (`spoiled` says why).
+ */
 export function judgeTargets(targets, results) {
   return targets.map(({ measure, ...t }) => {
     const found = measure(results);
     const value = found?.value ?? null;
+    const spoiledBy = found?.spoiled ?? null;
     let met = null;
     if (value !== null)
       met = (t.min === undefined || value >= t.min) && (t.max === undefined || value <= t.max);
-    return { ...t, value, range: found?.range ?? null, met };
+    if (spoiledBy !== null) met = false;
+    return { ...t, value, range: found?.range ?? null, met, spoiled: spoiledBy };
   });
 }

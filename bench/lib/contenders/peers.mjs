@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_UA } from '../accounts.mjs';
-import { expectAcceptedToken, expectAuthChecks } from '../check.mjs';
+import { expectAcceptedToken, expectAuthChecks, spread } from '../check.mjs';
 import { signHs256 } from '../jwt.mjs';
 import { PEER_AUDIENCE, PEER_ISSUER, revokedKey, sessionKey } from '../peers/contract.mjs';
 import { addCleanup, freePort, waitForPort } from '../processes.mjs';
@@ -91,10 +91,19 @@ export function createPeerContender({ name, label, script, mode = 'tuned' }) {
       const [user] = accounts.users;
       await expectAuthChecks(instance.origin, {
         valid: { token: user.access, userId: user.id },
+        sample: spread(accounts.users).map((u) => ({ token: u.access, userId: u.id })),
         async revoke() {
           const fresh = await mintUser(accounts);
           await expectAcceptedToken(instance.origin, fresh.access);
           await accounts.redis.set(revokedKey(fresh.jti), '1', 'EX', TOKEN_LIFE_S);
+          return fresh.access;
+        },
+        async replace() {
+          const fresh = await mintUser(accounts);
+          await expectAcceptedToken(instance.origin, fresh.access);
+          // A newer login of the same user: its session becomes the current one.
+          const newer = randomBytes(16).toString('base64url');
+          await accounts.redis.set(sessionKey(fresh.id), newer, 'EX', TOKEN_LIFE_S);
           return fresh.access;
         },
       });

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_UA, benchPassword, login, logout, provisionUsers, register } from '../accounts.mjs';
-import { expectAcceptedToken, expectAuthChecks, expectUpstreamBody } from '../check.mjs';
+import { expectAcceptedToken, expectAuthChecks, expectUpstreamBody, spread } from '../check.mjs';
 import { createDatabase, postgresUnavailable } from '../postgres.mjs';
 import { addCleanup, freePort, runToCompletion, waitForPort } from '../processes.mjs';
 import { toYaml } from '../yaml.mjs';
@@ -173,15 +173,25 @@ export function createPortcullisContender({ name, label, overrides = {}, auth = 
     async check(instance) {
       if (!auth) return expectUpstreamBody(instance.url, { headers: { 'user-agent': BENCH_UA } });
       const [user] = instance.users;
+      const newUser = async (what) => {
+        const email = `check.${what}.${name}@bench.example`;
+        const password = benchPassword();
+        await register(instance.origin, email, password);
+        const { access } = await login(instance.origin, email, password);
+        await expectAcceptedToken(instance.origin, access);
+        return { email, password, access };
+      };
       await expectAuthChecks(instance.origin, {
         valid: { token: user.access, userId: user.id },
+        sample: spread(instance.users).map((u) => ({ token: u.access, userId: u.id })),
         async revoke() {
-          const email = `check.${name}@bench.example`;
-          const password = benchPassword();
-          await register(instance.origin, email, password);
-          const { access } = await login(instance.origin, email, password);
-          await expectAcceptedToken(instance.origin, access);
+          const { access } = await newUser('revoked');
           await logout(instance.origin, access);
+          return access;
+        },
+        async replace() {
+          const { email, password, access } = await newUser('replaced');
+          await login(instance.origin, email, password);
           return access;
         },
       });

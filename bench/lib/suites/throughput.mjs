@@ -67,7 +67,8 @@ async function measure(entry, load, ctx) {
   return {
     ...result,
     cpuS,
-    cpuUsPerReq: cpuS === null || result.requests === 0 ? null : (cpuS * 1e6) / result.requests,
+    // Per answer that was not an error, as req/s counts them.
+    cpuUsPerReq: cpuS === null || result.ok === 0 ? null : (cpuS * 1e6) / result.ok,
     // Diagnostic (JSON only): the kernel handing the process memory anew, e.g. after its heap shrank while idle.
     minorFaultsPerReq:
       faults0 === null || faults1 === null || result.requests === 0
@@ -79,19 +80,24 @@ async function measure(entry, load, ctx) {
 /**
  * A warm-up then a timed window. A window that completed no request at all (the express stack's, a few
  * times, no error reported) is not a figure: it is run again once, marked `retried`; a second empty one
- * is marked `empty` and left out of every median and ratio (the report lists both).
+ * is marked `empty` and left out of every median and ratio (the report lists both). The errors of the
+ * window run again stay counted (`errorCount`): a hang is not hidden by the retry, and the targets
+ * judge a contender with errors MISSED (targets.mjs).
  */
 async function measuredWindow(entry, load, warmupS, ctx) {
+  let discarded = 0;
   for (let attempt = 0; ; attempt++) {
     if (warmupS > 0) await runWindow(entry, { ...load, durationS: warmupS }, ctx);
     const r = await measure(entry, load, ctx);
-    if (r.requests > 0) return attempt === 0 ? r : { ...r, retried: attempt };
+    const counted = { ...r, errorCount: r.errorCount + discarded };
+    if (r.requests > 0) return attempt === 0 ? counted : { ...counted, retried: attempt };
     const why = `${entry.contender.name}: a ${load.durationS} s window completed no request (errors: ${JSON.stringify(r.errors)})`;
     if (attempt > 0) {
       ctx.progress(`${why}, twice in a row; this round is left out`);
-      return { ...r, retried: attempt, empty: true };
+      return { ...counted, retried: attempt, empty: true };
     }
     ctx.progress(`${why}; running it again`);
+    discarded += r.errorCount + 1;
   }
 }
 
@@ -170,6 +176,9 @@ function summarise(runs) {
     cpuS: pick('cpuS'),
     cpuUsPerReq: pick('cpuUsPerReq'),
     errors: runs.reduce((sum, r) => sum + r.errorCount, 0),
+    requests: runs.reduce((sum, r) => sum + r.requests, 0),
+    /** Rounds left out (no request completed twice in a row). */
+    emptyRounds: runs.filter((r) => r.empty).length,
   };
 }
 
