@@ -269,17 +269,24 @@ export function createMetrics(): AdminMetrics {
     return entry;
   }
 
+  /** Counts one answer of `route` with `status`; returns the route's children. */
+  function countRequest(route: string, status: number) {
+    const entry = routeChildren(route);
+    const count = entry.byStatus.get(status);
+    if (count === undefined) entry.byStatus.set(status, { status: String(status), pending: 1 });
+    else count.pending++;
+    return entry;
+  }
+
   return {
     request(ctx) {
       const seconds = (performance.now() - ctx.startedAt) / 1000;
-      const route = ctx.match?.entry.config.name ?? UNMATCHED;
-      const status = statusOf(ctx);
-      const entry = routeChildren(route);
-      const count = entry.byStatus.get(status);
-      if (count === undefined) entry.byStatus.set(status, { status: String(status), pending: 1 });
-      else count.pending++;
+      const entry = countRequest(ctx.match?.entry.config.name ?? UNMATCHED, statusOf(ctx));
       entry.latency(seconds);
       if (ctx.errorCode !== null) codeChildren.get(ctx.errorCode)?.inc();
+    },
+    refused(status) {
+      countRequest(UNMATCHED, status);
     },
     adminRequest(status) {
       adminRequests.inc({ status: String(status) });

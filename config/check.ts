@@ -84,13 +84,29 @@ export function summarize(config: GatewayConfig): string {
   return `${head.join('\n')}\n\n${table(rows)}\n`;
 }
 
-export function runCheckConfig(argv: readonly string[], out: CheckOutput, env: NodeJS.ProcessEnv): number {
+/**
+ * `moreProblems`: checks of what the config names outside itself that a start would fail on (the key
+ * files, from gateway/: config/ does not read keys), run once the config itself is valid.
+ */
+export function runCheckConfig(
+  argv: readonly string[],
+  out: CheckOutput,
+  env: NodeJS.ProcessEnv,
+  moreProblems: (config: GatewayConfig) => string[] = () => [],
+): number {
   const run = invocationOf(() => parseCheck(argv), { name: 'check-config', usage: USAGE }, out);
   if (typeof run === 'number') return run;
   const file = run.config === undefined ? defaultConfigFile() : resolve(run.config);
   try {
     const loaded = loadConfigFile(file, { env });
     for (const warning of loaded.warnings) out.stdout.write(`warning: ${warning}\n`);
+    const more = moreProblems(loaded.config);
+    if (more.length > 0) {
+      out.stderr.write(
+        `${file}: ${more.length} problem${more.length === 1 ? '' : 's'}\n${more.join('\n')}\n`,
+      );
+      return 1;
+    }
     const n = loaded.config.routes.length;
     out.stdout.write(`${file}: OK, ${n} route${n === 1 ? '' : 's'}\n${summarize(loaded.config)}`);
     return 0;

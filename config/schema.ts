@@ -14,6 +14,7 @@ import {
   checkEchoUpstream,
   checkHeaderName,
   checkHost,
+  checkListenHost,
   checkMethod,
   checkOrigin,
   checkProxy,
@@ -106,7 +107,7 @@ export const routeSchema = z.strictObject({
 });
 
 const serverSchema = z.strictObject({
-  host: text().default(D.server.host),
+  host: leaf(fromString(checkListenHost)).default(D.server.host),
   port: port().default(D.server.port),
   trusted_proxies: z.array(leaf(fromString(checkProxy))).default(() => [...D.server.trusted_proxies]),
   body_limit: size().default(D.server.body_limit),
@@ -127,7 +128,7 @@ const serverSchema = z.strictObject({
 });
 
 const adminSchema = z.strictObject({
-  host: text().default(D.admin.host),
+  host: leaf(fromString(checkListenHost)).default(D.admin.host),
   port: port().default(D.admin.port),
   token: leaf(fromString(checkAdminToken)).default(D.admin.token),
   token_failures: rate().default(D.admin.token_failures),

@@ -230,12 +230,30 @@ export function checkStateStore(text: string): Checked<string> {
 }
 
 /** `127.0.0.1:8081` or `[::1]:8081` → listen address; "" → null (not started). */
+/**
+ * An address a listener can bind: an IP literal or a host name (all-digit names like 999.1.1.1 are
+ * neither: the resolver would fail at start).
+ */
+function isListenHost(host: string): boolean {
+  if (isIP(host) !== 0) return true;
+  const lower = host.toLowerCase();
+  return lower.length <= 253 && HOSTNAME_RE.test(lower) && !/^[0-9.]+$/.test(lower);
+}
+
+/** `server.host`, `admin.host`: what the listener binds, without scheme or port. */
+export function checkListenHost(text: string): Checked<string> {
+  if (isListenHost(text)) return ok(text);
+  return bad(
+    'must be an IP address like 127.0.0.1 or ::, or a host name like localhost (no scheme, no port)',
+  );
+}
+
 export function checkEchoUpstream(text: string): Checked<{ host: string; port: number } | null> {
   if (text === '') return ok(null);
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(text);
   const port = Number(m?.[2]);
   const host = m?.[1]?.replace(/^\[(.*)\]$/, '$1') ?? '';
-  if (!m || port > 65535 || (isIP(host) === 0 && !HOSTNAME_RE.test(host.toLowerCase()))) {
+  if (!m || port > 65535 || !isListenHost(host)) {
     return bad('must be host:port like 127.0.0.1:8081, or "" to turn it off');
   }
   return ok({ host, port });

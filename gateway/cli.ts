@@ -20,6 +20,7 @@ import {
 } from '../config/index.js';
 import { createSecretFileProvider } from '../config/secrets.js';
 import { runKeygen } from './auth/keygen.js';
+import { keyFileProblems } from './auth/keys.js';
 import { AUDIT_USAGE, type AuditCommand, parseAuditCommand, runAuditCommand } from './cli-audit.js';
 import { EXPLAIN_USAGE, type ExplainCommand, parseExplainCommand, runExplainCommand } from './cli-explain.js';
 import { type CliIo, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './cli-io.js';
@@ -186,7 +187,7 @@ async function start(argv: readonly string[]): Promise<number> {
   return gateway === null ? EXIT_FAILED : serve(gateway, source.file, log);
 }
 
-/** The gateway `begin` starts, or null when a listener could not open (said in one line on stderr). */
+/** The gateway `begin` starts, or null when it could not start (said in one line on stderr). */
 async function started(
   config: GatewayConfig,
   log: Logger,
@@ -195,9 +196,11 @@ async function started(
   try {
     return await begin();
   } catch (err) {
-    const line = listenFailure(err, config);
-    if (line === null) throw err;
-    // startGateway has closed whatever it had opened; what is left to say fits on one line.
+    // startGateway has closed whatever it had opened; what is left to say fits on one line (a key file,
+    // a store that refuses, a listener that cannot open), with the stack in the log for a real bug.
+    const line =
+      listenFailure(err, config) ?? `cannot start: ${err instanceof Error ? err.message : String(err)}`;
+    log.error({ err: err instanceof Error ? err.stack : String(err) }, 'start failed');
     await new Promise<void>((done) => log.flush(() => done()));
     process.stderr.write(`portcullis: ${line}\n`);
     return null;
@@ -227,12 +230,23 @@ function serve(gateway: GatewayHandle, file: string, log: Logger): Promise<numbe
   log.info({ config: file, url: gateway.url, admin: gateway.adminUrl }, 'portcullis started');
   process.on('SIGHUP', () => void gateway.reload());
   return new Promise<number>((done) => {
+    let stopping = false;
+    // Kept for every signal, not once: a second SIGTERM (or SIGINT) would otherwise get the default
+    // action and kill the process mid-drain.
     const stop = (signal: string): void => {
+      if (stopping) {
+        log.info(
+          { signal },
+          'signal received while draining: in-flight requests still have until shutdown_timeout',
+        );
+        return;
+      }
+      stopping = true;
       log.info({ signal }, 'signal received');
       void gateway.shutdown().then(() => log.flush(() => done(EXIT_OK)));
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
 }
 
@@ -249,7 +263,7 @@ async function main(argv: string[]): Promise<number> {
     case 'start':
       return start(rest);
     case 'check-config':
-      return runCheckConfig(rest, out, process.env);
+      return runCheckConfig(rest, out, process.env, keyFileProblems);
     case 'keygen':
       return runKeygen(rest, out);
     case 'migrate-users':

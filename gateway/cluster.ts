@@ -49,7 +49,10 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         if (started.size === 0) done(0);
         return;
       }
-      log.error({ pid: worker.process.pid, code, signal }, 'worker exited unexpectedly; starting a new one');
+      log.error(
+        { worker_pid: worker.process.pid, code, signal },
+        'worker exited unexpectedly; starting a new one',
+      );
       log.flush();
       setTimeout(fork, Math.max(0, RESTART_BACKOFF_MS - (Date.now() - since)));
     });
@@ -68,7 +71,9 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       }, shutdownTimeoutMs + 5_000).unref();
       if (started.size === 0) done(0);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // Kept for every signal (stop ignores the later ones): a second SIGTERM must not kill the primary,
+    // and with it every worker, mid-drain.
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
 }

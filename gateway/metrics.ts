@@ -10,13 +10,15 @@ export type StateOp = Exclude<keyof StateStore, 'kind' | 'touchSession'>;
 export interface GatewayMetrics {
   /** Once per finished request (or closed upgrade) on the main listener, from the access-log hook. */
   request(ctx: RequestContext): void;
+  /** A request Node's parser refused before it became one (malformed, head too large or too slow). */
+  refused(status: number): void;
   /** A recorder for one state-store operation: seconds taken and whether it failed. */
   stateOp(op: StateOp): (seconds: number, failed: boolean) => void;
 }
 
 const ignore = (): void => undefined;
 
-export const NO_METRICS: GatewayMetrics = { request: ignore, stateOp: () => ignore };
+export const NO_METRICS: GatewayMetrics = { request: ignore, refused: ignore, stateOp: () => ignore };
 
 export interface InstrumentedStateStore extends StateStore {
   /**

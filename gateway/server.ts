@@ -1,5 +1,6 @@
 // The main listener: turns each request (or upgrade) into a RequestContext, runs the current
 // runtime's stages, renders any error as the envelope, logs one access line, and drains on shutdown.
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -236,9 +237,19 @@ export function createMainListener(
     begin(new RequestContext(req, res, current(), { socket, head }, performance.now()));
   });
 
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
-    answerClientError(err, socket, answering),
-  );
+  // A request Node's parser refused never reaches the pipeline: it still gets a request id, an access
+  // line and a count, so a flood of malformed or oversized heads shows in the log and the metrics.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const reqId = randomUUID();
+    const answered = answerClientError(err, socket, answering, reqId);
+    if (answered === null) return;
+    metrics.refused(answered.status);
+    if (log.isLevelEnabled('info'))
+      log.info(
+        { reqId, status: answered.status, ip: (socket as Socket).remoteAddress, code: answered.code },
+        'request',
+      );
+  });
 
   return {
     server,

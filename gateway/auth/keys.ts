@@ -1,5 +1,6 @@
 // Signing keys from disk: the access-token key (HS256 secret or PKCS#8 PEM) and the Ed25519 assertion key,
 // generated once beside the user database when not configured. node:crypto only: no JWT work happens here.
+
 import {
   createHash,
   createHmac,
@@ -9,6 +10,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GatewayConfig, TokenAlgorithm } from '../../config/types.js';
@@ -236,4 +238,46 @@ export async function loadAssertionKeys(
     path,
     generated,
   });
+}
+
+/**
+ * What `check-config` can tell about the key files without creating any: a configured file that is
+ * missing, unreadable or not the key its algorithm needs. The same messages as at start.
+ */
+export function keyFileProblems(config: GatewayConfig): string[] {
+  const problems: string[] = [];
+  const check = (file: string, algorithm: AsymmetricAlgorithm, where: string, create: string): void => {
+    let pem: string;
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push(
+        code === 'ENOENT'
+          ? `${where}: file not found; create it with ${create}`
+          : `${where}: cannot read ${file} (${code})`,
+      );
+      return;
+    }
+    try {
+      parsePrivateKeyPem(pem, algorithm, where);
+    } catch (err) {
+      problems.push(err instanceof Error ? err.message : String(err));
+    }
+  };
+  const { tokens, identity_headers: identity } = config;
+  if (tokens.algorithm !== 'HS256' && tokens.private_key_file !== null) {
+    const file = tokens.private_key_file;
+    check(file, tokens.algorithm, `tokens.private_key_file (${file})`, '`portcullis keygen`');
+  }
+  if (identity.assertion_key_file !== null) {
+    const file = identity.assertion_key_file;
+    check(
+      file,
+      'EdDSA',
+      `identity_headers.assertion_key_file (${file})`,
+      '`portcullis keygen --algorithm EdDSA`',
+    );
+  }
+  return problems;
 }

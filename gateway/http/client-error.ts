@@ -14,16 +14,18 @@ const GARBAGE = new GatewayError('bad_request', { message: 'Malformed HTTP reque
 /**
  * Handles one 'clientError'. `answering` maps each keep-alive socket to the response being written on it
  * (the listener sets it per request and drops it when that response closes): a parse error in a later
- * pipelined request must not write its reply into (or in place of) that response.
+ * pipelined request must not write its reply into (or in place of) that response. Returns the error
+ * answered, or null when none was written; `requestId`, when given, goes out as X-Request-Id.
  */
 export function answerClientError(
   err: NodeJS.ErrnoException,
   socket: Duplex,
   answering: WeakMap<Duplex, ServerResponse>,
-): void {
+  requestId?: string,
+): GatewayError | null {
   if (!socket.writable || err.code === 'ECONNRESET') {
     socket.destroy();
-    return;
+    return null;
   }
   const pending = answering.get(socket);
   if (pending?.req.complete === true) {
@@ -32,10 +34,15 @@ export function answerClientError(
     pending.shouldKeepAlive = false;
     pending.once('close', () => socket.destroy());
     answering.delete(socket);
-    return;
+    return null;
   }
   // The error is in the body being read (or the client left mid-body): that exchange can't finish.
   // Reply if its status line is not out yet; closing aborts whatever the body was for.
-  if (pending?.headersSent === true) socket.destroy();
-  else writeRawError(socket, CLIENT_ERRORS[err.code ?? ''] ?? GARBAGE);
+  if (pending?.headersSent === true) {
+    socket.destroy();
+    return null;
+  }
+  const answer = CLIENT_ERRORS[err.code ?? ''] ?? GARBAGE;
+  writeRawError(socket, answer, requestId === undefined ? '' : `x-request-id: ${requestId}\r\n`);
+  return answer;
 }

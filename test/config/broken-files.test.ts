@@ -503,6 +503,22 @@ const cases: [string, readonly string[], NodeJS.ProcessEnv, readonly string[]][]
       'routes[3].path: same host, path and methods as routes[2] "head2" (a GET route serves HEAD too) (line 7)',
     ],
   ],
+  [
+    'listener hosts with a port or scheme, or digits that are no IP address (the resolver failed at start)',
+    [
+      'server: { host: "0.0.0.0:8080" }',
+      'admin: { host: 999.1.1.1 }',
+      'echo_upstream: "http://127.0.0.1:8081"',
+      'tokens:',
+      `  secret: ${SECRET}`,
+    ],
+    {},
+    [
+      'server.host: must be an IP address like 127.0.0.1 or ::, or a host name like localhost (no scheme, no port) (line 1)',
+      'admin.host: must be an IP address like 127.0.0.1 or ::, or a host name like localhost (no scheme, no port) (line 2)',
+      'echo_upstream: must be host:port like 127.0.0.1:8081, or "" to turn it off (line 3)',
+    ],
+  ],
 ];
 
 describe('broken config files', () => {

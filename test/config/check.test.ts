@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { defaultConfigFile, runCheckConfig } from '../../config/index.js';
+import { generateKeyPem, keyFileProblems } from '../../gateway/auth/keys.js';
 
 const EXAMPLE = new URL('../../gateway.yaml.example', import.meta.url).pathname;
 const SECRET = 'k'.repeat(32);
@@ -23,7 +24,8 @@ function sink(): Writable & { text: () => string } {
 function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const stdout = sink();
   const stderr = sink();
-  const code = runCheckConfig(argv, { stdout, stderr }, env);
+  // As the CLI runs it: with the key-file checks from gateway/.
+  const code = runCheckConfig(argv, { stdout, stderr }, env, keyFileProblems);
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
@@ -51,12 +53,14 @@ describe('runCheckConfig', () => {
   });
 
   it('prints the exact summary, with store passwords hidden', () => {
+    const key = join(mkdtempSync(join(tmpdir(), 'portcullis-check-key-')), 'assertion.pem');
+    writeFileSync(key, generateKeyPem('EdDSA'));
     const file = writeConfig(
       [
         'server: { port: 8000, workers: 2 }',
         'admin: { token: "" }',
         'storage: { users: "postgres://gw:hunter2@db:5432/gw", state: "redis://:s3cret@cache:6379/0" }',
-        'identity_headers: { assertion_key_file: /etc/portcullis/assertion.pem }',
+        `identity_headers: { assertion_key_file: "${key}" }`,
         `tokens: { secret: ${SECRET} }`,
         'routes:',
         '  - { name: orders, path: /api/orders, methods: [GET, POST], host: shop.example.com, upstream: ["http://a:1", "http://b:2"] }',
@@ -145,6 +149,34 @@ describe('runCheckConfig', () => {
     const r = run(argv);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('usage: portcullis check-config [--config FILE]\n');
+  });
+});
+
+describe('runCheckConfig: key files', () => {
+  it('exits 1 on a missing key file, one of the wrong kind or one that is no key, as a start would', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-check-keys-'));
+    const ec = join(dir, 'ec.pem');
+    writeFileSync(ec, generateKeyPem('ES256'));
+    const garbage = join(dir, 'garbage.pem');
+    writeFileSync(garbage, 'not a key');
+    const missing = join(dir, 'missing.pem');
+    const file = writeConfig(
+      `tokens: { algorithm: EdDSA, private_key_file: "${missing}" }\n` +
+        `identity_headers: { assertion_key_file: "${ec}" }\n`,
+    );
+    const r = run(['--config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `${file}: 2 problems\n` +
+        `tokens.private_key_file (${missing}): file not found; create it with \`portcullis keygen\`\n` +
+        `identity_headers.assertion_key_file (${ec}): holds ec (prime256v1) key; EdDSA needs an Ed25519 key\n`,
+    );
+    const other = writeConfig(`tokens: { algorithm: ES256, private_key_file: "${garbage}" }\n`);
+    expect(run(['--config', other]).stderr).toContain(
+      `tokens.private_key_file (${garbage}): not a PKCS#8 PEM private key`,
+    );
+    const good = writeConfig(`tokens: { algorithm: ES256, private_key_file: "${ec}" }\n`);
+    expect(run(['--config', good]).code).toBe(0);
   });
 });
 

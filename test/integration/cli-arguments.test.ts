@@ -109,6 +109,26 @@ describe('portcullis start: arguments', () => {
       await new Promise<void>((done) => taken.close(() => done()));
     }
   });
+
+  it('names a missing key file in one line (exit 1), and check-config finds it first', async () => {
+    const missing = join(dir, 'no-such-key.pem');
+    const keyless = join(dir, 'keyless.yaml');
+    writeFileSync(
+      keyless,
+      childBaseYaml(dir, 'warn').replace(
+        /^tokens: .*$/m,
+        `tokens: { algorithm: EdDSA, private_key_file: "${missing}" }`,
+      ),
+    );
+    const problem = `tokens.private_key_file (${missing}): file not found; create it with \`portcullis keygen\``;
+    const check = await cli('check-config', '--config', keyless);
+    expect(check.code, check.err).toBe(1);
+    expect(check.err).toBe(`${keyless}: 1 problem\n${problem}\n`);
+    const r = await cli('start', '--config', keyless);
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toBe(`portcullis: cannot start: ${problem}\n`);
+    expectNoStack(r);
+  });
 });
 
 describe('a config file that is not UTF-8', () => {

@@ -86,6 +86,29 @@ describe('SIGTERM', () => {
     expect(gw.stderr()).toBe('');
   });
 
+  it('a second SIGTERM or a SIGINT during the drain neither kills the process nor cuts the request in flight', async () => {
+    const hold = holdingUpstream();
+    up = await startRecordingUpstream(hold.handler);
+    gw = await startChildGateway({ yaml: yaml(up.origin, '10s') });
+    const inFlight = http(`${gw.url}/slow/hold`);
+    await waitFor(() => hold.held() === 1, 5_000, 'the upstream to hold the request');
+    gw.child.kill('SIGTERM');
+    await gw.waitForLog((l) => l.msg === 'shutting down: draining in-flight requests');
+    // An impatient operator (or a supervisor) signals again: the default action would end the process.
+    gw.child.kill('SIGTERM');
+    gw.child.kill('SIGINT');
+    await gw.waitForLog(
+      (l) => typeof l.msg === 'string' && l.msg.startsWith('signal received while draining'),
+    );
+    expect(gw.child.exitCode).toBeNull();
+    hold.release();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toBe('finished after SIGTERM');
+    expect(await gw.exited).toBe(0);
+    expect(gw.child.signalCode).toBeNull();
+  });
+
   it('gives up on a request that outlives shutdown_timeout and still exits 0', async () => {
     const hold = holdingUpstream();
     up = await startRecordingUpstream(hold.handler);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalHeaderName } from '../../gateway/upstream/headers.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { type Recorded, type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
-import { expectEnvelope, rawExchange } from './helpers.js';
+import { expectEnvelope, http, rawExchange, waitFor } from './helpers.js';
 
 const TRUSTED = '127.0.0.2';
 const UNTRUSTED = '127.0.0.3';
@@ -350,5 +350,30 @@ describe('Host and header garbage', () => {
     );
     expectEnvelope(await ex.response, 431, 'headers_too_large');
     expect(await ex.closed()).toBe(true);
+  });
+
+  it('a request refused by the HTTP parser gets an X-Request-Id, an access line and a count', async () => {
+    const metric = async (): Promise<number> => {
+      const text = (await http(`${gw.adminUrl}/metrics`)).body.toString();
+      const m = /^portcullis_http_requests_total\{route="unmatched",status="431"\} (\S+)$/m.exec(text);
+      return Number(m?.[1] ?? 0);
+    };
+    const before = await metric();
+    const ex = rawExchange(
+      gw.port,
+      `GET /open/x HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`,
+    );
+    const res = await ex.response;
+    expectEnvelope(res, 431, 'headers_too_large');
+    const id = res.headers['x-request-id'];
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    await waitFor(() => gw.logs.some((l) => l.msg === 'request' && l.reqId === id), 2_000, 'the access line');
+    expect(gw.logs.find((l) => l.msg === 'request' && l.reqId === id)).toMatchObject({
+      level: 'info',
+      status: 431,
+      code: 'headers_too_large',
+      ip: '127.0.0.1',
+    });
+    expect(await metric()).toBe(before + 1);
   });
 });

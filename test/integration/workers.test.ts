@@ -74,6 +74,10 @@ describe('server.workers: 2', () => {
       () => gw.logs.some((l) => l.msg === 'worker exited unexpectedly; starting a new one'),
       5_000,
     );
+    // The dead worker's pid has a key of its own: `pid` is the primary's, as on every line it writes.
+    const exited = gw.logs.find((l) => l.msg === 'worker exited unexpectedly; starting a new one');
+    expect(exited).toMatchObject({ worker_pid: victim, signal: 'SIGKILL' });
+    expect(exited?.pid).not.toBe(victim);
     await waitFor(() => workerPids().size === 3, 10_000);
     await sleep(200);
     const { pair } = await registerAndLogin(gw);
