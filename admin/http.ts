@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseCount } from '../config/units.js';
 import { GatewayError } from '../gateway/errors.js';
-import { readJsonObject } from '../gateway/http/json-body.js';
+import { carriesBody, readJsonObject } from '../gateway/http/json-body.js';
 
 /** Admin bodies are small commands: 64 KiB is far more than a role list needs. */
 export const ADMIN_BODY_LIMIT = 64 * 1024;
@@ -125,14 +125,9 @@ export function intValue(raw: string | undefined, name: string, fallback: number
   return n;
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
-}
-
 /** A JSON object body (415 for another type, 413 over 64 KiB, 400 invalid_json). */
 export function requireBody(req: IncomingMessage): Promise<Record<string, unknown>> {
-  if (!hasBody(req)) {
+  if (!carriesBody(req)) {
     return Promise.reject(new GatewayError('validation_failed', { message: 'a JSON body is required' }));
   }
   return readJsonObject(req, ADMIN_BODY_LIMIT);
@@ -143,7 +138,7 @@ export function requireBody(req: IncomingMessage): Promise<Record<string, unknow
  * form post or a stray payload is refused rather than ignored.
  */
 export async function noBody(req: IncomingMessage): Promise<void> {
-  if (!hasBody(req)) return;
+  if (!carriesBody(req)) return;
   const body = await readJsonObject(req, ADMIN_BODY_LIMIT);
   const extra = Object.keys(body)[0];
   if (extra !== undefined) {

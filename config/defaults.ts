@@ -24,6 +24,7 @@ export const DEFAULTS: Defaults = {
     cors: { allowed_origins: [] }, // CORS off
     headers_timeout: 10 * SECOND, // ms: the whole header block (slowloris)
     idle_timeout: 60 * SECOND, // ms: a silent connection is closed
+    body_timeout: 10 * SECOND, // ms: the whole body of a request the gateway answers itself
     keep_alive_timeout: 5 * SECOND, // ms
     shutdown_timeout: 30 * SECOND, // ms: SIGTERM drain bound
     max_header_size: 16 * KB, // bytes

@@ -121,6 +121,7 @@ const serverSchema = z.strictObject({
     .prefault({}),
   headers_timeout: duration(1, DAY_MS).default(D.server.headers_timeout),
   idle_timeout: duration(1, DAY_MS).default(D.server.idle_timeout),
+  body_timeout: duration(1, DAY_MS).default(D.server.body_timeout),
   keep_alive_timeout: duration(1, DAY_MS).default(D.server.keep_alive_timeout),
   shutdown_timeout: duration(0, DAY_MS).default(D.server.shutdown_timeout),
   // Below 1kb nearly every request is a 431; 0 would fall back to Node's default; above 1mb is no limit.

@@ -45,6 +45,7 @@ export interface GatewayConfig {
     readonly cors: { readonly allowed_origins: readonly string[] };
     readonly headers_timeout: number; // ms: the whole header block must arrive within it (slowloris)
     readonly idle_timeout: number; // ms: a connection silent this long is closed (slow bodies)
+    readonly body_timeout: number; // ms: an own endpoint's whole body must arrive within it
     readonly keep_alive_timeout: number; // ms
     readonly shutdown_timeout: number; // ms: SIGTERM waits this long for in-flight requests
     readonly max_header_size: number; // bytes

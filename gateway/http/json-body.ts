@@ -32,11 +32,20 @@ export function checkBodyHeaders(req: IncomingMessage, limit: number): void {
   }
 }
 
-/**
- * The whole body, at most `limit` bytes (413 past them, the connection then closed). `keep` false reads
- * and drops the bytes: for an endpoint that takes no body but must not leave one unread.
- */
-export function readBody(req: IncomingMessage, limit: number, keep = true): Promise<Buffer> {
+export interface BodyOptions {
+  /** false: read and drop the bytes, for an endpoint that takes no body but must not leave one unread. */
+  readonly keep?: boolean;
+  /**
+   * The whole body must have arrived this many ms after the read starts, else 408 and the connection
+   * closed: a body trickled faster than the idle timeout would otherwise hold the request for as long
+   * as its limit allows.
+   */
+  readonly deadlineMs?: number;
+}
+
+/** The whole body, at most `limit` bytes (413 past them, the connection then closed). */
+export function readBody(req: IncomingMessage, limit: number, options: BodyOptions = {}): Promise<Buffer> {
+  const keep = options.keep ?? true;
   // A client that left before the body was read (it waited on an earlier stage, e.g. a Redis check)
   // leaves a destroyed request that will never emit 'end' or 'error': without this the handler, and a
   // shutdown waiting for it, would wait for good.
@@ -45,8 +54,13 @@ export function readBody(req: IncomingMessage, limit: number, keep = true): Prom
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
-    const fail = (err: GatewayError): void => {
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (): void => {
       settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+    };
+    const fail = (err: GatewayError): void => {
+      settle();
       reject(err);
     };
     const onData = (chunk: Buffer): void => {
@@ -68,9 +82,16 @@ export function readBody(req: IncomingMessage, limit: number, keep = true): Prom
     });
     req.once('end', () => {
       if (settled) return;
-      settled = true;
+      settle();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
+    if (options.deadlineMs !== undefined && !settled) {
+      timer = setTimeout(() => {
+        if (settled) return;
+        req.off('data', onData);
+        fail(new GatewayError('request_timeout', { close: true }));
+      }, options.deadlineMs);
+    }
   });
 }
 

@@ -11,6 +11,7 @@ const NO_BODY: JsonBody = Object.freeze({});
 
 export function createOwnEndpoints(config: GatewayConfig): Stage {
   const limit = config.server.body_limit;
+  const deadlineMs = config.server.body_timeout;
   // Not `async`: a proxied request (no endpoint) costs no promise.
   return function ownEndpoints(ctx: RequestContext): void | Promise<void> {
     const endpoint = ctx.match!.entry.endpoint;
@@ -25,7 +26,11 @@ export function createOwnEndpoints(config: GatewayConfig): Stage {
     continueIfExpected(req, ctx.res);
     // The body is read whole (or refused) before the handler acts: a refused request changes nothing,
     // and no unread body is left behind. One an endpoint does not take is dropped as it arrives.
-    if (json) return readBody(req, limit).then((bytes) => endpoint.handle(ctx, parseJsonObject(bytes)));
-    return readBody(req, limit, false).then(() => endpoint.handle(ctx, NO_BODY));
+    if (json) {
+      return readBody(req, limit, { deadlineMs }).then((bytes) =>
+        endpoint.handle(ctx, parseJsonObject(bytes)),
+      );
+    }
+    return readBody(req, limit, { keep: false, deadlineMs }).then(() => endpoint.handle(ctx, NO_BODY));
   };
 }

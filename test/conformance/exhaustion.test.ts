@@ -1,4 +1,4 @@
-// Resource exhaustion: slowloris heads and bodies (1 s headers_timeout and idle_timeout here), huge
+// Resource exhaustion: slowloris heads and bodies (1 s headers_timeout and idle_timeout, 2 s body_timeout here), huge
 // bodies on the auth endpoints, very long passwords (answered without unbounded hashing), many
 // concurrent logins at the real Argon2 cost (the event loop stays responsive), deep JSON (400, no crash).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ beforeAll(async () => {
   // The real Argon2 parameters (m=19 MiB, t=2): hashing cost is part of what is measured here.
   gw = await startGateway(`routes:\n  - { name: pub, path: /pub, upstream: "${up.origin}", auth: public }`, {
     fastHash: false,
-    base: { server: 'headers_timeout: 1s, idle_timeout: 1s' },
+    base: { server: 'headers_timeout: 1s, idle_timeout: 1s, body_timeout: 2s' },
   });
   user = newUser();
   expect((await register(gw, user)).status).toBe(201);
@@ -73,6 +73,28 @@ describe.concurrent('slowloris (headers_timeout 1 s, idle_timeout 1 s)', () => {
     expect(ms).toBeLessThan(3_000);
     expect(ms).toBeGreaterThan(800);
     expect(since(up, mark)).toEqual([]);
+  });
+});
+
+describe.concurrent('own-endpoint bodies trickled faster than the idle timeout (body_timeout 2 s)', () => {
+  const body = JSON.stringify({ email: 'trickle@example.com', password: 'x'.repeat(40) });
+  it.each<[string, string, string[]]>([
+    ['a login body, one byte every 300 ms', `${HEAD}Content-Length: ${body.length}\r\n\r\n`, [...body]],
+    [
+      'a chunked login body, one chunk of a byte every 300 ms',
+      `${HEAD}Transfer-Encoding: chunked\r\n\r\n`,
+      [...body].map((c) => `1\r\n${c}\r\n`),
+    ],
+  ])('%s: 408 request_timeout at body_timeout, the connection closed', async (_n, head, pieces) => {
+    // Each byte resets the 1 s idle timer: only the body's own deadline ends it (the whole body would
+    // take about 20 s).
+    const { value: conv, ms } = await timed(() =>
+      converse(gw.port, [head, ...pieces], { gapMs: 300, waitMs: 8_000 }),
+    );
+    expect(conv.closed).toBe(true);
+    expectRawEnvelope(conv.responses[0], 408, 'request_timeout');
+    expect(ms).toBeGreaterThan(1_800);
+    expect(ms).toBeLessThan(4_000);
   });
 });
 
