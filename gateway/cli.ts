@@ -167,6 +167,7 @@ async function start(argv: readonly string[]): Promise<number> {
   if (read === null) return EXIT_FAILED;
   const { config, warnings } = read.loaded;
   const log = createLogger({ level: config.logging.level, format: config.logging.format });
+  exitOnCrash(log);
   for (const warning of warnings) log.warn({ config: source.file }, warning);
   if (config.server.workers > 1) {
     // The primary loads (and checks) the config first, so generated secrets exist before workers read it.
@@ -187,6 +188,23 @@ async function start(argv: readonly string[]): Promise<number> {
   return gateway === null ? EXIT_FAILED : serve(gateway, source.file, log);
 }
 
+/** How long a crashing process waits for its last log line to be written before it exits anyway. */
+const CRASH_FLUSH_MS = 1_000;
+
+/**
+ * An exception nothing caught (or a rejection nothing handled) is a bug, and the process's state is no
+ * longer known: it exits 1 as Node would, after saying so in the log (level fatal, with the stack) as
+ * well as on stderr, so the one place operators collect shows why it ended.
+ */
+function exitOnCrash(log: Logger): void {
+  process.on('uncaughtException', (err, origin) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    log.fatal({ err, origin }, 'uncaught exception: the process exits');
+    setTimeout(() => process.exit(EXIT_FAILED), CRASH_FLUSH_MS);
+    log.flush(() => process.exit(EXIT_FAILED));
+  });
+}
+
 /** The gateway `begin` starts, or null when it could not start (said in one line on stderr). */
 async function started(
   config: GatewayConfig,
@@ -200,7 +218,7 @@ async function started(
     // a store that refuses, a listener that cannot open), with the stack in the log for a real bug.
     const line =
       listenFailure(err, config) ?? `cannot start: ${err instanceof Error ? err.message : String(err)}`;
-    log.error({ err: err instanceof Error ? err.stack : String(err) }, 'start failed');
+    log.error({ err }, 'start failed');
     await new Promise<void>((done) => log.flush(() => done()));
     process.stderr.write(`portcullis: ${line}\n`);
     return null;
@@ -217,6 +235,7 @@ async function startWorker(source: ConfigSource): Promise<number> {
   const { config } = source.parse(first);
   const current = text === first ? config : source.parse(text).config;
   const log = createLogger({ level: config.logging.level, format: config.logging.format });
+  exitOnCrash(log);
   const gateway = await started(config, log, () =>
     startGateway({ config, current, generation, cluster: link, log }),
   );

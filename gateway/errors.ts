@@ -40,6 +40,7 @@ export const ERROR_TABLE = {
   internal_error: { status: 500, message: 'Internal server error' },
   upstream_unavailable: { status: 502, message: 'Upstream is unavailable' },
   state_unavailable: { status: 503, message: 'Session state store is unavailable' },
+  users_unavailable: { status: 503, message: 'User store is unavailable; try again later' },
   shutting_down: { status: 503, message: 'Gateway is shutting down' },
   mail_unavailable: { status: 503, message: 'Mail could not be sent; try again later' },
   upstream_timeout: { status: 504, message: 'Upstream did not answer in time' },

@@ -38,6 +38,16 @@ export function checkRoles(roles: unknown): string[] {
 export function createOperations(deps: OperationsDeps) {
   const { users, state, audit } = deps;
 
+  /** Awaits `step`; if it fails, runs `undo` (best effort) and rethrows the step's error. */
+  async function undoUnless(step: Promise<unknown>, undo: () => Promise<unknown>): Promise<void> {
+    try {
+      await step;
+    } catch (err) {
+      await undo().catch(() => undefined);
+      throw err;
+    }
+  }
+
   async function existing(userId: string): Promise<User> {
     const user = await users.findById(userId);
     if (user === null) throw new GatewayError('user_not_found');
@@ -71,20 +81,28 @@ export function createOperations(deps: OperationsDeps) {
 
     async setRoles(userId: string, roles: unknown, actor: string): Promise<User> {
       const checked = checkRoles(roles);
-      await existing(userId);
+      const before = await existing(userId);
       const user = (await users.setRoles(userId, checked))!;
-      // Sessions carry the roles the pipeline uses: the change applies on the very next request.
-      await state.updateUserSessions(userId, { roles: checked });
-      await state.dropProfile(userId);
+      // Sessions carry the roles the pipeline uses: the change applies on the very next request. If they
+      // cannot be changed, neither is the user: an error means nothing changed, and the operator retries.
+      await undoUnless(state.updateUserSessions(userId, { roles: checked }), () =>
+        users.setRoles(userId, before.roles),
+      );
+      await state.dropProfile(userId).catch(() => undefined); // the cache entry expires by itself
       audit.record({ type: 'admin_set_roles', user_id: userId, actor, details: { roles: checked } });
       return user;
     },
 
     async setActive(userId: string, active: boolean, actor: string): Promise<User> {
-      await existing(userId);
+      const before = await existing(userId);
       const user = (await users.setActive(userId, active))!;
-      if (!active) await state.endUserSessions(userId, 'token_revoked');
-      await state.dropProfile(userId);
+      // A disabled user whose sessions live on would keep every token: undo, so a 503 changes nothing.
+      if (!active) {
+        await undoUnless(state.endUserSessions(userId, 'token_revoked'), () =>
+          users.setActive(userId, before.is_active),
+        );
+      }
+      await state.dropProfile(userId).catch(() => undefined); // the cache entry expires by itself
       audit.record({ type: active ? 'admin_enable' : 'admin_disable', user_id: userId, actor });
       return user;
     },
@@ -97,7 +115,11 @@ export function createOperations(deps: OperationsDeps) {
     },
 
     async revokeSessions(userId: string, actor: string): Promise<string[]> {
-      await existing(userId);
+      // Sessions live in the state store: they can be ended while the user store is down (an incident is
+      // when this matters most). An id that names no user then ends no session.
+      await existing(userId).catch((err: unknown) => {
+        if (!(err instanceof GatewayError && err.code === 'users_unavailable')) throw err;
+      });
       const ended = await state.endUserSessions(userId, 'token_revoked');
       audit.record({ type: 'session_revoked', user_id: userId, actor, details: { sessions: ended } });
       return ended;

@@ -1,11 +1,12 @@
 // Admin API on a user's sessions: list them, end them all, or end one. An ended session is gone from
-// the allow-list, so its tokens answer token_revoked on the next request on every replica.
+// the allow-list, so its tokens answer token_revoked on the next request on every replica. They work
+// while the user store is down: the sessions are the state store's.
 import { GatewayError } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
 import type { AdminApiDeps } from '../api.js';
 import type { ApiRoute } from '../http.js';
 import { sessionView } from '../views.js';
-import { ADMIN_ACTOR, findUser } from './users.js';
+import { ADMIN_ACTOR, sessionOwner } from './users.js';
 
 const SESSION_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -16,15 +17,16 @@ export function sessionRoutes(deps: AdminApiDeps): ApiRoute[] {
       pattern: '/api/users/:id/sessions',
       methods: {
         GET: async ({ params, res }) => {
-          const user = await findUser(deps, params.id);
-          const sessions = await state.listUserSessions(user.id);
+          const sessions = await state.listUserSessions(await sessionOwner(deps, params.id));
           sendSuccess(res, 200, 'Sessions', {
             sessions: sessions.sort((a, b) => b.created_at - a.created_at).map(sessionView),
           });
         },
         DELETE: async ({ params, res }) => {
-          const user = await findUser(deps, params.id);
-          const revoked = await deps.operations.revokeSessions(user.id, ADMIN_ACTOR);
+          const revoked = await deps.operations.revokeSessions(
+            await sessionOwner(deps, params.id),
+            ADMIN_ACTOR,
+          );
           sendSuccess(res, 200, 'Sessions revoked', { revoked });
         },
       },
@@ -33,15 +35,15 @@ export function sessionRoutes(deps: AdminApiDeps): ApiRoute[] {
       pattern: '/api/users/:id/sessions/:sid',
       methods: {
         DELETE: async ({ params, res }) => {
-          const user = await findUser(deps, params.id);
+          const userId = await sessionOwner(deps, params.id);
           const sid = params.sid!;
           // endSession is keyed by user: a session id of another user is "not found" here, never ended.
-          const ended = SESSION_ID.test(sid) && (await state.endSession(user.id, sid, 'token_revoked'));
+          const ended = SESSION_ID.test(sid) && (await state.endSession(userId, sid, 'token_revoked'));
           if (!ended) throw new GatewayError('not_found', { message: 'Session not found' });
           // The same event the revoke-all operation writes, naming the one session.
           audit.record({
             type: 'session_revoked',
-            user_id: user.id,
+            user_id: userId,
             actor: ADMIN_ACTOR,
             details: { sessions: [sid] },
           });

@@ -15,6 +15,20 @@ const LOGIN_WINDOW = 100;
 const LOGINS_SHOWN = 20;
 const MAX_SOURCES = 10;
 
+/**
+ * The id of a user whose sessions are read or ended. Sessions live in the state store: while the user
+ * store cannot answer, a well-formed id is taken as it is (one that names no user has no sessions), so
+ * an operator can still end a user's sessions during an outage.
+ */
+export async function sessionOwner(deps: AdminApiDeps, id: string | undefined): Promise<string> {
+  try {
+    return (await findUser(deps, id)).id;
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'users_unavailable') return id!;
+    throw err;
+  }
+}
+
 export async function findUser(deps: AdminApiDeps, id: string | undefined): Promise<User> {
   // A malformed id is answered like an unknown one: no store round trip, no different error to probe.
   const user = id !== undefined && USER_ID.test(id) ? await deps.services.users.findById(id) : null;

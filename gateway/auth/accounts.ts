@@ -61,7 +61,7 @@ export function createAccounts(deps: AccountDeps) {
     }
   }
 
-  async function issueAccess(user: User, sid: string, device: string): Promise<string> {
+  async function issueAccess(user: Pick<User, 'id' | 'roles'>, sid: string, device: string): Promise<string> {
     const signed = await tokens.signAccess({
       sub: user.id,
       sid,
@@ -357,7 +357,13 @@ export function createAccounts(deps: AccountDeps) {
         }
       }
       const session = result.session;
-      const user = await users.findById(session.user_id);
+      // The presented token is spent now: failing here would turn the client's retry, once the grace
+      // is over, into refresh_reused. If the user store fails, the session record answers: it holds
+      // the roles and active flag every request is checked against.
+      const user = await users.findById(session.user_id).catch((err: unknown) => {
+        log.warn({ err, user: session.user_id }, 'refresh: user store failed; roles taken from the session');
+        return { id: session.user_id, roles: session.roles, is_active: session.active, is_deleted: false };
+      });
       if (user === null || !user.is_active || user.is_deleted) {
         await state.endSession(session.user_id, session.sid, 'token_revoked');
         throw tokenError('token_revoked');

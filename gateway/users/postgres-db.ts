@@ -21,18 +21,24 @@ export interface PostgresStoreOptions extends UserStoreOptions {
 
 const CONNECT_TIMEOUT_MS = 2_000;
 const IDLE_TIMEOUT_MS = 30_000;
+const QUERY_TIMEOUT_MARGIN_MS = 1_000;
 const UNIQUE_VIOLATION = '23505';
 // A NUL or an unencodable character in a text value: SQLite stores it, PostgreSQL cannot.
 const UNSTORABLE = new Set(['22021', '22P05']);
 export const LOCK = (key: number) => `SELECT pg_advisory_xact_lock(${LOCK_NAMESPACE}, ${key})`;
 
 export function createPool(url: string, options: PostgresStoreOptions, max: number): pg.Pool {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 5_000;
   const pool = new pg.Pool({
     connectionString: url,
     max,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: IDLE_TIMEOUT_MS,
-    statement_timeout: options.statementTimeoutMs ?? 5_000,
+    statement_timeout: statementTimeoutMs,
+    // The server enforces statement_timeout only while it runs: a frozen server or a silent network
+    // answers nothing, and a query would wait for it as long as that lasts. A client-side bound a
+    // little past the server's fails it instead (the connection is then dropped by the pool).
+    ...(statementTimeoutMs > 0 ? { query_timeout: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS } : {}),
     application_name: 'portcullis',
     keepAlive: true,
     // A process stalled mid-transaction would keep the audit lock and stall every replica's appends.
@@ -48,9 +54,37 @@ export const queryable = (db: pg.Pool | pg.PoolClient): Queryable => ({
     (await db.query<R & pg.QueryResultRow>(text, values === undefined ? undefined : [...values])).rows,
 });
 
-/** Foreign errors become GatewayErrors by SQLSTATE (`err.code`), never by message text. */
+// A server that cannot answer now: a FATAL error ends the session (the database refuses connections, an
+// administrator or a shutdown ended it, too many connections, a failed login), connection exceptions
+// (class 08), and a statement cancelled by statement_timeout.
+const UNAVAILABLE_SEVERITIES = new Set(['FATAL', 'PANIC']);
+const STATEMENT_TIMEOUT = '57014';
+
+/**
+ * The driver could not talk to the server: a FATAL or connection error from it, a socket error
+ * (ECONNREFUSED, ECONNRESET...), or one of pg's own plain `Error`s for a connection ended, a connect or
+ * query timeout, a client no longer queryable. Errors of our code are TypeErrors and the like, and the
+ * server's other answers are DatabaseErrors of severity ERROR.
+ */
+function unreachable(err: unknown): boolean {
+  if (err instanceof pg.DatabaseError) {
+    const code = err.code ?? '';
+    return (
+      UNAVAILABLE_SEVERITIES.has(err.severity ?? '') || code.startsWith('08') || code === STATEMENT_TIMEOUT
+    );
+  }
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' ? code.startsWith('E') : Object.getPrototypeOf(err) === Error.prototype;
+}
+
+/**
+ * Foreign errors become GatewayErrors by SQLSTATE (`err.code`) or by class, never by message text: a
+ * server that cannot answer is 503 users_unavailable (the client may retry), anything else a 500.
+ */
 export function translate(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
+  if (unreachable(err)) return new GatewayError('users_unavailable', { cause: err });
   if (err instanceof pg.DatabaseError) {
     // Only the canonical email is unique besides the keys; a key clash stays an internal error.
     if (err.code === UNIQUE_VIOLATION && err.constraint === 'users_email_canonical') {
@@ -69,6 +103,13 @@ export function translate(err: unknown): GatewayError {
 export async function transaction<T>(pool: pg.Pool, work: (db: Queryable) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // pg-pool takes its own error listener off a client while it is checked out: a connection the server
+  // ends between two statements (pg_terminate_backend, a restart, a failover) emits 'error' on the
+  // client, which unhandled would end the process. Remember it; the connection is destroyed below.
+  const onError = (err: Error): void => {
+    broken ??= err;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await work(queryable(client));
@@ -81,6 +122,7 @@ export async function transaction<T>(pool: pg.Pool, work: (db: Queryable) => Pro
     throw err;
   } finally {
     // A connection that could not roll back is in an unknown state: destroy it, never reuse it.
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }
@@ -157,6 +199,9 @@ export async function postgresExec(
   ...params: unknown[]
 ): Promise<Record<string, unknown>[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // A connection the server ends between two messages emits 'error' on the client, which unheard would
+  // end the process; the query in flight rejects on its own.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     return (await client.query<Record<string, unknown>>(sql, params)).rows;

@@ -261,6 +261,10 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
       return work();
     } catch (err) {
       if (err instanceof GatewayError) throw err;
+      // Another connection holds the write lock past the busy timeout: the store cannot answer now.
+      const code = (err as { code?: unknown }).code;
+      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED')
+        throw new GatewayError('users_unavailable', { cause: err });
       throw new GatewayError('internal_error', { cause: err });
     }
   }

@@ -1,7 +1,9 @@
 // Graceful shutdown of the built gateway as a child process: SIGTERM stops accepting, closes idle
 // keep-alive connections, lets in-flight requests finish (bounded by shutdown_timeout) and exits 0.
+import { writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
 import {
@@ -123,5 +125,30 @@ describe('SIGTERM', () => {
     expect(await gw.exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(await stuck).toBe('ECONNRESET');
+  });
+});
+
+describe('a crash', () => {
+  it('an uncaught exception is logged at fatal with its stack, written to stderr, and the process exits 1', async () => {
+    up = await startRecordingUpstream();
+    const origin = up.origin;
+    gw = await startChildGateway({
+      yaml: (dir) => {
+        // Preloaded: a signal handler that throws, standing in for a bug nothing catches.
+        writeFileSync(
+          join(dir, 'crash.mjs'),
+          "process.on('SIGUSR2', () => { throw new Error('boom from the crash test'); });\n",
+        );
+        return yaml(origin, '10s')(dir);
+      },
+      env: { NODE_OPTIONS: '--import ./crash.mjs' },
+    });
+    gw.child.kill('SIGUSR2');
+    expect(await gw.exited).toBe(1);
+    // The pipe may deliver the last lines after the exit is seen.
+    const fatal = await gw.waitForLog((line) => line.level === 'fatal', 2_000);
+    expect(fatal.msg).toBe('uncaught exception: the process exits');
+    expect(JSON.stringify(fatal.err)).toContain('boom from the crash test');
+    expect(gw.stderr()).toContain('boom from the crash test');
   });
 });
