@@ -1,6 +1,7 @@
 // server.workers: 2 on Redis and PostgreSQL, run as users run it (the built CLI): both workers serve
 // traffic on one port, sessions hold across them, a crashed worker is replaced, SIGTERM exits 0.
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPem } from '../../gateway/auth/keys.js';
@@ -8,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../gateway/users/postgres
 import { type RedisServer, startRedis } from '../support/redis.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
 import { call, registerAndLogin } from './accounts/support.js';
-import { type ChildGateway, sleep, startChildGateway, waitFor } from './helpers.js';
+import { type ChildGateway, runCliWith, sleep, startChildGateway, waitFor } from './helpers.js';
 
 let redis: RedisServer;
 let db: TestDatabase;
@@ -114,4 +115,41 @@ describe('server.workers: 2', () => {
   it('SIGTERM stops every worker and the primary exits 0', async () => {
     expect(await gw.stop()).toBe(0);
   });
+});
+
+describe('server.workers: 2 with a user store that does not answer', () => {
+  it('the primary exits 1 once a worker fails to start (no endless replacements), the cause on stderr', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-workers-down-'));
+    try {
+      const key = join(dir, 'assertion.pem');
+      writeFileSync(key, generateKeyPem('EdDSA'), { mode: 0o600 });
+      const file = join(dir, 'gateway.yaml');
+      writeFileSync(
+        file,
+        `
+server: { host: 127.0.0.1, port: 0, workers: 2, shutdown_timeout: 2s }
+admin: { host: 127.0.0.1, port: 0, token: admin-token-for-tests-0123456789abcdef }
+storage: { users: "postgres://postgres@127.0.0.1:1/nothing_here", state: "${redis.url}" }
+tokens: { secret: "test-secret-that-is-at-least-32-bytes-long!!" }
+identity_headers: { assertion_key_file: "${key}" }
+logging: { level: info }
+routes:
+  - { name: api, path: /api/things, upstream: "${upstream.origin}", auth: required }
+`,
+      );
+      const r = await runCliWith({ cwd: dir, timeoutMs: 20_000 }, 'start', '--config', file);
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toContain('portcullis: cannot start:');
+      const lines = r.out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { msg: string });
+      expect(lines.some((l) => l.msg === 'a worker failed to start before any was serving; stopping')).toBe(
+        true,
+      );
+      expect(lines.filter((l) => l.msg === 'worker exited unexpectedly; starting a new one')).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
