@@ -24,8 +24,8 @@ export interface AdminOptions {
   readonly token: () => string | null;
   /** The limiter of admin.token_failures in force: refusals at the token gate per client address and window. */
   readonly tokenGate: () => Limiter;
-  /** Resolves to the names of the dependencies that did not answer; empty = ready. */
-  readonly readiness: () => Promise<string[]>;
+  /** The names of the dependencies that did not answer (empty: ready), and whether the gateway drains. */
+  readonly readiness: () => Promise<{ readonly draining: boolean; readonly failing: readonly string[] }>;
   readonly api?: AdminApiHandler;
   /** Prometheus text for /metrics. */
   readonly metrics?: () => Promise<{ contentType: string; text: string }>;
@@ -173,12 +173,17 @@ export function createAdminServer(options: AdminOptions): Server {
     }
     if (path === '/readyz') {
       readOnly(req);
-      const failing = await options.readiness();
+      const { draining, failing } = await options.readiness();
       if (failing.length === 0) return sendSuccess(res, 200, 'ready');
       return sendJson(res, 503, {
         status: 'failed',
         message: `not ready: ${failing.join(', ')}`,
-        code: 'state_unavailable',
+        // A draining gateway says so (its stores may be fine); otherwise the store that did not answer.
+        code: draining
+          ? 'shutting_down'
+          : failing.includes('state store')
+            ? 'state_unavailable'
+            : 'users_unavailable',
       });
     }
     if (path === '/metrics' && options.metrics !== undefined) {

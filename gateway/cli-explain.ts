@@ -20,7 +20,7 @@ import { createStateStore } from './state/create-state-store.js';
 import { type StateStore, tombstoneTtl } from './state/state-store.js';
 
 export const EXPLAIN_USAGE =
-  'usage: portcullis explain --config FILE METHOD URL [--token T] [--user-agent UA] [--dpop PROOF] [--host H] [--json]\n' +
+  'usage: portcullis explain [--config FILE] METHOD URL [--token T] [--user-agent UA] [--dpop PROOF] [--host H] [--json]\n' +
   '  URL is http(s)://host[:port]/path?query, or /path?query with --host\n';
 
 /** The text form: one line per check, then the decision. */

@@ -71,13 +71,13 @@ export async function runMigrateUsers(
       io.stdout.write(USAGE);
       return EXIT_OK;
     }
-    io.stderr.write(`migrate-users: ${args}\n${USAGE}`);
+    io.stderr.write(`portcullis migrate-users: ${args}\n${USAGE}`);
     return EXIT_USAGE;
   }
   const file = resolve(args.from.slice('sqlite:'.length));
   // migrateSqliteFile would create a missing file: a typo must not migrate an empty database.
   if (!existsSync(file)) {
-    io.stderr.write(`migrate-users: ${file} does not exist\n`);
+    io.stderr.write(`portcullis migrate-users: ${file} does not exist\n`);
     return EXIT_FAILED;
   }
   try {
@@ -90,7 +90,7 @@ export async function runMigrateUsers(
       const result = await target.load(source, args.force);
       if (!result.ok) {
         io.stderr.write(
-          `migrate-users: the target already holds ${describeCounts(result.existing)}; ` +
+          `portcullis migrate-users: the target already holds ${describeCounts(result.existing)}; ` +
             'nothing was copied (--force replaces everything in it)\n',
         );
         return EXIT_FAILED;
@@ -101,7 +101,7 @@ export async function runMigrateUsers(
       io.stdout.write(`source ${describeDigest(before)}\ntarget ${describeDigest(after)}\n`);
       if (before.sha256 !== after.sha256) {
         io.stderr.write(
-          'migrate-users: MISMATCH: the two sides differ (was a gateway still writing to the source?); ' +
+          'portcullis migrate-users: MISMATCH: the two sides differ (was a gateway still writing to the source?); ' +
             'stop every gateway and run again with --force\n',
         );
         return EXIT_FAILED;
@@ -112,7 +112,7 @@ export async function runMigrateUsers(
       await target.close();
     }
   } catch (err) {
-    io.stderr.write(`migrate-users: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.stderr.write(`portcullis migrate-users: ${err instanceof Error ? err.message : String(err)}\n`);
     return EXIT_FAILED;
   }
 }

@@ -192,7 +192,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
         probe('user store', () => services.users.ping()),
         probe('state store', () => services.state.ping()),
       ]);
-      return failing;
+      return { draining: shuttingDown, failing };
     },
     api: createAdminApi({
       services,

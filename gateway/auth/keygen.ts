@@ -50,16 +50,18 @@ export function runKeygen(argv: readonly string[], out: KeygenOutput): number {
   }
   const problem = line.problem ?? extraArgument(line.positionals, 0);
   if (problem !== null) {
-    out.stderr.write(`keygen: ${problem}\n${USAGE}`);
+    out.stderr.write(`portcullis keygen: ${problem}\n${USAGE}`);
     return EXIT_USAGE;
   }
   const { values } = line;
   if (!isAlgorithm(values.algorithm)) {
-    out.stderr.write(`keygen: --algorithm must be EdDSA or ES256 (HS256 uses tokens.secret)\n${USAGE}`);
+    out.stderr.write(
+      `portcullis keygen: --algorithm must be EdDSA or ES256 (HS256 uses tokens.secret)\n${USAGE}`,
+    );
     return EXIT_USAGE;
   }
   if (values.out === undefined || values.out === '') {
-    out.stderr.write(`keygen: --out FILE is required\n${USAGE}`);
+    out.stderr.write(`portcullis keygen: --out FILE is required\n${USAGE}`);
     return EXIT_USAGE;
   }
   const file = resolve(values.out);
@@ -71,12 +73,12 @@ export function runKeygen(argv: readonly string[], out: KeygenOutput): number {
     const code = (err as NodeJS.ErrnoException).code;
     out.stderr.write(
       code === 'EEXIST'
-        ? `keygen: ${file} already exists; pass --force to replace it\n`
-        : `keygen: cannot write ${file} (${code ?? (err as Error).message})\n`,
+        ? `portcullis keygen: ${file} already exists; pass --force to replace it\n`
+        : `portcullis keygen: cannot write ${file} (${code ?? (err as Error).message})\n`,
     );
     return EXIT_FAILED;
   }
-  out.stderr.write(`keygen: wrote ${values.algorithm} private key to ${file} (mode 0600)\n`);
+  out.stderr.write(`portcullis keygen: wrote ${values.algorithm} private key to ${file} (mode 0600)\n`);
   out.stdout.write(`${JSON.stringify(publicJwk, null, 2)}\n`);
   return EXIT_OK;
 }

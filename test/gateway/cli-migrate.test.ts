@@ -257,7 +257,7 @@ describe('portcullis migrate-users (SQLite → PostgreSQL)', () => {
   ])('refuses %s', async (_, argv, expected) => {
     const { out, io } = capture();
     expect(await runMigrateUsers(argv, io)).toBe(expected);
-    expect(out.stderr).toMatch(/^migrate-users: /);
+    expect(out.stderr).toMatch(/^portcullis migrate-users: /);
     expect(out.stdout).toBe('');
   });
 

@@ -78,6 +78,8 @@ describe('SIGTERM', () => {
     await expect(connectOnce(gw.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     const ready = await http(`http://127.0.0.1:${gw.adminPort}/readyz`);
     expect(ready.status).toBe(503);
+    // Draining, not a store that failed: a load balancer (or a person) reading the code sees why.
+    expect(JSON.parse(ready.body.toString())).toMatchObject({ code: 'shutting_down' });
 
     hold.release();
     const res = await inFlight;

@@ -158,13 +158,19 @@ async function withUserStoreDown<T>(work: () => Promise<T>): Promise<T> {
 }
 
 describe('the user store unreachable', () => {
-  it('a login is 503 users_unavailable in the envelope (not a 500), and works again once it is back', async () => {
+  it('a login is 503 users_unavailable in the envelope (not a 500), /readyz says which store, and both recover', async () => {
     const { email } = await registerOk(gw);
-    const reply = await withUserStoreDown(() =>
-      send(gw, 'POST', '/api/auth/login', { json: { email, password: 'x' } }),
-    );
+    const [reply, ready] = await withUserStoreDown(async () => [
+      await send(gw, 'POST', '/api/auth/login', { json: { email, password: 'x' } }),
+      await admin('GET', '/readyz'),
+    ]);
     expectFailure(reply, 503, 'users_unavailable');
+    expect(ready).toEqual({
+      status: 503,
+      body: { status: 'failed', message: 'not ready: user store', code: 'users_unavailable' },
+    });
     await loginOk(gw, email);
+    expect((await admin('GET', '/readyz')).status).toBe(200);
   });
 
   it("an operator can still end a user's sessions (they live in the state store): the token is then refused", async () => {
