@@ -44,7 +44,9 @@ export function loginView(l: LoginRecord) {
 export function lockView(s: LimitState) {
   return {
     locked: !s.allowed,
-    failures: s.consumed,
+    // Attempts refused by the lock itself are counted too (the counter goes on past its limit); they
+    // are not password failures, so the view stops at the limit.
+    failures: Math.min(s.consumed, s.limit),
     limit: s.limit,
     retry_after_s: s.allowed ? 0 : Math.max(1, Math.ceil(s.resetMs / 1000)),
   };
