@@ -78,6 +78,11 @@ export class GatewayError extends Error {
   }
 }
 
+/** Whether a thrown value is a GatewayError with this code. */
+export function isErrorCode(err: unknown, code: ErrorCode): err is GatewayError {
+  return err instanceof GatewayError && err.code === code;
+}
+
 /** Any thrown value as a GatewayError; unknown errors become internal_error with the original as cause. */
 export function toGatewayError(err: unknown): GatewayError {
   return err instanceof GatewayError ? err : new GatewayError('internal_error', { cause: err });

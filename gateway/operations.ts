@@ -4,7 +4,7 @@ import type { AuditLog } from './audit.js';
 import type { LoginGuard } from './auth/login-guard.js';
 import type { PasswordPolicy } from './auth/password-policy.js';
 import type { PasswordHasher } from './auth/passwords.js';
-import { GatewayError } from './errors.js';
+import { GatewayError, isErrorCode } from './errors.js';
 import type { StateStore } from './state/state-store.js';
 import { validateEmail } from './users/email.js';
 import { nameError } from './users/names.js';
@@ -118,7 +118,7 @@ export function createOperations(deps: OperationsDeps) {
       // Sessions live in the state store: they can be ended while the user store is down (an incident is
       // when this matters most). An id that names no user then ends no session.
       await existing(userId).catch((err: unknown) => {
-        if (!(err instanceof GatewayError && err.code === 'users_unavailable')) throw err;
+        if (!isErrorCode(err, 'users_unavailable')) throw err;
       });
       const ended = await state.endUserSessions(userId, 'token_revoked');
       audit.record({ type: 'session_revoked', user_id: userId, actor, details: { sessions: ended } });

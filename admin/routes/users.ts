@@ -1,6 +1,6 @@
 // Admin API on accounts: search, detail (roles, lock state per source, sessions, logins), roles,
 // unlock, disable and enable. Every change goes through the shared operations, which audit it.
-import { GatewayError } from '../../gateway/errors.js';
+import { GatewayError, isErrorCode } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
 import type { User } from '../../gateway/users/user-store.js';
 import type { AdminApiDeps } from '../api.js';
@@ -24,7 +24,7 @@ export async function sessionOwner(deps: AdminApiDeps, id: string | undefined): 
   try {
     return (await findUser(deps, id)).id;
   } catch (err) {
-    if (err instanceof GatewayError && err.code === 'users_unavailable') return id!;
+    if (isErrorCode(err, 'users_unavailable')) return id!;
     throw err;
   }
 }

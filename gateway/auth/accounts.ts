@@ -15,14 +15,14 @@ import type {
   LoginResult,
   PublicUser,
   RegisterInput,
-  TokenPair,
 } from './account-types.js';
 import { publicUser } from './account-types.js';
 import { deviceClaims, isDpopDevice, presentedDevice } from './binding.js';
 import { dpopError } from './dpop.js';
 import type { Attempt } from './login-guard.js';
 import { randomToken } from './random-token.js';
-import { hashRefreshToken, isRefreshTokenFormat, newRefreshToken } from './refresh-tokens.js';
+import { createRefresh } from './refresh.js';
+import { newRefreshToken } from './refresh-tokens.js';
 import type { AccessClaims } from './tokens.js';
 
 export * from './account-types.js';
@@ -304,77 +304,7 @@ export function createAccounts(deps: AccountDeps) {
         await audit.written();
       }
     },
-    async refresh(presented: unknown, meta: ClientMeta): Promise<TokenPair> {
-      if (!isRefreshTokenFormat(presented)) throw tokenError('invalid_token');
-      const next = newRefreshToken();
-      const device = deviceOf(meta);
-      const t = config.tokens;
-      const rotate = (presenting: string) =>
-        state.rotateRefresh(
-          hashRefreshToken(presented),
-          next.hash,
-          Date.now(),
-          t.refresh_reuse_grace,
-          t.refresh_ttl,
-          presenting,
-        );
-      let result = await rotate(device);
-      // A proof sent with the refresh of a session its login did not bind to a key (a mismatch changes
-      // nothing): that session's own binding decides, as if no proof had been sent.
-      if (
-        result.kind === 'device_mismatch' &&
-        isDpopDevice(device) &&
-        !isDpopDevice(result.session.device) &&
-        binding !== 'dpop'
-      ) {
-        result = await rotate(presentedDevice(binding, { userAgent: meta.userAgent }));
-      }
-      switch (result.kind) {
-        case 'unknown':
-          throw tokenError(result.reason ?? 'invalid_token');
-        case 'reused':
-          audit.record({
-            type: 'refresh_reused',
-            user_id: result.session.user_id,
-            ip: meta.ip,
-            details: { sid: result.session.sid },
-          });
-          throw tokenError('refresh_reused');
-        case 'device_mismatch': {
-          const s = result.session;
-          if (config.device_binding.on_mismatch === 'revoke')
-            await state.endSession(s.user_id, s.sid, 'token_revoked');
-          audit.record({
-            type: 'device_mismatch',
-            user_id: s.user_id,
-            ip: meta.ip,
-            details: { sid: s.sid, via: 'refresh' },
-          });
-          // A key-bound session needs a proof by its key (RFC 9449 §5): the DPoP challenge says so.
-          throw isDpopDevice(s.device)
-            ? dpopError('the refresh proof is missing or not by the key the session is bound to')
-            : tokenError('device_mismatch');
-        }
-      }
-      const session = result.session;
-      // The presented token is spent now: failing here would turn the client's retry, once the grace
-      // is over, into refresh_reused. If the user store fails, the session record answers: it holds
-      // the roles and active flag every request is checked against.
-      const user = await users.findById(session.user_id).catch((err: unknown) => {
-        log.warn({ err, user: session.user_id }, 'refresh: user store failed; roles taken from the session');
-        return { id: session.user_id, roles: session.roles, is_active: session.active, is_deleted: false };
-      });
-      if (user === null || !user.is_active || user.is_deleted) {
-        await state.endSession(session.user_id, session.sid, 'token_revoked');
-        throw tokenError('token_revoked');
-      }
-      return {
-        access: await issueAccess(user, session.sid, session.device),
-        refresh: next.token,
-        token_type: tokenTypeOf(session.device),
-        expires_in: expiresIn,
-      };
-    },
+    refresh: createRefresh(deps, { deviceOf, issueAccess, tokenTypeOf, expiresIn }),
 
     async logout(claims: AccessClaims, meta: ClientMeta): Promise<void> {
       await state.endSession(claims.sub, claims.sid, 'token_revoked');
