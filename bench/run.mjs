@@ -219,7 +219,9 @@ async function main() {
   }
   const meta = { ...describeMachine(opts), upstream: opts.upstream, gatewayNodeFlags: opts.gatewayNodeFlags };
   const tmpDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
-  installCleanup(() => rmSync(tmpDir, { recursive: true, force: true }));
+  // BENCH_KEEP_TMP=1 keeps the process logs and callgrind dumps (for callgrind_annotate).
+  const keepTmp = process.env.BENCH_KEEP_TMP === '1';
+  if (!keepTmp) installCleanup(() => rmSync(tmpDir, { recursive: true, force: true }));
   const profileDir = join(BENCH_DIR, 'results', `profiles-${meta.startedAt.replaceAll(':', '-')}`);
   const ctx = {
     root: ROOT,
@@ -324,8 +326,8 @@ async function main() {
   } finally {
     await stopAll();
     await runCleanups();
-    if (ok) rmSync(tmpDir, { recursive: true, force: true });
-    else progress(`failed; process logs kept in ${tmpDir}`);
+    if (ok && !keepTmp) rmSync(tmpDir, { recursive: true, force: true });
+    else progress(`${ok ? 'done' : 'failed'}; process logs kept in ${tmpDir}`);
   }
 }
 
