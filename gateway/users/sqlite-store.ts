@@ -38,9 +38,17 @@ import {
 const BUSY_TIMEOUT_MS = 250;
 
 function open(path: string, fileMustExist: boolean): Database.Database {
-  if (path !== ':memory:' && !fileMustExist) mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path, { fileMustExist, timeout: BUSY_TIMEOUT_MS });
-  db.pragma('journal_mode = WAL');
+  let db: Database.Database;
+  try {
+    if (path !== ':memory:' && !fileMustExist) mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path, { fileMustExist, timeout: BUSY_TIMEOUT_MS });
+    // The first read: a file that is not a database is found here, not at the first query.
+    db.pragma('journal_mode = WAL');
+  } catch (err) {
+    // SQLite's own messages ("unable to open database file") do not say which file.
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`cannot open the user store at ${path}: ${reason}`, { cause: err });
+  }
   // FULL syncs the WAL on every commit: an acknowledged registration survives power loss, not only
   // a process crash. Registrations are rare enough that the fsync is worth it. Login records and audit
   // events are written `relaxed` (below).

@@ -131,6 +131,20 @@ describe('portcullis start: arguments', () => {
   });
 });
 
+describe('a user database that cannot be opened', () => {
+  it.each([
+    ['a file that is not a database', () => file, 'file is not a database'],
+    ['a path SQLite cannot create', () => '/proc/self/portcullis-users.db', 'unable to open database file'],
+  ])('%s: start names the file in one line (exit 1)', async (_what, path, reason) => {
+    const config = join(dir, 'unopenable.yaml');
+    writeFileSync(config, childBaseYaml(dir, 'warn').replace(join(dir, 'users.db'), path()));
+    const r = await cli('start', '--config', config);
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toBe(`portcullis: cannot start: cannot open the user store at ${path()}: ${reason}\n`);
+    expectNoStack(r);
+  });
+});
+
 describe('a config file that is not UTF-8', () => {
   it('is refused by start and check-config alike, naming the line of the first bad byte', async () => {
     const latin1 = join(dir, 'latin1.yaml');
