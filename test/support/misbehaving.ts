@@ -88,3 +88,61 @@ export async function startRawUpstream(answer?: string): Promise<RawUpstream> {
       }),
   };
 }
+
+export interface FreezableRelay {
+  /** 127.0.0.1 port that relays to the target. */
+  readonly port: number;
+  /**
+   * Stops relaying, both ways, on every connection open or opened later: bytes are read and held, none
+   * is delivered, no connection is closed. A server that froze (SIGSTOP, a stalled VM) or a network path
+   * that went silent, seen from the client.
+   */
+  freeze(): void;
+  /** Delivers what was held and relays again. */
+  thaw(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP relay to `targetPort` on 127.0.0.1 that can be frozen (for a database that stops answering). */
+export async function startFreezableRelay(targetPort: number): Promise<FreezableRelay> {
+  let frozen = false;
+  const held: Array<() => void> = [];
+  const sockets = new Set<Socket>();
+  const pipe = (from: Socket, to: Socket): void => {
+    from.on('data', (chunk: Buffer) => {
+      if (frozen) held.push(() => to.write(chunk));
+      else to.write(chunk);
+    });
+    from.on('end', () => (frozen ? held.push(() => to.end()) : to.end()));
+  };
+  const server = createServer((client) => {
+    const target = connect(targetPort, '127.0.0.1');
+    for (const s of [client, target]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.once('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        target.destroy();
+      });
+    }
+    pipe(client, target);
+    pipe(target, client);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    port: (server.address() as AddressInfo).port,
+    freeze: () => {
+      frozen = true;
+    },
+    thaw: () => {
+      frozen = false;
+      for (const deliver of held.splice(0)) deliver();
+    },
+    close: () =>
+      new Promise<void>((done) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => done());
+      }),
+  };
+}
