@@ -1,5 +1,7 @@
-// Losing PostgreSQL connections (and a frozen Redis) under a running gateway process: the process stays
-// up, answers in the envelope and recovers; an admin change the state store refused is not half-applied.
+// Losing PostgreSQL connections, a PostgreSQL that stops answering, and a frozen Redis under a running
+// gateway process: the process stays up, answers in the envelope and recovers; an admin change the
+// state store refused is not half-applied. The gateway reaches PostgreSQL through a TCP relay that can
+// be frozen (it holds every byte and closes nothing: a stopped server or a silent network path).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ import {
   type TestDatabase,
 } from '../../gateway/users/postgres-harness.js';
 import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../../support/gateway.js';
+import { type FreezableRelay, startFreezableRelay } from '../../support/misbehaving.js';
 import { type RedisServer, redisCli, startRedis } from '../../support/redis.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../../support/upstreams.js';
 import { type ChildGateway, startChildGateway } from '../helpers.js';
@@ -31,6 +34,7 @@ import {
 let redis: RedisServer;
 let upstream: RecordingUpstream;
 let db: TestDatabase;
+let relay: FreezableRelay;
 let dir: string;
 let gw: ChildGateway;
 
@@ -56,6 +60,9 @@ async function admin(
 
 beforeAll(async () => {
   [redis, upstream, db] = await Promise.all([startRedis(), startRecordingUpstream(), createTestDatabase()]);
+  relay = await startFreezableRelay(Number(new URL(POSTGRES_ADMIN_URL).port || 5432));
+  const viaRelay = new URL(db.url);
+  viaRelay.host = `127.0.0.1:${relay.port}`;
   dir = mkdtempSync(join(tmpdir(), 'pc-pg-faults-'));
   const key = join(dir, 'assertion.pem');
   writeFileSync(key, generateKeyPem('EdDSA'), { mode: 0o600 });
@@ -64,7 +71,7 @@ beforeAll(async () => {
     yaml: `
 server: { host: 127.0.0.1, port: 0, shutdown_timeout: 5s }
 admin: { host: 127.0.0.1, port: 0, token: ${TEST_ADMIN_TOKEN} }
-storage: { users: "${db.url}", state: "${redis.url}" }
+storage: { users: "${viaRelay}", state: "${redis.url}" }
 identity_headers: { assertion_key_file: "${key}" }
 tokens: { secret: "${TEST_SECRET}", refresh_reuse_grace: 1s }
 logging: { level: info }
@@ -75,7 +82,9 @@ ${routesYaml(upstream.origin)}`,
 }, 60_000);
 
 afterAll(async () => {
+  relay?.thaw();
   await gw?.stop();
+  await relay?.close();
   await Promise.all([redis?.stop(), upstream?.close(), db?.drop()]);
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
@@ -206,4 +215,48 @@ describe('refresh while the user store is unreachable', () => {
     const again = await send(gw, 'POST', '/api/auth/refresh', { json: { refresh: holding } });
     expect(again.status, again.text).toBe(200);
   });
+});
+
+// The store's bounds (gateway/users/postgres-db.ts): statement_timeout 5 s, and the client gives up
+// 1 s after it; a new connection must be ready within 2 s.
+const QUERY_BOUND_MS = 6_000;
+
+const timed = async <T>(work: Promise<T>): Promise<[T, number]> => {
+  const started = performance.now();
+  const result = await work;
+  return [result, performance.now() - started];
+};
+
+describe('PostgreSQL frozen (connections open, nothing answered)', () => {
+  it('a login fails with 503 users_unavailable within the query bound, the proxy path and /readyz do not wait, and all recovers', async () => {
+    const { email } = await registerOk(gw);
+    const session = await loginOk(gw, email);
+    relay.freeze();
+    let login: Promise<[Awaited<ReturnType<typeof send>>, number]>;
+    try {
+      login = timed(send(gw, 'POST', '/api/auth/login', { json: { email, password: 'x' } }));
+      await sleep(200); // the login is now waiting on the frozen database
+      // A request with a valid token needs only the state store (Redis): it never queues behind the user store.
+      const [proxied, proxiedMs] = await timed(
+        send(gw, 'GET', '/api/orders/while-frozen', { token: session.access }),
+      );
+      expect(proxied.status, proxied.text).toBe(200);
+      expect(proxiedMs).toBeLessThan(1_000);
+      const [ready, readyMs] = await timed(admin('GET', '/readyz'));
+      expect(ready).toEqual({
+        status: 503,
+        body: { status: 'failed', message: 'not ready: user store', code: 'users_unavailable' },
+      });
+      expect(readyMs).toBeLessThan(2_000);
+      const [refused, loginMs] = await login;
+      expectFailure(refused, 503, 'users_unavailable');
+      expect(loginMs).toBeLessThan(QUERY_BOUND_MS + 2_000);
+    } finally {
+      relay.thaw();
+    }
+    expect(gw.child.exitCode, gw.stderr()).toBeNull();
+    // The connection that timed out is dropped; new ones work without a restart.
+    await loginOk(gw, email);
+    expect((await admin('GET', '/readyz')).status).toBe(200);
+  }, 30_000);
 });
