@@ -86,6 +86,11 @@ export interface AccountHooks {
   registered(user: User, meta: ClientMeta): void;
   /** The password was right: throw to refuse the login (its code is recorded), or ask for a second factor. */
   afterPassword(user: User, meta: ClientMeta): Promise<SecondFactorChallenge | null>;
+  /**
+   * The account checks of afterPassword again, without the second factor, for the user as read once the
+   * session exists (accounts.ts, stillCurrent): throws what afterPassword would.
+   */
+  stillAllowed(user: User): Promise<void>;
   /** A session was opened, before this login is recorded (the new-device check reads earlier ones). */
   sessionOpened(user: User, session: SessionRecord, meta: ClientMeta): Promise<void>;
 }

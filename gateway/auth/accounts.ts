@@ -72,13 +72,58 @@ export function createAccounts(deps: AccountDeps) {
     return signed.token;
   }
 
-  async function upgradeHash(user: User, password: string): Promise<void> {
-    if (!hasher.needsRehash(user.password_hash)) return;
+  /** The user with the hash now stored: rehashed when the configured cost changed. */
+  async function upgradeHash(user: User, password: string): Promise<User> {
+    if (!hasher.needsRehash(user.password_hash)) return user;
     try {
-      await users.updatePasswordHash(user.id, await hasher.hash(password));
+      const password_hash = await hasher.hash(password);
+      await users.updatePasswordHash(user.id, password_hash);
+      return { ...user, password_hash };
     } catch (err) {
       log.warn({ err, user: user.id }, 'password rehash failed; the old hash stays valid');
+      return user;
     }
+  }
+
+  /**
+   * The account read again once the new session exists. An operator's disable or role change, a
+   * password change or reset, an address change or "this was not me" that ran while this login was
+   * hashing ended or rewrote the user's sessions before this one existed, and it would have lived on
+   * with what they took away. Each of them writes the user store before the state store, so this read,
+   * made after the session became visible, sees every change that missed it. Null: nothing the session
+   * depends on changed. Otherwise the session is ended, then: the account as it is now when only its
+   * roles or address changed (the caller opens a session from it), or what the login answers.
+   */
+  async function changedSince(opened: User, sid: string, password: string | null): Promise<User | null> {
+    let now: User | null;
+    try {
+      now = await users.findById(opened.id);
+      const same =
+        now !== null &&
+        now.is_active &&
+        !now.is_deleted &&
+        now.email === opened.email &&
+        now.password_hash === opened.password_hash &&
+        now.roles.length === opened.roles.length &&
+        now.roles.every((role, i) => role === opened.roles[i]);
+      if (same) {
+        await deps.hooks?.stillAllowed(now!);
+        return null;
+      }
+    } catch (err) {
+      // The login fails with this error whatever becomes of the session: no one holds its tokens.
+      await state.endSession(opened.id, sid, 'token_revoked').catch(() => undefined);
+      throw err;
+    }
+    await orSkip('session record', () => state.endSession(opened.id, sid, 'token_revoked'), false);
+    if (now === null || !now.is_active || now.is_deleted) throw invalidCredentials();
+    // A new hash is a new password, unless the one this login gave still matches it (another login
+    // rehashed it for a changed cost). A login another step verified (the second factor) has no password
+    // here: it starts over.
+    if (now.password_hash !== opened.password_hash) {
+      if (password === null || !(await hasher.verify(now.password_hash, password))) throw invalidCredentials();
+    }
+    return now;
   }
 
   // Queued with the audit events (ordered, retried): a busy database never fails or half-finishes a login.
@@ -140,8 +185,7 @@ export function createAccounts(deps: AccountDeps) {
         });
       throw invalidCredentials();
     }
-    await upgradeHash(user, input.password);
-    return { user, known, attempt };
+    return { user: await upgradeHash(user, input.password), known, attempt };
   }
 
   /**
@@ -157,18 +201,20 @@ export function createAccounts(deps: AccountDeps) {
 
   /**
    * After the password (and any second factor): the second-factor and account checks of the flows, the
-   * session, the records; `passwordChecked` false when another step checked them (completeLogin).
+   * session, the records. `password` is the one this login gave, null when another step checked it and
+   * the second factor (completeLogin).
    */
   async function openSession(
     user: User,
     known: boolean,
     meta: ClientMeta,
-    passwordChecked: boolean,
+    password: string | null,
     beforeSession: () => void,
+    reopens = 2,
   ): Promise<LoginResult> {
     const canonical = user.email_canonical;
     const loginRecord = recorder(canonical, meta);
-    if (passwordChecked && deps.hooks !== undefined) {
+    if (password !== null && deps.hooks !== undefined) {
       try {
         const challenge = await deps.hooks.afterPassword(user, meta);
         if (challenge !== null) return challenge;
@@ -221,6 +267,18 @@ export function createAccounts(deps: AccountDeps) {
         details: { sid: evicted, by: sid },
       });
     }
+    let current: User | null;
+    try {
+      current = await changedSince(user, sid, password);
+    } catch (err) {
+      if (err instanceof GatewayError) await loginRecord(user.id, err.code);
+      throw err;
+    }
+    if (current !== null) {
+      // An account that keeps changing under its logins gets an answer, not a loop.
+      if (reopens === 0) throw new GatewayError('users_unavailable');
+      return openSession(current, known, meta, password, beforeSession, reopens - 1);
+    }
     await deps.hooks?.sessionOpened(user, record, meta);
     await loginRecord(user.id, null);
     audit.record({
@@ -254,7 +312,7 @@ export function createAccounts(deps: AccountDeps) {
       settled ??= succeed(attempt, user);
     };
     try {
-      return await openSession(user, known, meta, verified === undefined, reset);
+      return await openSession(user, known, meta, verified === undefined ? input.password : null, reset);
     } finally {
       reset();
       await settled;

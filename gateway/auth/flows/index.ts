@@ -4,6 +4,8 @@ import type { GatewayConfig } from '../../../config/types.js';
 import { GatewayError } from '../../errors.js';
 import { createMailer } from '../../mail/mailer.js';
 import type { Services } from '../../services.js';
+import type { AccountSecurity } from '../../users/account-data.js';
+import type { User } from '../../users/user-store.js';
 import type { AccountHooks, Accounts } from '../accounts.js';
 import type { EndpointRoute } from '../endpoints.js';
 import type { LoginGuard } from '../login-guard.js';
@@ -55,18 +57,27 @@ export function createAccountFlows(
     sessions: createMySessions(services.state, services.audit),
   };
 
+  /** The account checks a login must pass before its session counts; returns what they read. */
+  async function allowed(user: User): Promise<AccountSecurity> {
+    const security = await deps.data.security(user.id);
+    if (config.auth.require_verified_email && security.verified_email !== user.email_canonical) {
+      throw new GatewayError('email_not_verified');
+    }
+    if (security.reset_required) throw new GatewayError('password_reset_required');
+    return security;
+  }
+
   const hooks: AccountHooks = {
     registered(user) {
       verification?.registered(user);
     },
     /** In this order: none of them can be learnt without the password, which was just proven. */
     async afterPassword(user, meta) {
-      const security = await deps.data.security(user.id);
-      if (config.auth.require_verified_email && security.verified_email !== user.email_canonical) {
-        throw new GatewayError('email_not_verified');
-      }
-      if (security.reset_required) throw new GatewayError('password_reset_required');
+      const security = await allowed(user);
       return security.totp_secret === null ? null : twoFactor.challengeFor(user, meta);
+    },
+    async stillAllowed(user) {
+      await allowed(user);
     },
     async sessionOpened(user, session, meta) {
       await newDevice?.sessionOpened(user, session, meta);

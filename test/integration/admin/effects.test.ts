@@ -130,3 +130,62 @@ describe('roles', () => {
     expectFailure(await call(fx.gw, 'GET', '/boss/x', { token: pair.access }), 403, 'forbidden');
   });
 });
+
+/**
+ * Logins whose hash is still running when an operator acts: each read the account before the action
+ * and writes its session after it. The hash is slowed (32 MiB, 3 passes, ≈ 50–150 ms here, two at a
+ * time) so that the action lands while all of them hash.
+ */
+describe('an admin action during logins in flight', () => {
+  const IN_FLIGHT = 6;
+  let slow: AdminFixture;
+  beforeAll(async () => {
+    slow = await startAdminFixture({
+      fastHash: false,
+      passwords: 'argon2: { memory_kib: 32768, iterations: 3, parallelism: 1 }',
+      yaml: 'sessions: { max_active: 50 }',
+    });
+  });
+  afterAll(() => slow?.close());
+
+  /** Starts the logins, runs `action` once they have read the account, and returns their answers. */
+  async function loginsAround(email: string, password: string, action: () => Promise<unknown>) {
+    const logins = Array.from({ length: IN_FLIGHT }, () => login(slow.gw, email, password));
+    await new Promise((r) => setTimeout(r, 40));
+    await action();
+    return Promise.all(logins);
+  }
+
+  it('SECURITY: a login in flight when its user is disabled leaves no session behind and no working token', async () => {
+    const { id, user } = await registerAndLogin(slow.gw);
+    const answers = await loginsAround(user.email, user.password, () =>
+      adminOk(slow.gw, 'POST', `/api/users/${id}/disable`),
+    );
+    for (const answer of answers) {
+      if (answer.status !== 200) {
+        expectFailure(answer, 401, 'invalid_credentials');
+        continue;
+      }
+      const access = String(answer.body!.data!.access);
+      expectFailure(await call(slow.gw, 'GET', '/app/x', { token: access }), 401, 'token_revoked');
+    }
+    expect((await adminOk(slow.gw, 'GET', `/api/users/${id}/sessions`)).sessions).toEqual([]);
+  });
+
+  it('SECURITY: a login in flight when its user loses a role gets a session without that role', async () => {
+    const { id, user } = await registerAndLogin(slow.gw);
+    await adminOk(slow.gw, 'PUT', `/api/users/${id}/roles`, { json: { roles: ['user', 'admin'] } });
+    const answers = await loginsAround(user.email, user.password, () =>
+      adminOk(slow.gw, 'PUT', `/api/users/${id}/roles`, { json: { roles: ['user'] } }),
+    );
+    for (const answer of answers) {
+      expect(answer.status, answer.text).toBe(200);
+      const access = String(answer.body!.data!.access);
+      expectFailure(await call(slow.gw, 'GET', '/boss/x', { token: access }), 403, 'forbidden');
+      expect((await call(slow.gw, 'GET', '/app/x', { token: access })).status).toBe(200);
+      expect(slow.upstream.requests.at(-1)!.headers['x-user-roles']).toBe('user');
+    }
+    const sessions = (await adminOk(slow.gw, 'GET', `/api/users/${id}/sessions`)).sessions as unknown[];
+    expect(sessions.length).toBeGreaterThanOrEqual(1);
+  });
+});
