@@ -35,6 +35,18 @@ const NO_SESSION = { ok: true, evicted: [] } as const;
 
 const invalidCredentials = (): GatewayError => new GatewayError('invalid_credentials');
 
+/** Whether a session opened from `opened` still holds for the account as it is `now`. */
+function sameAccount(opened: User, now: User): boolean {
+  return (
+    now.is_active &&
+    !now.is_deleted &&
+    now.email === opened.email &&
+    now.password_hash === opened.password_hash &&
+    now.roles.length === opened.roles.length &&
+    now.roles.every((role, i) => role === opened.roles[i])
+  );
+}
+
 export function createAccounts(deps: AccountDeps) {
   const { config, users, state, tokens, hasher, policy, guard, audit, log } = deps;
   // The global mode decides what login and refresh require. A proof the pipeline verified (any mode, when
@@ -98,16 +110,8 @@ export function createAccounts(deps: AccountDeps) {
     let now: User | null;
     try {
       now = await users.findById(opened.id);
-      const same =
-        now !== null &&
-        now.is_active &&
-        !now.is_deleted &&
-        now.email === opened.email &&
-        now.password_hash === opened.password_hash &&
-        now.roles.length === opened.roles.length &&
-        now.roles.every((role, i) => role === opened.roles[i]);
-      if (same) {
-        await deps.hooks?.stillAllowed(now!);
+      if (now !== null && sameAccount(opened, now)) {
+        await deps.hooks?.stillAllowed(now);
         return null;
       }
     } catch (err) {
@@ -120,9 +124,10 @@ export function createAccounts(deps: AccountDeps) {
     // A new hash is a new password, unless the one this login gave still matches it (another login
     // rehashed it for a changed cost). A login another step verified (the second factor) has no password
     // here: it starts over.
-    if (now.password_hash !== opened.password_hash) {
-      if (password === null || !(await hasher.verify(now.password_hash, password))) throw invalidCredentials();
-    }
+    const stillRight =
+      now.password_hash === opened.password_hash ||
+      (password !== null && (await hasher.verify(now.password_hash, password)));
+    if (!stillRight) throw invalidCredentials();
     return now;
   }
 
