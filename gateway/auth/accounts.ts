@@ -164,7 +164,13 @@ export function createAccounts(deps: AccountDeps) {
       attempt = await orSkip('brute-force lock', () => limits.begin(known), NO_ATTEMPT);
     } catch (err) {
       if (err instanceof GatewayError && err.code === 'account_locked') {
-        void loginRecord(null, 'locked').catch((e: unknown) => log.error({ err: e }, 'login record failed'));
+        // Under the account it names, so an operator sees guessing go on while the lock holds. Not waited
+        // for: the refusal never waits on the user store (an unknown or unreadable email records none).
+        void users
+          .findByEmail(canonical)
+          .catch(() => null)
+          .then((user) => loginRecord(user?.id ?? null, 'locked'))
+          .catch((e: unknown) => log.error({ err: e }, 'login record failed'));
       }
       throw err;
     }

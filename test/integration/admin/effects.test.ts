@@ -88,6 +88,22 @@ describe('lockout', () => {
     expect(unlocked.lock).toMatchObject({ account: { locked: false, failures: 0 }, sources: [] });
     expect((await login(fx.gw, user.email, PASSWORD)).status).toBe(200);
   });
+
+  it("attempts the lock refused are in the user's logins: guessing that goes on under a lock shows", async () => {
+    const user = newUser();
+    const id = (await register(fx.gw, user)).body!.data!.id as string;
+    for (let i = 0; i < 3; i++) await login(fx.gw, user.email, `${PASSWORD}-no`);
+    for (let i = 0; i < 2; i++)
+      expectFailure(await login(fx.gw, user.email, PASSWORD), 429, 'account_locked');
+    // The refusal does not wait for its record (it never waits on the user store): poll briefly.
+    let reasons: unknown[] = [];
+    for (let waited = 0; waited < 2_000 && reasons.length < 5; waited += 50) {
+      const detail = await adminOk(fx.gw, 'GET', `/api/users/${id}`);
+      reasons = (detail.logins as Array<{ reason: unknown }>).map((l) => l.reason);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(reasons).toEqual(['locked', 'locked', 'bad_password', 'bad_password', 'bad_password']);
+  });
 });
 
 describe('disable and enable', () => {
