@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { GatewayError, toGatewayError } from '../gateway/errors.js';
 import { answerClientError } from '../gateway/http/client-error.js';
+import { logFailure } from '../gateway/http/failure-log.js';
 import { rateLimitHeaders } from '../gateway/http/rate-limit-headers.js';
 import { sendError, sendJson, sendSuccess } from '../gateway/http/reply.js';
 import type { Logger } from '../gateway/logger.js';
@@ -218,9 +219,8 @@ export function createAdminServer(options: AdminOptions): Server {
       });
       handle(req, res).catch((err: unknown) => {
         const e = toGatewayError(err);
-        if (e.status >= 500) {
-          log.error({ err: e.cause ?? e, path: (req.url ?? '').split('?')[0] }, 'admin request failed');
-        }
+        // As on the main listener: an outage (503) at warn with its cause's message, a bug with its stack.
+        logFailure(log, e, { path: (req.url ?? '').split('?')[0] }, 'admin request failed');
         if (!sendError(res, e)) res.destroy();
       });
     },

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { GatewayConfig } from '../config/types.js';
 import { GatewayError, toGatewayError } from './errors.js';
 import { answerClientError } from './http/client-error.js';
+import { logFailure } from './http/failure-log.js';
 import { sendError, writeRawError } from './http/reply.js';
 import { GatewayResponse } from './http/response.js';
 import type { Logger } from './logger.js';
@@ -50,18 +51,10 @@ function logAccess(ctx: RequestContext, log: Logger): void {
   );
 }
 
-/** What an outage's cause says, without its stack. */
-const causeOf = (err: GatewayError): string | undefined =>
-  err.cause instanceof Error ? err.cause.message : err.cause === undefined ? undefined : String(err.cause);
-
 function answerError(ctx: RequestContext, err: GatewayError, log: Logger): void {
   ctx.errorCode = err.code;
-  // A store that cannot answer is an outage, not a bug: one line without the stack (the access line has
-  // the code too); during an outage every request would otherwise log a stack.
-  if (err.status === 503)
-    log.warn({ reqId: ctx.reqId, code: err.code, cause: causeOf(err) }, 'request failed');
-  else if (err.status >= 500)
-    log.error({ reqId: ctx.reqId, code: err.code, err: err.cause ?? err }, 'request failed');
+  // The access line has the code too; this one says why (an outage's cause, or a bug's stack).
+  logFailure(log, err, { reqId: ctx.reqId }, 'request failed');
   if (!sendError(ctx.res, err)) ctx.res.destroy();
 }
 

@@ -1,20 +1,18 @@
-// Admin API on the audit log: newest events first, filtered by user, type and time. Read-only: the
-// chain itself is checked by `portcullis audit verify`.
-import { AUDIT_LIST_MAX, isEventType, parseAuditTime } from '../../gateway/audit-query.js';
+// Admin API on the audit log: newest events first, filtered by user, type and time, and the event types
+// the gateway writes (the page's filter offers them). Read-only: the chain itself is checked by
+// `portcullis audit verify`.
+import { AUDIT_EVENT_TYPES } from '../../gateway/audit.js';
+import { AUDIT_LIST_MAX, AUDIT_TIME_FORMS, isEventType, parseAuditTime } from '../../gateway/audit-query.js';
 import { GatewayError } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
 import type { AdminApiDeps } from '../api.js';
 import { type ApiRoute, intValue } from '../http.js';
 import { auditView } from '../views.js';
 
-/** An ISO-8601 instant or milliseconds since the epoch. */
 function parseSince(raw: string): Date {
   const at = parseAuditTime(raw);
-  if (at === null) {
-    throw new GatewayError('validation_failed', {
-      message: 'since: must be an ISO-8601 time or milliseconds since the epoch',
-    });
-  }
+  if (at === null)
+    throw new GatewayError('validation_failed', { message: `since: must be ${AUDIT_TIME_FORMS}` });
   return at;
 }
 
@@ -41,6 +39,12 @@ export function auditRoutes(deps: AdminApiDeps): ApiRoute[] {
             sendSuccess(res, 200, 'Audit events', { events: events.map(auditView) });
           },
         },
+      },
+    },
+    {
+      pattern: '/api/audit/types',
+      methods: {
+        GET: async ({ res }) => sendSuccess(res, 200, 'Audit event types', { types: AUDIT_EVENT_TYPES }),
       },
     },
   ];

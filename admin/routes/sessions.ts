@@ -4,7 +4,7 @@
 import { GatewayError } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
 import type { AdminApiDeps } from '../api.js';
-import type { ApiRoute } from '../http.js';
+import { type ApiRoute, noBody } from '../http.js';
 import { sessionView } from '../views.js';
 import { ADMIN_ACTOR, sessionOwner } from './users.js';
 
@@ -22,11 +22,10 @@ export function sessionRoutes(deps: AdminApiDeps): ApiRoute[] {
             sessions: sessions.sort((a, b) => b.created_at - a.created_at).map(sessionView),
           });
         },
-        DELETE: async ({ params, res }) => {
-          const revoked = await deps.operations.revokeSessions(
-            await sessionOwner(deps, params.id),
-            ADMIN_ACTOR,
-          );
+        DELETE: async ({ params, req, res }) => {
+          const userId = await sessionOwner(deps, params.id);
+          await noBody(req);
+          const revoked = await deps.operations.revokeSessions(userId, ADMIN_ACTOR);
           sendSuccess(res, 200, 'Sessions revoked', { revoked });
         },
       },
@@ -34,8 +33,9 @@ export function sessionRoutes(deps: AdminApiDeps): ApiRoute[] {
     {
       pattern: '/api/users/:id/sessions/:sid',
       methods: {
-        DELETE: async ({ params, res }) => {
+        DELETE: async ({ params, req, res }) => {
           const userId = await sessionOwner(deps, params.id);
+          await noBody(req);
           const sid = params.sid!;
           // endSession is keyed by user: a session id of another user is "not found" here, never ended.
           const ended = SESSION_ID.test(sid) && (await state.endSession(userId, sid, 'token_revoked'));

@@ -1,42 +1,34 @@
-// The audit log view: newest events first, filtered by user id, event type and start time. Details
-// are shown as JSON text, never interpreted.
+// The audit log view: newest events first, filtered by user id, event type and start time. The types
+// offered are the gateway's own list; one from a link that is not in it is kept and marked, never
+// dropped for "any type". Details are shown as JSON text, never interpreted.
 import { api, query } from './api.js';
 import { h, mount, table, time } from './dom.js';
 
-const TYPES = [
-  'register',
-  'login_success',
-  'login_failure',
-  'lockout',
-  'unlock',
-  'device_mismatch',
-  'logout',
-  'session_revoked',
-  'session_replaced',
-  'refresh_reused',
-  'rate_limited',
-  'state_check_skipped',
-  'admin_set_roles',
-  'admin_disable',
-  'admin_enable',
-  'admin_create_user',
-  'admin_reload',
-];
+/** The event types the gateway writes, asked once per page load (GET /api/audit/types). */
+let knownTypes = null;
+async function eventTypes() {
+  knownTypes ??= (await api('GET', '/api/audit/types')).types;
+  return knownTypes;
+}
 
 function field(label, input) {
   return h('label', {}, label, ' ', input);
 }
 
 export async function auditView(view, params) {
+  const wanted = params.get('type') ?? '';
+  const types = await eventTypes();
+  const unknown = wanted !== '' && !types.includes(wanted);
   const user = h('input', { name: 'user', autocomplete: 'off', placeholder: 'user id', size: 34 });
   user.value = params.get('user') ?? '';
   const type = h(
     'select',
     { name: 'type' },
     h('option', { value: '' }, 'any type'),
-    TYPES.map((t) => h('option', { value: t }, t)),
+    types.map((t) => h('option', { value: t }, t)),
+    unknown && h('option', { value: wanted }, `${wanted} (not a known type)`),
   );
-  type.value = params.get('type') ?? '';
+  type.value = wanted;
   const since = h('input', { name: 'since', type: 'datetime-local' });
   since.value = params.get('since') ?? '';
   const limit = h('input', { name: 'limit', type: 'number', min: 1, max: 500 });

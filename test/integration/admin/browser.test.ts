@@ -1,11 +1,13 @@
 // The admin page in headless Chromium (Debian's, via playwright-core): sign in with the token, find a
-// user, revoke their session from the page, then prove on the main listener that the token is dead.
+// user, revoke their session from the page, then prove on the main listener that the token is dead;
+// the audit view's type filter.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUDIT_EVENT_TYPES } from '../../../gateway/audit.js';
 import { TEST_ADMIN_TOKEN } from '../../support/gateway.js';
 import { call, expectFailure, login, PASSWORD, registerAndLogin, UA } from '../accounts/support.js';
 import { type AdminFixture, startAdminFixture } from './support.js';
@@ -113,6 +115,38 @@ describe('admin page in Chromium', () => {
       token: TEST_ADMIN_TOKEN,
     });
     expect((audit.body!.data!.events as Array<{ actor: string }>).map((e) => e.actor)).toEqual(['admin']);
+  }, 60_000);
+
+  it('the audit type filter offers every type the gateway writes; a link keeps the type it names', async () => {
+    // A password change writes password_changed, a type the page's own list once lacked.
+    const { pair } = await registerAndLogin(fx.gw);
+    const changed = await call(fx.gw, 'POST', '/api/users/me/password', {
+      token: pair.access,
+      json: {
+        current_password: PASSWORD,
+        new_password: 'amber-lantern-orchard-58',
+        new_password_confirm: 'amber-lantern-orchard-58',
+      },
+    });
+    expect(changed.status, changed.text).toBe(200);
+    await fx.gw.services.audit.flush();
+
+    const select = page.locator('select[name="type"]');
+    const rowTypes = () => page.locator('#view tbody tr td:nth-child(3)').allTextContents();
+    await page.goto(`${fx.gw.adminUrl}/#/audit?type=password_changed&limit=5`);
+    await expect.poll(rowTypes).toEqual(['password_changed']);
+    expect(await select.inputValue()).toBe('password_changed');
+    const options = await select.locator('option').all();
+    const offered = await Promise.all(options.map((o) => o.getAttribute('value')));
+    expect(offered).toEqual(['', ...AUDIT_EVENT_TYPES]);
+
+    // A type the gateway does not write (an older version's, a typo): kept and shown as such, never
+    // dropped for "any type".
+    await page.goto(`${fx.gw.adminUrl}/#/audit?type=retired_event`);
+    await page.getByText('No event matches.').waitFor();
+    expect(await select.inputValue()).toBe('retired_event');
+    expect(await select.locator('option:checked').textContent()).toContain('retired_event');
+    expect(await rowTypes()).toEqual([]);
   }, 60_000);
 
   it('SECURITY: the token never appeared in a URL, and the page ran without errors (CSP included)', () => {
