@@ -3,7 +3,7 @@
 import { extraArgument, type Invocation, parseCommandLine, UsageError } from '../config/cli-args.js';
 import type { GatewayConfig } from '../config/types.js';
 import { parseCount } from '../config/units.js';
-import { AUDIT_LIST_MAX, isEventType, parseAuditTime } from './audit-query.js';
+import { AUDIT_LIST_MAX, AUDIT_TIME_FORMS, isEventType, parseAuditTime } from './audit-query.js';
 import { type CliIo, EXIT_FAILED, EXIT_OK, failure } from './cli-io.js';
 import { openUserStore } from './services.js';
 import type { AuditQuery } from './users/user-store.js';
@@ -48,7 +48,7 @@ export function parseAuditCommand(argv: readonly string[]): Invocation<AuditComm
   const limit = values.limit === undefined ? 50 : parseCount(values.limit, AUDIT_LIST_MAX);
   if (limit === null) throw fail(`--limit must be an integer from 1 to ${AUDIT_LIST_MAX}`);
   const since = values.since === undefined ? undefined : parseAuditTime(values.since);
-  if (since === null) throw fail('--since must be an ISO-8601 time or milliseconds since the epoch');
+  if (since === null) throw fail(`--since must be ${AUDIT_TIME_FORMS}`);
   if (values.type !== undefined && !isEventType(values.type)) {
     throw fail('--type must be an event type like login_failure');
   }

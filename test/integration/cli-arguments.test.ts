@@ -369,7 +369,8 @@ describe('portcullis audit: arguments', () => {
     expectUsageError(
       await cli('audit', 'list', '--since', 'x', '--config', file),
       'audit list',
-      '--since must be an ISO-8601 time or milliseconds since the epoch',
+      '--since must be an ISO-8601 date-time with Z or an offset (2026-12-02T08:00:00Z, ' +
+        '2026-12-02T09:00+01:00), a date (2026-12-02, midnight UTC) or milliseconds since the epoch',
     );
     const r = await cli('audit', 'list', '--since', '2000-01-01T00:00:00Z', '--limit', '2', '--config', file);
     expect(r.code, r.err).toBe(0);
