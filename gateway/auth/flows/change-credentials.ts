@@ -6,7 +6,7 @@ import { canonicalEmail, validateEmail } from '../../users/email.js';
 import type { User } from '../../users/user-store.js';
 import type { ClientMeta, LimitReporter } from '../accounts.js';
 import type { AccessClaims } from '../tokens.js';
-import { type FlowDeps, type Links, linkBase, sendLater, usable } from './context.js';
+import { type FlowDeps, type LinkGrant, type Links, linkBase, sendLater, usable } from './context.js';
 import type { PasswordUpdate } from './password-update.js';
 import { endOtherSessions } from './password-update.js';
 
@@ -104,14 +104,27 @@ export function createChangeCredentials(deps: FlowDeps, links: Links, update: Pa
      * address sent upstream (X-User-Email), and a session must never speak for an address it no longer has.
      */
     async confirmEmailChange(token: unknown, meta: ClientMeta): Promise<{ email: string }> {
+      // Checked before the link is spent: an address someone registered since is refused, and a store
+      // that cannot end the sessions fails the request before anything changed; the link stays usable.
+      const pending = await links.peek('email_change', token);
+      // A link issued before another change (or a reset of the address) no longer describes the account.
+      const stale = (grant: LinkGrant): boolean => grant.data.from !== grant.user.email_canonical;
+      if (stale(pending)) throw new GatewayError('invalid_link');
+      const next = String(pending.data.email);
+      const owner = await users.findByEmail(next);
+      if (owner !== null && owner.id !== pending.user.id) throw new GatewayError('email_taken');
+      const ended = await state.endUserSessions(pending.user.id, 'token_revoked');
       const grant = await links.consume('email_change', token);
       const user = grant.user;
-      const next = String(grant.data.email);
-      // A link issued before another change (or a reset of the address) no longer describes the account.
-      if (grant.data.from !== user.email_canonical) throw new GatewayError('invalid_link');
+      if (stale(grant)) throw new GatewayError('invalid_link');
       await data.changeEmail(user.id, next);
       await data.setVerifiedEmail(user.id, next);
-      const ended = await state.endUserSessions(user.id, 'token_revoked');
+      // Again: a login that read the old address between the first end and the change (accounts.ts ends
+      // its own session when it sees the change; this covers one that looked before it was written).
+      ended.push(...(await state.endUserSessions(user.id, 'token_revoked')));
+      // Links mailed to the old address must not act on the account once it has moved away.
+      await data.voidTokens(user.id, 'password_reset');
+      await data.voidTokens(user.id, 'device_alert');
       await state.dropProfile(user.id).catch(() => undefined);
       audit.record({
         type: 'email_changed',

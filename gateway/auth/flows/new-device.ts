@@ -75,6 +75,8 @@ export function createNewDevice(deps: FlowDeps, links: Links, reset: PasswordRes
       const user = grant.user;
       await data.setResetRequired(user.id, true);
       const ended = await state.endUserSessions(user.id, 'token_revoked');
+      // An address change the intruder asked for would move the account away once confirmed.
+      await data.voidTokens(user.id, 'email_change');
       reset.sendFor(user);
       audit.record({
         type: 'device_alert_revoked',

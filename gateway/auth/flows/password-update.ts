@@ -54,13 +54,23 @@ export function createPasswordUpdate(deps: FlowDeps) {
     },
 
     /**
-     * Stores the new hash, then ends the sessions (all but `keepSid`) and the outstanding reset links that
-     * the old password's holder might still use. Returns the session ids ended.
+     * Stores the new hash, then ends the sessions (all but `keepSid`) and the outstanding links that the
+     * old password's holder might still use: reset links, and an address change whoever held the old
+     * password may have asked for (it would move the account away after the password changed). If the
+     * sessions cannot be ended the old hash is put back and the error thrown: a 503 changes nothing.
+     * Returns the session ids ended.
      */
     async apply(user: User, password: string, meta: ClientMeta, keepSid: string | null, how: string) {
       await users.updatePasswordHash(user.id, await hasher.hash(password));
-      const ended = await endOtherSessions(state, user.id, keepSid);
+      let ended: string[];
+      try {
+        ended = await endOtherSessions(state, user.id, keepSid);
+      } catch (err) {
+        await users.updatePasswordHash(user.id, user.password_hash).catch(() => undefined);
+        throw err;
+      }
       await data.voidTokens(user.id, 'password_reset');
+      await data.voidTokens(user.id, 'email_change');
       await state.dropProfile(user.id).catch(() => undefined);
       const at = new Date(deps.now());
       sendLater(deps, 'password_changed', async () => passwordChangedNotice(user, at, meta.ip, how));
