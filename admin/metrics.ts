@@ -85,10 +85,13 @@ type Read = (s: MetricSources) => number;
 type ScrapedMetric = (name: string, help: string, read: Read) => void;
 export type MetricJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>[number];
 
-/** The status label: 0 = nothing was sent (the client left); 101 = a relayed WebSocket upgrade. */
+/**
+ * The status label: the answer sent, an upgrade's relayed 101 or upstream refusal included; 0 = nothing was
+ * sent (the client left first).
+ */
 function statusOf(ctx: RequestContext): number {
-  if (ctx.res.headersSent) return ctx.res.statusCode;
-  return ctx.upgrade !== null && ctx.errorCode === null ? 101 : 0;
+  if (ctx.relayedStatus !== null) return ctx.relayedStatus;
+  return ctx.res.headersSent ? ctx.res.statusCode : 0;
 }
 
 export function createMetrics(): AdminMetrics {

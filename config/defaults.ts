@@ -87,6 +87,7 @@ export const DEFAULTS: Defaults = {
     register: { per_email: rate(5, MINUTE, '5/m'), per_ip: rate(10, MINUTE, '10/m') },
     verification: { per_email: rate(3, HOUR, '3/h'), per_ip: rate(20, HOUR, '20/h') },
     password_reset: { per_email: rate(3, HOUR, '3/h'), per_ip: rate(20, HOUR, '20/h') },
+    email_change: { per_email: rate(3, HOUR, '3/h'), per_user: rate(5, HOUR, '5/h') },
     totp: { per_user: rate(5, MINUTE, '5/m') }, // 6-digit codes: ~46 days per expected guess
   },
   route: {

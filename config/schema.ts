@@ -228,6 +228,12 @@ const rateLimitsSchema = z.strictObject({
       per_ip: rate().default(L.password_reset.per_ip),
     })
     .prefault({}),
+  email_change: z
+    .strictObject({
+      per_email: rate().default(L.email_change.per_email),
+      per_user: rate().default(L.email_change.per_user),
+    })
+    .prefault({}),
   totp: z.strictObject({ per_user: rate().default(L.totp.per_user) }).prefault({}),
 });
 

@@ -121,6 +121,8 @@ export interface GatewayConfig {
     /** Resending the verification mail. */
     readonly verification: { readonly per_email: Rate; readonly per_ip: Rate };
     readonly password_reset: { readonly per_email: Rate; readonly per_ip: Rate };
+    /** Email-change requests: the confirmation mail per new address, and the requests per account. */
+    readonly email_change: { readonly per_email: Rate; readonly per_user: Rate };
     /** TOTP and recovery code attempts (login, confirm, disable), per user. */
     readonly totp: { readonly per_user: Rate };
   };

@@ -14,6 +14,7 @@ import { createLiveRevocation } from './live-revocation.js';
 import type { Logger } from './logger.js';
 import { instrumentStateStore } from './metrics.js';
 import { createOperations } from './operations.js';
+import { createOpenConnections } from './pipeline/live-connections.js';
 import { changeOf, logChange, type ReloadReport, reloadFailed } from './reload.js';
 import { compileRuntime, originsOf, type RuntimeState } from './runtime.js';
 import { createMainListener } from './server.js';
@@ -108,10 +109,12 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
   const services: Services = { ...opened, state: tracked };
   let stateChecksSkipped = 0;
   const live = createLiveRevocation({ state: tracked, events: services.events, log });
+  // Shared by every runtime: a reload re-checks the connections opened under the configs before it.
+  const connections = createOpenConnections(live, log);
   const deps = {
     pools,
     websockets,
-    live,
+    connections,
     log,
     onStateSkip: () => {
       stateChecksSkipped++;
@@ -135,6 +138,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
       preloadRelay(nextConfig);
       pools.retainOnly(originsOf(next));
       log.info({ generation: next.generation, routes: next.routes.length }, 'config reloaded');
+      connections.recheck(next);
     };
   }
 

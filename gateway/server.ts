@@ -32,6 +32,8 @@ function logAccess(ctx: RequestContext, log: Logger): void {
   if (!log.isLevelEnabled('info')) return;
   const res = ctx.res;
   const route = ctx.match?.entry.config.name;
+  // An upgrade's 101 or the upstream's refusal of it is written past `res`, by the relay.
+  const relayed = ctx.relayedStatus;
   log.info(
     {
       reqId: ctx.reqId,
@@ -39,13 +41,13 @@ function logAccess(ctx: RequestContext, log: Logger): void {
       // The path only: a query string may carry secrets the client should not have put there.
       path: ctx.target?.rawPath ?? (ctx.req.url ?? '').split('?')[0],
       // Nothing sent means no status: the client left first (aborted says so).
-      status: res.headersSent ? res.statusCode : undefined,
+      status: relayed ?? (res.headersSent ? res.statusCode : undefined),
       ms: Math.round((performance.now() - ctx.startedAt) * 100) / 100,
       ip: ctx.clientIp,
       route,
       user: ctx.identity?.userId,
       code: ctx.errorCode ?? undefined,
-      aborted: res.writableFinished ? undefined : true,
+      aborted: relayed !== null || res.writableFinished ? undefined : true,
     },
     'request',
   );

@@ -66,6 +66,12 @@ export class RequestContext {
   abortUpstream: ((reason: Error) => void) | null = null;
   /** Upstream status, or the gateway's own, for the access log. */
   errorCode: string | null = null;
+  /**
+   * The status of an upgrade's answer from the upstream (its 101, or its refusal) once relayed to the
+   * client: the relay writes it on the socket, past `res`. Null when none was (the gateway's own answers
+   * go through `res`).
+   */
+  relayedStatus: number | null = null;
 
   constructor(
     req: IncomingMessage,

@@ -64,7 +64,11 @@ export function createForward(deps: ForwardDeps): Stage {
       // an HTTP answer like any other, so its hop-by-hop fields go.
       switchingHeaders: (headers) => res.addReplyHeaders(headers),
       answerHeaders: (headers) => res.addReplyHeaders(filterResponseHeaders(headers)),
-      onAnswer: () => balancer.markUp(target),
+      onAnswer: (status) => {
+        balancer.markUp(target);
+        // A client already gone gets nothing: it is reported as having left before the answer.
+        if (!upgrade.socket.destroyed) ctx.relayedStatus = status;
+      },
       onUnreachable: () => balancer.markDown(target),
       onFailure: (kind, err) => {
         const gatewayError = failureError(kind, err, false);

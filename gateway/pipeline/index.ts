@@ -2,7 +2,6 @@
 // sits where it does. Stages are built once per runtime state (start-up or reload), never per request.
 import type { GatewayConfig } from '../../config/types.js';
 import { dpopInUse } from '../auth/binding.js';
-import type { LiveRevocation } from '../live-revocation.js';
 import type { Router } from '../routing/router.js';
 import type { CompiledRoute } from '../runtime.js';
 import type { Services } from '../services.js';
@@ -17,7 +16,7 @@ import { createDeviceBinding } from './device-binding.js';
 import { createDpopBinding, withDpopChallenge } from './dpop-binding.js';
 import { createForward, type ForwardDeps } from './forward.js';
 import { createIdentityHeaders } from './identity-headers.js';
-import { createLiveConnections } from './live-connections.js';
+import { createLiveConnections, type OpenConnections } from './live-connections.js';
 import { createMatchRoute } from './match-route.js';
 import { createOwnEndpoints } from './own-endpoints.js';
 import { createRateLimit } from './rate-limit.js';
@@ -28,8 +27,11 @@ import { createStateChecks } from './state-checks.js';
 export interface PipelineDeps extends ForwardDeps {
   /** Counts session checks skipped under `on_state_error: allow`. */
   readonly onStateSkip: () => void;
-  /** Where WebSocket and SSE connections are registered to be ended with their session; absent: not tracked. */
-  readonly live?: LiveRevocation;
+  /**
+   * Where WebSocket and SSE connections are registered, to be ended with their session or by a reload whose
+   * config would refuse them; absent: not tracked.
+   */
+  readonly connections?: OpenConnections;
 }
 
 export function createStages(
@@ -69,7 +71,7 @@ export function createStages(
     challenge(createAuthorize()), // roles come from the live session
     challenge(createOwnEndpoints(config)), // login, refresh, profile...: answered here, never forwarded
     createIdentityHeaders(config, tokens), // strips client copies on every route, then injects ours
-    createLiveConnections(deps.live), // right before forwarding: only connections that passed every check
+    createLiveConnections(deps.connections), // right before forwarding: only connections that passed every check
     createForward(deps), // last: the only stage that writes to an upstream
   ];
   return stages.filter((s): s is Stage => s !== null);

@@ -3,6 +3,7 @@
 // It makes no access decisions; the pipeline ran before it is called.
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import { CONNECT_ERRNO, CONNECT_TIMEOUT_MS, isConnectFailure, type UpstreamFailure } from './failure.js';
 
@@ -64,11 +65,40 @@ function replaceHeaders(res: IncomingMessage, flat: readonly string[]): void {
   res.headers = headers;
 }
 
-/** One upgrade: the deadline for the handshake's answer and the connect timeout around http-proxy's request. */
+/**
+ * Once one side of a tunnel has closed, how long the other may take to take what it was still sent and
+ * close in turn (ms): the grace the revocation closer gives a client to read its close frame.
+ */
+const LINGER_MS = 1_000;
+
+/**
+ * The other side of the tunnel has closed: whatever is still buffered goes out with a FIN, what arrives is
+ * read and dropped (that is how the peer's FIN is seen; unread data would make the close a reset), and the
+ * socket is destroyed if the peer has not closed within LINGER_MS. http-proxy only ends it: a peer that
+ * ignores the FIN (a server with allowHalfOpen, a client that hangs on) would otherwise hold the socket
+ * and its descriptor for as long as it likes.
+ */
+function release(socket: Duplex): void {
+  if (socket.destroyed) return;
+  // Unpiped first: the pipe's own clean-up would pause the socket again after resume().
+  socket.unpipe();
+  socket.end();
+  socket.resume();
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * One upgrade: the deadline for the handshake's answer and the connect timeout around http-proxy's request,
+ * then, once upgraded, the release of each side of the tunnel when the other closes.
+ */
 class Exchange {
   private readonly call: WebSocketCall;
   private proxyReq: ClientRequest | null = null;
   private upstream: Socket | null = null;
+  /** The upstream connection once it answered 101: one side of the tunnel. */
+  private tunnel: Duplex | null = null;
   /** The upstream answered (101 or not): from here on http-proxy relays, and nothing is reported. */
   private answered = false;
   /** The client has its answer from us (onFailure), or has gone: nothing more is reported. */
@@ -81,11 +111,15 @@ class Exchange {
   constructor(call: WebSocketCall) {
     this.call = call;
     this.deadline = setTimeout(this.expire, call.timeoutMs);
-    // The client left before the answer: nobody to answer, and no reason to keep a connected upstream.
     call.socket.once('close', () => {
-      if (this.answered) return;
-      this.settled = true;
-      this.giveUp();
+      // The client has gone: nothing the upstream sends has anywhere to go any more.
+      if (this.tunnel !== null) release(this.tunnel);
+      else if (this.answered) this.proxyReq?.destroy();
+      else {
+        // It left before the answer: nobody to answer, and no reason to keep a connected upstream.
+        this.settled = true;
+        this.giveUp();
+      }
     });
   }
 
@@ -108,7 +142,10 @@ class Exchange {
         if (this.settled) proxyReq.destroy();
       });
     });
-    proxyReq.once('upgrade', (res: IncomingMessage) => {
+    proxyReq.once('upgrade', (res: IncomingMessage, socket: Socket) => {
+      this.tunnel = socket;
+      const client = this.call.socket;
+      socket.once('close', () => release(client));
       this.answer(101);
       replaceHeaders(res, this.call.switchingHeaders(flatHeaders(res.rawHeaders)));
     });

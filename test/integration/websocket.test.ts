@@ -11,7 +11,13 @@ import {
   startBlackholeUpstream,
   startRawUpstream,
 } from '../support/misbehaving.js';
-import { frame, frameReader, startWsUpstream, type WsUpstream } from '../support/ws.js';
+import {
+  frame,
+  frameReader,
+  openWs as openWsClient,
+  startWsUpstream,
+  type WsUpstream,
+} from '../support/ws.js';
 import { expectEnvelope, http, rawExchange, waitFor } from './helpers.js';
 
 function upgradeRequest(path: string, extra = '', upgrade = 'websocket'): string {
@@ -268,6 +274,114 @@ describe('WebSocket relay', () => {
     expectEnvelope(await ex.response, 502, 'upstream_unavailable');
     expect(await ex.closed()).toBe(true);
     await waitFor(() => gw.inFlight() === 0, 3_000, 'in-flight count to drop');
+  });
+});
+
+describe('a tunnel that ends on one side is released on the other', () => {
+  it.each([
+    ['closes', (s: Socket) => s.destroy()],
+    ['half-closes', (s: Socket) => s.end()],
+    ['resets', (s: Socket) => s.resetAndDestroy()],
+  ])(
+    'a client that %s an open tunnel: the gateway drops its upstream connection within 1 s, though the upstream ignores the FIN',
+    async (how, leave) => {
+      const path = `/ws/leave-${how}`;
+      const { socket, reader } = await openWs(gw.port, path);
+      // The upstream keeps writing: once the gateway has really let go of the connection, a write is reset.
+      socket.write(frame(0x1, Buffer.from('tick:50'), true));
+      expect((await reader.next()).payload.toString()).toBe('tick');
+      const upstream = ws.upgrades.find((u) => u.url === path.slice('/ws'.length))!.socket;
+      const left = performance.now();
+      leave(socket);
+      await waitFor(() => upstream.destroyed, 3_000, "the gateway's upstream connection to be dropped");
+      expect(performance.now() - left).toBeLessThan(2_000);
+      await waitFor(() => gw.inFlight() === 0, 3_000, 'the relayed connection to be released');
+    },
+  );
+
+  it('an upstream that ends the tunnel: the gateway drops the client connection within 1 s, though the client ignores the FIN', async () => {
+    const c = await openWsClient(gw.port, '/ws/bye', {}, { allowHalfOpen: true });
+    c.send('hello');
+    expect((await c.reader.next()).payload.toString()).toBe('hello');
+    expect(gw.inFlight()).toBe(1);
+    c.send('server-close');
+    expect((await c.reader.next()).opcode).toBe(0x8);
+    const ended = performance.now();
+    await waitFor(() => gw.inFlight() === 0, 3_000, 'the gateway to release the client connection');
+    expect(performance.now() - ended).toBeLessThan(2_000);
+    c.socket.destroy();
+  });
+});
+
+describe('WebSocket answers in the access log and the metrics', () => {
+  /** portcullis_http_requests_total for `route` and `status` (0 when the series does not exist). */
+  async function counted(route: string, status: number): Promise<number> {
+    const text = (await http(`${gw.adminUrl}/metrics`)).body.toString();
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith(`portcullis_http_requests_total{route="${route}",status="${status}"} `));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  }
+
+  const accessLine = (reqId: string) => gw.logs.find((l) => l.msg === 'request' && l.reqId === reqId);
+
+  it.each([
+    {
+      what: 'a relayed 101',
+      route: 'ws',
+      status: 101,
+      run: async (reqId: string) => {
+        const { socket } = await openWs(gw.port, '/ws/status', `X-Request-Id: ${reqId}\r\n`);
+        socket.destroy();
+      },
+    },
+    {
+      what: "the upstream's refusal",
+      route: 'ws-deny',
+      status: 403,
+      run: async (reqId: string) => {
+        const ex = rawExchange(gw.port, upgradeRequest('/wsdeny/status', `X-Request-Id: ${reqId}\r\n`));
+        expect((await ex.response).status).toBe(403);
+      },
+    },
+    {
+      what: "the gateway's own answer (502)",
+      route: 'ws-dead',
+      status: 502,
+      run: async (reqId: string) => {
+        const ex = rawExchange(gw.port, upgradeRequest('/wsdead/status', `X-Request-Id: ${reqId}\r\n`));
+        expect((await ex.response).status).toBe(502);
+      },
+    },
+  ])(
+    '$what: its status in the access line and in the metrics, not aborted',
+    async ({ route, status, run }) => {
+      const reqId = `ws-status.${status}`;
+      const before = {
+        status: await counted(route, status),
+        other: await counted(route, status === 101 ? 0 : 101),
+      };
+      await run(reqId);
+      await waitFor(() => accessLine(reqId) !== undefined, 3_000, 'the access line');
+      expect(accessLine(reqId)).toMatchObject({ route, status });
+      expect(accessLine(reqId)).not.toHaveProperty('aborted');
+      expect(await counted(route, status)).toBe(before.status + 1);
+      expect(await counted(route, status === 101 ? 0 : 101)).toBe(before.other);
+    },
+  );
+
+  it('a client that leaves before any answer: aborted without a status in the access line, status 0 in the metrics', async () => {
+    const before = { left: await counted('bhws', 0), relayed: await counted('bhws', 101) };
+    const waiting = silent.sockets.length;
+    const ex = rawExchange(gw.port, upgradeRequest('/bhws/left', 'X-Request-Id: ws-status.left\r\n'));
+    await waitFor(() => silent.sockets.length > waiting, 3_000, 'the handshake to reach the upstream');
+    ex.socket.destroy();
+    await waitFor(() => accessLine('ws-status.left') !== undefined, 3_000, 'the access line');
+    const line = accessLine('ws-status.left')!;
+    expect(line).toMatchObject({ route: 'bhws', aborted: true });
+    expect(line).not.toHaveProperty('status');
+    expect(await counted('bhws', 0)).toBe(before.left + 1);
+    expect(await counted('bhws', 101)).toBe(before.relayed);
   });
 });
 

@@ -9,6 +9,7 @@ import { generateKeyPem } from '../../gateway/auth/keys.js';
 import { createTestDatabase, type TestDatabase } from '../gateway/users/postgres-harness.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
+import { openWs, startWsUpstream, type WsUpstream } from '../support/ws.js';
 import { call, type Reply } from './accounts/support.js';
 import { type ChildGateway, startChildGateway, waitFor } from './helpers.js';
 
@@ -20,6 +21,7 @@ const ROUNDS = 16;
 let redis: RedisServer;
 let db: TestDatabase;
 let upstream: RecordingUpstream;
+let ws: WsUpstream;
 let gw: ChildGateway;
 let keyFile = '';
 
@@ -64,7 +66,12 @@ const workerPids = (): Set<unknown> =>
   new Set(gw.logs.filter((l) => l.msg === 'gateway listening').map((l) => l.pid));
 
 beforeAll(async () => {
-  [redis, db, upstream] = await Promise.all([startRedis(), createTestDatabase(), startRecordingUpstream()]);
+  [redis, db, upstream, ws] = await Promise.all([
+    startRedis(),
+    createTestDatabase(),
+    startRecordingUpstream(),
+    startWsUpstream(),
+  ]);
   gw = await startChildGateway({
     yaml: (dir) => {
       keyFile = join(dir, 'assertion.pem');
@@ -77,7 +84,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gw?.stop();
-  await Promise.all([redis?.stop(), db?.drop(), upstream?.close()]);
+  await Promise.all([redis?.stop(), db?.drop(), upstream?.close(), ws?.close()]);
 });
 
 describe('reload with server.workers: 2', () => {
@@ -229,6 +236,35 @@ describe('reload with server.workers: 2', () => {
     await gw.waitForLog((l) => l.msg === 'config reloaded on every worker' && l.generation === 6, 10_000);
     expect(await generationsSeen(NEW_TOKEN)).toEqual(new Set([6]));
     expect(await statuses('/v7/x')).toEqual(new Set([200]));
+  });
+
+  it('a reload that makes a WebSocket route require a token closes the anonymous tunnels on every worker (4401)', async () => {
+    const chat = (auth: string) =>
+      `  - { name: chat, path: /chat, upstream: "${ws.origin}", auth: ${auth}, websocket: true }`;
+    writeFileSync(gw.configFile, yaml('v7', { token: NEW_TOKEN, extraRoute: chat('public') }));
+    expect((await adminCall('POST', '/api/reload', NEW_TOKEN)).status).toBe(200);
+    const tunnels = [];
+    for (let i = 0; i < 6; i++) {
+      const c = await openWs(gw.port, `/chat/${i}`);
+      c.send(`hello ${i}`);
+      expect((await c.reader.next()).payload.toString()).toBe(`hello ${i}`);
+      tunnels.push(c);
+    }
+    writeFileSync(gw.configFile, yaml('v7', { token: NEW_TOKEN, extraRoute: chat('required') }));
+    expect((await adminCall('POST', '/api/reload', NEW_TOKEN)).status).toBe(200);
+    for (const c of tunnels) {
+      const f = await c.reader.next(2_000);
+      expect({
+        opcode: f.opcode,
+        code: f.payload.readUInt16BE(0),
+        reason: f.payload.subarray(2).toString(),
+      }).toEqual({ opcode: 0x8, code: 4401, reason: 'missing_token' });
+      await c.reader.closed;
+    }
+    // Both workers held some of them, and each logged its tunnels as the 101s they were.
+    const lines = () => gw.logs.filter((l) => l.msg === 'request' && l.route === 'chat' && l.status === 101);
+    await waitFor(() => lines().length === tunnels.length, 5_000, 'an access line per tunnel');
+    expect(new Set(lines().map((l) => l.pid)).size).toBe(2);
   });
 
   it('SIGTERM stops every worker and the primary exits 0', async () => {

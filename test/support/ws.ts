@@ -99,9 +99,17 @@ export interface WsClient {
   send(text: string): void;
 }
 
-/** Upgrades through the gateway with `headers` (e.g. authorization) and resolves after the 101. */
-export function openWs(port: number, path: string, headers: Record<string, string> = {}): Promise<WsClient> {
-  const socket = connect(port, '127.0.0.1');
+/**
+ * Upgrades through the gateway with `headers` (e.g. authorization) and resolves after the 101. With
+ * `allowHalfOpen` the client ignores the gateway's FIN and never closes by itself (a client that hangs on).
+ */
+export function openWs(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  options: { allowHalfOpen?: boolean } = {},
+): Promise<WsClient> {
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
   const extra = Object.entries(headers)
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
@@ -136,8 +144,8 @@ export interface WsUpstream {
   readonly sockets: Set<Duplex>;
   /** Text frames received from clients. */
   readonly received: string[];
-  /** Every upgrade request as the upstream saw it. */
-  readonly upgrades: Array<{ url: string; headers: IncomingHttpHeaders }>;
+  /** Every upgrade request as the upstream saw it, and the upstream's side of its connection. */
+  readonly upgrades: Array<{ url: string; headers: IncomingHttpHeaders; socket: Duplex }>;
   /** Plain (non-upgrade) requests, `METHOD url`. */
   readonly requests: string[];
   close(): Promise<void>;
@@ -145,7 +153,10 @@ export interface WsUpstream {
 
 /**
  * Echoes text frames. A text frame `half:<n>:<ms>` makes it send a binary frame of n bytes in two halves,
- * the second `ms` later (never, when ms is 0), so a test can revoke while the upstream is mid-frame.
+ * the second `ms` later (never, when ms is 0), so a test can revoke while the upstream is mid-frame;
+ * `tick:<ms>` makes it send a text frame `tick` every `ms` for as long as the connection lasts; `server-close`
+ * makes it send a close frame and half-close. Like many servers it never ends its side on the peer's FIN
+ * (node:http's upgrade sockets are half-open), so a gateway that only half-closes it leaves it open.
  */
 export async function startWsUpstream(): Promise<WsUpstream> {
   const sockets = new Set<Duplex>();
@@ -157,7 +168,7 @@ export async function startWsUpstream(): Promise<WsUpstream> {
     res.end('plain');
   });
   server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
-    upgrades.push({ url: req.url!, headers: req.headers });
+    upgrades.push({ url: req.url!, headers: req.headers, socket });
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
@@ -175,7 +186,16 @@ export async function startWsUpstream(): Promise<WsUpstream> {
         }
         const text = f.payload.toString();
         received.push(text);
-        if (text.startsWith('half:')) {
+        if (text.startsWith('tick:')) {
+          const ticks = setInterval(
+            () => socket.write(frame(0x1, Buffer.from('tick'), false)),
+            Number(text.slice(5)),
+          );
+          socket.once('close', () => clearInterval(ticks));
+        } else if (text === 'server-close') {
+          socket.end(frame(0x8, Buffer.from([0x03, 0xe8]), false));
+          return;
+        } else if (text.startsWith('half:')) {
           const [, size, delay] = text.split(':');
           const whole = frame(0x2, Buffer.alloc(Number(size), 0x61), false);
           const cut = Math.floor(whole.length / 2);

@@ -3,44 +3,19 @@
 import { GatewayError } from '../../errors.js';
 import { emailChangeMail, emailChangeNotice, linkTo } from '../../mail/messages.js';
 import { canonicalEmail, validateEmail } from '../../users/email.js';
-import type { User } from '../../users/user-store.js';
 import type { ClientMeta, LimitReporter } from '../accounts.js';
 import type { AccessClaims } from '../tokens.js';
-import { type FlowDeps, type LinkGrant, type Links, linkBase, sendLater, usable } from './context.js';
+import { checkLimits, type FlowDeps, type LinkGrant, type Links, linkBase, sendLater } from './context.js';
 import type { PasswordUpdate } from './password-update.js';
 import { endOtherSessions } from './password-update.js';
+import { reauthenticate } from './reauthenticate.js';
 
 export function createChangeCredentials(deps: FlowDeps, links: Links, update: PasswordUpdate) {
-  const { config, users, data, state, hasher, guard, audit } = deps;
-
-  /**
-   * A stolen access token alone must not be enough to take the account over: the password is checked
-   * under the login rate limits and the (email, IP) lock, so guessing it here is no cheaper than at login.
-   */
-  async function reauthenticate(
-    claims: AccessClaims,
-    password: string,
-    meta: ClientMeta,
-    report: LimitReporter,
-  ): Promise<User> {
-    const user = await users.findById(claims.sub);
-    if (!usable(user)) throw new GatewayError('token_revoked');
-    const limits = await guard.limitLogin(user.email_canonical, meta.ip);
-    report(limits.states);
-    // A signed-in device is a known device: only its own (email, IP) counter applies, not the account-wide lock.
-    const attempt = await limits.begin(true);
-    const tooLong = [...password].length > config.passwords.max_length;
-    const ok = tooLong
-      ? await hasher.verifyDummy(password)
-      : await hasher.verify(user.password_hash, password);
-    if (!ok) {
-      await attempt.failed();
-      audit.record({ type: 'login_failure', user_id: user.id, ip: meta.ip, details: { reason: 'reauth' } });
-      throw new GatewayError('invalid_credentials');
-    }
-    await attempt.succeeded();
-    return user;
-  }
+  const { config, users, data, state, audit, limiters } = deps;
+  const rl = config.rate_limits.email_change;
+  // Availability limits (mail volume, not account safety), like reset and resend: memory if the store fails.
+  const perRecipient = limiters.create('email-change-email', rl.per_email, { failClosed: false });
+  const perUser = limiters.create('email-change-user', rl.per_user, { failClosed: false });
 
   return {
     async changePassword(
@@ -49,7 +24,7 @@ export function createChangeCredentials(deps: FlowDeps, links: Links, update: Pa
       meta: ClientMeta,
       report: LimitReporter,
     ): Promise<{ sessions_ended: number }> {
-      const user = await reauthenticate(claims, input.current_password, meta, report);
+      const user = await reauthenticate(deps, claims, input.current_password, meta, report);
       await update.check(user, {
         password: input.new_password,
         confirm: input.new_password_confirm,
@@ -72,13 +47,19 @@ export function createChangeCredentials(deps: FlowDeps, links: Links, update: Pa
     ): Promise<{ sessions_ended: number }> {
       const mailer = deps.mailer;
       if (mailer === null) throw new GatewayError('route_not_found');
-      const user = await reauthenticate(claims, input.password, meta, report);
+      const user = await reauthenticate(deps, claims, input.password, meta, report);
       const problem = validateEmail(input.new_email);
       if (problem !== null) throw new GatewayError('validation_failed', { message: `new_email: ${problem}` });
       const next = input.new_email.trim();
-      if (canonicalEmail(next) === user.email_canonical) {
+      const canonical = canonicalEmail(next);
+      if (canonical === user.email_canonical) {
         throw new GatewayError('validation_failed', { message: 'new_email: is the current address' });
       }
+      // Each request mails an address the caller chose: counted per recipient (whichever accounts ask)
+      // and per account, before anything is looked up, written, mailed or ended.
+      const limits = await Promise.all([perRecipient.consume(canonical), perUser.consume(user.id)]);
+      report(limits);
+      checkLimits(limits);
       if ((await users.findByEmail(next)) !== null) throw new GatewayError('email_taken');
       const ttl = config.auth.email_change_ttl;
       const token = await links.issue('email_change', user.id, ttl, {

@@ -159,7 +159,7 @@ export function createFlowRoutes(
       ctx,
       200,
       'Scan the URI, then confirm with a code',
-      await the().twoFactor.enroll(claims(ctx), password),
+      await the().twoFactor.enroll(claims(ctx), password, requestMeta(ctx), report(ctx)),
     );
   });
   add('totp-confirm', `${base}/totp/confirm`, 'POST', 'required', async (ctx, body) => {

@@ -4,11 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../../errors.js';
 import type { User } from '../../users/user-store.js';
-import type { ClientMeta } from '../accounts.js';
+import type { ClientMeta, LimitReporter } from '../accounts.js';
 import { dpopDevice } from '../binding.js';
 import type { AccessClaims } from '../tokens.js';
 import { userAgentHash } from '../user-agent.js';
 import { checkLimits, type FlowDeps, failClosed, usable } from './context.js';
+import { reauthenticate } from './reauthenticate.js';
 import { matchTotp, newTotpSecret, TOTP_REPLAY_TTL_MS, totpUri } from './totp.js';
 
 export interface TotpChallenge {
@@ -40,7 +41,7 @@ const invalidCode = (): GatewayError => new GatewayError('invalid_code');
 const invalidChallenge = (): GatewayError => new GatewayError('invalid_challenge');
 
 export function createTwoFactor(deps: FlowDeps) {
-  const { config, users, data, state, crypto, audit, hasher, limiters, now } = deps;
+  const { config, users, data, state, crypto, audit, limiters, now } = deps;
   const attempts = limiters.create('totp-user', config.rate_limits.totp.per_user, failClosed(config));
   const recoveryHash = (code: string) => crypto.hash(`recovery:${normaliseRecoveryCode(code)}`);
 
@@ -98,15 +99,15 @@ export function createTwoFactor(deps: FlowDeps) {
      * Needs the password: a thief holding only an access token could otherwise enroll a second factor
      * of their own and lock the owner out. Nothing is on until a first code confirms the secret.
      */
-    async enroll(claims: AccessClaims, password: string): Promise<{ secret: string; otpauth_uri: string }> {
-      const user = await users.findById(claims.sub);
-      if (!usable(user)) throw new GatewayError('token_revoked');
-      await limit(user.id);
-      const ok =
-        [...password].length > config.passwords.max_length
-          ? await hasher.verifyDummy(password)
-          : await hasher.verify(user.password_hash, password);
-      if (!ok) throw new GatewayError('invalid_credentials');
+    async enroll(
+      claims: AccessClaims,
+      password: string,
+      meta: ClientMeta,
+      report: LimitReporter,
+    ): Promise<{ secret: string; otpauth_uri: string }> {
+      // The per-user code limit on top of re-authentication's login limits and lock, before either.
+      await limit(claims.sub);
+      const user = await reauthenticate(deps, claims, password, meta, report);
       if ((await data.security(user.id)).totp_secret !== null) throw new GatewayError('totp_already_enabled');
       const secret = newTotpSecret();
       await data.setTotpPending(user.id, crypto.seal(secret, user.id));

@@ -11,6 +11,7 @@ import {
   OTHER_UA,
   PASSWORD,
   registerAndLogin,
+  sleep,
 } from '../accounts/support.js';
 import { authed, type FlowsGateway, mailCount, mailedToken, openLink, startFlowsGateway } from './support.js';
 
@@ -157,5 +158,60 @@ describe('change password and email', () => {
     } finally {
       await g.stop();
     }
+  });
+});
+
+describe('email change mail limits (defaults: 3/h per new address, 5/h per account)', () => {
+  let g: FlowsGateway;
+  beforeAll(async () => {
+    // The other flows' limits do not matter here; the email-change ones keep their defaults.
+    g = await startFlowsGateway({
+      limits: 'totp: { per_user: 1000/m }',
+      yaml: 'sessions: { max_active: 5 }',
+    });
+  });
+  afterAll(() => g.stop());
+
+  const change = (access: string, new_email: string) =>
+    authed(g.gw, 'POST', '/api/users/me/email', access, { password: PASSWORD, new_email });
+
+  it('security: an address gets 3 confirmation mails an hour, whichever accounts ask; the 4th request is 429 and mails, ends and changes nothing', async () => {
+    const victim = newUser().email;
+    const a = await registerAndLogin(g.gw);
+    const b = await registerAndLogin(g.gw);
+    expect((await change(a.pair.access, victim)).status).toBe(202);
+    const pending = await mailedToken(g.sink, victim, CHANGE);
+    expect((await change(b.pair.access, victim)).status).toBe(202);
+    // Counted on the canonical address: another spelling is the same recipient.
+    expect((await change(b.pair.access, ` ${victim.toUpperCase()} `)).status).toBe(202);
+    await mailCount(g.sink, victim, CHANGE, 3);
+    const other = await loginOk(g.gw, a.user.email, PASSWORD, OTHER_UA);
+    const notices = () => g.sink.to(a.user.email).filter((m) => /being changed/.test(m.subject));
+    await mailCount(g.sink, a.user.email, /being changed/, 1);
+
+    const limited = await change(a.pair.access, victim);
+    expectFailure(limited, 429, 'rate_limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    await sleep(200); // the notice to the old address would go out after the answer
+    expect(g.sink.to(victim)).toHaveLength(3);
+    expect(notices()).toHaveLength(1);
+    expect((await me(g.gw, other.access, OTHER_UA)).status).toBe(200);
+    // The refused request voided nothing: the link mailed before it still changes the address.
+    const done = await openLink(g.gw, pending.link);
+    expect(done.status, done.text).toBe(200);
+    expect(done.body?.data).toEqual({ email: victim });
+  });
+
+  it('security: an account asks for 5 email changes an hour, whatever the addresses; the 6th is 429 and mails nothing', async () => {
+    const { pair } = await registerAndLogin(g.gw);
+    const addresses = Array.from({ length: 6 }, () => newUser().email);
+    for (const next of addresses.slice(0, 5)) expect((await change(pair.access, next)).status).toBe(202);
+    const limited = await change(pair.access, addresses[5]!);
+    expectFailure(limited, 429, 'rate_limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    await sleep(200);
+    expect(g.sink.to(addresses[5]!)).toHaveLength(0);
+    const last = await mailedToken(g.sink, addresses[4]!, CHANGE);
+    expect((await openLink(g.gw, last.link)).status).toBe(200);
   });
 });

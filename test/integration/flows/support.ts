@@ -25,12 +25,15 @@ export interface FlowsOptions {
   readonly mail?: boolean;
   /** Replaces the open brute-force map, e.g. `{ failure_limit: 3, account_failure_limit: 50 }`. */
   readonly bruteForce?: string;
+  /** Replaces the open login limits map, e.g. `{ per_email: 2/m, per_ip: 1000/m }`. */
+  readonly login?: string;
   /** Extra `server` entries, e.g. `trusted_proxies: [127.0.0.1]`. */
   readonly server?: string;
 }
 
 const OPEN_FLOW_LIMITS = `verification: { per_email: 1000/h, per_ip: 1000/h }
   password_reset: { per_email: 1000/h, per_ip: 1000/h }
+  email_change: { per_email: 1000/h, per_user: 1000/h }
   totp: { per_user: 1000/m }`;
 
 export async function startFlowsGateway(options: FlowsOptions = {}): Promise<FlowsGateway> {
@@ -42,7 +45,7 @@ export async function startFlowsGateway(options: FlowsOptions = {}): Promise<Flo
   const yaml = `
 rate_limits:
   global: { anonymous: 100000/h, authenticated: 100000/h }
-  login: { per_email: 1000/m, per_ip: 1000/m }
+  login: ${options.login ?? '{ per_email: 1000/m, per_ip: 1000/m }'}
   register: { per_email: 1000/m, per_ip: 1000/m }
   ${options.limits ?? OPEN_FLOW_LIMITS}
 brute_force: ${options.bruteForce ?? '{ failure_limit: 1000, account_failure_limit: 1000 }'}
