@@ -29,6 +29,8 @@ export interface FlowsOptions {
   readonly login?: string;
   /** Extra `server` entries, e.g. `trusted_proxies: [127.0.0.1]`. */
   readonly server?: string;
+  /** `storage.state`, e.g. a Redis URL (default memory). */
+  readonly state?: string;
 }
 
 const OPEN_FLOW_LIMITS = `verification: { per_email: 1000/h, per_ip: 1000/h }
@@ -55,7 +57,10 @@ ${options.yaml ?? ''}`;
   const gw = await startAccountsGateway({
     openLimits: false,
     yaml,
-    ...(options.server === undefined ? {} : { base: { server: options.server } }),
+    base: {
+      ...(options.server === undefined ? {} : { server: options.server }),
+      ...(options.state === undefined ? {} : { state: options.state }),
+    },
   });
   return {
     gw,
