@@ -24,6 +24,11 @@ export interface FlowCrypto {
   sign(purpose: string, subject: string, expiresAt: number, bind?: string): string;
   /** null for garbage, a bad MAC, another purpose or binding, or an expired token; never throws. */
   verify(purpose: string, token: unknown, bind?: string): SignedToken | null;
+  /**
+   * The subject a well-formed token names, NOT verified: for a binding that depends on the subject's
+   * record, read before verify(). null for anything that is not a token.
+   */
+  subjectOf(token: unknown): string | null;
   /** What the database stores instead of the token. */
   hash(token: string): string;
   /** AES-256-GCM with `aad` (the user id) authenticated: a sealed value copied to another row fails. */
@@ -107,6 +112,11 @@ export function createFlowCrypto(options: FlowCryptoOptions): FlowCrypto {
       const expiresAt = Number(exp) * 1000;
       if (!ok || expiresAt <= now()) return null;
       return { subject, expiresAt };
+    },
+
+    subjectOf(token) {
+      if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return null;
+      return TOKEN.exec(token)?.[1] ?? null;
     },
 
     hash: (token) => createHash('sha256').update(token).digest('base64url'),

@@ -77,13 +77,18 @@ export function createTwoFactor(deps: FlowDeps) {
 
   // The challenge is bound to the device that gave the password: its DPoP key when it sent a proof
   // (completing it then needs a proof with that key, as login does), else its User-Agent. In DPoP mode a
-  // login without a proof binds to no key, and completing it is refused for want of one.
-  const challengeBinding = (meta: ClientMeta): string =>
-    meta.dpopJkt != null
-      ? dpopDevice(meta.dpopJkt)
-      : config.device_binding.mode === 'dpop'
-        ? dpopDevice('')
-        : userAgentHash(meta.userAgent);
+  // login without a proof binds to no key, and completing it is refused for want of one. And to the
+  // password it gave (its stored hash): a change or reset of the password voids the challenges of the
+  // logins begun before it, as it ends their sessions.
+  const challengeBinding = (meta: ClientMeta, user: User): string => {
+    const device =
+      meta.dpopJkt != null
+        ? dpopDevice(meta.dpopJkt)
+        : config.device_binding.mode === 'dpop'
+          ? dpopDevice('')
+          : userAgentHash(meta.userAgent);
+    return `${device}|${crypto.hash(user.password_hash)}`;
+  };
 
   return {
     async status(userId: string) {
@@ -151,7 +156,7 @@ export function createTwoFactor(deps: FlowDeps) {
     challengeFor(user: User, meta: ClientMeta): TotpChallenge {
       const ttl = config.auth.totp_challenge_ttl;
       // Bound to the User-Agent that gave the password: a challenge lifted from one client is useless on another.
-      const challenge = crypto.sign('totp_challenge', user.id, now() + ttl, challengeBinding(meta));
+      const challenge = crypto.sign('totp_challenge', user.id, now() + ttl, challengeBinding(meta, user));
       audit.record({ type: 'login_challenge', user_id: user.id, ip: meta.ip });
       return { totp_required: true, challenge, expires_in: Math.floor(ttl / 1000) };
     },
@@ -161,11 +166,14 @@ export function createTwoFactor(deps: FlowDeps) {
      * is spent only by a right code (a typo can be retried within the rate limit), and only once.
      */
     async complete(challenge: unknown, code: string, meta: ClientMeta): Promise<User> {
-      const signed = crypto.verify('totp_challenge', challenge, challengeBinding(meta));
+      // The account first, by the id the challenge names: its binding includes the password. Nothing is
+      // counted, spent or trusted before the MAC is checked.
+      const named = crypto.subjectOf(challenge);
+      const user = named === null ? null : await users.findById(named);
+      if (!usable(user)) throw invalidChallenge();
+      const signed = crypto.verify('totp_challenge', challenge, challengeBinding(meta, user));
       if (signed === null) throw invalidChallenge();
       await limit(signed.subject);
-      const user = await users.findById(signed.subject);
-      if (!usable(user)) throw invalidChallenge();
       const s = await data.security(user.id);
       if (s.totp_secret === null) throw invalidChallenge();
       if (!(await secondFactorOk(user, s.totp_secret, code, meta))) {

@@ -157,4 +157,27 @@ describe('links and logins a change of credentials leaves behind', () => {
     });
     expectFailure(done, 403, 'password_reset_required');
   });
+
+  it('SECURITY: a second-factor login begun before a password reset cannot be completed after it', async () => {
+    await awayFromStepEdge();
+    const { user, pair } = await registerAndLogin(f.gw);
+    const enroll = await authed(f.gw, 'POST', '/api/auth/totp/enroll', pair.access, { password: PASSWORD });
+    expect(enroll.status, enroll.text).toBe(200);
+    const confirmed = await authed(f.gw, 'POST', '/api/auth/totp/confirm', pair.access, {
+      code: totpCode(enroll.body!.data!.secret as string, 1),
+    });
+    expect(confirmed.status, confirmed.text).toBe(200);
+    const recovery = confirmed.body!.data!.recovery_codes as string[];
+    // Someone with the old password (and a recovery code) holds a challenge when the owner resets.
+    const first = await login(f.gw, user.email, PASSWORD);
+    expect(first.body?.data?.totp_required, first.text).toBe(true);
+    const reset = await confirmReset(await resetLink(user.email));
+    expect(reset.status, reset.text).toBe(200);
+    const complete = (challenge: unknown, code: string) =>
+      call(f.gw, 'POST', '/api/auth/login/totp', { json: { challenge, code }, ua: UA });
+    expectFailure(await complete(first.body!.data!.challenge, recovery[0]!), 401, 'invalid_challenge');
+    // The owner's login with the new password completes as before.
+    const again = await login(f.gw, user.email, NEW_PASSWORD);
+    expect((await complete(again.body!.data!.challenge, recovery[1]!)).status).toBe(200);
+  });
 });
