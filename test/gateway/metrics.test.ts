@@ -124,6 +124,7 @@ describe('latency histograms (counted locally, rendered by prom-client)', () => 
       match: { entry: { config: { name: 'a"b\\c' } } },
       res: { headersSent: true, statusCode: 200 },
       upgrade: null,
+      relayedStatus: null,
       errorCode: null,
     } as unknown as Parameters<typeof metrics.request>[0];
     metrics.request(ctx);
@@ -140,6 +141,7 @@ describe("workers: snapshots merged by prom-client's AggregatorRegistry", () => 
       match: { entry: { config: { name: route } } },
       res: { headersSent: true, statusCode: status },
       upgrade: null,
+      relayedStatus: null,
       errorCode: status === 401 ? 'invalid_token' : null,
     }) as unknown as Parameters<ReturnType<typeof createMetrics>['request']>[0];
   const sources = (generation: number, inFlight: number) => ({

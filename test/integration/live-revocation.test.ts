@@ -1,16 +1,15 @@
 // Live revocation through a real gateway: WebSocket and SSE connections proxied for a session end within
 // 1 s of logout, admin revocation, disable, eviction, a lost role, or the access token expiring. The
 // close is a proper 4401/4403 close frame, sent between two of the upstream's frames.
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, TEST_ADMIN_TOKEN, type TestGateway } from '../support/gateway.js';
+import { startTickingStream, type TickingStream } from '../support/upstreams.js';
 import { openWs, startWsUpstream, type WsClient, type WsUpstream } from '../support/ws.js';
 import { call, OPEN_LIMITS, registerAndLogin, UA } from './accounts/support.js';
 
 let ws: WsUpstream;
-let sse: Server;
-let sseOrigin: string;
+let sse: TickingStream;
 let gw: TestGateway;
 
 const yaml = (extra = '') => `
@@ -20,25 +19,18 @@ ${extra}
 routes:
   - { name: live, path: /ws, upstream: "${ws.origin}", auth: required, websocket: true }
   - { name: staff, path: /staff, upstream: "${ws.origin}", auth: required, websocket: true, roles: [staff] }
-  - { name: events, path: /events, upstream: "${sseOrigin}", auth: required }
+  - { name: events, path: /events, upstream: "${sse.origin}", auth: required }
 `;
 
 beforeAll(async () => {
   ws = await startWsUpstream();
-  sse = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
-    const tick = setInterval(() => res.write('data: tick\n\n'), 50);
-    res.on('close', () => clearInterval(tick));
-  });
-  await new Promise<void>((done) => sse.listen(0, '127.0.0.1', done));
-  sseOrigin = `http://127.0.0.1:${(sse.address() as AddressInfo).port}`;
+  sse = await startTickingStream();
   gw = await startTestGateway(yaml());
 });
 afterAll(async () => {
   await gw?.stop();
   await ws?.close();
-  sse?.closeAllConnections();
-  await new Promise<void>((done) => (sse ? sse.close(() => done()) : done()));
+  await sse?.close();
 });
 
 const admin = (method: string, path: string, body?: unknown) =>

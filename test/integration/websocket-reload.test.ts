@@ -1,33 +1,25 @@
 // A reload re-checks the open WebSocket tunnels and event streams: those the new config would not open (the
 // route gone, moved, no longer websocket, now requiring a token or a role they lack) are ended at once with
 // 4403 forbidden or 4401 missing_token; the others keep relaying. Real gateway, real upstreams.
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessClaims } from '../../gateway/auth/tokens.js';
 import { startTestGateway, TEST_ADMIN_TOKEN, type TestGateway } from '../support/gateway.js';
+import { startTickingStream, type TickingStream } from '../support/upstreams.js';
 import { openWs, startWsUpstream, type WsClient, type WsUpstream } from '../support/ws.js';
 import { OPEN_LIMITS, registerAndLogin, UA } from './accounts/support.js';
 import { rawExchange } from './helpers.js';
 
 let ws: WsUpstream;
-let sse: Server;
-let sseOrigin: string;
+let sse: TickingStream;
 
 beforeAll(async () => {
   ws = await startWsUpstream();
-  sse = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
-    const tick = setInterval(() => res.write('data: tick\n\n'), 50);
-    res.on('close', () => clearInterval(tick));
-  });
-  await new Promise<void>((done) => sse.listen(0, '127.0.0.1', done));
-  sseOrigin = `http://127.0.0.1:${(sse.address() as AddressInfo).port}`;
+  sse = await startTickingStream();
 });
 afterAll(async () => {
   await ws?.close();
-  sse?.closeAllConnections();
-  await new Promise<void>((done) => (sse ? sse.close(() => done()) : done()));
+  await sse?.close();
 });
 
 type RouteName = 'open' | 'members' | 'feed' | 'inner';
@@ -37,7 +29,7 @@ function config(change: Partial<Record<RouteName, string | null>> = {}): string 
   const routes: Record<RouteName, string | null> = {
     open: `{ name: open, path: /open, upstream: "${ws.origin}", auth: public, websocket: true }`,
     members: `{ name: members, path: /members, upstream: "${ws.origin}", auth: required, websocket: true }`,
-    feed: `{ name: feed, path: /feed, upstream: "${sseOrigin}", auth: public }`,
+    feed: `{ name: feed, path: /feed, upstream: "${sse.origin}", auth: public }`,
     inner: null,
     ...change,
   };
@@ -262,7 +254,7 @@ describe('a reload re-checks open event streams', () => {
       const since = Date.now();
       await reload(
         gw,
-        config({ feed: `{ name: feed, path: /feed, upstream: "${sseOrigin}", auth: required }` }),
+        config({ feed: `{ name: feed, path: /feed, upstream: "${sse.origin}", auth: required }` }),
       );
       const at = await Promise.race([ended, new Promise<number>((r) => setTimeout(() => r(-1), 2_000))]);
       expect(at).toBeGreaterThan(0);

@@ -116,3 +116,26 @@ export async function startPythonUpstream(): Promise<PythonUpstream> {
       }),
   };
 }
+
+export interface TickingStream {
+  readonly origin: string;
+  close(): Promise<void>;
+}
+
+/** An upstream answering every request with a server-sent event stream of `data: tick` every 50 ms. */
+export async function startTickingStream(): Promise<TickingStream> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+    const tick = setInterval(() => res.write('data: tick\n\n'), 50);
+    res.on('close', () => clearInterval(tick));
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((done) => {
+        server.closeAllConnections();
+        server.close(() => done());
+      }),
+  };
+}

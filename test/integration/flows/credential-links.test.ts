@@ -14,12 +14,11 @@ import {
 } from '../accounts/support.js';
 import {
   authed,
-  awayFromStepEdge,
+  enrollTotp,
   type FlowsGateway,
   mailedToken,
   openLink,
   startFlowsGateway,
-  totpCode,
 } from './support.js';
 
 const NEW_PASSWORD = 'amber-lantern-orchard-58';
@@ -130,7 +129,6 @@ describe('links and logins a change of credentials leaves behind', () => {
   });
 
   it('SECURITY: a second-factor login begun before "not me" cannot be completed after it', async () => {
-    await awayFromStepEdge();
     const { user, pair } = await registerAndLogin(f.gw);
     // A sign-in from another network mails the owner a "not me" link.
     const elsewhere = await call(f.gw, 'POST', '/api/auth/login', {
@@ -139,14 +137,7 @@ describe('links and logins a change of credentials leaves behind', () => {
     });
     expect(elsewhere.status, elsewhere.text).toBe(200);
     const notMe = await mailedToken(f.sink, user.email, ALERT);
-    const enroll = await authed(f.gw, 'POST', '/api/auth/totp/enroll', pair.access, { password: PASSWORD });
-    expect(enroll.status, enroll.text).toBe(200);
-    const secret = enroll.body!.data!.secret as string;
-    const confirmed = await authed(f.gw, 'POST', '/api/auth/totp/confirm', pair.access, {
-      code: totpCode(secret, 1),
-    });
-    expect(confirmed.status, confirmed.text).toBe(200);
-    const recovery = (confirmed.body!.data!.recovery_codes as string[])[0]!;
+    const recovery = (await enrollTotp(f.gw, pair.access)).recovery[0]!;
     // Someone with the password (and a recovery code) holds a challenge when the owner answers the alert.
     const first = await login(f.gw, user.email, PASSWORD);
     expect(first.body?.data?.totp_required, first.text).toBe(true);
@@ -159,15 +150,8 @@ describe('links and logins a change of credentials leaves behind', () => {
   });
 
   it('SECURITY: a second-factor login begun before a password reset cannot be completed after it', async () => {
-    await awayFromStepEdge();
     const { user, pair } = await registerAndLogin(f.gw);
-    const enroll = await authed(f.gw, 'POST', '/api/auth/totp/enroll', pair.access, { password: PASSWORD });
-    expect(enroll.status, enroll.text).toBe(200);
-    const confirmed = await authed(f.gw, 'POST', '/api/auth/totp/confirm', pair.access, {
-      code: totpCode(enroll.body!.data!.secret as string, 1),
-    });
-    expect(confirmed.status, confirmed.text).toBe(200);
-    const recovery = confirmed.body!.data!.recovery_codes as string[];
+    const { recovery } = await enrollTotp(f.gw, pair.access);
     // Someone with the old password (and a recovery code) holds a challenge when the owner resets.
     const first = await login(f.gw, user.email, PASSWORD);
     expect(first.body?.data?.totp_required, first.text).toBe(true);

@@ -4,7 +4,7 @@ import { createHmac } from 'node:crypto';
 import { expect } from 'vitest';
 import type { TestGateway } from '../../support/gateway.js';
 import { type SmtpSink, startSmtpSink } from '../../support/smtp-sink.js';
-import { call, type Reply, startAccountsGateway, type Target, UA } from '../accounts/support.js';
+import { call, PASSWORD, type Reply, startAccountsGateway, type Target, UA } from '../accounts/support.js';
 
 export const PUBLIC_BASE = 'https://accounts.example.test';
 
@@ -133,4 +133,21 @@ export function totpCode(secret: string, steps = 0, at = Date.now()): string {
 export async function awayFromStepEdge(): Promise<void> {
   const into = Date.now() % 30_000;
   if (into > 27_000) await new Promise((r) => setTimeout(r, 30_000 - into + 100));
+}
+
+/**
+ * Turns TOTP on for the session's user, confirmed with the code of the next step (so this step's code
+ * is still unused for the test): the secret and the recovery codes.
+ */
+export async function enrollTotp(
+  gw: Target,
+  access: string,
+): Promise<{ secret: string; recovery: string[] }> {
+  await awayFromStepEdge();
+  const start = await authed(gw, 'POST', '/api/auth/totp/enroll', access, { password: PASSWORD });
+  expect(start.status, start.text).toBe(200);
+  const secret = start.body!.data!.secret as string;
+  const done = await authed(gw, 'POST', '/api/auth/totp/confirm', access, { code: totpCode(secret, 1) });
+  expect(done.status, done.text).toBe(200);
+  return { secret, recovery: done.body!.data!.recovery_codes as string[] };
 }

@@ -18,7 +18,14 @@ import {
   registerAndLogin,
   UA,
 } from '../accounts/support.js';
-import { authed, awayFromStepEdge, type FlowsGateway, startFlowsGateway, totpCode } from './support.js';
+import {
+  authed,
+  awayFromStepEdge,
+  enrollTotp,
+  type FlowsGateway,
+  startFlowsGateway,
+  totpCode,
+} from './support.js';
 
 interface Enrolled {
   readonly email: string;
@@ -45,23 +52,9 @@ describe('TOTP two-factor', () => {
     return res.body!.data!.challenge as string;
   }
 
-  /** Enrolled with the code of the next step, so this step's code is still unused for the test. */
   async function enrolled(): Promise<Enrolled> {
-    await awayFromStepEdge();
     const { user, pair } = await registerAndLogin(f.gw);
-    const start = await authed(f.gw, 'POST', '/api/auth/totp/enroll', pair.access, { password: PASSWORD });
-    expect(start.status, start.text).toBe(200);
-    const secret = start.body!.data!.secret as string;
-    const done = await authed(f.gw, 'POST', '/api/auth/totp/confirm', pair.access, {
-      code: totpCode(secret, 1),
-    });
-    expect(done.status, done.text).toBe(200);
-    return {
-      email: user.email,
-      access: pair.access,
-      secret,
-      recovery: done.body!.data!.recovery_codes as string[],
-    };
+    return { email: user.email, access: pair.access, ...(await enrollTotp(f.gw, pair.access)) };
   }
 
   it('enroll gives an otpauth:// URI; nothing is on until a code confirms it', async () => {
