@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, TEST_ADMIN_TOKEN, type TestGateway } from '../support/gateway.js';
 import { startTickingStream, type TickingStream } from '../support/upstreams.js';
-import { openWs, startWsUpstream, type WsClient, type WsUpstream } from '../support/ws.js';
+import { closeFrame, openWs, startWsUpstream, type WsClient, type WsUpstream } from '../support/ws.js';
 import { call, OPEN_LIMITS, registerAndLogin, UA } from './accounts/support.js';
 
 let ws: WsUpstream;
@@ -46,19 +46,6 @@ async function connect(g: TestGateway, token: string, path = '/ws/chat'): Promis
   const echo = await c.reader.next();
   expect(echo.payload.toString()).toBe('hello');
   return c;
-}
-
-/** Waits for the close frame; returns its code and reason and how long after `since` it came. */
-async function closeFrame(c: WsClient, since: number): Promise<{ code: number; reason: string; ms: number }> {
-  for (;;) {
-    const f = await c.reader.next(3_000);
-    if (f.opcode !== 0x8) continue;
-    return {
-      code: f.payload.readUInt16BE(0),
-      reason: f.payload.subarray(2).toString(),
-      ms: Date.now() - since,
-    };
-  }
 }
 
 describe('WebSocket connections end with their session', () => {

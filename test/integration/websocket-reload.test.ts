@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessClaims } from '../../gateway/auth/tokens.js';
 import { startTestGateway, TEST_ADMIN_TOKEN, type TestGateway } from '../support/gateway.js';
 import { startTickingStream, type TickingStream } from '../support/upstreams.js';
-import { openWs, startWsUpstream, type WsClient, type WsUpstream } from '../support/ws.js';
+import { closeFrame, openWs, startWsUpstream, type WsClient, type WsUpstream } from '../support/ws.js';
 import { OPEN_LIMITS, registerAndLogin, UA } from './accounts/support.js';
 import { rawExchange } from './helpers.js';
 
@@ -72,19 +72,6 @@ async function expectRelays(c: WsClient): Promise<void> {
   const text = `still relaying ${Math.random()}`;
   c.send(text);
   expect((await c.reader.next(2_000)).payload.toString()).toBe(text);
-}
-
-/** The close frame the gateway sends, and how long after `since` it came. */
-async function closeFrame(c: WsClient, since: number): Promise<{ code: number; reason: string; ms: number }> {
-  for (;;) {
-    const f = await c.reader.next(3_000);
-    if (f.opcode !== 0x8) continue;
-    return {
-      code: f.payload.readUInt16BE(0),
-      reason: f.payload.subarray(2).toString(),
-      ms: Date.now() - since,
-    };
-  }
 }
 
 async function expectClosed(c: WsClient, since: number, code: number, reason: string): Promise<void> {

@@ -223,3 +223,19 @@ export async function startWsUpstream(): Promise<WsUpstream> {
       }),
   };
 }
+
+/** Waits for the close frame the gateway sends: its code and reason, and how long after `since` it came. */
+export async function closeFrame(
+  c: WsClient,
+  since: number,
+): Promise<{ code: number; reason: string; ms: number }> {
+  for (;;) {
+    const f = await c.reader.next(3_000);
+    if (f.opcode !== 0x8) continue;
+    return {
+      code: f.payload.readUInt16BE(0),
+      reason: f.payload.subarray(2).toString(),
+      ms: Date.now() - since,
+    };
+  }
+}
