@@ -88,7 +88,8 @@ export const DEFAULTS: Defaults = {
     verification: { per_email: rate(3, HOUR, '3/h'), per_ip: rate(20, HOUR, '20/h') },
     password_reset: { per_email: rate(3, HOUR, '3/h'), per_ip: rate(20, HOUR, '20/h') },
     email_change: { per_email: rate(3, HOUR, '3/h'), per_user: rate(5, HOUR, '5/h') },
-    totp: { per_user: rate(5, MINUTE, '5/m') }, // 6-digit codes: ~46 days per expected guess
+    // 6-digit codes, ±1 step: at 5/m alone a guess is expected in ~46 days; with 50/d, in ~18 years.
+    totp: { per_user: rate(5, MINUTE, '5/m'), per_user_daily: rate(50, DAY, '50/d') },
   },
   route: {
     methods: null, // every method

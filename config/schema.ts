@@ -234,7 +234,12 @@ const rateLimitsSchema = z.strictObject({
       per_user: rate().default(L.email_change.per_user),
     })
     .prefault({}),
-  totp: z.strictObject({ per_user: rate().default(L.totp.per_user) }).prefault({}),
+  totp: z
+    .strictObject({
+      per_user: rate().default(L.totp.per_user),
+      per_user_daily: rate().default(L.totp.per_user_daily),
+    })
+    .prefault({}),
 });
 
 const headerName = () => leaf(fromString(checkHeaderName));

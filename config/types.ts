@@ -124,7 +124,7 @@ export interface GatewayConfig {
     /** Email-change requests: the confirmation mail per new address, and the requests per account. */
     readonly email_change: { readonly per_email: Rate; readonly per_user: Rate };
     /** TOTP and recovery code attempts (login, confirm, disable), per user. */
-    readonly totp: { readonly per_user: Rate };
+    readonly totp: { readonly per_user: Rate; readonly per_user_daily: Rate };
   };
   readonly routes: readonly RouteConfig[];
   /** SMTP for the account flows' mail; `host: null` = no mail (flows that need it are not served). */

@@ -29,6 +29,7 @@ describe('mail config', () => {
       new_device_alert: true,
     });
     expect(c.rate_limits.totp.per_user.text).toBe('5/m');
+    expect(c.rate_limits.totp.per_user_daily.text).toBe('50/d');
   });
 
   it('normalises the public base URL and keeps a named sender', () => {

@@ -42,12 +42,15 @@ const invalidChallenge = (): GatewayError => new GatewayError('invalid_challenge
 
 export function createTwoFactor(deps: FlowDeps) {
   const { config, users, data, state, crypto, audit, limiters, now } = deps;
-  const attempts = limiters.create('totp-user', config.rate_limits.totp.per_user, failClosed(config));
+  const rl = config.rate_limits.totp;
+  // A short window against bursts and a day's cap against the slow guess that stays under it.
+  const attempts = limiters.create('totp-user', rl.per_user, failClosed(config));
+  const daily = limiters.create('totp-user-day', rl.per_user_daily, failClosed(config));
   const recoveryHash = (code: string) => crypto.hash(`recovery:${normaliseRecoveryCode(code)}`);
 
   /** Every code attempt counts, right or wrong, before any secret is touched. */
   async function limit(userId: string): Promise<void> {
-    checkLimits([await attempts.consume(userId)]);
+    checkLimits(await Promise.all([attempts.consume(userId), daily.consume(userId)]));
   }
 
   /** A TOTP code good now and never used before (its step is remembered), for the sealed secret. */

@@ -36,7 +36,7 @@ export interface FlowsOptions {
 const OPEN_FLOW_LIMITS = `verification: { per_email: 1000/h, per_ip: 1000/h }
   password_reset: { per_email: 1000/h, per_ip: 1000/h }
   email_change: { per_email: 1000/h, per_user: 1000/h }
-  totp: { per_user: 1000/m }`;
+  totp: { per_user: 1000/m, per_user_daily: 100000/d }`;
 
 export async function startFlowsGateway(options: FlowsOptions = {}): Promise<FlowsGateway> {
   const sink = await startSmtpSink();

@@ -275,6 +275,26 @@ describe('TOTP rate limit', () => {
   });
 });
 
+describe('TOTP daily cap', () => {
+  it('security: a slow guess under the per-minute limit meets the daily cap (429 with a Retry-After of hours)', async () => {
+    const f = await startFlowsGateway({ limits: 'totp: { per_user: 1000/m, per_user_daily: 4/d }' });
+    try {
+      const { user, pair } = await registerAndLogin(f.gw);
+      await enrollTotp(f.gw, pair.access); // enroll and confirm: 2 of the day's 4
+      const challenge = (await login(f.gw, user.email, PASSWORD)).body!.data!.challenge as string;
+      const complete = (code: string) =>
+        call(f.gw, 'POST', '/api/auth/login/totp', { json: { challenge, code } });
+      expectFailure(await complete('000000'), 401, 'invalid_code');
+      expectFailure(await complete('000001'), 401, 'invalid_code');
+      const capped = await complete('000002');
+      expectFailure(capped, 429, 'rate_limited');
+      expect(Number(capped.headers['retry-after'])).toBeGreaterThan(3_600);
+    } finally {
+      await f.stop();
+    }
+  });
+});
+
 describe('TOTP in DPoP mode', () => {
   it('security: the challenge completes only with a proof of the key that logged in', async () => {
     const f = await startFlowsGateway({ yaml: 'device_binding: { mode: dpop }' });
