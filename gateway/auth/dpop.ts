@@ -95,6 +95,9 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
 function normalUri(uri: string): string | null {
   try {
     const u = new URL(uri);
+    // A user name or password makes it another URI than the request's (RFC 9449 §4.3 ignores only the
+    // query and fragment): refused, not dropped.
+    if (u.username !== '' || u.password !== '') return null;
     return `${u.protocol}//${u.host}${u.pathname}`;
   } catch {
     return null;

@@ -168,6 +168,11 @@ describe('DPoP: every wrong proof is 401 device_mismatch', () => {
     ['wrong htu path', (s) => call(gw, s, '/api/orders/1', { htu: url(gw, '/api/orders/2') })],
     ['wrong htu host', (s) => call(gw, s, '/api/orders/1', { htu: 'http://evil.example/api/orders/1' })],
     [
+      'htu with a user name and password (not the request URI, RFC 9449 §4.3)',
+      (s) =>
+        call(gw, s, '/api/orders/1', { htu: url(gw, '/api/orders/1').replace('http://', 'http://u:pw@') }),
+    ],
+    [
       'wrong htu scheme (https, no trusted proxy said so)',
       (s) => call(gw, s, '/api/orders/1', { htu: url(gw, '/api/orders/1').replace('http:', 'https:') }),
     ],
