@@ -6,7 +6,7 @@ import { DEFAULTS as D } from './defaults.js';
 import type { PathProblem } from './expand.js';
 import { checkMailFrom, checkPublicBaseUrl } from './mail-values.js';
 import { checkConfigRules, type PartialConfig } from './rules.js';
-import type { GatewayConfig, RouteConfig } from './types.js';
+import type { GatewayConfig, Rate, RouteConfig } from './types.js';
 import {
   type Checked,
   checkAdminToken,
@@ -199,47 +199,25 @@ const bruteForceSchema = z.strictObject({
   reset_on_success: bool().default(D.brute_force.reset_on_success),
 });
 
+/** One group of rate limits: each key of `defaults` a rate, defaulting to its value there. */
+function rateGroup<K extends string>(defaults: Readonly<Record<K, Rate>>) {
+  const shape = Object.fromEntries(
+    Object.entries<Rate>(defaults).map(([key, value]) => [key, rate().default(value)]),
+  ) as { [P in K]: z.ZodDefault<ReturnType<typeof rate>> };
+  const group = z.strictObject(shape);
+  // Every key has a default, so an absent group is `{}` (zod cannot see that through the generic K).
+  return group.prefault({} as z.input<typeof group>);
+}
+
 const L = D.rate_limits;
 const rateLimitsSchema = z.strictObject({
-  global: z
-    .strictObject({
-      anonymous: rate().default(L.global.anonymous),
-      authenticated: rate().default(L.global.authenticated),
-    })
-    .prefault({}),
-  login: z
-    .strictObject({ per_email: rate().default(L.login.per_email), per_ip: rate().default(L.login.per_ip) })
-    .prefault({}),
-  register: z
-    .strictObject({
-      per_email: rate().default(L.register.per_email),
-      per_ip: rate().default(L.register.per_ip),
-    })
-    .prefault({}),
-  verification: z
-    .strictObject({
-      per_email: rate().default(L.verification.per_email),
-      per_ip: rate().default(L.verification.per_ip),
-    })
-    .prefault({}),
-  password_reset: z
-    .strictObject({
-      per_email: rate().default(L.password_reset.per_email),
-      per_ip: rate().default(L.password_reset.per_ip),
-    })
-    .prefault({}),
-  email_change: z
-    .strictObject({
-      per_email: rate().default(L.email_change.per_email),
-      per_user: rate().default(L.email_change.per_user),
-    })
-    .prefault({}),
-  totp: z
-    .strictObject({
-      per_user: rate().default(L.totp.per_user),
-      per_user_daily: rate().default(L.totp.per_user_daily),
-    })
-    .prefault({}),
+  global: rateGroup(L.global),
+  login: rateGroup(L.login),
+  register: rateGroup(L.register),
+  verification: rateGroup(L.verification),
+  password_reset: rateGroup(L.password_reset),
+  email_change: rateGroup(L.email_change),
+  totp: rateGroup(L.totp),
 });
 
 const headerName = () => leaf(fromString(checkHeaderName));

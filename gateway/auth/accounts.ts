@@ -23,6 +23,7 @@ import type { Attempt } from './login-guard.js';
 import { randomToken } from './random-token.js';
 import { createRefresh } from './refresh.js';
 import { newRefreshToken } from './refresh-tokens.js';
+import { createSessionRecheck } from './session-recheck.js';
 import type { AccessClaims } from './tokens.js';
 
 export * from './account-types.js';
@@ -34,18 +35,6 @@ const NO_ATTEMPT: Attempt = { succeeded: async () => undefined, failed: async ()
 const NO_SESSION = { ok: true, evicted: [] } as const;
 
 const invalidCredentials = (): GatewayError => new GatewayError('invalid_credentials');
-
-/** Whether a session opened from `opened` still holds for the account as it is `now`. */
-function sameAccount(opened: User, now: User): boolean {
-  return (
-    now.is_active &&
-    !now.is_deleted &&
-    now.email === opened.email &&
-    now.password_hash === opened.password_hash &&
-    now.roles.length === opened.roles.length &&
-    now.roles.every((role, i) => role === opened.roles[i])
-  );
-}
 
 export function createAccounts(deps: AccountDeps) {
   const { config, users, state, tokens, hasher, policy, guard, audit, log } = deps;
@@ -97,39 +86,10 @@ export function createAccounts(deps: AccountDeps) {
     }
   }
 
-  /**
-   * The account read again once the new session exists. An operator's disable or role change, a
-   * password change or reset, an address change or "this was not me" that ran while this login was
-   * hashing ended or rewrote the user's sessions before this one existed, and it would have lived on
-   * with what they took away. Each of them writes the user store before the state store, so this read,
-   * made after the session became visible, sees every change that missed it. Null: nothing the session
-   * depends on changed. Otherwise the session is ended, then: the account as it is now when only its
-   * roles or address changed (the caller opens a session from it), or what the login answers.
-   */
-  async function changedSince(opened: User, sid: string, password: string | null): Promise<User | null> {
-    let now: User | null;
-    try {
-      now = await users.findById(opened.id);
-      if (now !== null && sameAccount(opened, now)) {
-        await deps.hooks?.stillAllowed(now);
-        return null;
-      }
-    } catch (err) {
-      // The login fails with this error whatever becomes of the session: no one holds its tokens.
-      await state.endSession(opened.id, sid, 'token_revoked').catch(() => undefined);
-      throw err;
-    }
-    await orSkip('session record', () => state.endSession(opened.id, sid, 'token_revoked'), false);
-    if (now === null || !now.is_active || now.is_deleted) throw invalidCredentials();
-    // A new hash is a new password, unless the one this login gave still matches it (another login
-    // rehashed it for a changed cost). A login another step verified (the second factor) has no password
-    // here: it starts over.
-    const stillRight =
-      now.password_hash === opened.password_hash ||
-      (password !== null && (await hasher.verify(now.password_hash, password)));
-    if (!stillRight) throw invalidCredentials();
-    return now;
-  }
+  // After the session is written: a change that ran while this login was hashing ends it (session-recheck.ts).
+  const changedSince = createSessionRecheck(deps, (userId, sid) =>
+    orSkip('session record', () => state.endSession(userId, sid, 'token_revoked'), false),
+  );
 
   // Queued with the audit events (ordered, retried): a busy database never fails or half-finishes a login.
   const recorder =
