@@ -23,18 +23,22 @@ function parseHash() {
 async function route() {
   if (token.get() === null) return showSignIn();
   const { parts, params } = parseHash();
-  const view = $('view');
   $('notice').hidden = true;
   refreshCounters();
   for (const link of document.querySelectorAll('#nav a')) {
     link.classList.toggle('active', link.dataset.view === (parts[0] === 'user' ? 'users' : parts[0]));
   }
+  // Each visit renders into a slot of its own: the answer to a view the admin has already left lands
+  // in a detached slot and can neither replace the view they are on nor be used from a stale form.
+  const view = h('div', { class: 'slot' });
+  mount($('view'), view);
   try {
     if (parts[0] === 'user' && parts[1] !== undefined) await userView(view, decodeURIComponent(parts[1]));
     else if (parts[0] === 'audit') await auditView(view, params);
     else if (parts[0] === 'gateway') await gatewayView(view);
     else await usersView(view, params);
   } catch (err) {
+    if (!view.isConnected) return;
     mount(view);
     failure(err);
   }

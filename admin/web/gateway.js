@@ -101,7 +101,7 @@ export async function gatewayView(view) {
   await load();
   const timer = setInterval(async () => {
     // Stops when another view replaced this one.
-    if (!view.contains(statsEl)) return clearInterval(timer);
+    if (!statsEl.isConnected) return clearInterval(timer);
     if (document.hidden) return;
     try {
       renderStats(statsEl, await api('GET', '/api/stats'));

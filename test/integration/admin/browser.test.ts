@@ -157,9 +157,38 @@ describe('admin page in Chromium', () => {
     expect(problems.filter((p) => p.includes('401')).length).toBeLessThanOrEqual(1);
   });
 
+  it('an answer for a view the admin already left never replaces the view they are on', async () => {
+    const heading = page.locator('#view h1');
+    let held = 0;
+    await page.route(
+      (url) => url.pathname === '/api/audit',
+      async (r) => {
+        held += 1;
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        await r.continue();
+      },
+    );
+    try {
+      await page.getByRole('link', { name: 'Audit log' }).click();
+      await expect.poll(() => held).toBe(1);
+      await page.getByRole('link', { name: 'Users' }).click();
+      await expect.poll(() => heading.allTextContents()).toEqual(['Users']);
+      // The audit answer arrives now; it used to be mounted over the users view.
+      await page.waitForTimeout(2_500);
+      expect(await heading.allTextContents()).toEqual(['Users']);
+      expect(await page.locator('#nav a.active').textContent()).toBe('Users');
+    } finally {
+      await page.unrouteAll({ behavior: 'wait' });
+    }
+  }, 60_000);
+
   it('the audit view filters by type, and signing out forgets the token', async () => {
+    const select = page.locator('select[name="type"]');
     await page.getByRole('link', { name: 'Audit log' }).click();
-    await page.locator('select[name="type"]').selectOption('session_revoked');
+    // The view before (a link's unknown type) is replaced once the audit answer is in: only then is
+    // the form on screen the one the filter is read from.
+    await expect.poll(() => select.inputValue()).toBe('');
+    await select.selectOption('session_revoked');
     await page.getByRole('button', { name: 'Filter' }).click();
     await expect.poll(() => page.locator('#view tbody tr').count()).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'admin-audit.png'), fullPage: true });
