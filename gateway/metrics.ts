@@ -91,6 +91,7 @@ export function instrumentStateStore(store: StateStore, metrics: GatewayMetrics)
       else if (result.kind === 'reused') live.delete(result.session.sid);
       return result;
     }),
+    refreshOwner: timed('refreshOwner', (presented) => store.refreshOwner(presented)),
     getProfile: timed('getProfile', (userId) => store.getProfile(userId)),
     setProfile: timed('setProfile', (userId, json, ttlMs) => store.setProfile(userId, json, ttlMs)),
     dropProfile: timed('dropProfile', (userId) => store.dropProfile(userId)),

@@ -131,7 +131,9 @@ export function createEndpointRoutes(
     body: 'json',
     async handle(ctx, b) {
       // A missing field is a malformed request (400 naming it), not a bad token.
-      const pair = await accounts.refresh(stringField(b, 'refresh', 256), meta(ctx));
+      const presented = stringField(b, 'refresh', 256);
+      if (ctx.refuseReplayedProof !== null) await ctx.refuseReplayedProof(presented);
+      const pair = await accounts.refresh(presented, meta(ctx));
       withLimits(ctx, []);
       sendSuccess(ctx.res, 200, 'Token refreshed', pair);
     },

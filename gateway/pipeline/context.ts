@@ -54,6 +54,11 @@ export class RequestContext {
   dpopScheme = false;
   /** RFC 9449: the thumbprint of the key whose DPoP proof this request carried, once verified. */
   dpopJkt: string | null = null;
+  /**
+   * Set at refresh when its DPoP proof is a replay: the refresh endpoint calls it with the refresh token
+   * it read, which names the session to end; it refuses the request (nothing is issued without the proof).
+   */
+  refuseReplayedProof: ((refreshToken: unknown) => Promise<never>) | null = null;
   /** Every rate limit that counted this request (the RateLimit-* headers describe the tightest). */
   readonly limits: LimitState[] = [];
   /** The header list sent upstream, built by the identity-headers stage. */

@@ -13,6 +13,7 @@ import {
   toDpopChallenge,
   type VerifiedProof,
 } from '../auth/dpop.js';
+import { hashRefreshToken, isRefreshTokenFormat } from '../auth/refresh-tokens.js';
 import type { TokenService } from '../auth/tokens.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -36,8 +37,9 @@ export interface DpopStages {
   readonly finish: Stage;
 }
 
+const REFRESH_ENDPOINT = 'portcullis:refresh';
 /** Login and refresh bind the session to the proof's key: refused here, before any password work, without one. */
-const KEY_BINDING_ENDPOINTS = new Set(['portcullis:login', 'portcullis:refresh']);
+const KEY_BINDING_ENDPOINTS = new Set(['portcullis:login', REFRESH_ENDPOINT]);
 
 type Replay = { ok: true; first: boolean } | { ok: false; err: unknown };
 
@@ -192,9 +194,34 @@ export function createDpopBinding(config: GatewayConfig, deps: DpopBindingDeps):
       method: ctx.req.method ?? '',
       url: requestUrl(ctx),
     });
-    await judgeReplay(ctx, await remember(verified.replayKey));
+    const replay = await remember(verified.replayKey);
+    if (replay.ok && !replay.first && entry.config.name === REFRESH_ENDPOINT) {
+      // A replayed refresh proof is someone else's: the session to end is the one the refresh token in
+      // the body names, which only the endpoint reads. It calls back with it; `dpopJkt` stays unset.
+      ctx.refuseReplayedProof = (refreshToken) => refuseReplayedRefresh(ctx, refreshToken);
+      return;
+    }
+    await judgeReplay(ctx, replay);
     ctx.dpopJkt = verified.jkt;
     setNonce(ctx);
+  }
+
+  async function refuseReplayedRefresh(ctx: RequestContext, refreshToken: unknown): Promise<never> {
+    const owner = isRefreshTokenFormat(refreshToken)
+      ? await state.refreshOwner(hashRefreshToken(refreshToken)).catch((err: unknown) => {
+          log.warn(
+            { err, reqId: ctx.reqId },
+            'state store: the session of a replayed refresh proof is not ended',
+          );
+          return null;
+        })
+      : null;
+    return refuse(
+      ctx,
+      dpopError('the proof was already used (jti)', { theft: true }),
+      owner?.userId,
+      owner?.sid,
+    );
   }
 
   return { proof, finish };

@@ -21,6 +21,11 @@ interface LiveSession {
   readonly spent: Map<string, number>;
 }
 
+interface Owner {
+  readonly userId: string;
+  readonly sid: string;
+}
+
 interface Expiring<T> {
   readonly value: T;
   readonly expires: number;
@@ -57,7 +62,8 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
   const byUser = new Map<string, Set<string>>();
   const tombstones = new Map<string, Expiring<EndReason>>();
   const jtis = new Map<string, number>();
-  const refreshIndex = new Map<string, Expiring<string>>();
+  /** Refresh hash → the session it was issued to (kept after the session ends, until it expires). */
+  const refreshIndex = new Map<string, Expiring<Owner>>();
   const profiles = new Map<string, Expiring<string>>();
   const seen = new Map<string, number>();
 
@@ -127,7 +133,10 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
         byUser.set(record.user_id, set);
       }
       set.add(record.sid);
-      refreshIndex.set(refreshHash, { value: record.sid, expires: record.expires_at });
+      refreshIndex.set(refreshHash, {
+        value: { userId: record.user_id, sid: record.sid },
+        expires: record.expires_at,
+      });
       return { ok: true, evicted: evicted.map((s) => s.record.sid) };
     },
 
@@ -180,11 +189,16 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
       if (expiresAt > now()) jtis.set(jti, expiresAt);
     },
 
+    async refreshOwner(presented) {
+      const entry = refreshIndex.get(presented);
+      return entry === undefined || entry.expires <= now() ? null : entry.value;
+    },
+
     async rotateRefresh(presented, next, at, graceMs, ttlMs, device): Promise<RotateResult> {
       const entry = refreshIndex.get(presented);
       if (entry === undefined || entry.expires <= at) return { kind: 'unknown', reason: null };
-      const s = live(entry.value, at);
-      if (s === null) return { kind: 'unknown', reason: tombstone(entry.value) };
+      const s = live(entry.value.sid, at);
+      if (s === null) return { kind: 'unknown', reason: tombstone(entry.value.sid) };
       if (s.record.device !== '' && s.record.device !== device)
         return { kind: 'device_mismatch', session: s.record };
       // The rule is RotateResult's (state-store.ts); redis-scripts.ts's `rotate` is the same, step by step.
@@ -194,14 +208,14 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
         s.spent.set(presented, at);
         keepBounded(s, at, graceMs, next);
         s.record = Object.freeze({ ...s.record, expires_at: expires, last_seen: at });
-        refreshIndex.set(next, { value: s.record.sid, expires });
-        refreshIndex.set(presented, { value: s.record.sid, expires });
+        refreshIndex.set(next, { value: entry.value, expires });
+        refreshIndex.set(presented, { value: entry.value, expires });
         return { kind: 'rotated', session: s.record };
       }
       const spentAt = s.spent.get(presented);
       if (spentAt !== undefined && at - spentAt < graceMs) {
         keepBounded(s, at, graceMs, next);
-        refreshIndex.set(next, { value: s.record.sid, expires });
+        refreshIndex.set(next, { value: entry.value, expires });
         return { kind: 'grace', session: s.record };
       }
       const record = s.record;

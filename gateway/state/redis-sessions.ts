@@ -72,6 +72,7 @@ export type SessionOps = Pick<
   | 'touchSession'
   | 'revokeJti'
   | 'rotateRefresh'
+  | 'refreshOwner'
 >;
 
 /** Sessions whose fixed part is kept (≈ 300 bytes each). */
@@ -183,6 +184,22 @@ export function createRedisSessions(
     return sids;
   }
 
+  /** The index entry of a refresh hash: its text (copied to the next hash) and the [user, sid] it names. */
+  async function readOwner(presented: string): Promise<{ text: string; uid: string; sid: string } | null> {
+    const text = await cmd.get(redisKeys.refresh(presented));
+    if (text === null) return null;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw unreadable('refresh index entry');
+    }
+    if (!Array.isArray(parsed) || typeof parsed[0] !== 'string' || typeof parsed[1] !== 'string') {
+      throw unreadable('refresh index entry');
+    }
+    return { text, uid: parsed[0], sid: parsed[1] };
+  }
+
   async function rotateRefresh(
     presented: string,
     next: string,
@@ -193,20 +210,11 @@ export function createRedisSessions(
   ): Promise<RotateResult> {
     if (!isHash(next)) throw badHash();
     if (!isHash(presented)) return { kind: 'unknown', reason: null };
-    const owner = await cmd.get(redisKeys.refresh(presented));
+    const owner = await readOwner(presented);
     if (owner === null) return { kind: 'unknown', reason: null };
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(owner);
-    } catch {
-      throw unreadable('refresh index entry');
-    }
-    if (!Array.isArray(parsed) || typeof parsed[0] !== 'string' || typeof parsed[1] !== 'string') {
-      throw unreadable('refresh index entry');
-    }
-    const [uid, sid] = parsed as [string, string];
+    const { uid, sid } = owner;
     const expires = at(now + ttlMs);
-    await cmd.setUntil(redisKeys.refresh(next), owner, expires);
+    await cmd.setUntil(redisKeys.refresh(next), owner.text, expires);
     const reply = asArray(
       await cmd.script(
         'pcRotate',
@@ -350,5 +358,11 @@ export function createRedisSessions(
     },
 
     rotateRefresh,
+
+    async refreshOwner(presented) {
+      if (!isHash(presented)) return null;
+      const owner = await readOwner(presented);
+      return owner === null ? null : { userId: owner.uid, sid: owner.sid };
+    },
   };
 }

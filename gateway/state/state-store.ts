@@ -147,6 +147,12 @@ export interface StateStore {
     ttlMs: number,
     device: string,
   ): Promise<RotateResult>;
+  /**
+   * The user and session a refresh token (current or spent) was issued to, as long as its index entry
+   * lasts, whether or not the session has ended since; changes nothing. For evidence that someone else
+   * holds the token (a replayed DPoP proof at refresh): the session is ended.
+   */
+  refreshOwner(presentedHash: string): Promise<{ userId: string; sid: string } | null>;
   /** Profile cache (JSON text); dropped whenever the user changes. */
   getProfile(userId: string): Promise<string | null>;
   setProfile(userId: string, json: string, ttlMs: number): Promise<void>;

@@ -138,6 +138,39 @@ describe('DPoP: binding a session to a key', () => {
     expect({ status: after.status, code: after.body?.code }).toEqual({ status: 401, code: 'token_revoked' });
   });
 
+  it('a captured refresh request replayed (same proof, same refresh token) is refused and ends the session', async () => {
+    const s = await login(gw);
+    const proof = makeProof(s.key, { htm: 'POST', htu: url(gw, '/api/auth/refresh') });
+    const captured = () =>
+      send(gw, 'POST', '/api/auth/refresh', { json: { refresh: s.refresh }, dpop: proof });
+    const first = await captured();
+    expect(first.status).toBe(200);
+    const replay = await captured();
+    expectDpopRefusal(replay);
+    expect(replay.body?.data).toBeUndefined(); // nothing issued
+    // It used to be refused while the session lived on: the owner's new tokens kept working.
+    const renewed = { ...s, access: first.body!.data!.access as string };
+    const after = await call(gw, renewed, '/api/orders/1');
+    expect({ status: after.status, code: after.body?.code }).toEqual({ status: 401, code: 'token_revoked' });
+  });
+
+  it('a replayed refresh proof with a token that names no session is refused, and ends nothing else', async () => {
+    const s = await login(gw);
+    const proof = makeProof(s.key, { htm: 'POST', htu: url(gw, '/api/auth/refresh') });
+    const first = await send(gw, 'POST', '/api/auth/refresh', { json: { refresh: s.refresh }, dpop: proof });
+    expect(first.status).toBe(200);
+    const other = await login(gw);
+    const bogus = `${'A'.repeat(43)}`;
+    for (const refresh of [bogus, 42])
+      expect(
+        (await send(gw, 'POST', '/api/auth/refresh', { json: { refresh }, dpop: proof })).status,
+      ).toBeGreaterThanOrEqual(400);
+    expectDpopRefusal(await send(gw, 'POST', '/api/auth/refresh', { json: { refresh: bogus }, dpop: proof }));
+    expect((await call(gw, other, '/api/orders/1')).status).toBe(200);
+    const renewed = { ...s, access: first.body!.data!.access as string };
+    expect((await call(gw, renewed, '/api/orders/1')).status).toBe(200);
+  });
+
   it('logout and the profile take the DPoP scheme and a proof too', async () => {
     const s = await login(gw);
     expect((await call(gw, s, '/api/users/me')).status).toBe(200);

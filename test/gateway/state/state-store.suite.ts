@@ -613,6 +613,33 @@ export function runStateStoreSuite(name: string, make: MakeStore): void {
       });
     });
 
+    describe('refreshOwner', () => {
+      it('names the session of a current or spent token, after it ended too, and changes nothing', async () => {
+        const { rec, hash: h0 } = await login();
+        const owner = { userId: uid, sid: rec.sid };
+        expect(await store.refreshOwner(h0)).toEqual(owner);
+        expect(await store.refreshOwner(h0)).toEqual(owner);
+        const h1 = id();
+        expect(await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'rotated',
+        });
+        expect(await store.refreshOwner(h0)).toEqual(owner);
+        expect(await store.refreshOwner(h1)).toEqual(owner);
+        expect(await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV)).toMatchObject({
+          kind: 'rotated',
+        });
+        await store.endSession(uid, rec.sid, 'token_revoked');
+        expect(await store.refreshOwner(h1)).toEqual(owner);
+      });
+
+      it('is null for a token never issued or a malformed hash', async () => {
+        const { hash } = await login();
+        expect(await store.refreshOwner(id())).toBeNull();
+        expect(await store.refreshOwner(`${hash} ${id()}`)).toBeNull();
+        expect(await store.refreshOwner('')).toBeNull();
+      });
+    });
+
     describe('profile cache', () => {
       it('stores, drops and expires the profile JSON', async () => {
         expect(await store.getProfile(uid)).toBeNull();
