@@ -210,7 +210,11 @@ function wrap(b: Backed, limit: number, seconds: number): Limiter {
 const seconds = (rate: Rate): number =>
   rate.duration_ms === 0 ? 0 : Math.max(1, Math.round(rate.duration_ms / 1000));
 
-/** The same (name, rate) gets the same limiter, so a config reload keeps every counter. */
+/**
+ * The same (name, rate) gets the same limiter, so a config reload keeps every counter. A new rate under
+ * a known name gets a new limiter over the same counters: Redis keeps them under the name's key prefix,
+ * memory through `sharedCounters` (a reload that tightens brute_force must not release every lock).
+ */
 function cached(create: LimiterBackend['create']): LimiterBackend {
   const made = new Map<string, Limiter>();
   return {
@@ -226,9 +230,30 @@ function cached(create: LimiterBackend['create']): LimiterBackend {
   };
 }
 
+/**
+ * One memory storage per limiter name, whatever rates it is built with (the library keeps a record's
+ * expiry and count there, as Redis does under the key): a limiter built for a new rate carries on the
+ * counts and locks of the one before. Without the library's storage field the new one starts empty.
+ */
+function sharedCounters(): (name: string, backing: RateLimiterMemory) => RateLimiterMemory {
+  const byName = new Map<string, unknown>();
+  return (name, backing) => {
+    const own = backing as unknown as { _memoryStorage?: unknown };
+    if (own._memoryStorage === undefined) return backing;
+    const kept = byName.get(name);
+    if (kept === undefined) byName.set(name, own._memoryStorage);
+    else own._memoryStorage = kept;
+    return backing;
+  };
+}
+
 export function createMemoryLimiters(): LimiterBackend {
+  const share = sharedCounters();
   return cached((name, rate) => {
-    const backing = new RateLimiterMemory({ keyPrefix: name, points: rate.points, duration: seconds(rate) });
+    const backing = share(
+      name,
+      new RateLimiterMemory({ keyPrefix: name, points: rate.points, duration: seconds(rate) }),
+    );
     const backed = { backing, ready: () => null, breaker: CLOSED, insurance: null, count: null };
     return wrap(backed, rate.points, seconds(rate));
   });
@@ -308,10 +333,11 @@ export function createRedisLimiters(
   ready: Readiness,
   count: CountOp,
 ): LimiterBackend {
+  const share = sharedCounters();
   return cached((name, rate, options) => {
     const base = { keyPrefix: `${prefix}rl:${name}`, points: rate.points, duration: seconds(rate) };
     // The insurance is ours, not the library's insuranceLimiter: the breaker must see every failure.
-    const insurance = options.failClosed ? null : new RateLimiterMemory(base);
+    const insurance = options.failClosed ? null : share(name, new RateLimiterMemory(base));
     // Never queue behind a dead connection: answer from insurance or fail closed at once.
     const backing = new RateLimiterRedis({ ...base, storeClient: client, rejectIfRedisNotReady: true });
     return wrap({ backing, ready, breaker, insurance, count }, rate.points, base.duration);

@@ -55,3 +55,24 @@ describe('memory limiter', () => {
     expect(now(limiter.consume('k'))).toMatchObject({ allowed: true, consumed: 1 });
   });
 });
+
+describe('memory limiter across a config reload', () => {
+  it('a new rate under the same name carries on the counts and blocks (they used to start empty)', async () => {
+    const limiters = createMemoryLimiters();
+    const before = limiters.create('login', rate(3, 60), { failClosed: true });
+    for (let i = 0; i < 3; i++) now(before.consume('alice'));
+    await before.block('locked', 30_000);
+    // A reload that tightens the limit: the counts so far stand against the new one.
+    const after = limiters.create('login', rate(2, 120), { failClosed: true });
+    expect(after).not.toBe(before);
+    expect(now(after.consume('alice'))).toMatchObject({ allowed: false, limit: 2, consumed: 4 });
+    expect(now(after.consume('locked')).allowed).toBe(false);
+    expect(now(after.consume('bob'))).toMatchObject({ allowed: true, consumed: 1 });
+    // Another name keeps its own counters.
+    expect(
+      now(limiters.create('register', rate(2, 120), { failClosed: true }).consume('alice')),
+    ).toMatchObject({
+      consumed: 1,
+    });
+  });
+});

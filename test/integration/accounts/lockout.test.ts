@@ -47,6 +47,30 @@ function expectLocked(res: Reply): void {
 }
 
 describe('brute force', () => {
+  it('a reload that changes brute_force keeps the locks and counts (memory state; they used to be released)', async () => {
+    const limits = (bf: string) => `
+passwords: { argon2: { memory_kib: 1024, iterations: 1, parallelism: 1 } }
+rate_limits:
+  global: { anonymous: 100000/h, authenticated: 100000/h }
+  login: { per_email: 1000/m, per_ip: 1000/m }
+  register: { per_email: 1000/m, per_ip: 1000/m }
+brute_force: { ${bf} }`;
+    gw = await start('brute_force: { failure_limit: 3, account_failure_limit: 50, cooloff: 1h }');
+    const [locked, counting] = [newUser(), newUser()];
+    for (const u of [locked, counting]) expect((await register(gw, u)).status).toBe(201);
+    for (let i = 0; i < 3; i++) await loginFrom(gw, '203.0.113.1', locked.email, WRONG);
+    for (let i = 0; i < 2; i++) await loginFrom(gw, '203.0.113.2', counting.email, WRONG);
+    expectLocked(await loginFrom(gw, '203.0.113.1', locked.email, locked.password));
+
+    gw.setYaml(limits('failure_limit: 4, account_failure_limit: 60, cooloff: 2h'));
+    expect(await gw.reload()).toMatchObject({ ok: true });
+    expectLocked(await loginFrom(gw, '203.0.113.1', locked.email, locked.password));
+    // Two failures before the reload, two after: the fourth locks under the new limit.
+    for (let i = 0; i < 2; i++)
+      expectFailure(await loginFrom(gw, '203.0.113.2', counting.email, WRONG), 401, 'invalid_credentials');
+    expectLocked(await loginFrom(gw, '203.0.113.2', counting.email, counting.password));
+  });
+
   it('the failure that reaches failure_limit is a 401; then the (email, IP) pair is locked, right password or not', async () => {
     gw = await start('brute_force: { failure_limit: 3, account_failure_limit: 50, cooloff: 1h }');
     const u = newUser();
