@@ -9,6 +9,9 @@ const JSON_TYPE = /^application\/json\s*(;|$)/i;
 // fatal: invalid bytes are a parse error, never U+FFFD (two different byte strings must not read as one
 // password). ignoreBOM keeps a byte order mark in the text, where JSON.parse refuses it (RFC 8259 §8.1).
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** A `\u` escape of a surrogate (D800-DFFF): only a pair of them is a character. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /\p{Cs}/u;
 /** Longest key quoted back in an error message. */
 const KEY_SHOWN = 64;
 
@@ -109,6 +112,13 @@ export function parseJsonObject(bytes: Buffer): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new GatewayError('validation_failed', { message: 'Request body must be a JSON object' });
   }
+  // RFC 8259 §8.2, RFC 7493 §2.1: half a pair decodes differently everywhere (our password hasher
+  // reads it as U+FFFD), so `\ud800` and `\udfff` would be one password. Looked for only when escaped.
+  if (SURROGATE_ESCAPE.test(text) && holdsLoneSurrogate(value)) {
+    throw new GatewayError('invalid_json', {
+      message: 'Request body escapes half of a surrogate pair (\\uD800-\\uDFFF alone is not a character)',
+    });
+  }
   const repeated = firstDuplicateKey(text);
   if (repeated !== null) {
     const shown = JSON.stringify([...repeated].slice(0, KEY_SHOWN).join(''));
@@ -117,6 +127,25 @@ export function parseJsonObject(bytes: Buffer): Record<string, unknown> {
     });
   }
   return value as Record<string, unknown>;
+}
+
+/** Whether any string or key in `value` holds an unpaired surrogate; iterative (bodies may nest deep). */
+function holdsLoneSurrogate(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const v = pending.pop();
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return true;
+    } else if (Array.isArray(v)) {
+      for (const item of v) pending.push(item);
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, inner] of Object.entries(v)) {
+        if (LONE_SURROGATE.test(k)) return true;
+        pending.push(inner);
+      }
+    }
+  }
+  return false;
 }
 
 /** Headers checked, body read and parsed: for a caller with no `100 Continue` to send in between. */

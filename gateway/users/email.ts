@@ -8,7 +8,8 @@ const MAX_LABEL_LENGTH = 63; // RFC 1035 §2.3.4
 // Whitespace, controls and invisible format characters (zero-width space, bidi overrides) make two
 // addresses look identical to a person while differing in bytes, and CR/LF would split the identity
 // header the gateway sends upstream.
-const INVISIBLE = /[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+// Cs: half a surrogate pair (the body parser refuses an escaped one; the CLI reads UTF-8 strictly).
+const INVISIBLE = /[\s\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
 // Characters only valid inside a quoted local part, which we do not accept: they confuse header and
 // log parsers downstream and no real mailbox needs them.
 const QUOTED_ONLY = /["(),:;<>[\]\\]/;

@@ -27,6 +27,7 @@ import {
   toUser,
   USER_COLUMNS,
 } from './postgres-rows.js';
+import { storable, toStorable } from './storable.js';
 import {
   type AuditInput,
   checkLimit,
@@ -80,7 +81,8 @@ export async function createPostgresUserStore(
   const insertLogin = async (q: Queryable, attempt: LoginAttempt): Promise<void> => {
     await q.query(`INSERT INTO login_records (${LOGIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
       attempt.user_id,
-      attempt.email,
+      // The address as typed at login (NUL included): evidence kept, what PostgreSQL refuses as U+FFFD.
+      toStorable(attempt.email),
       attempt.ip,
       attempt.user_agent,
       attempt.success,
@@ -136,9 +138,13 @@ export async function createPostgresUserStore(
         return user;
       }),
     findByEmail: (email) =>
-      guarded(() =>
-        one(`SELECT ${USER_COLUMNS} FROM users WHERE email_canonical = $1`, [canonicalEmail(email)]),
-      ),
+      guarded(async () => {
+        const canonical = canonicalEmail(email);
+        // No account holds such an address, and PostgreSQL refuses NUL in a parameter (a login with
+        // `x\u0000@…` answered 400 instead of 401 invalid_credentials).
+        if (!storable(canonical)) return null;
+        return one(`SELECT ${USER_COLUMNS} FROM users WHERE email_canonical = $1`, [canonical]);
+      }),
     findById: (id) => guarded(() => one(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [id])),
     updatePasswordHash: (id, hash) => update('password_hash = $1', [hash], id),
     setRoles: (id, roles) => update('roles = $1', [JSON.stringify([...roles])], id),
@@ -148,7 +154,7 @@ export async function createPostgresUserStore(
       guarded(async () => {
         const limit = checkLimit(query.limit);
         const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
-        const q = query.q === undefined ? '' : canonicalEmail(query.q);
+        const q = query.q === undefined ? '' : toStorable(canonicalEmail(query.q));
         // strpos, not LIKE: % and _ in q are literal characters.
         const rows = await db.query<PgUserRow>(
           `SELECT ${USER_COLUMNS} FROM users

@@ -1,6 +1,7 @@
 // SQLite row shapes of the user store and their conversion to the UserStore types (booleans, Dates,
 // JSON columns). No database access here: sqlite-store.ts runs the queries.
 
+import { toStorable } from './storable.js';
 import { type AuditEvent, type LoginRecord, type User, userFromRow } from './user-store.js';
 
 export interface UserRow {
@@ -62,5 +63,13 @@ export function toAuditEvent(row: AuditRow): AuditEvent {
 }
 
 export function toLoginRecord(row: LoginRow): LoginRecord {
-  return { ...row, success: row.success === 1, at: new Date(row.at) };
+  // Rows written before attempts were made storable may hold NUL (an email typed so at login): read
+  // as U+FFFD, so a dump copies and compares what PostgreSQL can hold.
+  return {
+    ...row,
+    email: toStorable(row.email),
+    user_agent: toStorable(row.user_agent),
+    success: row.success === 1,
+    at: new Date(row.at),
+  };
 }

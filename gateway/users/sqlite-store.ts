@@ -20,6 +20,7 @@ import {
   toUser,
   type UserRow,
 } from './sqlite-rows.js';
+import { storable, toStorable } from './storable.js';
 import {
   type AuditInput,
   checkLimit,
@@ -234,7 +235,9 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
     return { id: content.id, hash: sealed.hash };
   };
   const loginRow = (attempt: LoginAttempt): void => {
-    sql.insertLogin.run({ ...attempt, success: attempt.success ? 1 : 0, at: now() });
+    // The address as typed at login: evidence kept, what no store can hold as U+FFFD (storable.ts).
+    const email = toStorable(attempt.email);
+    sql.insertLogin.run({ ...attempt, email, success: attempt.success ? 1 : 0, at: now() });
   };
   // One commit for many rows: a commit costs more than the rows it carries. The chain's head is read
   // once, at the batch's first event: nobody else writes inside the transaction.
@@ -296,7 +299,12 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
         }
         return user;
       }),
-    findByEmail: (email) => guarded(() => updated(sql.byEmail.get(canonicalEmail(email)))),
+    findByEmail: (email) =>
+      guarded(() => {
+        const canonical = canonicalEmail(email);
+        // No account holds such an address (registration refuses it): not a lookup to make.
+        return storable(canonical) ? updated(sql.byEmail.get(canonical)) : null;
+      }),
     findById: (id) => guarded(() => updated(sql.byId.get(id))),
     updatePasswordHash: (id, hash) => guarded(() => updated(sql.setHash.get(hash, now(), id))),
     setRoles: (id, roles) => guarded(() => updated(sql.setRoles.get(JSON.stringify([...roles]), now(), id))),

@@ -185,6 +185,20 @@ describe('portcullis migrate-users (SQLite → PostgreSQL)', () => {
     }
   });
 
+  it('copies a login record an older version wrote with NUL in the email (it failed: jsonb refuses \\u0000)', async () => {
+    // What a login for `x\u0000@example.com` left in SQLite before attempts were made storable.
+    sqliteExec(
+      file,
+      `INSERT INTO login_records (user_id, email, ip, user_agent, success, reason, at)
+       VALUES (NULL, 'x' || char(0) || '@example.com', '203.0.113.9', 'UA', 0, 'unknown_email', ${T0})`,
+    );
+    const result = await migrate();
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('copied 1104 users, 1204 login records');
+    expect(result.stdout).toMatch(/^OK: /m);
+  });
+
   it('refuses a target that already holds data, and --force replaces it', async () => {
     expect((await migrate()).code).toBe(0);
     const target = await createPostgresUserStore(db.url);

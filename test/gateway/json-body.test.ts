@@ -139,6 +139,23 @@ describe('readJsonObject and the bytes it is sent', () => {
     expect(await read(body)).toMatchObject({ ok: false, code: 'invalid_json' });
   });
 
+  it.each([
+    ['a high surrogate alone', '{"password":"a\\ud800b"}'],
+    ['a low surrogate alone', '{"password":"a\\uDFFFb"}'],
+    ['a low surrogate before its high one', '{"password":"\\udc00\\ud800"}'],
+    ['half a pair in a key', '{"\\ud83d":1}'],
+    ['half a pair deep in an array', `{"a":[[[${'[1],'.repeat(100)}"\\ud800"]]]}`],
+  ])('%s → invalid_json: it would read as U+FFFD, one password for many', async (_name, body) => {
+    expect(await read(body)).toMatchObject({ ok: false, code: 'invalid_json' });
+  });
+
+  it('an escaped pair, a raw astral character and a BMP escape are read as characters', async () => {
+    expect(await read('{"k":"\\ud83d\\udd11 🔑 \\u00e9 \\ud7ff \\ue000"}')).toEqual({
+      ok: true,
+      value: { k: '🔑 🔑 é \ud7ff \ue000' },
+    });
+  });
+
   it('a byte order mark → invalid_json (it is not stripped)', async () => {
     expect(await read(Buffer.from('\xef\xbb\xbf{"a":1}', 'latin1'))).toMatchObject({
       ok: false,

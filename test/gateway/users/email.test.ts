@@ -69,6 +69,8 @@ describe('validateEmail', () => {
     ['inner space', 'alice smith@example.com'],
     ['CR LF header injection', 'alice@example.com\r\nX-User-Id: 1'],
     ['NUL', 'alice\u0000@example.com'],
+    ['half a surrogate pair (read back as U+FFFD: a twin of another address)', 'alice\ud800@example.com'],
+    ['a low surrogate alone', 'alice\udfff@example.com'],
     ['zero-width space', 'ali\u200bce@example.com'],
     ['bidi override', 'alice\u202e@example.com'],
     ['non-breaking space inside', 'alice\u00a0x@example.com'],

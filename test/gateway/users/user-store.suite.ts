@@ -127,6 +127,13 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
         expect(await store.findByEmail('bob@example.org')).toBeNull();
       });
 
+      it('findByEmail with NUL or half a surrogate pair is null, never an error (PostgreSQL refuses NUL)', async () => {
+        await newUser('nul@example.com');
+        for (const typed of ['nul\u0000@example.com', 'nul@example.com\u0000', 'nul\ud800@example.com'])
+          expect(await store.findByEmail(typed)).toBeNull();
+        expect(await store.findByEmail('nul@example.com')).not.toBeNull();
+      });
+
       it('findById returns null for an unknown or malformed id', async () => {
         expect(await store.findById('0'.repeat(32))).toBeNull();
         expect(await store.findById("' OR 1=1 --")).toBeNull();
@@ -269,6 +276,15 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
     });
 
     describe('login records', () => {
+      it('an attempt typed with NUL or half a surrogate pair is recorded with U+FFFD in their place', async () => {
+        const who = await newUser('frank@example.com');
+        const base = { ip: '203.0.113.9', user_agent: 'UA/1', success: false, reason: 'bad_password' };
+        await recordLogin(store, { ...base, user_id: who.id, email: 'frank\u0000@example.com' });
+        await recordLogin(store, { ...base, user_id: who.id, email: 'frank\udc00@example.com' });
+        const emails = (await store.recentLogins(who.id, 10)).map((r) => r.email).sort();
+        expect(emails).toEqual(['frank\ufffd@example.com', 'frank\ufffd@example.com']);
+      });
+
       it('records every attempt and lists one user’s newest first', async () => {
         const dave = await newUser('dave@example.com');
         const other = await newUser('erin@example.com');

@@ -65,6 +65,31 @@ describe('bodies must be UTF-8', () => {
     expect((await login(gw, user.email, password)).status).toBe(200);
   });
 
+  it('SECURITY: half a surrogate pair never reads as another password (\\ud800 and \\udfff were one)', async () => {
+    const before = userCount(gw);
+    const user = newUser({ password: 'RAW' });
+    const res = await postJson(REGISTER, withRaw(user, Buffer.from('correct horse \\ud800 battery')));
+    expectFailure(res, 400, 'invalid_json');
+    expect(userCount(gw)).toBe(before);
+    const owner = newUser({ password: 'correct horse \uFFFD battery' });
+    expect((await register(gw, owner)).status).toBe(201);
+    for (const half of ['\\ud800', '\\udfff']) {
+      const raw = Buffer.from(`correct horse ${half} battery`);
+      expectFailure(
+        await postJson(LOGIN, withRaw({ email: owner.email, password: 'RAW' }, raw)),
+        400,
+        'invalid_json',
+      );
+    }
+    const email = Buffer.from(`${owner.email.split('@')[0]}\\udc00@example.com`);
+    expectFailure(
+      await postJson(REGISTER, withRaw({ ...newUser(), email: 'RAW' }, email)),
+      400,
+      'invalid_json',
+    );
+    expect((await login(gw, owner.email, owner.password)).status).toBe(200);
+  });
+
   it.each([
     ['a lone continuation byte', '\x80'],
     ['an overlong "/"', '\xc0\xaf'],
