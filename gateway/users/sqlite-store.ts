@@ -2,7 +2,7 @@
 // thread of its own, sqlite-checkpointer.ts), synchronous=FULL, versioned migrations on open. Not for
 // several replicas or workers > 1: that needs the PostgreSQL store.
 
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -41,7 +41,17 @@ const BUSY_TIMEOUT_MS = 250;
 function open(path: string, fileMustExist: boolean): Database.Database {
   let db: Database.Database;
   try {
-    if (path !== ':memory:' && !fileMustExist) mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:' && !fileMustExist) {
+      // The file holds password hashes, addresses and login history: a folder and a file made here are
+      // the process user's alone (SQLite gives -wal and -shm the database file's mode). Existing ones
+      // keep the mode the operator gave them.
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      try {
+        closeSync(openSync(path, 'a', 0o600));
+      } catch {
+        // SQLite's open below says what is wrong with the path, in the words the operator expects.
+      }
+    }
     db = new Database(path, { fileMustExist, timeout: BUSY_TIMEOUT_MS });
     // The first read: a file that is not a database is found here, not at the first query.
     db.pragma('journal_mode = WAL');

@@ -57,6 +57,23 @@ describe('sqlite user store: the file', () => {
     await second.close();
   });
 
+  it("SECURITY: a folder and files it creates are the process user's alone (they were 0755/0644 under umask 022)", async () => {
+    const previous = process.umask(0o022);
+    try {
+      const file = join(folder(), 'data', 'users.db');
+      const store = createSqliteUserStore(file);
+      await store.createUser(user);
+      const mode = (path: string) => statSync(path).mode & 0o777;
+      expect(mode(join(folder(), 'data'))).toBe(0o700);
+      const files = readdirSync(join(folder(), 'data'));
+      expect(files).toEqual(expect.arrayContaining(['users.db', 'users.db-wal', 'users.db-shm']));
+      for (const name of files) expect(mode(join(folder(), 'data', name)), name).toBe(0o600);
+      await store.close();
+    } finally {
+      process.umask(previous);
+    }
+  });
+
   it('applies each migration once: reopening is idempotent', async () => {
     const file = join(folder(), 'users.db');
     for (let i = 0; i < 3; i++) await createSqliteUserStore(file).close();
