@@ -115,10 +115,10 @@ export function createAccounts(deps: AccountDeps) {
     reportLimits: LimitReporter,
   ): Promise<{ user: User; known: boolean; attempt: Attempt }> {
     const canonical = canonicalEmail(input.email);
-    const limits = await guard.limitLogin(canonical, meta.ip);
+    const known = tokens.deviceTokens.isKnownDevice(input.device_token, canonical);
+    const limits = await guard.limitLogin(canonical, meta.ip, known);
     reportLimits(limits.states);
     const loginRecord = recorder(canonical, meta);
-    const known = tokens.deviceTokens.isKnownDevice(input.device_token, canonical);
     let attempt: Attempt;
     try {
       attempt = await orSkip('brute-force lock', () => limits.begin(known), NO_ATTEMPT);

@@ -4,14 +4,16 @@
 import type { GatewayConfig, Rate } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
 import { rateLimitHeaders } from '../http/rate-limit-headers.js';
-import type { Counted, LimiterBackend, LimitState } from '../state/limiter.js';
+import type { LimiterBackend, LimitState } from '../state/limiter.js';
 
 export interface LoginGuard {
   /**
    * Counts a login attempt against the login rate limits; throws rate_limited when over. The email's
-   * unlock epoch (part of the lock's key) is read meanwhile, for `begin`.
+   * unlock epoch (part of the lock's key) is read meanwhile, for `begin`. A known device (a valid
+   * device token for this email) is not counted per email: strangers filling that limit would
+   * otherwise keep the owner out with five requests a minute, which the lock's design refuses to allow.
    */
-  limitLogin(email: string, ip: string): Promise<LoginLimits>;
+  limitLogin(email: string, ip: string, knownDevice: boolean): Promise<LoginLimits>;
   limitRegister(email: string, ip: string): Promise<readonly LimitState[]>;
   /** Clears every counter and lock of the email (admin unlock). */
   unlock(email: string): Promise<void>;
@@ -63,9 +65,8 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
     return `${epoch.limit - epoch.remaining}|${email}|${ip}`;
   };
 
-  async function both(a: Counted, b: Counted): Promise<readonly LimitState[]> {
-    const states = await Promise.all([a, b]);
-    // Headers from both: when the other limit is used up too and resets later, Retry-After names it.
+  function checked(states: readonly LimitState[]): readonly LimitState[] {
+    // Headers from all: when another limit is used up too and resets later, Retry-After names it.
     if (states.some((s) => !s.allowed)) throw tooMany('rate_limited', states);
     return states;
   }
@@ -109,15 +110,18 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
   }
 
   return {
-    async limitLogin(email, ip) {
+    async limitLogin(email, ip, knownDevice) {
       // The epoch is only read: it goes out with the limits' counts instead of after them. A failure to
       // read it is begin()'s to report (the limits alone may still answer, from memory).
       const key = pairKey(email, ip);
       key.catch(() => undefined);
-      const states = await both(loginEmail.consume(email), loginIp.consume(ip));
+      const states = knownDevice
+        ? await checked([await loginIp.consume(ip)])
+        : await checked(await Promise.all([loginEmail.consume(email), loginIp.consume(ip)]));
       return { states, begin: async (knownDevice) => beginAttempt(email, await key, knownDevice) };
     },
-    limitRegister: (email, ip) => both(registerEmail.consume(email), registerIp.consume(ip)),
+    limitRegister: async (email, ip) =>
+      checked(await Promise.all([registerEmail.consume(email), registerIp.consume(ip)])),
 
     async unlock(email) {
       await epochs.consume(email);

@@ -20,9 +20,11 @@ export async function reauthenticate(
   const { config, users, hasher, guard, audit } = deps;
   const user = await users.findById(claims.sub);
   if (!usable(user)) throw new GatewayError('token_revoked');
-  const limits = await guard.limitLogin(user.email_canonical, meta.ip);
+  // Counted per email too (unlike a login from a known device): a stolen access token must not buy
+  // unlimited guesses from many addresses. A signed-in device is a known device for the lock: only its
+  // own (email, IP) counter applies, not the account-wide lock.
+  const limits = await guard.limitLogin(user.email_canonical, meta.ip, false);
   report(limits.states);
-  // A signed-in device is a known device: only its own (email, IP) counter applies, not the account-wide lock.
   const attempt = await limits.begin(true);
   const tooLong = [...password].length > config.passwords.max_length;
   const ok = tooLong ? await hasher.verifyDummy(password) : await hasher.verify(user.password_hash, password);

@@ -141,6 +141,26 @@ describe('login rate limits', () => {
     expect(db(gw, 'SELECT count(*) AS n FROM login_records WHERE email = ?', u.email)[0]!.n).toBe(3);
   });
 
+  it('SECURITY: strangers filling the per-email limit do not keep a known device out (it was 429)', async () => {
+    gw = await start(
+      'sessions: { max_active: 5 }\nbrute_force: { failure_limit: 1000, account_failure_limit: 1000 }',
+      '{ per_email: 3/m, per_ip: 1000/m }',
+    );
+    const u = newUser();
+    expect((await register(gw, u)).status).toBe(201);
+    const first = await loginFrom(gw, '192.0.2.10', u.email, u.password);
+    expect(first.status).toBe(200);
+    const deviceToken = first.body!.data!.device_token as string;
+    for (let i = 0; i < 3; i++) await loginFrom(gw, `203.0.113.${i + 1}`, u.email, WRONG);
+    expectFailure(await loginFrom(gw, '192.0.2.10', u.email, u.password), 429, 'rate_limited');
+    // The owner's device, from its usual address or another, still logs in, and is not counted.
+    for (const ip of ['192.0.2.10', '198.51.100.4', '192.0.2.10'])
+      expect((await loginFrom(gw, ip, u.email, u.password, deviceToken)).status).toBe(200);
+    // A wrong password from the known device is still one failure of its (email, IP) pair.
+    expectFailure(await loginFrom(gw, '192.0.2.10', u.email, WRONG, deviceToken), 401, 'invalid_credentials');
+    expectFailure(await loginFrom(gw, '203.0.113.9', u.email, u.password, 'garbage'), 429, 'rate_limited');
+  });
+
   it('register per email: every answer carries the register limit, refusals included', async () => {
     gw = await startAccountsGateway({
       openLimits: false,
