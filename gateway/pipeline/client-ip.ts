@@ -46,15 +46,36 @@ function isPortSuffix(text: string, colon: number): boolean {
  * the forms some proxies write, `1.2.3.4:5555`, `[2001:db8::1]` and `[2001:db8::1]:80`, whose port is
  * dropped. A bare IPv6 address cannot carry a port (`2001:db8::1:80` is an address of its own).
  */
+/**
+ * One spelling per IPv6 address (RFC 5952: lower case, the longest run of zeros compressed), IPv4-mapped
+ * ones as IPv4: a proxy may write `2001:DB8:0::7` for the `2001:db8::7` of another request, and each
+ * spelling had its own rate-limit counters and locks. The kernel's own addresses are already canonical.
+ */
+function canonicalIpv6(address: string): string {
+  let text: string;
+  try {
+    text = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return address.toLowerCase(); // a zone index (`fe80::1%eth0`), which URLs do not take
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
+  if (mapped === null) return text;
+  const hi = Number.parseInt(mapped[1]!, 16);
+  const lo = Number.parseInt(mapped[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
+
 export function forwardedAddress(entry: string): string | null {
   const hop = entry.trim();
-  if (isIP(hop) !== 0) return normalizeIp(hop);
+  const family = isIP(hop);
+  if (family === 4) return hop;
+  if (family === 6) return canonicalIpv6(hop);
   if (hop.charCodeAt(0) === 0x5b) {
     const close = hop.indexOf(']');
     // After the literal: nothing, or a port.
     if (close === -1 || (close + 1 < hop.length && !isPortSuffix(hop, close + 1))) return null;
     const inner = hop.slice(1, close);
-    return isIP(inner) === 6 ? normalizeIp(inner) : null;
+    return isIP(inner) === 6 ? canonicalIpv6(inner) : null;
   }
   const colon = hop.indexOf(':');
   if (colon === -1 || !isPortSuffix(hop, colon)) return null;

@@ -95,7 +95,15 @@ describe('X-Forwarded-* trust', () => {
       TRUSTED,
       `2001:db8::1, ${TRUSTED}`,
     ],
-    ['a bracketed IPv6 hop', 'X-Forwarded-For: [2001:DB8::1]\r\n', TRUSTED, `2001:DB8::1, ${TRUSTED}`],
+    // Rebuilt in one spelling (RFC 5952), the one its limits and locks are kept under.
+    ['a bracketed IPv6 hop', 'X-Forwarded-For: [2001:DB8::1]\r\n', TRUSTED, `2001:db8::1, ${TRUSTED}`],
+    ['an IPv6 hop spelled long', 'X-Forwarded-For: 2001:0db8:0:0::1\r\n', TRUSTED, `2001:db8::1, ${TRUSTED}`],
+    [
+      'a mapped IPv4 hop in hex',
+      'X-Forwarded-For: ::ffff:c633:6407\r\n',
+      TRUSTED,
+      `198.51.100.7, ${TRUSTED}`,
+    ],
     [
       'a mapped IPv4 hop in brackets',
       'X-Forwarded-For: [::ffff:1.2.3.4]:80\r\n',
