@@ -53,6 +53,11 @@ describe('nameError: the whole rule register and `portcullis user create` share'
   it.each([
     ['empty', '', 'first_name: this field is required'],
     ['blank', ' \u3000 ', 'first_name: this field is required'],
+    ['only a zero-width space', '\u200b', 'first_name: this field is required'],
+    ['only joiners', '\u200d\u200c', 'first_name: this field is required'],
+    ['only the Hangul filler', '\u3164', 'first_name: this field is required'],
+    ['only the half-width Hangul filler', ' \uffa0 ', 'first_name: this field is required'],
+    ['only word joiner, BOM and soft hyphen', '\u2060\ufeff\u00ad', 'first_name: this field is required'],
     ['too long', 'é'.repeat(NAME_MAX_LENGTH + 1), 'first_name: must be at most 150 characters'],
     [
       'a control character',
@@ -66,5 +71,10 @@ describe('nameError: the whole rule register and `portcullis user create` share'
   it('takes a name of exactly 150 code points (astral characters count once)', () => {
     expect(nameError('last_name', '😀'.repeat(NAME_MAX_LENGTH))).toBeNull();
     expect(nameError('last_name', ' Ada ')).toBeNull();
+    // Counted as stored, trimmed.
+    expect(nameError('last_name', ` ${'a'.repeat(NAME_MAX_LENGTH)} `)).toBeNull();
+    // ZWNJ inside a Persian name, a digit, a combining mark: names.
+    for (const name of ['می\u200cخواهم', 'Louis 14', 'e\u0301', '李', '🔑', "O'"])
+      expect(nameError('last_name', name)).toBeNull();
   });
 });
