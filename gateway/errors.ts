@@ -1,6 +1,8 @@
 // The one error type of the gateway and the table that gives each code its HTTP status and public message.
 // A stage throws GatewayError(code); the renderer (gateway/http/reply.ts) turns it into the envelope.
 
+import type { LimitState } from './state/limiter.js';
+
 export const ERROR_TABLE = {
   bad_request: { status: 400, message: 'Bad request' },
   validation_failed: { status: 400, message: 'Validation failed' },
@@ -57,6 +59,11 @@ export interface GatewayErrorOptions {
   headers?: Readonly<Record<string, string>>;
   /** Close the connection after the reply (HTTP-level garbage, smuggling attempts). */
   close?: boolean;
+  /**
+   * A refusal by an endpoint's own limits (login, register, mail): the states it judged. Its headers are
+   * then made from these and every limit the request met before (the global one), not from these alone.
+   */
+  limits?: readonly LimitState[];
 }
 
 export class GatewayError extends Error {
@@ -64,6 +71,7 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>> | undefined;
   readonly close: boolean;
+  readonly limits: readonly LimitState[] | undefined;
 
   constructor(code: ErrorCode, options: GatewayErrorOptions = {}) {
     super(
@@ -75,6 +83,7 @@ export class GatewayError extends Error {
     this.status = ERROR_TABLE[code].status;
     this.headers = options.headers;
     this.close = options.close ?? false;
+    this.limits = options.limits;
   }
 }
 

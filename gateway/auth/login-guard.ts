@@ -38,7 +38,7 @@ export interface Attempt {
 }
 
 function tooMany(code: 'rate_limited' | 'account_locked', states: readonly LimitState[]): GatewayError {
-  return new GatewayError(code, { headers: rateLimitHeaders(states, true) });
+  return new GatewayError(code, { headers: rateLimitHeaders(states, true), limits: states });
 }
 
 export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend): LoginGuard {

@@ -136,6 +136,15 @@ export function createRateLimit(
  */
 export type RefusalCount = (ctx: RequestContext, err: GatewayError) => GatewayError | Promise<GatewayError>;
 
+function withEveryLimit(met: readonly LimitState[], err: GatewayError): GatewayError {
+  return new GatewayError(err.code, {
+    message: err.message,
+    headers: { ...err.headers, ...rateLimitHeaders([...met, ...err.limits!], true) },
+    close: err.close,
+    cause: err.cause,
+  });
+}
+
 /** Codes never counted here: answers about the gateway or the store, not about the request. */
 const UNCOUNTED = new Set(['rate_limited', 'state_unavailable', 'shutting_down', 'internal_error']);
 
@@ -170,6 +179,10 @@ export function createRefusalCount(
   }
 
   return function countRefusal(ctx, err) {
+    // An endpoint's own limit refused after the global one passed: Retry-After and RateLimit-* name the
+    // most constrained of all (a login refused for a minute while the hour's global limit is used up too
+    // must say the hour, or the client retries into another 429).
+    if (err.limits !== undefined && ctx.limits.length !== 0) return withEveryLimit(ctx.limits, err);
     // Counted already (the limits were judged), or nothing to key on yet, or not the request's fault.
     if (ctx.limits.length !== 0 || ctx.clientIp === '' || UNCOUNTED.has(err.code)) return err;
     // A verified token's subject is authentic (its signature was checked): that user's counter, as for

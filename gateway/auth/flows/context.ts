@@ -120,7 +120,7 @@ export function failClosed(config: GatewayConfig): { failClosed: boolean } {
 /** 429 with Retry-After and RateLimit-* for the most constrained of `states`, when any is used up. */
 export function checkLimits(states: readonly LimitState[]): void {
   if (states.some((s) => !s.allowed)) {
-    throw new GatewayError('rate_limited', { headers: rateLimitHeaders(states, true) });
+    throw new GatewayError('rate_limited', { headers: rateLimitHeaders(states, true), limits: states });
   }
 }
 

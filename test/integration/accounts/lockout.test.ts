@@ -141,6 +141,29 @@ describe('login rate limits', () => {
     expect(db(gw, 'SELECT count(*) AS n FROM login_records WHERE email = ?', u.email)[0]!.n).toBe(3);
   });
 
+  it("a login refused by its own limit names the global limit's later reset when that one is used up too", async () => {
+    gw = await startAccountsGateway({
+      openLimits: false,
+      base: { server: 'trusted_proxies: [127.0.0.1/32]' },
+      yaml: `
+rate_limits:
+  global: { anonymous: 3/h, authenticated: 100000/h }
+  login: { per_email: 1000/m, per_ip: 1/m }
+  register: { per_email: 1000/m, per_ip: 1000/m }
+brute_force: { failure_limit: 1000, account_failure_limit: 1000 }`,
+    });
+    const u = newUser();
+    expect((await register(gw, u)).status).toBe(201); // global: 1 of 3
+    expect((await loginFrom(gw, '127.0.0.1', u.email, u.password)).status).toBe(200); // 2 of 3
+    const refused = await loginFrom(gw, '127.0.0.1', u.email, u.password); // 3 of 3; the login's 2 of 1
+    expectFailure(refused, 429, 'rate_limited');
+    // It said 60 (the login minute): the client retried into the hour's refusal.
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(3000);
+    expect(refused.headers['ratelimit-limit']).toBe('3');
+    expect(refused.headers['ratelimit-remaining']).toBe('0');
+    expectFailure(await loginFrom(gw, '127.0.0.1', u.email, u.password), 429, 'rate_limited');
+  });
+
   it('SECURITY: strangers filling the per-email limit do not keep a known device out (it was 429)', async () => {
     gw = await start(
       'sessions: { max_active: 5 }\nbrute_force: { failure_limit: 1000, account_failure_limit: 1000 }',
