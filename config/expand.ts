@@ -20,6 +20,19 @@ export type ExpandResult = { ok: true; value: string } | { ok: false; message: s
 export const GENERATE_DEFAULT = '@generate';
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SHOWN_RE = /^([A-Za-z0-9_]*)([-:=?+#%/]+)?/;
+
+/**
+ * A bad reference as the message shows it: its name part and the operator after it (`${KEY-…}`,
+ * `${KEY:=…}`), never what follows, which is a default under `:-`, the shell's `-` or `:=`: maybe a secret.
+ */
+function shownReference(body: string): string {
+  const m = SHOWN_RE.exec(body);
+  const name = m?.[1] ?? '';
+  const cut = m?.[2] ?? [...body.slice(name.length)][0] ?? '';
+  const shown = `${name}${cut}`;
+  return `\${${shown}${shown.length < body.length ? '…' : ''}}`;
+}
 
 function resolveReference(body: string, ctx: ExpandContext): ExpandResult {
   const sep = body.indexOf(':-');
@@ -27,7 +40,7 @@ function resolveReference(body: string, ctx: ExpandContext): ExpandResult {
   if (!NAME_RE.test(name)) {
     return {
       ok: false,
-      message: `invalid variable reference \${${body}}: use \${NAME} or \${NAME:-default}`,
+      message: `invalid variable reference ${shownReference(body)}: use \${NAME} or \${NAME:-default}`,
     };
   }
   const value = ctx.env[name];
@@ -57,7 +70,12 @@ function resolveReference(body: string, ctx: ExpandContext): ExpandResult {
   }
 }
 
-/** Expands one string; `$` not followed by `{` or `$` stays literal. */
+const BARE_NAME_START_RE = /[A-Za-z_]/;
+
+/**
+ * Expands one string. `$NAME` without braces is refused: kept as text, `token: $ADMIN_TOKEN` would be the
+ * guessable string "$ADMIN_TOKEN". Any other `$` (`5$`, `$1`, a `$` at the end) stays literal.
+ */
 export function expandString(text: string, ctx: ExpandContext): ExpandResult {
   if (!text.includes('$')) return { ok: true, value: text };
   let out = '';
@@ -80,6 +98,12 @@ export function expandString(text: string, ctx: ExpandContext): ExpandResult {
       if (!resolved.ok) return resolved;
       out += resolved.value;
       i = close + 1;
+    } else if (next !== undefined && BARE_NAME_START_RE.test(next)) {
+      // The name is not echoed: `pa$sword` is more likely a literal secret than a reference.
+      return {
+        ok: false,
+        message: `has a $ before a name: write \${NAME} to use a variable, or $$ for a literal $`,
+      };
     } else {
       out += '$';
       i = dollar + 1;

@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, type ConfigProblem, formatPath, type PathSegment } from './config-error.js';
 import { expandTree, type PathProblem } from './expand.js';
 import { validateConfig } from './schema.js';
-import { GENERATED_SECRETS_FILE } from './secrets.js';
+import { GENERATED_SECRETS_FILE, type GeneratedSecretProvider } from './secrets.js';
 import type { GatewayConfig, LoadedConfig } from './types.js';
 import { decodeUtf8 } from './utf8.js';
 import { parseYaml } from './yaml-source.js';
@@ -13,7 +13,7 @@ import { parseYaml } from './yaml-source.js';
 export interface LoadOptions {
   readonly env: NodeJS.ProcessEnv;
   /** Supplies `${VAR:-@generate}` secrets; absent (check-config) means a placeholder is used. */
-  readonly generatedSecret?: ((varName: string) => string) & { readonly file?: string };
+  readonly generatedSecret?: GeneratedSecretProvider;
 }
 
 export interface LoadTextOptions extends LoadOptions {
@@ -84,6 +84,8 @@ export function loadConfigText(text: string, opts: LoadTextOptions): LoadedConfi
       return value;
     },
   });
+  // Taken whatever the outcome, so a fix made during a load that fails is not reported by the next one.
+  const fixed = opts.generatedSecret?.takeWarnings?.() ?? [];
 
   const validation = validateConfig(expanded.value);
   // A value whose variable is unset is reported once, as that, not again as "is required".
@@ -103,7 +105,7 @@ export function loadConfigText(text: string, opts: LoadTextOptions): LoadedConfi
     throw new ConfigError(problems);
   }
 
-  const warnings = [...generated].map((name) =>
+  const generatedWarnings = [...generated].map((name) =>
     opts.generatedSecret
       ? `${name} is not set: using a generated secret kept in ${secretsFile}; set ${name} in production`
       : `${name} is not set: the gateway will generate a secret and keep it in ${secretsFile}; set ${name} in production`,
@@ -111,7 +113,7 @@ export function loadConfigText(text: string, opts: LoadTextOptions): LoadedConfi
   return deepFreeze({
     config: resolvePaths(validation.config, opts.dir),
     source: { file: opts.file, dir: opts.dir },
-    warnings,
+    warnings: [...generatedWarnings, ...fixed],
   });
 }
 

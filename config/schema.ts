@@ -32,6 +32,9 @@ import {
 } from './values.js';
 
 const DAY_MS = 86_400_000;
+// Node's timers hold at most 2^31-1 ms (24.8 days); a longer one fires after 1 ms. The in-memory limiters
+// (rate-limiter-flexible) end a lock with setTimeout, so a longer brute-force lock would never hold.
+const TIMER_MAX_MS = 24 * DAY_MS;
 const DEVICE_BINDING_MODES = ['off', 'user-agent', 'dpop'] as const;
 
 /** A leaf validated by a pure check; `undefined` reaches it only when the key is required. */
@@ -195,7 +198,7 @@ const passwordsSchema = z.strictObject({
 const bruteForceSchema = z.strictObject({
   failure_limit: int(1, 1_000_000).default(D.brute_force.failure_limit),
   account_failure_limit: int(1, 1_000_000).default(D.brute_force.account_failure_limit),
-  cooloff: duration(1000).default(D.brute_force.cooloff),
+  cooloff: duration(1000, TIMER_MAX_MS).default(D.brute_force.cooloff),
   reset_on_success: bool().default(D.brute_force.reset_on_success),
 });
 

@@ -2,7 +2,7 @@
 // Each returns the normalised value or a message that never echoes the input (it may hold credentials).
 import { BlockList, isIP } from 'node:net';
 import type { Rate } from './types.js';
-import { parseDuration, parseRate, parseSize, UNIT_MESSAGES } from './units.js';
+import { formatDuration, parseDuration, parseRate, parseSize, UNIT_MESSAGES } from './units.js';
 
 export type Checked<T> =
   | { readonly ok: true; readonly value: T }
@@ -34,8 +34,8 @@ export function checkDuration(
     const ms = typeof input === 'string' ? parseDuration(input) : null;
     if (ms === null) return bad(UNIT_MESSAGES.duration);
     if (ms < min) return bad(min === 1 ? 'must be longer than 0' : `must be at least ${min}ms`);
-    // Longer values would overflow setTimeout (2^31 ms) and fire at once.
-    if (ms > max) return bad('must be at most 1d');
+    // The bound in the config's own units (30d, 1h): each key's bound is its own, not one for all.
+    if (ms > max) return bad(`must be at most ${formatDuration(max)}`);
     return ok(ms);
   };
 }

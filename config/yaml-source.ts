@@ -35,6 +35,16 @@ export function parseYaml(text: string): YamlResult {
       ? { path: 'config', message: 'only one YAML document is allowed', line: lineOf(e.pos[0]) }
       : { message: e.message.split('\n')[0] ?? e.message, line: lineOf(e.pos[0]) },
   );
+  // `%YAML 1.1` would switch the library to YAML 1.1 for this file (0100 octal, yes/on booleans): the same
+  // text would mean something else than the README says. Other versions are already a warning above.
+  if (doc.directives?.yaml.explicit && doc.directives.yaml.version !== '1.2') {
+    const directive = /^\uFEFF?%YAML[ \t]/m.exec(text.slice(0, doc.contents?.range?.[0] ?? text.length));
+    problems.push({
+      path: 'config',
+      message: `only YAML 1.2 is supported: remove the %YAML ${doc.directives.yaml.version} directive`,
+      line: lineOf(directive?.index),
+    });
+  }
   if (problems.length > 0) return { ok: false, problems };
 
   const lines = new Map<string, number>();

@@ -34,7 +34,7 @@ import { createLogger, type Logger } from './logger.js';
 const USAGE = `usage: portcullis [start] [--config FILE]
        portcullis check-config [--config FILE]
        portcullis keygen --algorithm EdDSA|ES256 --out FILE [--force]
-       portcullis user create|set-roles|disable|enable|unlock|revoke-sessions|show … [--config FILE]
+       portcullis user create|set-roles|disable|enable|unlock|revoke-sessions|delete|show … [--config FILE]
        portcullis audit verify|list [--user ID] [--type T] [--since TIME] [--limit N] [--config FILE]
        portcullis migrate-users --from sqlite:FILE --to postgres://USER@HOST:5432/DB [--force]
        portcullis explain METHOD URL [--token T] [--user-agent UA] [--dpop PROOF] [--host H] [--json] [--config FILE]
@@ -158,11 +158,42 @@ function parseStart(argv: readonly string[]): Invocation<null> {
   return { help: false, config: line.values.config, args: null };
 }
 
+/** What SIGHUP does once the process serves; until then a SIGHUP is remembered, not lost. */
+interface ReloadSignal {
+  /** From now on SIGHUP runs `reload`; a SIGHUP received before runs it once, now. */
+  serving(reload: () => void, log: Logger): void;
+}
+
+/**
+ * SIGHUP's default action ends the process, and a start (config, stores, keys, listeners) takes a second
+ * or more: a deploy tool that reloads right after starting would kill it. The handler goes in before
+ * anything else; a SIGHUP before serving runs one reload once serving begins, since the file may have
+ * changed after start read it. Signals before Node has loaded this program cannot be caught here.
+ */
+function holdReloadSignal(): ReloadSignal {
+  let pending = false;
+  let reload: (() => void) | null = null;
+  process.on('SIGHUP', () => {
+    if (reload === null) pending = true;
+    else reload();
+  });
+  return {
+    serving(next, log) {
+      reload = next;
+      if (!pending) return;
+      pending = false;
+      log.info({ signal: 'SIGHUP' }, 'SIGHUP received during start-up: reloading now');
+      next();
+    },
+  };
+}
+
 async function start(argv: readonly string[]): Promise<number> {
+  const hup = holdReloadSignal();
   const invocation = invocationOf(() => parseStart(argv), { name: 'start', usage: USAGE }, process);
   if (typeof invocation === 'number') return invocation;
   const source = configSource(configFile(invocation.config));
-  if (isClusterWorker()) return startWorker(source);
+  if (isClusterWorker()) return startWorker(source, hup);
   const read = loadOrExplain(source.file, source.read);
   if (read === null) return EXIT_FAILED;
   const { config, warnings } = read.loaded;
@@ -175,6 +206,7 @@ async function start(argv: readonly string[]): Promise<number> {
       workers: config.server.workers,
       log,
       shutdownTimeoutMs: config.server.shutdown_timeout,
+      reloadSignal: (reload) => hup.serving(reload, log),
       initial: { text: read.text, config },
       read: () => {
         const next = source.read();
@@ -185,7 +217,7 @@ async function start(argv: readonly string[]): Promise<number> {
   const gateway = await started(config, log, () =>
     startGateway({ config, reloadConfig: () => source.load().config, log }),
   );
-  return gateway === null ? EXIT_FAILED : serve(gateway, source.file, log);
+  return gateway === null ? EXIT_FAILED : serve(gateway, source.file, log, hup);
 }
 
 /** How long a crashing process waits for its last log line to be written before it exits anyway. */
@@ -229,7 +261,7 @@ async function started(
  * A cluster worker starts on the config texts the primary hands it, not on the file (which may have
  * changed since): the one the cluster started with for its stores and listeners, the one in force for the rest.
  */
-async function startWorker(source: ConfigSource): Promise<number> {
+async function startWorker(source: ConfigSource, hup: ReloadSignal): Promise<number> {
   const link = connectToPrimary();
   const { started: first, text, generation } = await link.config();
   const { config } = source.parse(first);
@@ -241,13 +273,13 @@ async function startWorker(source: ConfigSource): Promise<number> {
   );
   if (gateway === null) return EXIT_FAILED;
   link.serve(gateway, (next) => source.parse(next).config, log);
-  return serve(gateway, source.file, log);
+  return serve(gateway, source.file, log, hup);
 }
 
 /** Runs until SIGTERM or SIGINT; SIGHUP reloads (in a worker: every worker, through the primary). */
-function serve(gateway: GatewayHandle, file: string, log: Logger): Promise<number> {
+function serve(gateway: GatewayHandle, file: string, log: Logger, hup: ReloadSignal): Promise<number> {
   log.info({ config: file, url: gateway.url, admin: gateway.adminUrl }, 'portcullis started');
-  process.on('SIGHUP', () => void gateway.reload());
+  hup.serving(() => void gateway.reload(), log);
   return new Promise<number>((done) => {
     let stopping = false;
     // Kept for every signal, not once: a second SIGTERM (or SIGINT) would otherwise get the default

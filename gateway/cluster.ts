@@ -22,6 +22,8 @@ export interface PrimaryOptions {
   readonly workers: number;
   readonly log: Logger;
   readonly shutdownTimeoutMs: number;
+  /** Hands over what SIGHUP does from now on (the caller has held SIGHUP since the process started). */
+  readonly reloadSignal: (reload: () => void) => void;
   /** The config the primary loaded at start: every worker starts on this text, not on the file. */
   readonly initial: ConfigText;
   /** Reads the file once and checks it (SIGHUP, a worker's reload); throws when it is invalid. */
@@ -87,7 +89,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       }, delayMs);
     });
     // The primary reads the file once and reloads every worker; the outcome is logged there.
-    process.on('SIGHUP', () => void coordinator.reload());
+    options.reloadSignal(() => void coordinator.reload());
     const stop = (reason: string): void => {
       if (stopping) return;
       stopping = true;

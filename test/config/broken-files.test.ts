@@ -519,6 +519,62 @@ const cases: [string, readonly string[], NodeJS.ProcessEnv, readonly string[]][]
       'echo_upstream: must be host:port like 127.0.0.1:8081, or "" to turn it off (line 3)',
     ],
   ],
+  [
+    'a brute-force lock longer than a timer holds (24.8 days) would never hold: cooloff is at most 24d',
+    ['tokens:', `  secret: ${SECRET}`, 'brute_force:', '  cooloff: 30d'],
+    {},
+    ['brute_force.cooloff: must be at most 24d (line 4)'],
+  ],
+  [
+    "duration upper bounds name each key's own bound, in the config's units",
+    [
+      'tokens:',
+      `  secret: ${SECRET}`,
+      'auth:',
+      '  verification_ttl: 31d',
+      '  totp_challenge_ttl: 2h',
+      '  password_reset_ttl: 25h',
+      'server:',
+      '  body_timeout: 1441m',
+      'routes:',
+      '  - { name: a, path: /a, upstream: "http://u:1", timeout: 2d }',
+    ],
+    {},
+    [
+      'auth.verification_ttl: must be at most 30d (line 4)',
+      'auth.totp_challenge_ttl: must be at most 1h (line 5)',
+      'auth.password_reset_ttl: must be at most 1d (line 6)',
+      'server.body_timeout: must be at most 1d (line 8)',
+      'routes[0].timeout: must be at most 1d (line 10)',
+    ],
+  ],
+  [
+    '$NAME without braces: refused, never kept as the literal text "$ADMIN_TOKEN"',
+    ['admin:', '  token: $ADMIN_TOKEN', 'tokens:', '  secret: $SECRET_KEY', '  issuer: costs 5$, not $$x'],
+    { ADMIN_TOKEN: 'a-real-admin-token-0123456789abcdef', SECRET_KEY: SECRET },
+    [
+      'admin.token: has a $ before a name: write ${NAME} to use a variable, or $$ for a literal $ (line 2)',
+      'tokens.secret: has a $ before a name: write ${NAME} to use a variable, or $$ for a literal $ (line 4)',
+    ],
+  ],
+  [
+    'SECURITY: a malformed reference does not echo its default (it may be the secret itself)',
+    ['tokens:', '  secret: ${SECRET-KEY:-Sup3rSecretLiteralFallbackValue-0123456789}'],
+    {},
+    ['tokens.secret: invalid variable reference ${SECRET-…}: use ${NAME} or ${NAME:-default} (line 2)'],
+  ],
+  [
+    'a %YAML 1.1 directive (octal 0100, yes/on booleans): refused, the file is YAML 1.2',
+    ['# comment', '%YAML 1.1', '---', 'tokens:', `  secret: ${SECRET}`, 'admin: { port: 0100 }'],
+    {},
+    ['config: only YAML 1.2 is supported: remove the %YAML 1.1 directive (line 2)'],
+  ],
+  [
+    'an unknown %YAML version',
+    ['%YAML 1.3', '---', 'tokens:', `  secret: ${SECRET}`],
+    {},
+    ['yaml: Unsupported YAML version 1.3 (line 1)'],
+  ],
 ];
 
 describe('broken config files', () => {

@@ -110,6 +110,23 @@ describe('runCheckConfig', () => {
     expect(run(['--config', file], { SECRET_KEY: SECRET }).code).toBe(0);
   });
 
+  it('refuses a brute_force.cooloff beyond 24d (a timer that long fires at once) and accepts 24d', () => {
+    const config = (cooloff: string) =>
+      writeConfig(`tokens:\n  secret: ${SECRET}\nbrute_force:\n  cooloff: ${cooloff}\n`);
+    const tooLong = config('30d');
+    const r = run(['--config', tooLong]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`${tooLong}: 1 problem\nbrute_force.cooloff: must be at most 24d (line 4)\n`);
+    expect(run(['--config', config('577h')]).stderr).toContain('brute_force.cooloff: must be at most 24d');
+    expect(run(['--config', config('24d')]).code).toBe(0);
+    expect(run(['--config', config('576h')]).code).toBe(0);
+  });
+
+  it('accepts an explicit %YAML 1.2 directive', () => {
+    const file = writeConfig(`%YAML 1.2\n---\ntokens:\n  secret: ${SECRET}\n`);
+    expect(run(['--config', file]).code).toBe(0);
+  });
+
   it('exits 1 when the file cannot be read', () => {
     const missing = join(tmpdir(), 'portcullis-missing', 'nope.yaml');
     const r = run(['--config', missing]);

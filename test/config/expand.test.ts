@@ -8,6 +8,7 @@ const SECRET = 'k'.repeat(32);
 const noGenerate = (): string => {
   throw new Error('not expected');
 };
+const BARE = 'has a $ before a name: write ${NAME} to use a variable, or $$ for a literal $';
 
 describe('expandString', () => {
   const env = { HOST: 'db.internal', EMPTY: '', PORT: '5432' };
@@ -22,7 +23,8 @@ describe('expandString', () => {
     ['set but empty without default', '${EMPTY}', ''],
     ['$$ is a literal $', 'pa$$word', 'pa$word'],
     ['$$ before a brace is not a reference', '$${HOST}', '${HOST}'],
-    ['a lone $ stays', 'cost: 5$ and $x', 'cost: 5$ and $x'],
+    ['a $ not before a name or { stays', 'cost: 5$ and $1, $-x, $', 'cost: 5$ and $1, $-x, $'],
+    ['$$ before a name is a literal $', 'pa$$word$$_x', 'pa$word$_x'],
     ['default with a colon', '${NOPE:-redis://r:6379}', 'redis://r:6379'],
   ])('%s', (_name, input, expected) => {
     expect(expandString(input, { env, generate: noGenerate })).toEqual({ ok: true, value: expected });
@@ -31,8 +33,11 @@ describe('expandString', () => {
   it.each([
     ['unset', '${NOPE}', 'environment variable NOPE is not set'],
     ['bad name', '${9X}', 'invalid variable reference ${9X}: use ${NAME} or ${NAME:-default}'],
-    ['other operator', '${X:=y}', 'invalid variable reference ${X:=y}: use ${NAME} or ${NAME:-default}'],
+    ['other operator', '${X:=y}', 'invalid variable reference ${X:=…}: use ${NAME} or ${NAME:-default}'],
     ['unterminated', 'a ${X', 'has an unterminated ${ (write $$ for a literal $)'],
+    ['$NAME without braces', '$ADMIN_TOKEN', BARE],
+    ['$_name without braces, inside text', 'pass$_word', BARE],
+    ['$name after a literal $$', '$$$x', BARE],
     [
       'a reference inside a default',
       '${X:-${HOST}}',
@@ -45,6 +50,25 @@ describe('expandString', () => {
     ],
   ])('refuses %s', (_name, input, message) => {
     expect(expandString(input, { env, generate: noGenerate })).toEqual({ ok: false, message });
+  });
+});
+
+describe('a bad reference never echoes its default (it may be a secret)', () => {
+  const env = { SECRET_KEY: 'set' };
+  it.each([
+    ['a dash in the name, then :-', '${SECRET-KEY:-Sup3rSecret}', '${SECRET-…}'],
+    ["the shell's - form", '${SECRET_KEY-Sup3rSecret}', '${SECRET_KEY-…}'],
+    ["the shell's := form", '${SECRET_KEY:=Sup3rSecret}', '${SECRET_KEY:=…}'],
+    ['a space in the name', '${ SECRET_KEY:-Sup3rSecret}', '${ …}'],
+    ['a bad name with nothing after it', '${9X}', '${9X}'],
+    ['an empty name and a default', '${:-Sup3rSecret}', '${:-…}'],
+  ])('%s', (_name, input, shown) => {
+    const r = expandString(input, { env, generate: noGenerate });
+    expect(r).toEqual({
+      ok: false,
+      message: `invalid variable reference ${shown}: use \${NAME} or \${NAME:-default}`,
+    });
+    expect(JSON.stringify(r)).not.toContain('Sup3r');
   });
 });
 

@@ -1,5 +1,5 @@
 // The generated-secrets file: created once with mode 0600, reused on later starts, one entry per variable.
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,6 +37,40 @@ describe('createSecretFileProvider', () => {
     writeFileSync(join(dataDir, 'generated-secrets.json'), '[1, 2]');
     expect(() => createSecretFileProvider(dataDir)('SECRET_KEY')).toThrow(/is not a JSON object/);
     expect(readFileSync(join(dataDir, 'generated-secrets.json'), 'utf8')).toBe('[1, 2]');
+  });
+
+  it('SECURITY: tightens a kept file that group or others can read to 0600, and warns once', () => {
+    const dataDir = tempDir();
+    const file = join(dataDir, 'generated-secrets.json');
+    const first = createSecretFileProvider(dataDir)('SECRET_KEY');
+    chmodSync(file, 0o644);
+    const later = createSecretFileProvider(dataDir);
+    expect(later('SECRET_KEY')).toBe(first);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(later.takeWarnings?.()).toEqual([
+      `${file} could be read by group or others (mode 0644): its mode is now 0600`,
+    ]);
+    expect(later.takeWarnings?.()).toEqual([]);
+    later('SECRET_KEY');
+    expect(later.takeWarnings?.()).toEqual([]);
+  });
+
+  it('SECURITY: a loose kept file is named in the load warnings (logged at start)', () => {
+    const dir = tempDir();
+    const file = join(dir, 'gateway.yaml');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: config syntax
+    writeFileSync(file, 'tokens:\n  secret: ${SECRET_KEY:-@generate}\n');
+    const secrets = join(dir, 'data', 'generated-secrets.json');
+    loadConfigFile(file, { env: {}, generatedSecret: createSecretFileProvider(join(dir, 'data')) });
+    chmodSync(secrets, 0o640);
+    const loaded = loadConfigFile(file, {
+      env: {},
+      generatedSecret: createSecretFileProvider(join(dir, 'data')),
+    });
+    expect(loaded.warnings).toContain(
+      `${secrets} could be read by group or others (mode 0640): its mode is now 0600`,
+    );
+    expect(statSync(secrets).mode & 0o777).toBe(0o600);
   });
 
   it('gives the same secrets to two loads of a config (a restart keeps sessions valid)', () => {
