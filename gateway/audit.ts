@@ -42,6 +42,7 @@ export const AUDIT_EVENT_TYPES = Object.freeze([
   'admin_enable',
   'admin_create_user',
   'admin_reload',
+  'user_deleted',
 ] as const);
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

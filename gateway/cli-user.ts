@@ -1,12 +1,13 @@
 // `portcullis user …`: operator commands on accounts (create, set-roles, disable, enable, unlock,
-// revoke-sessions, show) run against the configured stores through the same operations as the admin API.
+// revoke-sessions, delete, show) run against the configured stores through the same operations as the
+// admin API.
 import { extraArgument, type Invocation, parseCommandLine, UsageError } from '../config/cli-args.js';
 import type { GatewayConfig } from '../config/types.js';
 import { createAuditLog } from './audit.js';
 import { createLoginGuard } from './auth/login-guard.js';
 import { createPasswordPolicy } from './auth/password-policy.js';
 import { createPasswordHasher } from './auth/passwords.js';
-import { type CliIo, failure } from './cli-io.js';
+import { type CliIo, EXIT_FAILED, failure } from './cli-io.js';
 import { GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
 import { createOperations } from './operations.js';
@@ -16,7 +17,7 @@ import type { User, UserStore } from './users/user-store.js';
 
 export const USER_USAGE = `usage: portcullis user create --email E --first-name F --last-name L [--roles a,b] --password-stdin
        portcullis user set-roles USER --roles a,b | --none
-       portcullis user disable|enable|unlock|revoke-sessions|show USER
+       portcullis user disable|enable|unlock|revoke-sessions|delete|show USER
 USER is a user id or an email. Options: --config FILE.
 `;
 
@@ -31,7 +32,16 @@ const SPEC = {
 } as const;
 
 type Option = keyof typeof SPEC;
-const ACTIONS = ['create', 'set-roles', 'disable', 'enable', 'unlock', 'revoke-sessions', 'show'] as const;
+const ACTIONS = [
+  'create',
+  'set-roles',
+  'disable',
+  'enable',
+  'unlock',
+  'revoke-sessions',
+  'delete',
+  'show',
+] as const;
 type Action = (typeof ACTIONS)[number];
 
 /** The options each action takes besides --config: any other is refused, never silently ignored. */
@@ -42,6 +52,7 @@ const OPTIONS: Record<Action, readonly Option[]> = {
   enable: [],
   unlock: [],
   'revoke-sessions': [],
+  delete: [],
   show: [],
 };
 
@@ -54,7 +65,10 @@ export type UserCommand =
       readonly roles: string[] | undefined;
     }
   | { readonly action: 'set-roles'; readonly ref: string; readonly roles: string[] }
-  | { readonly action: 'disable' | 'enable' | 'unlock' | 'revoke-sessions' | 'show'; readonly ref: string };
+  | {
+      readonly action: 'disable' | 'enable' | 'unlock' | 'revoke-sessions' | 'delete' | 'show';
+      readonly ref: string;
+    };
 
 const isAction = (value: string): value is Action => (ACTIONS as readonly string[]).includes(value);
 
@@ -124,12 +138,52 @@ export function parseUserCommand(argv: readonly string[]): Invocation<UserComman
   return { help: false, config, args: { action, ref, roles } };
 }
 
-async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+/**
+ * The password piped in, decoded strictly: invalid UTF-8 (`pl\xf6ver` from a Latin-1 terminal) is
+ * refused, never stored with U+FFFD in place of the byte, a password its owner could never type. A
+ * leading byte order mark (some Windows pipes add one) is dropped by the decoder, as it is no character
+ * of the password.
+ */
+async function readPassword(stdin: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new GatewayError('validation_failed', { message: 'password: stdin is not valid UTF-8' });
+  }
+  return text.replace(/\r?\n$/, '');
+}
+
+/**
+ * The log of a `user` command: errors only, each without a stack. The command ends with its own one
+ * line saying what failed (`portcullis user disable: state_unavailable: …`); a warning such as "state
+ * store unreachable" before it, stack included, is what the README promises an operator never sees.
+ */
+function commandLog(log: Logger): Logger {
+  const plain = (obj: object): object => {
+    if (!('err' in obj)) return obj;
+    const { err, ...rest } = obj as { err: unknown };
+    // A string is left alone by pino's error serializer, which would add the stack (and the cause's).
+    const text =
+      err instanceof Error
+        ? `${err.name}: ${err.message}${'code' in err && err.code !== undefined ? ` (${String(err.code)})` : ''}`
+        : String(err);
+    return { ...rest, err: text };
+  };
+  const quiet = (): void => undefined;
+  return {
+    fatal: (obj, msg) => (msg === undefined ? log.fatal(plain(obj)) : log.fatal(plain(obj), msg)),
+    error: (obj, msg) => (msg === undefined ? log.error(plain(obj)) : log.error(plain(obj), msg)),
+    warn: quiet,
+    info: quiet,
+    debug: quiet,
+    trace: quiet,
+    child: (bindings) => commandLog(log.child(bindings)),
+    isLevelEnabled: (level) => (level === 'error' || level === 'fatal') && log.isLevelEnabled(level),
+    flush: (cb) => log.flush(cb),
+  };
 }
 
 async function findUser(users: UserStore, ref: string): Promise<User> {
@@ -152,13 +206,17 @@ function describe(user: User): string {
   })}\n`;
 }
 
+/** The actions whose effect on a running gateway's sessions a memory state store keeps out of reach. */
+const SESSION_ACTIONS: readonly Action[] = ['set-roles', 'disable', 'enable', 'revoke-sessions', 'delete'];
+
 export async function runUserCommand(
   command: UserCommand,
   config: GatewayConfig,
-  log: Logger,
+  gatewayLog: Logger,
   io: CliIo,
 ): Promise<number> {
   const label = `user ${command.action}`;
+  const log = commandLog(gatewayLog);
   let stores: Awaited<ReturnType<typeof open>>;
   try {
     stores = await open(config, log);
@@ -166,18 +224,13 @@ export async function runUserCommand(
     return failure(io, label, err);
   }
   const { users, state, audit, ops } = stores;
-  if (state.kind === 'memory' && command.action !== 'create' && command.action !== 'show') {
-    io.stderr.write(
-      'note: storage.state is memory: a running gateway keeps its sessions; use the admin API for an immediate effect\n',
-    );
-  }
   try {
     switch (command.action) {
       case 'create': {
         const user = await ops.createUser(
           {
             email: command.email,
-            password: await readStdin(io.stdin),
+            password: await readPassword(io.stdin),
             first_name: command.first_name,
             last_name: command.last_name,
             ...(command.roles === undefined ? {} : { roles: command.roles }),
@@ -187,30 +240,51 @@ export async function runUserCommand(
         io.stdout.write(describe(user));
         break;
       }
-      case 'set-roles':
-        io.stdout.write(
-          describe(await ops.setRoles((await findUser(users, command.ref)).id, command.roles, 'cli')),
-        );
+      case 'set-roles': {
+        const user = await findUser(users, command.ref);
+        io.stdout.write(describe(await ops.setRoles(user.id, command.roles, 'cli')));
         break;
+      }
       case 'disable':
-      case 'enable':
-        io.stdout.write(
-          describe(
-            await ops.setActive((await findUser(users, command.ref)).id, command.action === 'enable', 'cli'),
-          ),
-        );
+      case 'enable': {
+        const user = await findUser(users, command.ref);
+        io.stdout.write(describe(await ops.setActive(user.id, command.action === 'enable', 'cli')));
         break;
-      case 'unlock':
-        io.stdout.write(describe(await ops.unlock((await findUser(users, command.ref)).id, 'cli')));
+      }
+      case 'unlock': {
+        const user = await findUser(users, command.ref);
+        // The counters live in the running gateway's memory: unlocking this process's own empty ones
+        // and answering 0 would tell the operator a lock was cleared that still holds.
+        if (state.kind === 'memory') {
+          io.stderr.write(
+            `portcullis ${label}: storage.state is memory: the locks live in the running gateway's memory, out of this command's reach; nothing was unlocked: use the admin API, POST /api/users/${user.id}/unlock\n`,
+          );
+          return EXIT_FAILED;
+        }
+        io.stdout.write(describe(await ops.unlock(user.id, 'cli')));
         break;
+      }
       case 'revoke-sessions': {
         const ended = await ops.revokeSessions((await findUser(users, command.ref)).id, 'cli');
         io.stdout.write(`${JSON.stringify({ revoked: ended.length })}\n`);
         break;
       }
+      case 'delete': {
+        const { user, earlier } = await ops.deleteUser((await findUser(users, command.ref)).id, 'cli');
+        if (earlier)
+          io.stderr.write('note: the account was already deleted: only its sessions were ended again\n');
+        io.stdout.write(describe(user));
+        break;
+      }
       case 'show':
         io.stdout.write(describe(await findUser(users, command.ref)));
         break;
+    }
+    // After the change, not before: a command that failed says so in its one line and nothing else.
+    if (state.kind === 'memory' && SESSION_ACTIONS.includes(command.action)) {
+      io.stderr.write(
+        'note: storage.state is memory: a running gateway keeps its sessions; use the admin API for an immediate effect\n',
+      );
     }
     return 0;
   } catch (err) {

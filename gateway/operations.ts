@@ -35,6 +35,26 @@ export function checkRoles(roles: unknown): string[] {
   return [...new Set(roles as string[])];
 }
 
+const REFUSED_WHEN_DELETED = {
+  enable: 'enabled',
+  roles: 'given roles',
+  unlock: 'unlocked',
+} as const;
+
+/**
+ * A deleted account stays deleted and inert: what could give it something back (enable, roles, unlock)
+ * is refused, and nothing changes. What only takes access away (disable, revoking sessions, deleting
+ * again) is still allowed. Login refuses a deleted account whatever its flags; this keeps the record
+ * from saying otherwise.
+ */
+function refuseIfDeleted(user: User, action: keyof typeof REFUSED_WHEN_DELETED): void {
+  if (user.is_deleted) {
+    throw new GatewayError('validation_failed', {
+      message: `user: the account is deleted; it cannot be ${REFUSED_WHEN_DELETED[action]}`,
+    });
+  }
+}
+
 export function createOperations(deps: OperationsDeps) {
   const { users, state, audit } = deps;
 
@@ -82,6 +102,7 @@ export function createOperations(deps: OperationsDeps) {
     async setRoles(userId: string, roles: unknown, actor: string): Promise<User> {
       const checked = checkRoles(roles);
       const before = await existing(userId);
+      refuseIfDeleted(before, 'roles');
       const user = (await users.setRoles(userId, checked))!;
       // Sessions carry the roles the pipeline uses: the change applies on the very next request. If they
       // cannot be changed, neither is the user: an error means nothing changed, and the operator retries.
@@ -95,6 +116,7 @@ export function createOperations(deps: OperationsDeps) {
 
     async setActive(userId: string, active: boolean, actor: string): Promise<User> {
       const before = await existing(userId);
+      if (active) refuseIfDeleted(before, 'enable');
       const user = (await users.setActive(userId, active))!;
       // A disabled user whose sessions live on would keep every token: undo, so a 503 changes nothing.
       if (!active) {
@@ -109,6 +131,7 @@ export function createOperations(deps: OperationsDeps) {
 
     async unlock(userId: string, actor: string): Promise<User> {
       const user = await existing(userId);
+      refuseIfDeleted(user, 'unlock');
       await deps.guard().unlock(user.email_canonical);
       audit.record({ type: 'unlock', user_id: userId, actor });
       return user;
@@ -123,6 +146,35 @@ export function createOperations(deps: OperationsDeps) {
       const ended = await state.endUserSessions(userId, 'token_revoked');
       audit.record({ type: 'session_revoked', user_id: userId, actor, details: { sessions: ended } });
       return ended;
+    },
+
+    /**
+     * Soft delete (DELETE /api/users/:id, `portcullis user delete`): the row stays (is_deleted, its email
+     * still taken), every session ends (`token_revoked`), the cached profile is dropped, and one
+     * `user_deleted` event names the actor. Deleting a deleted account ends its sessions again and
+     * changes nothing else (`earlier: true`, no second event): a retry after a 503 finishes the job.
+     * A soft delete has no undo in the store, so the sessions end first: with the state store down the
+     * call fails before anything changed.
+     */
+    async deleteUser(
+      userId: string,
+      actor: string,
+    ): Promise<{ readonly user: User; readonly earlier: boolean }> {
+      const before = await existing(userId);
+      let user = before;
+      if (!before.is_deleted) {
+        const ended = await state.endUserSessions(userId, 'token_revoked');
+        const deleted = await users.softDelete(userId);
+        if (deleted === null) throw new GatewayError('user_not_found');
+        user = deleted;
+        // Recorded once the row says deleted: from here the deletion stands, whatever follows fails.
+        audit.record({ type: 'user_deleted', user_id: userId, actor, details: { sessions: ended } });
+      }
+      // Again, after the row changed: a login that read the account before and wrote its session after
+      // the first call would otherwise keep it (its own second look, session-recheck.ts, may be too early).
+      await state.endUserSessions(userId, 'token_revoked');
+      await state.dropProfile(userId).catch(() => undefined); // the cache entry expires by itself
+      return { user, earlier: before.is_deleted };
     },
   };
 }

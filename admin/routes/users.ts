@@ -1,5 +1,5 @@
 // Admin API on accounts: search, detail (roles, lock state per source, sessions, logins), roles,
-// unlock, disable and enable. Every change goes through the shared operations, which audit it.
+// unlock, disable, enable and delete. Every change goes through the shared operations, which audit it.
 import { GatewayError, isErrorCode } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
 import type { User } from '../../gateway/users/user-store.js';
@@ -88,6 +88,13 @@ export function userRoutes(deps: AdminApiDeps): ApiRoute[] {
       pattern: '/api/users/:id',
       methods: {
         GET: async (call) => answer(call, 'User', await findUser(deps, call.params.id)),
+        // Soft delete: the row, its logins and audit events stay; a repeat answers 200 and changes nothing.
+        DELETE: async (call) => {
+          const user = await findUser(deps, call.params.id);
+          await noBody(call.req);
+          const { user: deleted, earlier } = await operations.deleteUser(user.id, ADMIN_ACTOR);
+          await answer(call, earlier ? 'User already deleted' : 'User deleted', deleted);
+        },
       },
     },
     {

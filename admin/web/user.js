@@ -1,4 +1,4 @@
-// One user's page: account (roles, disable/enable), lock state with unlock, live sessions with
+// One user's page: account (roles, disable/enable, delete), lock state with unlock, live sessions with
 // revoke, recent logins. Every action calls the admin API and re-renders from what it answers.
 import { api, query } from './api.js';
 import { actionButton, badge, h, mount, section, table, time } from './dom.js';
@@ -52,6 +52,33 @@ export async function userView(view, id) {
           },
         )
       : actionButton('Enable account', () => act('Account enabled.', () => api('POST', `${base}/enable`)));
+    const remove = actionButton(
+      'Delete account',
+      () => act('Account deleted; its sessions are revoked.', () => api('DELETE', base)),
+      {
+        kind: 'danger',
+        confirmText: `Delete ${u.email}? Every session ends now and the account can never log in again. Its login records and audit events stay, and the email stays taken.`,
+      },
+    );
+    // A deleted account takes no change that could give it something back (the API refuses them).
+    const account = u.is_deleted
+      ? [
+          h('p', {}, `Roles: ${u.roles.length === 0 ? '(none)' : u.roles.join(', ')}`),
+          h(
+            'p',
+            { class: 'muted' },
+            'This account is deleted: it cannot log in again. Its records stay; the email stays taken.',
+          ),
+        ]
+      : [
+          h(
+            'form',
+            { class: 'inline', onsubmit: saveRoles },
+            h('label', {}, 'Roles ', roles),
+            h('button', { type: 'submit' }, 'Save roles'),
+          ),
+          h('p', {}, toggle, ' ', remove),
+        ];
     const anyLock =
       d.lock.account.locked ||
       d.lock.sources.some((s) => s.locked || s.failures > 0) ||
@@ -81,16 +108,7 @@ export async function userView(view, id) {
       h(
         'div',
         { class: 'grid' },
-        section(
-          'Account',
-          h(
-            'form',
-            { class: 'inline', onsubmit: saveRoles },
-            h('label', {}, 'Roles ', roles),
-            h('button', { type: 'submit' }, 'Save roles'),
-          ),
-          h('p', {}, toggle),
-        ),
+        section('Account', account),
         section(
           'Lock state',
           h(
@@ -108,7 +126,7 @@ export async function userView(view, id) {
             { class: 'muted' },
             'Per source: failed logins of this email from that IP in the current cool-off.',
           ),
-          anyLock
+          anyLock && !u.is_deleted
             ? actionButton('Unlock', () =>
                 act('Every lock and counter of this email is cleared.', () => api('POST', `${base}/unlock`)),
               )

@@ -89,7 +89,7 @@ describe('unknown users, paths and methods', () => {
   );
 
   it.each([
-    ['PATCH', '/api/users/:id', 'GET, HEAD'],
+    ['PATCH', '/api/users/:id', 'GET, HEAD, DELETE'],
     ['POST', '/api/users', 'GET, HEAD'],
     ['GET', '/api/reload', 'POST'],
     ['PUT', '/api/users/:id/sessions', 'GET, HEAD, DELETE'],
