@@ -3,20 +3,18 @@
 // and its thumbprint is what the gateway bound the session to. Also examples/dpop-node.mjs in Node.
 import { spawn } from 'node:child_process';
 import type { webcrypto } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newUser, OPEN_LIMITS, PASSWORD } from '../integration/accounts/support.js';
+import { type Browser, type BrowserContext, launchChromium } from '../support/browser.js';
 import { jwtClaims } from '../support/dpop.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const CHROMIUM = '/usr/bin/chromium';
 const HELPER = readFileSync(join(ROOT, 'clients', 'dpop.js'), 'utf8');
 const PAGE =
   '<!doctype html><meta charset="utf-8"><title>dpop</title><script type="module">import("/dpop.js").then((m) => { window.dpop = m; document.title = "ready"; });</script>';
@@ -66,27 +64,14 @@ afterAll(async () => {
 });
 
 describe('clients/dpop.js in headless Chromium', () => {
-  let userDataDir: string;
+  let browser: Browser;
   let context: BrowserContext;
   beforeAll(async () => {
-    userDataDir = mkdtempSync(join(tmpdir(), 'pc-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
+    ({ context } = browser);
   });
   afterAll(async () => {
-    await context?.close();
-    if (userDataDir !== undefined) rmSync(userDataDir, { recursive: true, force: true });
+    await browser?.close();
   });
 
   it('logs in, calls a proxied route, refreshes and calls again, with a non-extractable key kept in IndexedDB', async () => {

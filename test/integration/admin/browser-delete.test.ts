@@ -1,47 +1,25 @@
 // The admin page's "Delete account" in headless Chromium (Debian's, via playwright-core): dismissing the
 // confirmation deletes nothing; accepting it deletes the account, the page shows the "deleted" badge and
 // offers no change any more, and the user's token is dead on the main listener.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Browser, launchChromium, type Page } from '../../support/browser.js';
 import { TEST_ADMIN_TOKEN } from '../../support/gateway.js';
 import { call, expectFailure, login, PASSWORD, registerAndLogin } from '../accounts/support.js';
 import { type AdminFixture, adminOk, startAdminFixture } from './support.js';
 
 let fx: AdminFixture;
-let context: BrowserContext;
+let browser: Browser;
 let page: Page;
-let profile: string;
-const problems: string[] = [];
+let problems: string[];
 
 beforeAll(async () => {
   fx = await startAdminFixture();
-  profile = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-    viewport: { width: 1280, height: 900 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`${m.text()} ${m.location().url}`);
-  });
-  page.on('pageerror', (err) => problems.push(err.message));
+  browser = await launchChromium();
+  ({ page, problems } = browser);
 }, 60_000);
 
 afterAll(async () => {
-  await context?.close();
-  if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+  await browser?.close();
   await fx?.close();
 });
 

@@ -1,13 +1,12 @@
 // The admin page in headless Chromium (Debian's, via playwright-core): sign in with the token, find a
 // user, revoke their session from the page, then prove on the main listener that the token is dead;
 // the audit view's type filter.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_EVENT_TYPES } from '../../../gateway/audit.js';
+import { type Browser, launchChromium, type Page } from '../../support/browser.js';
 import { TEST_ADMIN_TOKEN } from '../../support/gateway.js';
 import { call, expectFailure, login, PASSWORD, registerAndLogin, UA } from '../accounts/support.js';
 import { type AdminFixture, startAdminFixture } from './support.js';
@@ -17,42 +16,23 @@ const HOSTILE_FIRST = '<img src=x onerror="document.title=\'owned\'">';
 const HOSTILE_LAST = '<script>document.title="owned"</script>';
 
 let fx: AdminFixture;
-let context: BrowserContext;
+let browser: Browser;
 let page: Page;
-let profile: string;
+let problems: string[];
 const requested: string[] = [];
-const problems: string[] = [];
 
 beforeAll(async () => {
   fx = await startAdminFixture({ yaml: 'sessions: { max_active: 3 }' });
-  profile = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-    viewport: { width: 1280, height: 900 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
+  browser = await launchChromium();
+  ({ page, problems } = browser);
   page.on('request', (r) => requested.push(r.url()));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`${m.text()} ${m.location().url}`);
-  });
   page.on('response', (r) => {
     if (r.status() >= 400 && !r.url().includes('/api/')) problems.push(`${r.status()} ${r.url()}`);
   });
-  page.on('pageerror', (err) => problems.push(err.message));
 }, 60_000);
 
 afterAll(async () => {
-  await context?.close();
-  if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+  await browser?.close();
   await fx?.close();
 });
 

@@ -17,7 +17,7 @@ import {
   registerAndLogin,
   UA,
 } from '../accounts/support.js';
-import { type AdminFixture, admin, adminOk, startAdminFixture } from './support.js';
+import { type AdminFixture, admin, adminOk, startAdminFixture, startSlowLoginFixture } from './support.js';
 
 /** Open limits, and room for two sessions per user. */
 let fx: AdminFixture;
@@ -181,11 +181,7 @@ describe('refusals', () => {
 describe('a delete during logins in flight', () => {
   let slow: AdminFixture;
   beforeAll(async () => {
-    slow = await startAdminFixture({
-      fastHash: false,
-      passwords: 'argon2: { memory_kib: 32768, iterations: 3, parallelism: 1 }',
-      yaml: 'sessions: { max_active: 50 }',
-    });
+    slow = await startSlowLoginFixture();
   });
   afterAll(() => slow?.close());
 

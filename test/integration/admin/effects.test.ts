@@ -13,7 +13,7 @@ import {
   registerAndLogin,
   UA,
 } from '../accounts/support.js';
-import { type AdminFixture, admin, adminOk, startAdminFixture } from './support.js';
+import { type AdminFixture, admin, adminOk, startAdminFixture, startSlowLoginFixture } from './support.js';
 
 /** Open limits, except a brute-force lock after 3 failures per (email, IP). */
 const LIMITS = `rate_limits:
@@ -156,11 +156,7 @@ describe('an admin action during logins in flight', () => {
   const IN_FLIGHT = 6;
   let slow: AdminFixture;
   beforeAll(async () => {
-    slow = await startAdminFixture({
-      fastHash: false,
-      passwords: 'argon2: { memory_kib: 32768, iterations: 3, parallelism: 1 }',
-      yaml: 'sessions: { max_active: 50 }',
-    });
+    slow = await startSlowLoginFixture();
   });
   afterAll(() => slow?.close());
 

@@ -72,3 +72,16 @@ export async function adminOk(
   }
   return res.body.data ?? {};
 }
+
+/**
+ * A fixture whose logins hash slowly (32 MiB, 3 passes, ≈ 50–150 ms here, two at a time), so an operator
+ * action lands while several logins of one account hash: each read the account before the action and
+ * writes its session after it.
+ */
+export function startSlowLoginFixture(): Promise<AdminFixture> {
+  return startAdminFixture({
+    fastHash: false,
+    passwords: 'argon2: { memory_kib: 32768, iterations: 3, parallelism: 1 }',
+    yaml: 'sessions: { max_active: 50 }',
+  });
+}
