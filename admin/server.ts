@@ -3,6 +3,7 @@
 // garbage as the main listener. It never shares a port with it; the API plugs in behind the gate (admin/api.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { GatewayError, toGatewayError } from '../gateway/errors.js';
@@ -23,6 +24,8 @@ export interface AdminOptions {
   readonly port: number;
   /** admin.token of the config in force (null: the API is off); read on every /api/* call. */
   readonly token: () => string | null;
+  /** admin.allowed_hosts of the config in force: the names answered besides IP literals and localhost. */
+  readonly allowedHosts: () => readonly string[];
   /** The limiter of admin.token_failures in force: refusals at the token gate per client address and window. */
   readonly tokenGate: () => Limiter;
   /** The names of the dependencies that did not answer (empty: ready), and whether the gateway drains. */
@@ -116,7 +119,24 @@ function createGateGuard(current: () => Limiter, log: Logger): GateGuard {
   };
 }
 
+/** Host names every admin listener answers for: no DNS rebinding can make a page's origin one of these. */
+const ALWAYS = new Set(['localhost']);
+
 export function createAdminServer(options: AdminOptions): Server {
+  /**
+   * DNS rebinding: a page at attacker.example whose name is then pointed at this address reads the
+   * answers in the victim's browser, as its own origin. Its Host is its own name, so only names the
+   * operator listed are answered (IP literals cannot be rebound: a page is never served from one by
+   * surprise).
+   */
+  const checkAuthority = (host: string): void => {
+    if (host.charCodeAt(0) === 0x5b || isIP(host) !== 0 || ALWAYS.has(host)) return;
+    if (options.allowedHosts().includes(host)) return;
+    throw new GatewayError('misdirected_request', {
+      message: `This listener does not answer for the host ${JSON.stringify(host.slice(0, 253))}: add it to admin.allowed_hosts`,
+      close: true,
+    });
+  };
   const checkToken = createTokenCheck(options.token);
   const { log } = options;
   const guard = createGateGuard(options.tokenGate, log);
@@ -146,7 +166,7 @@ export function createAdminServer(options: AdminOptions): Server {
       else log.info(line, 'admin request');
     });
     try {
-      checkRequestHead(req);
+      checkAuthority(checkRequestHead(req));
       const authorization = authorizationHeader(req);
       const ip = req.socket.remoteAddress ?? '';
       try {
@@ -167,7 +187,7 @@ export function createAdminServer(options: AdminOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/api' || path.startsWith('/api/')) return api(req, res, path);
-    checkRequestHead(req);
+    checkAuthority(checkRequestHead(req));
     if (path === '/healthz') {
       readOnly(req);
       return sendSuccess(res, 200, 'ok');

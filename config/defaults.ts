@@ -36,6 +36,9 @@ export const DEFAULTS: Defaults = {
     // Refusals at the token gate (no token, a wrong one) one address may get before its /api/* calls are
     // 429 for the rest of the window: guessing a token is bounded like guessing a password.
     token_failures: rate(10, MINUTE, '10/m'),
+    // Host names the admin listener answers for, besides IP literals and `localhost` (DNS rebinding: a
+    // page whose name was pointed at this address must not read /metrics or the page).
+    allowed_hosts: [],
   },
   storage: {
     users: 'sqlite:./data/portcullis.db', // resolved against the config file's folder

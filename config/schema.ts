@@ -9,6 +9,7 @@ import { checkConfigRules, type PartialConfig } from './rules.js';
 import type { GatewayConfig, Rate, RouteConfig } from './types.js';
 import {
   type Checked,
+  checkAdminHost,
   checkAdminToken,
   checkDuration,
   checkEchoUpstream,
@@ -136,6 +137,7 @@ const adminSchema = z.strictObject({
   port: port().default(D.admin.port),
   token: leaf(fromString(checkAdminToken)).default(D.admin.token),
   token_failures: rate().default(D.admin.token_failures),
+  allowed_hosts: z.array(leaf(fromString(checkAdminHost))).default(() => [...D.admin.allowed_hosts]),
 });
 
 const storageSchema = z.strictObject({

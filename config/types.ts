@@ -55,6 +55,7 @@ export interface GatewayConfig {
     readonly port: number;
     readonly token: string | null; // null = admin API off
     readonly token_failures: Rate; // refusals at the /api/* token gate per client address, then 429
+    readonly allowed_hosts: readonly string[]; // Host names answered besides IP literals and localhost
   };
   readonly storage: {
     readonly users: string; // `sqlite:/abs/path.db` (resolved) or postgres://…

@@ -121,6 +121,13 @@ export function checkHost(text: string): Checked<string | null> {
   return bad('must be a host name like api.example.com (no scheme, path, port range or wildcard)');
 }
 
+/** A name the admin listener answers for (admin.allowed_hosts): a host name or IP literal, no port. */
+export function checkAdminHost(text: string): Checked<string> {
+  const checked = checkHost(text);
+  if (!checked.ok) return checked;
+  return checked.value === null ? bad('must be a host name like admin.internal') : ok(checked.value);
+}
+
 /** An upstream base URL reduced to its origin: the client's path is forwarded as is. */
 export function checkUpstream(text: string): Checked<string> {
   let url: URL;

@@ -36,6 +36,7 @@ export const ERROR_TABLE = {
   payload_too_large: { status: 413, message: 'Request body is too large' },
   unsupported_media_type: { status: 415, message: 'Content-Type must be application/json' },
   expectation_failed: { status: 417, message: 'Only the expectation 100-continue is supported' },
+  misdirected_request: { status: 421, message: 'This listener does not answer for that host' },
   account_locked: { status: 429, message: 'Too many failed login attempts; try again later' },
   rate_limited: { status: 429, message: 'Too many requests' },
   headers_too_large: { status: 431, message: 'Request headers are too large' },

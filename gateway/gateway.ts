@@ -182,6 +182,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     port: config.admin.port,
     // Read per request: a reload that changes admin.token rotates it (its old value stops working).
     token: () => state.config.admin.token,
+    allowedHosts: () => state.config.admin.allowed_hosts,
     tokenGate: () => state.adminGate,
     readiness: async () => {
       const failing: string[] = shuttingDown ? ['shutting down'] : [];

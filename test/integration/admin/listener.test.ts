@@ -1,6 +1,7 @@
 // The admin listener at the HTTP level, over raw sockets: what Node's parser refuses, a missing or
 // repeated Host and a slow head are answered in the envelope and the connection closed, as on the main port.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_ADMIN_TOKEN } from '../../support/gateway.js';
 import { timed } from '../../support/timed.js';
 import { expectEnvelope, rawExchange, waitFor } from '../helpers.js';
 import { type AdminFixture, admin, startAdminFixture } from './support.js';
@@ -61,6 +62,57 @@ describe('HTTP-level garbage is answered in the envelope, then the connection is
     const line = () => fx.gw.logs.find((l) => l.msg === 'admin request' && l.path === '/api/users/hostless');
     await waitFor(() => line() !== undefined, 2_000, 'the log line');
     expect(line()).toMatchObject({ method: 'DELETE', status: 400, code: 'bad_request' });
+  });
+});
+
+describe('SECURITY: DNS rebinding — only IP literals, localhost and admin.allowed_hosts are answered', () => {
+  const ask = async (host: string, path: string, token?: string) => {
+    const auth = token === undefined ? '' : `Authorization: Bearer ${token}\r\n`;
+    const ex = rawExchange(
+      fx.gw.adminPort,
+      `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${auth}Connection: close\r\n\r\n`,
+    );
+    return ex.response;
+  };
+
+  it.each(['/metrics', '/', '/healthz', '/api/stats'])(
+    'a page whose name points here gets 421 for %s (it read /metrics and the page)',
+    async (path) => {
+      const res = await ask(`attacker.example:${fx.gw.adminPort}`, path, TEST_ADMIN_TOKEN);
+      const body = expectEnvelope(res, 421, 'misdirected_request');
+      expect(body.message).toContain('"attacker.example"');
+      expect(body.message).toContain('admin.allowed_hosts');
+    },
+  );
+
+  it.each([`127.0.0.1:PORT`, '127.0.0.1', '[::1]:PORT', 'localhost:PORT', 'LOCALHOST', '10.1.2.3'])(
+    'Host %s is answered',
+    async (host) => {
+      const res = await ask(host.replace('PORT', String(fx.gw.adminPort)), '/metrics');
+      expect(res.status).toBe(200);
+    },
+  );
+
+  it('a name listed in admin.allowed_hosts is answered, and a reload applies the list', async () => {
+    const base = { admin: 'allowed_hosts: [Admin.Internal]' };
+    const named = await startAdminFixture({ base });
+    const status = async (host: string) => {
+      const ex = rawExchange(
+        named.gw.adminPort,
+        `GET /healthz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      );
+      return (await ex.response).status;
+    };
+    try {
+      expect(await status(`admin.internal:${named.gw.adminPort}`)).toBe(200);
+      expect(await status('other.internal')).toBe(421);
+      base.admin = 'allowed_hosts: [other.internal]';
+      expect((await named.gw.reload()).ok).toBe(true);
+      expect(await status('other.internal')).toBe(200);
+      expect(await status('admin.internal')).toBe(421);
+    } finally {
+      await named.close();
+    }
   });
 });
 
