@@ -20,6 +20,12 @@ export function classifyUpstreamError(err: Error): UpstreamFailure {
   return 'failed';
 }
 
+/**
+ * The largest answer head an upstream may send (undici's default is Node's 16 KiB, which some apps'
+ * cookies and CSP headers pass); a larger one is 502 upstream_unavailable. nginx allows 4–8 KiB.
+ */
+export const UPSTREAM_HEAD_BYTES = 64 * 1024;
+
 export class PoolRegistry {
   private readonly pools = new Map<string, Pool>();
 
@@ -31,6 +37,7 @@ export class PoolRegistry {
         keepAliveTimeout: 4_000,
         keepAliveMaxTimeout: 60_000,
         connect: { timeout: CONNECT_TIMEOUT_MS },
+        maxHeaderSize: UPSTREAM_HEAD_BYTES,
       });
       this.pools.set(origin, pool);
     }
@@ -125,6 +132,14 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
   private heldWith = -1;
   /** Body bytes still expected by Content-Length; -1 when unknown or already ended. */
   private remaining = -1;
+  /**
+   * The head of an answer with a length, held until its first body byte (or its end): Node would only
+   * send it then anyway, and until then a failure can still be answered 502/504 instead of a cut.
+   */
+  private heldHeaders: string[] | null = null;
+  private heldStatus = 0;
+  /** The answer has no body whatever its length says (HEAD, 204, 304): the client's is ended already. */
+  private bodiless = false;
   private resumeReading: (() => void) | null = null;
   private readonly call: ProxyCall;
   private readonly resume = (): void => this.resumeReading?.();
@@ -217,17 +232,38 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     }
     this.resumeReading = resume;
     this.call.onResponse(statusCode);
-    res.writeHead(statusCode, this.call.responseHeaders(headers));
-    // A response without a length is a stream (SSE, chunked): the client must see headers now, not
-    // with the first chunk, which may be minutes away.
-    if (length === undefined) res.flushHeaders();
-    else this.remaining = Number(length);
+    const out = this.call.responseHeaders(headers);
+    if (length === undefined) {
+      // A response without a length is a stream (SSE, chunked): the client must see headers now, not
+      // with the first chunk, which may be minutes away.
+      res.writeHead(statusCode, out);
+      res.flushHeaders();
+    } else if (this.call.method === 'HEAD' || statusCode === 204 || statusCode === 304) {
+      // No body follows, whatever the length says (a 304's is the resource's, RFC 9110 §8.6): answered
+      // now, so undici's complaint that no body came (it counts a 304's length) cannot cut it.
+      this.bodiless = true;
+      res.writeHead(statusCode, out);
+      res.end();
+    } else {
+      this.remaining = Number(length);
+      this.heldStatus = statusCode;
+      this.heldHeaders = out;
+    }
     return true;
+  }
+
+  /** Writes the held head (see `heldHeaders`): the first body byte, or the end, is here. */
+  private releaseHead(res: ServerResponse): void {
+    const headers = this.heldHeaders;
+    if (headers === null) return;
+    this.heldHeaders = null;
+    res.writeHead(this.heldStatus, headers);
   }
 
   onData(chunk: Buffer): boolean {
     const res = this.call.res;
-    if (res.destroyed) return true;
+    if (res.destroyed || this.bodiless) return true;
+    this.releaseHead(res);
     // The whole announced body in one chunk (most API answers): headers, body and end go out in one
     // write instead of two.
     if (chunk.length === this.remaining) {
@@ -243,12 +279,17 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.done = true;
-    if (!this.call.res.writableEnded) this.call.res.end();
+    const res = this.call.res;
+    if (res.writableEnded || res.destroyed) return;
+    this.releaseHead(res);
+    res.end();
   }
 
   onError(error: Error): void {
     this.done = true;
     this.stopClock();
+    // The client's answer is complete: what went wrong after it (a 304's missing "body") is not its.
+    if (this.bodiless) return;
     const kind = classifyUpstreamError(error);
     if (isConnectFailure(kind)) this.call.onUnreachable();
     this.report(kind, error);

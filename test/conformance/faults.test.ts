@@ -57,6 +57,34 @@ function broken(req: IncomingMessage, res: ServerResponse): boolean {
       req.resume();
       socket.end('SPDY/3 700 WHAT\r\n\r\n');
     },
+    // A head with a length, then nothing: the head is not yet the client's (it waits for the body).
+    '/bad/head-then-close': () => {
+      req.resume();
+      res.writeHead(200, { 'content-length': '100' });
+      res.flushHeaders();
+      setTimeout(() => socket.destroy(), 30);
+    },
+    '/bad/head-then-stall': () => {
+      req.resume();
+      res.writeHead(200, { 'content-length': '100' });
+      res.flushHeaders();
+    },
+    // RFC 9110 §8.6: a 304 may carry the resource's Content-Length; no body follows.
+    '/bad/not-modified-with-length': () => {
+      req.resume();
+      res.writeHead(304, { etag: '"v1"', 'content-length': '1234' });
+      res.end();
+    },
+    '/bad/head-40kb': () => {
+      req.resume();
+      res.writeHead(200, { 'x-big': 'b'.repeat(40 * 1024), 'content-length': '2' });
+      res.end('ok');
+    },
+    '/bad/head-80kb': () => {
+      req.resume();
+      res.writeHead(200, { 'x-big': 'b'.repeat(80 * 1024), 'content-length': '2' });
+      res.end('ok');
+    },
     '/bad/reset-during-upload': () => {
       req.once('data', () => socket.resetAndDestroy());
     },
@@ -96,6 +124,22 @@ describe('upstream faults', () => {
     ['resetting before the headers', '/bad/reset-before-headers', 502, 'upstream_unavailable', 1_500],
     ['closing before the headers', '/bad/close-before-headers', 502, 'upstream_unavailable', 1_500],
     ['answering garbage', '/bad/garbage', 502, 'upstream_unavailable', 1_500],
+    ['answering with a head over 64 KiB', '/bad/head-80kb', 502, 'upstream_unavailable', 1_500],
+    // Both used to cut the connection without a byte: the head was counted as sent.
+    [
+      'closing after a head with a length, before its body',
+      '/bad/head-then-close',
+      502,
+      'upstream_unavailable',
+      1_500,
+    ],
+    [
+      'stalling after a head with a length (route timeout 500 ms)',
+      '/bad/head-then-stall',
+      504,
+      'upstream_timeout',
+      1_500,
+    ],
   ])('an upstream %s (%s) → refused in the envelope, promptly', async (_n, path, status, code, bound) => {
     const { value: conv, ms } = await timed(() =>
       converse(gw.port, head('GET', path), { waitMs: 4_000, afterResponseMs: 10 }),
@@ -116,6 +160,27 @@ describe('upstream faults', () => {
       expect(conv.raw).toMatch(/^HTTP\/1\.1 200/);
     },
   );
+
+  it('an answer head of 40 KB is relayed (it was 502 past 16 KiB)', async () => {
+    // Raw: Node's own client refuses heads over 16 KiB.
+    const conv = await converse(gw.port, head('GET', '/bad/head-40kb'), { waitMs: 1_000 });
+    expect(conv.raw).toMatch(/^HTTP\/1\.1 200 /);
+    expect(conv.raw).toContain(`x-big: ${'b'.repeat(40 * 1024)}\r\n`);
+  });
+
+  it("a 304 with the resource's Content-Length is relayed, and the connection stays usable (it got nothing)", async () => {
+    const conv = await converse(
+      gw.port,
+      head('GET', '/bad/not-modified-with-length') + head('GET', '/pub/after'),
+      { waitMs: 1_000 },
+    );
+    // Read as raw text: a 304's Content-Length announces no body (RFC 9110 §8.6), which the test's own
+    // response parser would wait for.
+    expect(conv.raw).toMatch(/^HTTP\/1\.1 304 [^\r]*\r\n/);
+    expect(conv.raw.toLowerCase()).toContain('etag: "v1"');
+    expect(conv.raw.split('\r\n\r\n')[1]).toMatch(/^HTTP\/1\.1 200 /);
+    expect(conv.closed).toBe(false);
+  });
 
   it('an upstream resetting during a 1 MB upload → 502 upstream_unavailable (or the connection cut), never a 200', async () => {
     const body = 'u'.repeat(1024 * 1024);
