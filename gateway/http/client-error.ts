@@ -23,7 +23,10 @@ export function answerClientError(
   answering: WeakMap<Duplex, ServerResponse>,
   requestId?: string,
 ): GatewayError | null {
-  if (!socket.writable || err.code === 'ECONNRESET') {
+  // The client is gone (reset), or has ended its side in the middle of a request (HPE_INVALID_EOF_STATE:
+  // a half-close mid-head or mid-body): nobody is there to read a 400, and one written would be logged
+  // and counted as a second request beside the one that was cut.
+  if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
     socket.destroy();
     return null;
   }

@@ -476,6 +476,28 @@ describe('upstream failures', () => {
   });
 });
 
+describe('a client that half-closes mid-upload', () => {
+  it('gets no answer and leaves one access line, no phantom 400 (it was answered and counted twice)', async () => {
+    const ex = rawExchange(
+      gw.port,
+      'POST /stream/upload HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 1000000\r\n\r\n',
+    );
+    let answered = 0;
+    ex.socket.on('data', (chunk: Buffer) => {
+      answered += chunk.length;
+    });
+    ex.socket.write(Buffer.alloc(1000, 1));
+    await sleep(100);
+    const before = gw.logs.length;
+    ex.socket.end(); // FIN: its side is done, mid-body; it could still read an answer
+    expect(await ex.closed()).toBe(true);
+    expect(answered).toBe(0);
+    await sleep(100);
+    const lines = gw.logs.slice(before).filter((l) => l.msg === 'request');
+    expect(lines.map((l) => [l.path, l.status ?? null])).toEqual([['/stream/upload', null]]);
+  });
+});
+
 describe('round robin and passive health', () => {
   it('spreads requests evenly over three targets', async () => {
     const names: string[] = [];
