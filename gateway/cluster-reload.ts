@@ -80,7 +80,13 @@ export function createCoordinator(options: CoordinatorOptions): Coordinator {
       }
       const body = answer.body as { error?: unknown; fingerprint?: unknown } | null;
       if (typeof body?.error === 'string') refused.push(`${name}: ${body.error}`);
-      else if (body?.fingerprint !== expected) failed.push(`${name}: read the file as a different config`);
+      // The same text compiles to the same config in the same code: a worker that differs runs other code
+      // (files upgraded in place, then a crashed worker replaced from them), which no reload can mend.
+      else if (body?.fingerprint !== expected) {
+        failed.push(
+          `${name}: compiled the same text to a different config (it runs other code than the primary: after upgrading files in place, restart the gateway)`,
+        );
+      }
     });
     return { refused, failed };
   }
