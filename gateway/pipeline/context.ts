@@ -49,6 +49,8 @@ export class RequestContext {
   claims: AccessClaims | null = null;
   /** The live session of those claims, once the session-state stage has found it. */
   session: SessionRecord | null = null;
+  /** The claims' session has ended (revoked, replaced, disabled): the token is no longer its user's. */
+  sessionEnded = false;
   identity: Identity | null = null;
   /** The verified token was presented with the DPoP scheme (RFC 9449 §7.1), not Bearer. */
   dpopScheme = false;

@@ -22,6 +22,8 @@ export interface RateLimitCheck {
   counters(ctx: RequestContext, userId: string): readonly CounterSpec[];
   /** Judges the counts the state store made for `counters` (same order); throws rate_limited when over. */
   counted(ctx: RequestContext, userId: string, hits: readonly CounterHit[]): void;
+  /** Gives back what the state store counted for `counters` (the session had ended). Never rejects. */
+  giveBack(ctx: RequestContext, userId: string): Promise<void>;
 }
 
 /** The global limiters (the backend hands the same instances to every caller, reloads included). */
@@ -119,6 +121,12 @@ export function createRateLimit(
       const route = perRoute.get(ctx.match!.entry.config.name);
       judge(ctx, userId, userId, route?.read(hits[1]!), authenticated.read(hits[0]!));
     },
+    async giveBack(ctx: RequestContext, userId: string): Promise<void> {
+      const key = userKey(userId);
+      const route = perRoute.get(ctx.match!.entry.config.name);
+      // Best effort: a count that cannot be given back only errs against the user, as it did before.
+      await Promise.all([authenticated.refund(key), route?.refund(key)]).catch(() => undefined);
+    },
     counters(ctx: RequestContext, userId: string): readonly CounterSpec[] {
       const key = userKey(userId);
       const global = authenticated.counter(key);
@@ -186,8 +194,9 @@ export function createRefusalCount(
     // Counted already (the limits were judged), or nothing to key on yet, or not the request's fault.
     if (ctx.limits.length !== 0 || ctx.clientIp === '' || UNCOUNTED.has(err.code)) return err;
     // A verified token's subject is authentic (its signature was checked): that user's counter, as for
-    // the requests that pass; anything else (no token, a bad one) counts against the client's address.
-    const userId = ctx.claims?.sub;
+    // the requests that pass, unless its session has ended (then the token is no longer the user's);
+    // anything else (no token, a bad one, a dead session's) counts against the client's address.
+    const userId = ctx.sessionEnded ? undefined : ctx.claims?.sub;
     const key = userId ?? ctx.clientIp;
     let counted: LimitState | Promise<LimitState>;
     try {

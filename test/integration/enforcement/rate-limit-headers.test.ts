@@ -127,6 +127,24 @@ describe('RateLimit-* headers', () => {
     expect((await send(gw, 'GET', '/mine', { token: so.access, from: '127.0.0.87' })).status).toBe(200);
   });
 
+  it("SECURITY: a revoked token replayed does not use up its owner's limits (it did, until the token expired)", async () => {
+    const u = await registerOk(gw, '127.0.0.90');
+    const stolen = await loginOk(gw, u.email, PASSWORD, { from: '127.0.0.90' });
+    expect(
+      (await send(gw, 'POST', '/api/auth/logout', { token: stolen.access, from: '127.0.0.90' })).status,
+    ).toBe(200);
+    for (let i = 0; i < 5; i++) {
+      const replay = await send(gw, 'GET', '/mine', { token: stolen.access, from: '127.0.0.91' });
+      expectFailure(replay, 401, 'token_revoked');
+      // Counted against the replaying address, as any refused anonymous request.
+      expect(limits(replay)).toMatchObject({ limit: 100, remaining: 99 - i });
+    }
+    const owner = await loginOk(gw, u.email, PASSWORD, { from: '127.0.0.90' });
+    const first = await send(gw, 'GET', '/mine', { token: owner.access, from: '127.0.0.90' });
+    expect(first.status).toBe(200);
+    expect(limits(first)).toMatchObject({ limit: 3, remaining: 2 });
+  });
+
   it('own endpoints: a login shows its per-email limit (5/m), the tightest of login and global', async () => {
     const u = await registerOk(gw, '127.0.0.88');
     const reply = await loginFrom(gw, u.email, PASSWORD, { from: '127.0.0.89' });
