@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { type Dispatcher, errors, Pool, util } from 'undici';
 import { CoarseDeadline } from './coarse-deadline.js';
 import { CONNECT_ERRNO, CONNECT_TIMEOUT_MS, isConnectFailure, type UpstreamFailure } from './failure.js';
+import { relayableTrailers } from './headers.js';
 
 export type { UpstreamFailure } from './failure.js';
 
@@ -94,6 +95,20 @@ export interface ProxyCall {
  * 103 Early Hints, when it carries a Link, and 102 Processing. Other 1xx codes are dropped; none of
  * them may become the status line of the final answer.
  */
+/**
+ * A chunked answer's trailer fields (a checksum, gRPC's status) go on to the client, which gets them when
+ * its answer is chunked too (Node sends none on a response with a length or to an HTTP/1.0 client).
+ */
+function relayTrailers(res: ServerResponse, raw: ReadonlyArray<Buffer | string>): void {
+  const fields = relayableTrailers(raw.map((v) => (typeof v === 'string' ? v : v.toString('latin1'))));
+  if (fields.length === 0) return;
+  try {
+    res.addTrailers(fields);
+  } catch {
+    // A field Node refuses to write (an invalid character): the body is whole, the trailers are not sent.
+  }
+}
+
 function relayInformational(res: ServerResponse, statusCode: number, headers: readonly string[]): void {
   // RFC 9110 §15.2: never to an HTTP/1.0 client (Node's writers do not check).
   if (res.headersSent || (res.req.httpVersionMajor === 1 && res.req.httpVersionMinor === 0)) return;
@@ -277,11 +292,13 @@ class ProxyHandler implements Dispatcher.DispatchHandler {
     return false;
   }
 
-  onComplete(): void {
+  /** `trailers`: undici's raw list, [name, value, ...] as bytes, of a chunked answer's trailer fields. */
+  onComplete(trailers: ReadonlyArray<Buffer | string> | null): void {
     this.done = true;
     const res = this.call.res;
     if (res.writableEnded || res.destroyed) return;
     this.releaseHead(res);
+    if (trailers !== null && trailers.length > 0) relayTrailers(res, trailers);
     res.end();
   }
 

@@ -45,6 +45,15 @@ function streaming(req: IncomingMessage, res: ServerResponse): boolean {
     };
     return true;
   }
+  if (url.startsWith('/stream/trailers')) {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum, set-cookie' });
+    res.write('data');
+    // (A Content-Length trailer is a protocol error undici refuses, as it should.)
+    res.addTrailers({ 'x-checksum': 'abc123', 'set-cookie': 'late=1' });
+    res.end();
+    return true;
+  }
   if (url.startsWith('/stream/chunked')) {
     req.resume();
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -473,6 +482,28 @@ describe('upstream failures', () => {
     // Nothing was answered, and a client leaving is not an upstream failure.
     expect(line?.status).toBeUndefined();
     expect(gw.logs.filter((l) => l.reqId === line?.reqId && l.level === 'warn')).toEqual([]);
+  });
+});
+
+describe('trailers', () => {
+  it("a chunked answer's trailer fields reach the client; a cookie never comes as one (they were all dropped)", async () => {
+    const ex = rawExchange(
+      gw.port,
+      'GET /stream/trailers HTTP/1.1\r\nHost: gw.test\r\nTE: trailers\r\nConnection: close\r\n\r\n',
+    );
+    let raw = '';
+    ex.socket.on('data', (chunk: Buffer) => {
+      raw += chunk.toString('latin1');
+    });
+    expect(await ex.closed()).toBe(true);
+    const end = raw.indexOf('\r\n\r\n');
+    const head = raw.slice(0, end);
+    const body = raw.slice(end + 4);
+    expect(head.toLowerCase()).toContain('transfer-encoding: chunked');
+    expect(head.toLowerCase()).toContain('trailer: x-checksum');
+    // The last chunk, then the trailer section.
+    expect(body).toMatch(/0\r\nx-checksum: abc123\r\n\r\n$/);
+    expect(body.toLowerCase()).not.toContain('set-cookie');
   });
 });
 
