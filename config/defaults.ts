@@ -21,7 +21,9 @@ export const DEFAULTS: Defaults = {
     trusted_proxies: [], // none: X-Forwarded-For from clients is never believed
     body_limit: 1024 * KB, // bytes (1mb), for the endpoints the gateway terminates
     workers: 1,
-    cors: { allowed_origins: [] }, // CORS off
+    // CORS off; allowed_headers: request headers a page may send besides Authorization, Content-Type,
+    // DPoP and X-Request-Id (If-Match, Idempotency-Key…).
+    cors: { allowed_origins: [], allowed_headers: [] },
     headers_timeout: 10 * SECOND, // ms: the whole header block (slowloris)
     idle_timeout: 60 * SECOND, // ms: a silent connection is closed
     body_timeout: 10 * SECOND, // ms: the whole body of a request the gateway answers itself

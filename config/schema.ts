@@ -11,6 +11,7 @@ import {
   type Checked,
   checkAdminHost,
   checkAdminToken,
+  checkCorsHeader,
   checkDuration,
   checkEchoUpstream,
   checkHeaderName,
@@ -121,6 +122,9 @@ const serverSchema = z.strictObject({
       allowed_origins: z
         .array(leaf(fromString(checkOrigin)))
         .default(() => [...D.server.cors.allowed_origins]),
+      allowed_headers: z
+        .array(leaf(fromString(checkCorsHeader)))
+        .default(() => [...D.server.cors.allowed_headers]),
     })
     .prefault({}),
   headers_timeout: duration(1, DAY_MS).default(D.server.headers_timeout),

@@ -42,7 +42,10 @@ export interface GatewayConfig {
     readonly trusted_proxies: readonly string[]; // CIDRs or single addresses
     readonly body_limit: number; // bytes
     readonly workers: number;
-    readonly cors: { readonly allowed_origins: readonly string[] };
+    readonly cors: {
+      readonly allowed_origins: readonly string[];
+      readonly allowed_headers: readonly string[];
+    };
     readonly headers_timeout: number; // ms: the whole header block must arrive within it (slowloris)
     readonly idle_timeout: number; // ms: a connection silent this long is closed (slow bodies)
     readonly body_timeout: number; // ms: an own endpoint's whole body must arrive within it

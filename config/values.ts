@@ -157,6 +157,13 @@ export function checkOrigin(text: string): Checked<string> {
   }
 }
 
+/** A request header name a cross-origin page may send (server.cors.allowed_headers), lower-cased. */
+export function checkCorsHeader(text: string): Checked<string> {
+  // RFC 9110 §5.6.2 token; `*` is refused like an origin `*`: what a page may send is listed.
+  if (!/^[!#$%&'+.^_`|~0-9A-Za-z-]{1,64}$/.test(text)) return bad('must be a header name like If-Match');
+  return ok(text.toLowerCase());
+}
+
 /** An IP address or a CIDR block, checked the way node:net's BlockList will use it. */
 export function checkProxy(text: string): Checked<string> {
   const hint = 'must be an IP address or CIDR like 10.0.0.0/8';

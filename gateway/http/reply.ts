@@ -16,7 +16,8 @@ export function sendJson(
   if (headers !== undefined) for (const name in headers) res.setHeader(name, headers[name]!);
   res.setHeader('content-type', JSON_TYPE);
   res.setHeader('content-length', Buffer.byteLength(payload));
-  res.setHeader('cache-control', 'no-store');
+  // Answers are personal or short-lived unless the caller says otherwise (the JWKS is cacheable).
+  if (headers?.['cache-control'] === undefined) res.setHeader('cache-control', 'no-store');
   res.writeHead(status);
   res.end(payload);
 }

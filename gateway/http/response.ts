@@ -17,14 +17,22 @@ function listIndex(list: readonly OutgoingHttpHeader[], lower: string, end: numb
 }
 
 /**
- * Vary is a list (RFC 9110 §12.5.5): the upstream's and ours are joined, or a cache keyed on the
- * upstream's list alone would hand one origin's CORS answer to another.
+ * Fields that are lists of names, joined with the upstream's instead of giving way to them: Vary (RFC
+ * 9110 §12.5.5: a cache keyed on the upstream's list alone would hand one origin's CORS answer to
+ * another) and Access-Control-Expose-Headers (an upstream's own CORS middleware exposing `ETag` must not
+ * hide RateLimit-*, WWW-Authenticate or DPoP-Nonce from the browser app).
  */
-function joinVary(theirs: OutgoingHttpHeader | undefined, ours: string): OutgoingHttpHeader {
+const NAME_LISTS = new Set(['vary', 'access-control-expose-headers']);
+
+/** The upstream's list with ours added, each name once; `*` (every name) is kept as it is. */
+function joinNames(theirs: OutgoingHttpHeader | undefined, ours: string): OutgoingHttpHeader {
   const text = Array.isArray(theirs) ? theirs.join(', ') : String(theirs ?? '');
-  const names = text.split(',').map((n) => n.trim().toLowerCase());
-  if (names.includes('*') || names.includes(ours.toLowerCase())) return text;
-  return text.trim() === '' ? ours : `${text}, ${ours}`;
+  const names = new Set(text.split(',').map((n) => n.trim().toLowerCase()));
+  if (names.has('*')) return text;
+  const missing = ours.split(',').filter((n) => !names.has(n.trim().toLowerCase()));
+  if (missing.length === 0) return text;
+  const added = missing.map((n) => n.trim()).join(', ');
+  return text.trim() === '' ? added : `${text}, ${added}`;
 }
 
 /**
@@ -74,8 +82,8 @@ export class GatewayResponse<
   /**
    * Adds ours to a flat [name, value, ...] list of an upstream's answer (lowercase names; ours to
    * extend), after it, minus the names the upstream sent itself: an upstream that sets its own
-   * X-Request-Id or any rate-limit field answers for them (the three RateLimit-* as one group). Vary is
-   * joined instead. Returns the list.
+   * X-Request-Id or any rate-limit field answers for them (the three RateLimit-* as one group). Vary and
+   * Access-Control-Expose-Headers are joined instead (NAME_LISTS). Returns the list.
    */
   addReplyHeaders<List extends OutgoingHttpHeader[]>(headers: List): List {
     const own = this.own;
@@ -93,8 +101,8 @@ export class GatewayResponse<
       if (at === -1) {
         // Names set with setHeader (lowercased by Node) win over ours too.
         if (!this.hasHeader(name)) headers.push(name, own[i + 1]!);
-      } else if (name === 'vary') {
-        headers[at + 1] = joinVary(headers[at + 1], own[i + 1]!);
+      } else if (NAME_LISTS.has(name)) {
+        headers[at + 1] = joinNames(headers[at + 1], own[i + 1]!);
       }
     }
     return headers;

@@ -6,13 +6,15 @@ import type { Router } from '../routing/router.js';
 import type { CompiledRoute } from '../runtime.js';
 import type { RequestContext, Stage } from './context.js';
 
-const ALLOWED_HEADERS = 'authorization, content-type, dpop, x-request-id';
+/** What every page may send; `server.cors.allowed_headers` adds to it. */
+const ALLOWED_HEADERS = ['authorization', 'content-type', 'dpop', 'x-request-id'];
 const EXPOSED_HEADERS =
   'x-request-id, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, www-authenticate, dpop-nonce';
 
 export function createCors(config: GatewayConfig, router: Router<CompiledRoute>): Stage | null {
   const origins = new Set(config.server.cors.allowed_origins);
   if (origins.size === 0) return null;
+  const allowedHeaders = [...new Set([...ALLOWED_HEADERS, ...config.server.cors.allowed_headers])].join(', ');
   return function cors(ctx: RequestContext): void {
     const res = ctx.res;
     res.setReplyHeader('vary', 'Origin');
@@ -27,7 +29,7 @@ export function createCors(config: GatewayConfig, router: Router<CompiledRoute>)
     ctx.target = parseTarget(ctx.req.url ?? '');
     router.match(ctx.host, requested, ctx.target);
     res.setHeader('access-control-allow-methods', requested);
-    res.setHeader('access-control-allow-headers', ALLOWED_HEADERS);
+    res.setHeader('access-control-allow-headers', allowedHeaders);
     res.setHeader('access-control-max-age', '600');
     res.writeHead(204);
     res.end();

@@ -288,6 +288,7 @@ const cases: [string, readonly string[], NodeJS.ProcessEnv, readonly string[]][]
       '  trusted_proxies: [10.0.0.0/8, 10.0.0.0/33, proxy.internal, "::1", "fd00::/129"]',
       '  cors:',
       '    allowed_origins: ["*", "https://app.example.com", "https://app.example.com/login"]',
+      '    allowed_headers: [If-Match, "If Match", "*"]',
       'tokens:',
       `  secret: ${SECRET}`,
       'echo_upstream: 8081',
@@ -299,7 +300,9 @@ const cases: [string, readonly string[], NodeJS.ProcessEnv, readonly string[]][]
       'server.trusted_proxies[4]: must be an IP address or CIDR like 10.0.0.0/8 (line 2)',
       'server.cors.allowed_origins[0]: must be an origin like https://app.example.com (line 4)',
       'server.cors.allowed_origins[2]: must be an origin like https://app.example.com (line 4)',
-      'echo_upstream: must be a string (line 7)',
+      'server.cors.allowed_headers[1]: must be a header name like If-Match (line 5)',
+      'server.cors.allowed_headers[2]: must be a header name like If-Match (line 5)',
+      'echo_upstream: must be a string (line 8)',
     ],
   ],
   [

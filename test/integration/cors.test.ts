@@ -8,6 +8,12 @@ describe('CORS', () => {
 
   beforeAll(async () => {
     upstream = await startRecordingUpstream((req, res) => {
+      if (req.url?.startsWith('/api/exposes')) {
+        req.resume();
+        res.writeHead(200, { 'access-control-expose-headers': 'ETag', etag: '"1"', 'content-length': '2' });
+        res.end('ok');
+        return true;
+      }
       if (!req.url?.startsWith('/api/varies')) return false;
       req.resume();
       res.writeHead(200, { vary: 'Accept-Encoding', 'content-length': '2' });
@@ -17,7 +23,12 @@ describe('CORS', () => {
     gw = await startTestGateway(
       `routes:
   - { name: api, path: /api, upstream: "${upstream.origin}", auth: public, methods: [GET, POST] }`,
-      { base: { server: 'cors: { allowed_origins: ["https://app.example.com"] }' } },
+      {
+        base: {
+          server:
+            'cors: { allowed_origins: ["https://app.example.com"], allowed_headers: [If-Match, Idempotency-Key] }',
+        },
+      },
     );
   });
   afterAll(async () => {
@@ -44,12 +55,39 @@ describe('CORS', () => {
     expect(res.headers.get('vary')).toBe('Origin');
   });
 
+  it('a preflight lists the headers a page may send, server.cors.allowed_headers included (a fixed list before)', async () => {
+    const res = await fetch(`${gw.url}/api/x`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'if-match, idempotency-key',
+      },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-headers')).toBe(
+      'authorization, content-type, dpop, x-request-id, if-match, idempotency-key',
+    );
+  });
+
   it('refuses a preflight for a method the route does not allow', async () => {
     const res = await fetch(`${gw.url}/api/x`, {
       method: 'OPTIONS',
       headers: { origin: 'https://app.example.com', 'access-control-request-method': 'DELETE' },
     });
     expect(res.status).toBe(405);
+  });
+
+  it("joins the upstream's Access-Control-Expose-Headers with the gateway's (it replaced them: RateLimit-* and DPoP-Nonce went unreadable)", async () => {
+    const res = await fetch(`${gw.url}/api/exposes`, { headers: { origin: 'https://app.example.com' } });
+    const exposed = (res.headers.get('access-control-expose-headers') ?? '')
+      .split(',')
+      .map((n) => n.trim().toLowerCase());
+    expect(exposed[0]).toBe('etag');
+    expect(exposed).toEqual(
+      expect.arrayContaining(['ratelimit-remaining', 'retry-after', 'www-authenticate', 'dpop-nonce']),
+    );
+    expect(new Set(exposed).size).toBe(exposed.length);
   });
 
   it('adds the allowed origin to normal answers', async () => {

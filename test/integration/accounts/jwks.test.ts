@@ -61,6 +61,13 @@ routes:
     expect(keys).toHaveLength(1);
   });
 
+  it('may be cached for 5 minutes (it always went out no-store)', async () => {
+    const reply = await call(gw, 'GET', '/.well-known/jwks.json');
+    expect(reply.headers['cache-control']).toBe('public, max-age=300');
+    // Other answers of the gateway's own endpoints stay no-store.
+    expect((await call(gw, 'GET', '/api/users/me')).headers['cache-control']).toBe('no-store');
+  });
+
   it('an upstream verifies the X-Auth-Assertion it receives with the published key', async () => {
     const { id, pair } = await registerAndLogin(gw);
     expect((await call(gw, 'GET', '/api/billing/1', { token: pair.access })).status).toBe(200);
