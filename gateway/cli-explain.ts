@@ -125,7 +125,10 @@ export async function runExplainCommand(
       checkDpop: createDpopExplainer(config, tokens),
     });
     io.stdout.write(command.json ? `${JSON.stringify(explanation)}\n` : formatExplanation(explanation));
-    return explanation.decision.allowed ? 0 : 1;
+    const { decision } = explanation;
+    if (decision.allowed) return 0;
+    // A store that did not answer is no verdict: 1 would tell a script "denied" during an outage.
+    return decision.code === 'state_unavailable' || decision.code === 'users_unavailable' ? EXIT_USAGE : 1;
   } catch (err) {
     // Exit 1 means "denied" here: a request that could not be explained at all is 2, whatever the cause.
     failure(io, 'explain', err);

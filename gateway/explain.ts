@@ -1,9 +1,11 @@
 // Explains what the pipeline would decide for one request, check by check and in the pipeline's order,
 // using the real modules (path canonicaliser, router, token verification). It forwards nothing, counts
 // no rate limit, revokes nothing and records no DPoP jti: it only reads.
+import { METHODS } from 'node:http';
 import type { DeviceBindingMode, GatewayConfig } from '../config/types.js';
 import type { Accounts } from './auth/accounts.js';
 import { dpopInUse, routeBinding } from './auth/binding.js';
+import { DpopRejection } from './auth/dpop.js';
 import { createEndpointRoutes, reservedPaths } from './auth/endpoints.js';
 import { flowRouteDeclarations } from './auth/flows/index.js';
 import type { AccessClaims, TokenService } from './auth/tokens.js';
@@ -82,7 +84,11 @@ class Stop extends Error {}
 
 function describeError(err: unknown): { code: ErrorCode; detail: string } {
   if (!(err instanceof GatewayError)) throw err;
-  const cause = err.cause instanceof TokenRejection ? ` (${err.cause.message})` : '';
+  // The reason the gateway gives in its challenge too (a proof's htm, its age…), not only the code.
+  const cause =
+    err.cause instanceof TokenRejection || err.cause instanceof DpopRejection
+      ? ` (${err.cause.message})`
+      : '';
   return { code: err.code, detail: `${err.code}: ${err.message}${cause}` };
 }
 
@@ -107,7 +113,8 @@ const ago = (seconds: number): string => (seconds >= 0 ? `in ${seconds} s` : `${
 
 export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Promise<Explanation> {
   const { config } = deps;
-  const method = input.method.toUpperCase();
+  // As sent: the gateway's HTTP parser refuses a lower-case or unknown method (400) before any check.
+  const method = input.method;
   const steps: ExplainStep[] = [];
   let failure: { code: ErrorCode; detail: string } | null = null;
   let match: RouteMatch<CompiledRoute> | null = null;
@@ -137,6 +144,13 @@ export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Pr
 
   const { scheme, host, target: rawTarget } = splitUrl(input);
   try {
+    if (!METHODS.includes(method)) {
+      fail(
+        'path',
+        'bad_request',
+        `bad_request: the HTTP parser refuses the method ${JSON.stringify(method)} (methods are case-sensitive: GET, POST, …)`,
+      );
+    }
     const target: ParsedTarget = attempt('path', () => parseTarget(rawTarget));
     pass('path', `canonical segments /${target.segments.join('/')} (matched on these; the query is not)`);
     const normal = attempt('host', () => normalizeHost(host));

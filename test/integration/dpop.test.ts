@@ -451,9 +451,14 @@ describe('explain in DPoP mode (admin API)', () => {
           ...(dpop ? { dpop } : {}),
         }),
       }).then(
-        async (r) => ((await r.json()) as { data: { decision: { allowed: boolean; code?: string } } }).data,
+        async (r) =>
+          ((await r.json()) as { data: { decision: { allowed: boolean; code?: string; detail: string } } })
+            .data,
       );
     expect((await explain()).decision).toMatchObject({ allowed: false, code: 'device_mismatch' });
+    // The proof's own fault is named, as in the gateway's challenge (it said only device_mismatch).
+    const wrongMethod = makeProof(s.key, { htm: 'POST', htu: url(gw, '/api/orders/1'), token: s.access });
+    expect((await explain(wrongMethod)).decision.detail).toMatch(/htm/);
     expect((await explain(proof)).decision.allowed).toBe(true);
     expect(
       (await send(gw, 'GET', '/api/orders/1', { authorization: `DPoP ${s.access}`, dpop: proof })).status,

@@ -148,4 +148,17 @@ describe('portcullis explain (Redis state)', () => {
     expect(dead.out).toMatch(/session state\s+fail\s+token_revoked/);
     expect(dead.out.trim().split('\n').at(-1)).toBe('decision: deny: 401 token_revoked');
   });
+
+  it('exits 2, not 1 ("denied"), when the state store does not answer', async () => {
+    const { pair } = await registerAndLogin(gw);
+    const args = ['GET', 'http://gw.test/api/orders/1', '--token', pair.access, '--user-agent', UA];
+    await redis.kill();
+    try {
+      const down = await explain(file, ...args);
+      expect(down.out.trim().split('\n').at(-1)).toBe('decision: deny: 503 state_unavailable');
+      expect(down.code).toBe(2);
+    } finally {
+      await redis.restart();
+    }
+  });
 });
