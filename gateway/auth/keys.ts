@@ -10,7 +10,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GatewayConfig, TokenAlgorithm } from '../../config/types.js';
@@ -168,6 +168,23 @@ export async function loadAccessKey(tokens: GatewayConfig['tokens']): Promise<Ac
   return parsePrivateKeyPem(pem, tokens.algorithm, where);
 }
 
+/**
+ * The access-token key being rotated out (`tokens.private_key_file`'s `*.previous.pem`, same algorithm):
+ * tokens it signed keep verifying, and it stays in the JWKS, until the file is removed. None for HS256.
+ */
+export async function loadPreviousAccessKeys(
+  tokens: GatewayConfig['tokens'],
+  current: AccessKey,
+): Promise<readonly KeyPair[]> {
+  if (tokens.algorithm === 'HS256' || tokens.private_key_file === null) return [];
+  const file = previousKeyPath(tokens.private_key_file);
+  const where = `previous access-token key (${file})`;
+  const pem = await readKeyFile(file, where);
+  if (pem === null) return [];
+  const previous = parsePrivateKeyPem(pem, tokens.algorithm, where);
+  return previous.kid === current.kid ? [] : [previous];
+}
+
 /** `keys/a.pem` → `keys/a.previous.pem`: the key being rotated out sits beside the current one. */
 export function previousKeyPath(file: string): string {
   return file.endsWith('.pem') ? `${file.slice(0, -4)}.previous.pem` : `${file}.previous`;
@@ -265,10 +282,16 @@ export function keyFileProblems(config: GatewayConfig): string[] {
       problems.push(err instanceof Error ? err.message : String(err));
     }
   };
+  /** A `*.previous.pem` beside a key is optional; one that is there must be a key start can load. */
+  const checkPrevious = (file: string, algorithm: AsymmetricAlgorithm, what: string): void => {
+    const previous = previousKeyPath(file);
+    if (existsSync(previous)) check(previous, algorithm, `${what} (${previous})`, '`portcullis keygen`');
+  };
   const { tokens, identity_headers: identity } = config;
   if (tokens.algorithm !== 'HS256' && tokens.private_key_file !== null) {
     const file = tokens.private_key_file;
     check(file, tokens.algorithm, `tokens.private_key_file (${file})`, '`portcullis keygen`');
+    checkPrevious(file, tokens.algorithm, 'previous access-token key');
   }
   if (identity.assertion_key_file !== null) {
     const file = identity.assertion_key_file;
@@ -278,6 +301,29 @@ export function keyFileProblems(config: GatewayConfig): string[] {
       `identity_headers.assertion_key_file (${file})`,
       '`portcullis keygen --algorithm EdDSA`',
     );
+    checkPrevious(file, 'EdDSA', 'previous assertion key');
+  }
+  if (problems.length === 0 && tokens.algorithm === 'EdDSA' && tokens.private_key_file !== null) {
+    const same = sameKeyProblem(tokens.private_key_file, identity.assertion_key_file);
+    if (same !== null) problems.push(same);
   }
   return problems;
+}
+
+/**
+ * One key for access tokens and assertions would let an upstream that receives a user's access token
+ * (`forward_authorization`) pass it on as an assertion, and puts one kid twice in the JWKS (RFC 7517 §4.5).
+ */
+export const SAME_KEY_PROBLEM =
+  'tokens.private_key_file and identity_headers.assertion_key_file: must be different keys (an access token must never verify as an assertion)';
+
+function sameKeyProblem(accessFile: string, assertionFile: string | null): string | null {
+  if (assertionFile === null) return null;
+  try {
+    const a = parsePrivateKeyPem(readFileSync(accessFile, 'utf8'), 'EdDSA', accessFile);
+    const b = parsePrivateKeyPem(readFileSync(assertionFile, 'utf8'), 'EdDSA', assertionFile);
+    return a.kid === b.kid ? SAME_KEY_PROBLEM : null;
+  } catch {
+    return null; // reported by the checks above
+  }
 }

@@ -15,7 +15,16 @@ import type { GatewayConfig, TokenAlgorithm } from '../../config/types.js';
 import { BoundedMap } from '../bounded-map.js';
 import { GatewayError } from '../errors.js';
 import { createDeviceTokens, type DeviceTokens } from './device-tokens.js';
-import { jwkThumbprint, type KeyPair, loadAccessKey, loadAssertionKeys, type PublicJwk } from './keys.js';
+import {
+  jwkThumbprint,
+  KeyConfigError,
+  type KeyPair,
+  loadAccessKey,
+  loadAssertionKeys,
+  loadPreviousAccessKeys,
+  type PublicJwk,
+  SAME_KEY_PROBLEM,
+} from './keys.js';
 import { randomToken } from './random-token.js';
 import {
   CLOCK_TOLERANCE_S,
@@ -144,7 +153,9 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
   const algorithm = tokens.algorithm;
   const accessTtlS = Math.ceil(tokens.access_ttl / 1000);
   const accessKey = await loadAccessKey(tokens);
+  const previousAccessKeys = await loadPreviousAccessKeys(tokens, accessKey);
   const assertionKeys = await loadAssertionKeys(opts.assertionKeyFile, opts.dataDir);
+  if (accessKey.kid === assertionKeys.current.kid) throw new KeyConfigError(SAME_KEY_PROBLEM);
 
   // Imported once: handing jose raw bytes per call costs ~40% of verify throughput (PERF-NOTES).
   let signKey: CryptoKey;
@@ -163,6 +174,9 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
     ({ sign: signKey, verify: verifyKey } = await importSigningPair(accessKey));
   }
   const accessKid = accessKey.kid;
+  // Tokens signed by a key being rotated out verify until it is removed (its kid names it); none signs.
+  const previousVerifyKeys = new Map<string, CryptoKey>();
+  for (const k of previousAccessKeys) previousVerifyKeys.set(k.kid, (await importSigningPair(k)).verify);
   const assertionSignKey = (await importSigningPair(assertionKeys.current)).sign;
   const assertionKid = assertionKeys.current.kid;
 
@@ -171,6 +185,7 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
       assertionKeys.current.publicJwk,
       ...assertionKeys.previous.map((k) => k.publicJwk),
       ...(accessKey.algorithm === 'HS256' ? [] : [accessKey.publicJwk]),
+      ...previousAccessKeys.map((k) => k.publicJwk),
     ]),
   });
 
@@ -218,8 +233,10 @@ export async function createTokenService(opts: TokenServiceOptions): Promise<Tok
   // The key is chosen by our configuration, never by the token: an embedded `jwk`, `jku` or `x5u` is not
   // consulted, and a kid we did not issue ends verification before any signature work.
   const selectKey = (header: { kid?: string }): CryptoKey => {
-    if (header.kid !== accessKid) throw new TokenRejection('ERR_KID', 'kid', 'unknown key id');
-    return verifyKey;
+    if (header.kid === accessKid) return verifyKey;
+    const previous = header.kid === undefined ? undefined : previousVerifyKeys.get(header.kid);
+    if (previous === undefined) throw new TokenRejection('ERR_KID', 'kid', 'unknown key id');
+    return previous;
   };
   const verifyOptions = {
     algorithms: [algorithm], // one entry: no alg:none, no HS256-with-a-public-key confusion

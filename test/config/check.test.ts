@@ -195,6 +195,33 @@ describe('runCheckConfig: key files', () => {
     const good = writeConfig(`tokens: { algorithm: ES256, private_key_file: "${ec}" }\n`);
     expect(run(['--config', good]).code).toBe(0);
   });
+
+  it('checks a *.previous.pem beside a key, and refuses one key for access tokens and assertions (start refused both, check-config said OK)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-check-previous-'));
+    const access = join(dir, 'access.pem');
+    writeFileSync(access, generateKeyPem('EdDSA'));
+    const assertion = join(dir, 'assertion.pem');
+    writeFileSync(assertion, generateKeyPem('EdDSA'));
+    writeFileSync(join(dir, 'assertion.previous.pem'), 'garbage');
+    const file = writeConfig(
+      `tokens: { algorithm: EdDSA, private_key_file: "${access}" }\n` +
+        `identity_headers: { assertion_key_file: "${assertion}" }\n`,
+    );
+    const broken = run(['--config', file]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain(
+      `previous assertion key (${join(dir, 'assertion.previous.pem')}): not a PKCS#8 PEM private key`,
+    );
+    writeFileSync(join(dir, 'assertion.previous.pem'), generateKeyPem('EdDSA'));
+    expect(run(['--config', file]).code).toBe(0);
+    const same = writeConfig(
+      `tokens: { algorithm: EdDSA, private_key_file: "${access}" }\n` +
+        `identity_headers: { assertion_key_file: "${access}" }\n`,
+    );
+    const r = run(['--config', same]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('must be different keys');
+  });
 });
 
 describe('defaultConfigFile', () => {

@@ -1,11 +1,11 @@
 // Key problems stop the start with a KeyConfigError naming the config key: wrong key type for the algorithm,
 // missing or unreadable files, non-PKCS#8 PEM, a missing or short HS256 secret.
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TokenAlgorithm } from '../../../config/types.js';
-import { jwkThumbprint, KeyConfigError } from '../../../gateway/auth/keys.js';
+import { jwkThumbprint, KeyConfigError, SAME_KEY_PROBLEM } from '../../../gateway/auth/keys.js';
 import { createTokenService } from '../../../gateway/auth/tokens.js';
 import { tempDir, tokensConfig } from './tokens-forge.js';
 
@@ -101,5 +101,57 @@ describe('jwkThumbprint', () => {
     expect(
       jwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' }),
     ).toBe('kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k');
+  });
+});
+
+describe('access-token key rotation (tokens.private_key_file beside its *.previous.pem)', () => {
+  const service = (dir: string, file: string) =>
+    createTokenService({
+      tokens: tokensConfig('EdDSA', { private_key_file: file }),
+      assertionKeyFile: null,
+      dataDir: dir,
+    });
+
+  it('tokens the previous key signed keep verifying and it stays published; removed, they stop (they died at once)', async () => {
+    const dir = tempDir();
+    const file = pemFile(dir, 'access.pem', ED25519);
+    const before = await service(dir, file);
+    const old = await before.signAccess({ sub: 'u1', sid: 's1', roles: ['user'] });
+    const oldKid = before.jwks().keys.at(-1)!.kid;
+
+    // Rotation: the current key becomes the previous one, a new key is made.
+    pemFile(dir, 'access.previous.pem', ED25519);
+    pemFile(dir, 'access.pem', pkcs8(generateKeyPairSync('ed25519').privateKey));
+    const after = await service(dir, file);
+    expect((await after.verifyAccess(old.token)).sub).toBe('u1');
+    const fresh = await after.signAccess({ sub: 'u2', sid: 's2', roles: [] });
+    const header = JSON.parse(Buffer.from(fresh.token.split('.')[0]!, 'base64url').toString()) as {
+      kid: string;
+    };
+    expect(header.kid).not.toBe(oldKid);
+    const kids = after.jwks().keys.map((k) => k.kid);
+    expect(kids).toContain(oldKid);
+    expect(kids).toContain(header.kid);
+
+    // The previous key removed: its tokens are refused, its kid unpublished.
+    rmSync(join(dir, 'access.previous.pem'));
+    const later = await service(dir, file);
+    await expect(later.verifyAccess(old.token)).rejects.toMatchObject({ code: 'invalid_token' });
+    expect(later.jwks().keys.map((k) => k.kid)).not.toContain(oldKid);
+  });
+
+  it('a previous key file that is not a key of the algorithm stops the start, named', async () => {
+    const dir = tempDir();
+    const file = pemFile(dir, 'access.pem', ED25519);
+    pemFile(dir, 'access.previous.pem', P256);
+    const err = await service(dir, file).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(KeyConfigError);
+    expect((err as Error).message).toMatch(/previous access-token key .*access\.previous\.pem/);
+  });
+
+  it('SECURITY: one key for access tokens and assertions is refused (an access token would verify as an assertion)', async () => {
+    const err = await startError('EdDSA', ED25519, { assertionPem: ED25519 });
+    expect(err).toBeInstanceOf(KeyConfigError);
+    expect(err.message).toBe(SAME_KEY_PROBLEM);
   });
 });
