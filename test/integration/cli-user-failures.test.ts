@@ -1,14 +1,13 @@
 // `portcullis user` where it used to mislead: a password piped in that is not UTF-8 (once stored with
 // U+FFFD), a state store that is down (once a pino line with a stack before the one-line error), and
 // `unlock` with a memory state store (once exit 0 and an audit event while the gateway's lock held).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedis } from '../support/redis.js';
 import { expectFailure, loginFrom, PASSWORD } from './enforcement/support.js';
-import { CLI, childBaseYaml, runCli, startChildGateway } from './helpers.js';
+import { childBaseYaml, runCli, runCliWith, startChildGateway } from './helpers.js';
 
 type Result = { code: number | null; out: string; err: string };
 
@@ -21,26 +20,9 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** `portcullis …` with these exact bytes on stdin (runCli's input is text). */
-function cliWithBytes(input: Buffer, ...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, timeout: 25_000 });
-    child.stdin.end(input);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    child.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
-
 const create = (email: string, password: Buffer, config = memoryConfig): Promise<Result> =>
-  cliWithBytes(
-    password,
+  runCliWith(
+    { cwd: dir, input: password },
     'user',
     'create',
     '--email',

@@ -307,8 +307,8 @@ export async function startChildGateway(options: {
 export interface CliRun {
   /** Working folder (default: the test's). */
   readonly cwd?: string;
-  /** Written to stdin, then closed (default: no stdin). */
-  readonly input?: string;
+  /** Written to stdin, then closed (default: no stdin); bytes as they are (a Buffer need not be UTF-8). */
+  readonly input?: string | Buffer;
   /** Killed after this long (code null); default 25 s. */
   readonly timeoutMs?: number;
 }
