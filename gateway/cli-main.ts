@@ -126,7 +126,9 @@ async function operate<A>(argv: readonly string[], command: OperatorCommand<A>):
   const file = configFile(invocation.config);
   const loaded = loadOrExplain(file, configSource(file).load);
   if (loaded === null) return command.invalidConfig;
-  const log = createLogger({ level: 'warn', format: 'json', destination: process.stderr });
+  // Errors only, each one line: the command ends with its own line saying what failed, and a store's
+  // warning before it ("state store unreachable", with a stack) is what an operator must not see.
+  const log = createLogger({ level: 'error', format: 'json', destination: process.stderr, stackless: true });
   const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   return command.run(invocation.args, loaded.config, log, io);
 }

@@ -156,36 +156,6 @@ async function readPassword(stdin: NodeJS.ReadableStream): Promise<string> {
   return text.replace(/\r?\n$/, '');
 }
 
-/**
- * The log of a `user` command: errors only, each without a stack. The command ends with its own one
- * line saying what failed (`portcullis user disable: state_unavailable: …`); a warning such as "state
- * store unreachable" before it, stack included, is what the README promises an operator never sees.
- */
-function commandLog(log: Logger): Logger {
-  const plain = (obj: object): object => {
-    if (!('err' in obj)) return obj;
-    const { err, ...rest } = obj as { err: unknown };
-    // A string is left alone by pino's error serializer, which would add the stack (and the cause's).
-    const text =
-      err instanceof Error
-        ? `${err.name}: ${err.message}${'code' in err && err.code !== undefined ? ` (${String(err.code)})` : ''}`
-        : String(err);
-    return { ...rest, err: text };
-  };
-  const quiet = (): void => undefined;
-  return {
-    fatal: (obj, msg) => (msg === undefined ? log.fatal(plain(obj)) : log.fatal(plain(obj), msg)),
-    error: (obj, msg) => (msg === undefined ? log.error(plain(obj)) : log.error(plain(obj), msg)),
-    warn: quiet,
-    info: quiet,
-    debug: quiet,
-    trace: quiet,
-    child: (bindings) => commandLog(log.child(bindings)),
-    isLevelEnabled: (level) => (level === 'error' || level === 'fatal') && log.isLevelEnabled(level),
-    flush: (cb) => log.flush(cb),
-  };
-}
-
 async function findUser(users: UserStore, ref: string): Promise<User> {
   const user = /^[0-9a-f]{32}$/.test(ref)
     ? await users.findById(ref)
@@ -212,11 +182,10 @@ const SESSION_ACTIONS: readonly Action[] = ['set-roles', 'disable', 'enable', 'r
 export async function runUserCommand(
   command: UserCommand,
   config: GatewayConfig,
-  gatewayLog: Logger,
+  log: Logger,
   io: CliIo,
 ): Promise<number> {
   const label = `user ${command.action}`;
-  const log = commandLog(gatewayLog);
   let stores: Awaited<ReturnType<typeof open>>;
   try {
     stores = await open(config, log);

@@ -45,6 +45,18 @@ export interface LoggerOptions {
   format: 'json' | 'pretty';
   /** Where lines go; defaults to stdout. Tests pass a stream to read what was logged. */
   destination?: NodeJS.WritableStream;
+  /**
+   * An `err` is logged as one line (`Name: message (code)`), without its stack or cause: operator
+   * commands print one line per failure, never a stack (README, "Command line").
+   */
+  stackless?: boolean;
+}
+
+/** `err` as one line of text; pino's own serializer would add the stack and the cause's. */
+function oneLineError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  return `${err.name}: ${err.message}${code === undefined ? '' : ` (${String(code)})`}`;
 }
 
 /** `format: pretty`: one readable line per record for a terminal; JSON stays the default for machines. */
@@ -79,6 +91,7 @@ export function createLogger(options: LoggerOptions): Logger {
       redact: { paths: redactPaths, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      ...(options.stackless === true ? { serializers: { err: oneLineError } } : {}),
     },
     destination,
   );

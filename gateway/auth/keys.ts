@@ -263,7 +263,13 @@ export async function loadAssertionKeys(
  */
 export function keyFileProblems(config: GatewayConfig): string[] {
   const problems: string[] = [];
-  const check = (file: string, algorithm: AsymmetricAlgorithm, where: string, create: string): void => {
+  /** The key in `file`, or null with its problem recorded. */
+  const check = (
+    file: string,
+    algorithm: AsymmetricAlgorithm,
+    where: string,
+    create: string,
+  ): KeyPair | null => {
     let pem: string;
     try {
       pem = readFileSync(file, 'utf8');
@@ -274,12 +280,13 @@ export function keyFileProblems(config: GatewayConfig): string[] {
           ? `${where}: file not found; create it with ${create}`
           : `${where}: cannot read ${file} (${code})`,
       );
-      return;
+      return null;
     }
     try {
-      parsePrivateKeyPem(pem, algorithm, where);
+      return parsePrivateKeyPem(pem, algorithm, where);
     } catch (err) {
       problems.push(err instanceof Error ? err.message : String(err));
+      return null;
     }
   };
   /** A `*.previous.pem` beside a key is optional; one that is there must be a key start can load. */
@@ -288,24 +295,24 @@ export function keyFileProblems(config: GatewayConfig): string[] {
     if (existsSync(previous)) check(previous, algorithm, `${what} (${previous})`, '`portcullis keygen`');
   };
   const { tokens, identity_headers: identity } = config;
+  let accessKey: KeyPair | null = null;
   if (tokens.algorithm !== 'HS256' && tokens.private_key_file !== null) {
     const file = tokens.private_key_file;
-    check(file, tokens.algorithm, `tokens.private_key_file (${file})`, '`portcullis keygen`');
+    accessKey = check(file, tokens.algorithm, `tokens.private_key_file (${file})`, '`portcullis keygen`');
     checkPrevious(file, tokens.algorithm, 'previous access-token key');
   }
   if (identity.assertion_key_file !== null) {
     const file = identity.assertion_key_file;
-    check(
+    const assertionKey = check(
       file,
       'EdDSA',
       `identity_headers.assertion_key_file (${file})`,
       '`portcullis keygen --algorithm EdDSA`',
     );
     checkPrevious(file, 'EdDSA', 'previous assertion key');
-  }
-  if (problems.length === 0 && tokens.algorithm === 'EdDSA' && tokens.private_key_file !== null) {
-    const same = sameKeyProblem(tokens.private_key_file, identity.assertion_key_file);
-    if (same !== null) problems.push(same);
+    if (accessKey !== null && assertionKey !== null && accessKey.kid === assertionKey.kid) {
+      problems.push(SAME_KEY_PROBLEM);
+    }
   }
   return problems;
 }
@@ -316,14 +323,3 @@ export function keyFileProblems(config: GatewayConfig): string[] {
  */
 export const SAME_KEY_PROBLEM =
   'tokens.private_key_file and identity_headers.assertion_key_file: must be different keys (an access token must never verify as an assertion)';
-
-function sameKeyProblem(accessFile: string, assertionFile: string | null): string | null {
-  if (assertionFile === null) return null;
-  try {
-    const a = parsePrivateKeyPem(readFileSync(accessFile, 'utf8'), 'EdDSA', accessFile);
-    const b = parsePrivateKeyPem(readFileSync(assertionFile, 'utf8'), 'EdDSA', assertionFile);
-    return a.kid === b.kid ? SAME_KEY_PROBLEM : null;
-  } catch {
-    return null; // reported by the checks above
-  }
-}

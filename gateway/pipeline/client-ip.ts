@@ -42,11 +42,6 @@ function isPortSuffix(text: string, colon: number): boolean {
 }
 
 /**
- * One X-Forwarded-For entry as an address, or null when it is none: a bare IPv4 or IPv6 address, or
- * the forms some proxies write, `1.2.3.4:5555`, `[2001:db8::1]` and `[2001:db8::1]:80`, whose port is
- * dropped. A bare IPv6 address cannot carry a port (`2001:db8::1:80` is an address of its own).
- */
-/**
  * One spelling per IPv6 address (RFC 5952: lower case, the longest run of zeros compressed), IPv4-mapped
  * ones as IPv4: a proxy may write `2001:DB8:0::7` for the `2001:db8::7` of another request, and each
  * spelling had its own rate-limit counters and locks. The kernel's own addresses are already canonical.
@@ -65,6 +60,11 @@ function canonicalIpv6(address: string): string {
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
+/**
+ * One X-Forwarded-For entry as an address, or null when it is none: a bare IPv4 or IPv6 address, or
+ * the forms some proxies write, `1.2.3.4:5555`, `[2001:db8::1]` and `[2001:db8::1]:80`, whose port is
+ * dropped. A bare IPv6 address cannot carry a port (`2001:db8::1:80` is an address of its own).
+ */
 export function forwardedAddress(entry: string): string | null {
   const hop = entry.trim();
   const family = isIP(hop);

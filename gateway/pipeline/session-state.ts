@@ -31,6 +31,11 @@ export interface SessionCheck {
   admit(ctx: RequestContext, check: AccessCheck | null): void;
 }
 
+/** The store's answer says the token's session has ended (gone, replaced, revoked id, or disabled). */
+export function sessionEnded(check: AccessCheck): boolean {
+  return !check.ok || !check.session.active;
+}
+
 /** Under `on_state_error: allow`, a store failure skips the check (null); anything else still fails. */
 function skipOnStoreError(err: unknown): null {
   if (err instanceof GatewayError && err.code === 'state_unavailable') return null;
@@ -59,6 +64,7 @@ export function createSessionCheck(config: GatewayConfig, deps: SessionStateDeps
         ctx.identity = { userId: claims.sub, email: '', roles: claims.roles, sessionId: claims.sid };
         return;
       }
+      // The rule of sessionEnded, with each case's reason.
       if (!check.ok) throw tokenError(check.reason);
       const session = check.session;
       if (!session.active) throw tokenError('token_revoked');

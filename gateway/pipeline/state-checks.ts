@@ -4,7 +4,7 @@
 // counted for it is given back, and the refusal counts against the client's address (rate-limit.ts).
 import type { Stage } from './context.js';
 import type { RateLimitCheck } from './rate-limit.js';
-import type { SessionCheck } from './session-state.js';
+import { type SessionCheck, sessionEnded } from './session-state.js';
 
 export function createStateChecks(session: SessionCheck, rateLimit: RateLimitCheck): Stage {
   return function stateChecks(ctx): void | Promise<void> {
@@ -17,7 +17,7 @@ export function createStateChecks(session: SessionCheck, rateLimit: RateLimitChe
     // The limit is keyed on the verified token's subject: its signature was checked, so it is authentic.
     // A store failure under `deny` is 503 here; under `allow` (null) the limits count in memory.
     const check = await session.fetch(ctx, rateLimit.counters(ctx, userId));
-    if (check !== null && (!check.ok || !check.session.active)) {
+    if (check !== null && sessionEnded(check)) {
       // Someone replaying a revoked token must not use up its owner's limits (nor meet them: 401).
       ctx.sessionEnded = true;
       if (check.counted !== undefined) await rateLimit.giveBack(ctx, userId);

@@ -134,8 +134,12 @@ export function filterRequestHeaders(
 // `Trailer` announces the answer's trailer fields, which are relayed (http-client.ts): end to end.
 const RESPONSE_HOP_BY_HOP = new Set(HOP_BY_HOP.filter((name) => name !== 'trailer'));
 
-/** Fields that may never come as trailers (RFC 9110 §6.5.1: framing, routing, authentication, control). */
+/**
+ * Fields that may never come as trailers: every hop-by-hop one (`Trailer` included) and those RFC 9110
+ * §6.5.1 keeps out of them (framing, routing, authentication, control).
+ */
 const NOT_TRAILERS = new Set([
+  ...HOP_BY_HOP,
   'content-length',
   'content-type',
   'content-encoding',
@@ -151,15 +155,12 @@ const NOT_TRAILERS = new Set([
   'vary',
 ]);
 
-/**
- * The upstream's trailer fields to relay, as [name, value] pairs: hop-by-hop ones, those its
- * `Connection` named and those no trailer may carry are dropped. `raw` is undici's flat list.
- */
+/** The upstream's trailer fields to relay, as [name, value] pairs, minus NOT_TRAILERS. `raw` is undici's flat list. */
 export function relayableTrailers(raw: readonly string[]): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (RESPONSE_HOP_BY_HOP.has(name) || name === 'trailer' || NOT_TRAILERS.has(name)) continue;
+    if (NOT_TRAILERS.has(name)) continue;
     out.push([name, raw[i + 1]!]);
   }
   return out;

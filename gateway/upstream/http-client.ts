@@ -91,11 +91,6 @@ export interface ProxyCall {
 }
 
 /**
- * An interim answer before the final one (RFC 9110 §15.2: a proxy forwards them). Node can write two:
- * 103 Early Hints, when it carries a Link, and 102 Processing. Other 1xx codes are dropped; none of
- * them may become the status line of the final answer.
- */
-/**
  * A chunked answer's trailer fields (a checksum, gRPC's status) go on to the client, which gets them when
  * its answer is chunked too (Node sends none on a response with a length or to an HTTP/1.0 client).
  */
@@ -109,6 +104,11 @@ function relayTrailers(res: ServerResponse, raw: ReadonlyArray<Buffer | string>)
   }
 }
 
+/**
+ * An interim answer before the final one (RFC 9110 §15.2: a proxy forwards them). Node can write two:
+ * 103 Early Hints, when it carries a Link, and 102 Processing. Other 1xx codes are dropped; none of
+ * them may become the status line of the final answer.
+ */
 function relayInformational(res: ServerResponse, statusCode: number, headers: readonly string[]): void {
   // RFC 9110 §15.2: never to an HTTP/1.0 client (Node's writers do not check).
   if (res.headersSent || (res.req.httpVersionMajor === 1 && res.req.httpVersionMinor === 0)) return;
