@@ -17,7 +17,7 @@ import {
   registerAndLogin,
   UA,
 } from '../accounts/support.js';
-import { type AdminFixture, admin, adminOk, startAdminFixture, startSlowLoginFixture } from './support.js';
+import { type AdminFixture, admin, adminOk, startAdminFixture } from './support.js';
 
 /** Open limits, and room for two sessions per user. */
 let fx: AdminFixture;
@@ -174,31 +174,6 @@ describe('refusals', () => {
     expect(await eventsOf(id, 'user_deleted')).toEqual([]);
     // {} is no field: a client that always sends a body can delete.
     expect((await adminOk(fx.gw, 'DELETE', path, { json: {} })).user).toMatchObject({ is_deleted: true });
-  });
-});
-
-/** Logins still hashing when their user is deleted: each read the account before, writes its session after. */
-describe('a delete during logins in flight', () => {
-  let slow: AdminFixture;
-  beforeAll(async () => {
-    slow = await startSlowLoginFixture();
-  });
-  afterAll(() => slow?.close());
-
-  it('SECURITY: leaves no session behind and no working token', async () => {
-    const { id, user } = await registerAndLogin(slow.gw);
-    const logins = Array.from({ length: 6 }, () => login(slow.gw, user.email, user.password));
-    await new Promise((r) => setTimeout(r, 40));
-    await adminOk(slow.gw, 'DELETE', `/api/users/${id}`);
-    for (const answer of await Promise.all(logins)) {
-      if (answer.status !== 200) {
-        expectFailure(answer, 401, 'invalid_credentials');
-        continue;
-      }
-      const access = String(answer.body!.data!.access);
-      expectFailure(await call(slow.gw, 'GET', '/app/x', { token: access }), 401, 'token_revoked');
-    }
-    expect((await adminOk(slow.gw, 'GET', `/api/users/${id}/sessions`)).sessions).toEqual([]);
   });
 });
 

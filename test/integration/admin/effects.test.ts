@@ -168,21 +168,25 @@ describe('an admin action during logins in flight', () => {
     return Promise.all(logins);
   }
 
-  it('SECURITY: a login in flight when its user is disabled leaves no session behind and no working token', async () => {
-    const { id, user } = await registerAndLogin(slow.gw);
-    const answers = await loginsAround(user.email, user.password, () =>
-      adminOk(slow.gw, 'POST', `/api/users/${id}/disable`),
-    );
-    for (const answer of answers) {
-      if (answer.status !== 200) {
-        expectFailure(answer, 401, 'invalid_credentials');
-        continue;
+  it.each([
+    ['disabled', (id: string) => adminOk(slow.gw, 'POST', `/api/users/${id}/disable`)],
+    ['deleted', (id: string) => adminOk(slow.gw, 'DELETE', `/api/users/${id}`)],
+  ])(
+    'SECURITY: a login in flight when its user is %s leaves no session behind and no working token',
+    async (_what, action) => {
+      const { id, user } = await registerAndLogin(slow.gw);
+      const answers = await loginsAround(user.email, user.password, () => action(id));
+      for (const answer of answers) {
+        if (answer.status !== 200) {
+          expectFailure(answer, 401, 'invalid_credentials');
+          continue;
+        }
+        const access = String(answer.body!.data!.access);
+        expectFailure(await call(slow.gw, 'GET', '/app/x', { token: access }), 401, 'token_revoked');
       }
-      const access = String(answer.body!.data!.access);
-      expectFailure(await call(slow.gw, 'GET', '/app/x', { token: access }), 401, 'token_revoked');
-    }
-    expect((await adminOk(slow.gw, 'GET', `/api/users/${id}/sessions`)).sessions).toEqual([]);
-  });
+      expect((await adminOk(slow.gw, 'GET', `/api/users/${id}/sessions`)).sessions).toEqual([]);
+    },
+  );
 
   it('SECURITY: a login in flight when its user loses a role gets a session without that role', async () => {
     const { id, user } = await registerAndLogin(slow.gw);
