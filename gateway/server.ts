@@ -103,6 +103,12 @@ function run(ctx: RequestContext, log: Logger, settled: () => void, from = 0): v
   settled();
 }
 
+/**
+ * Requests a connection may pipeline behind one not yet answered (RFC 9112 §9.3 sets no number; browsers
+ * do not pipeline, benchmark tools use depths of 16-64). One more closes the connection.
+ */
+export const PIPELINED_MAX = 128;
+
 export function createMainListener(
   config: GatewayConfig,
   current: () => RuntimeState,
@@ -133,7 +139,19 @@ export function createMainListener(
     }
     const queue = behind.get(socket);
     if (queue === undefined) behind.set(socket, [ctx]);
-    else queue.push(ctx);
+    else if (queue.length < PIPELINED_MAX) queue.push(ctx);
+    else {
+      // Node parses on while nothing is being written, holding every request it read: without a bound
+      // one connection pipelining behind a slow answer grew the heap until the process died. Socket and
+      // parser cannot be paused from here, so the connection is closed (its requests unanswered).
+      behind.delete(socket);
+      socket.destroy();
+      if (log.isLevelEnabled('info'))
+        log.info(
+          { ip: ctx.req.socket.remoteAddress, queued: PIPELINED_MAX },
+          'pipelined too deep: connection closed',
+        );
+    }
   };
 
   /** After `res` closed on `socket`: starts the next pipelined request, or drops them all if it closed. */

@@ -4,11 +4,13 @@
 // the request hidden inside it never reaches the upstream. Counted at the upstream and at the client.
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${LEN} and ${S} are placeholders of the case table
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PIPELINED_MAX } from '../../gateway/server.js';
 import { startRecordingUpstream } from '../support/upstreams.js';
 import {
   converse,
   type RecordingUpstream,
   since,
+  sleep,
   startGateway,
   type TestGateway,
   uniq,
@@ -19,7 +21,12 @@ let up: RecordingUpstream;
 let gw: TestGateway;
 
 beforeAll(async () => {
-  up = await startRecordingUpstream();
+  // `/pub/slow…` answers after 400 ms: requests pipelined behind it wait in the gateway.
+  up = await startRecordingUpstream((req, res) => {
+    if (!req.url!.startsWith('/pub/slow')) return false;
+    setTimeout(() => res.end('slow'), 400);
+    return true;
+  });
   gw = await startGateway(`
 routes:
   - { name: pub, path: /pub, upstream: "${up.origin}", auth: public }
@@ -414,6 +421,35 @@ describe('controls: the same framing, unambiguous, is forwarded', () => {
         .map((r) => r.url)
         .sort(),
     ).toEqual(['/pub/pipe-a', '/pub/pipe-b']);
+  });
+
+  it(`${PIPELINED_MAX} requests pipelined behind a slow one are all answered, in order`, async () => {
+    const id = uniq();
+    const slow = `GET /pub/slow-${id} HTTP/1.1\r\nHost: gw.test\r\n\r\n`;
+    const queued = Array.from(
+      { length: PIPELINED_MAX },
+      (_, i) =>
+        `GET /pub/q-${id}-${i} HTTP/1.1\r\nHost: gw.test\r\n${i === PIPELINED_MAX - 1 ? 'Connection: close\r\n' : ''}\r\n`,
+    );
+    const conv = await converse(gw.port, slow + queued.join(''), { waitMs: 5_000 });
+    expect(conv.closed).toBe(true);
+    expect(conv.responses.map((r) => r.status)).toEqual(Array(PIPELINED_MAX + 1).fill(200));
+    expect(JSON.parse(conv.responses.at(-1)!.body.toString())).toMatchObject({
+      url: `/pub/q-${id}-${PIPELINED_MAX - 1}`,
+    });
+  });
+
+  it('security: a connection pipelining more requests than that behind an unanswered one is closed, the requests behind it never forwarded', async () => {
+    const mark = up.requests.length;
+    const id = uniq();
+    // 20,000 requests (≈ 900 KB) behind a slow one: without the bound every one of them stayed parsed in
+    // memory (200,000 took the heap from 50 to 561 MB) until the connection ended.
+    const flood = `GET /pub/slow-${id} HTTP/1.1\r\nHost: gw.test\r\n\r\n${`GET /pub/f-${id} HTTP/1.1\r\nHost: gw.test\r\n\r\n`.repeat(20_000)}`;
+    const conv = await converse(gw.port, flood, { waitMs: 3_000 });
+    expect(conv.closed).toBe(true);
+    expect(conv.responses).toEqual([]);
+    await sleep(600); // the slow answer is due: nothing queued behind it may start now
+    expect(since(up, mark).filter((r) => r.url.includes(`/pub/f-${id}`))).toEqual([]);
   });
 
   it.each([
