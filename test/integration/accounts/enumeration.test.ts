@@ -1,7 +1,7 @@
 // Account enumeration through login, with the real (default) Argon2 parameters: unknown emails,
 // wrong passwords and disabled or deleted accounts get the same answer, byte for byte apart from
-// per-request headers; unknown emails and wrong passwords take the same time (medians within 20%
-// over 20 interleaved tries each).
+// per-request headers; unknown emails and wrong passwords take the same time (the fastest of 20
+// interleaved tries each within 20%).
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestGateway } from '../../support/gateway.js';
@@ -27,12 +27,6 @@ function comparable(res: Reply): { status: number; text: string; headers: Record
   const headers: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(res.headers)) if (!PER_REQUEST.has(k)) headers[k] = v;
   return { status: res.status, text: res.text, headers };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 beforeAll(async () => {
@@ -77,9 +71,9 @@ describe('login answers reveal nothing about the account', () => {
     expect((await login(gw, known.email, known.password)).status).toBe(200);
   });
 
-  // Retried: on two shared cores a burst of load from another process can move one median by itself.
+  // Retried: on two shared cores a burst of load from another process can slow every sample of one side.
   // A real gap (a skipped hash is 20× faster) fails every attempt.
-  it(`unknown-email and wrong-password logins take the same time (medians within 20%, ${TRIES} tries each)`, {
+  it(`unknown-email and wrong-password logins take the same time (the fastest of ${TRIES} tries each within 20%)`, {
     retry: 2,
   }, async () => {
     const kinds = {
@@ -100,7 +94,9 @@ describe('login answers reveal nothing about the account', () => {
         expect(res.status).toBe(401);
       }
     }
-    const m = { unknown: median(times.unknown), wrong: median(times.wrong) };
+    // The fastest of each side is its own cost: the hash threads run at the lowest priority, so on two
+    // cores shared with other test files a median moved by half (102 against 52 ms in one CI run).
+    const m = { unknown: Math.min(...times.unknown), wrong: Math.min(...times.wrong) };
     // Hashing dominates: far above the ~1 ms an answer without a hash would take.
     expect(m.wrong).toBeGreaterThan(5);
     const spread = (a: number, b: number): number => Math.abs(a - b) / Math.max(a, b);
