@@ -79,6 +79,7 @@ export const DEFAULTS: Defaults = {
     reject_numeric: true,
     reject_similar: true,
     argon2: { memory_kib: 19_456, iterations: 2, parallelism: 1 }, // OWASP Argon2id minimum
+    hashing_threads: 0, // one per core
   },
   brute_force: {
     failure_limit: 5, // per (email, client IP)

@@ -199,6 +199,7 @@ const passwordsSchema = z.strictObject({
       parallelism: int(1, 16).default(D.passwords.argon2.parallelism),
     })
     .prefault({}),
+  hashing_threads: int(0, 256).default(D.passwords.hashing_threads),
 });
 
 const bruteForceSchema = z.strictObject({

@@ -111,6 +111,7 @@ export interface GatewayConfig {
       readonly iterations: number;
       readonly parallelism: number;
     };
+    readonly hashing_threads: number; // 0: one per core
   };
   readonly brute_force: {
     readonly failure_limit: number;

@@ -45,6 +45,7 @@ export const ERROR_TABLE = {
   state_unavailable: { status: 503, message: 'Session state store is unavailable' },
   users_unavailable: { status: 503, message: 'User store is unavailable; try again later' },
   shutting_down: { status: 503, message: 'Gateway is shutting down' },
+  overloaded: { status: 503, message: 'Too many password checks are waiting; try again later' },
   mail_unavailable: { status: 503, message: 'Mail could not be sent; try again later' },
   upstream_timeout: { status: 504, message: 'Upstream did not answer in time' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -40,6 +40,7 @@ const RESTART_ONLY: ReadonlyArray<readonly [string, (c: GatewayConfig) => unknow
   ['passwords.argon2.memory_kib', (c) => c.passwords.argon2.memory_kib], // the hashing threads
   ['passwords.argon2.iterations', (c) => c.passwords.argon2.iterations],
   ['passwords.argon2.parallelism', (c) => c.passwords.argon2.parallelism],
+  ['passwords.hashing_threads', (c) => c.passwords.hashing_threads],
   ['echo_upstream', (c) => c.echo_upstream],
   ['logging.level', (c) => c.logging.level], // the logger (cli.ts)
   ['logging.format', (c) => c.logging.format],

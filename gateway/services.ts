@@ -110,7 +110,10 @@ export async function createServices(config: GatewayConfig, log: Logger): Promis
   }
   await resealAfterRotation(users, tokens, log);
   const audit = createAuditLog(users, log);
-  const hasher = createPasswordHasher(config.passwords.argon2, { log });
+  const hasher = createPasswordHasher(config.passwords.argon2, {
+    log,
+    threads: config.passwords.hashing_threads,
+  });
   return {
     users,
     state,

@@ -8,7 +8,7 @@ import type { SessionRecord, StateStore } from '../state/state-store.js';
 import type { User, UserStore } from '../users/user-store.js';
 import type { LoginGuard } from './login-guard.js';
 import type { PasswordPolicy } from './password-policy.js';
-import type { PasswordHasher } from './passwords.js';
+import type { HashClient, PasswordHasher } from './passwords.js';
 import type { TokenService } from './tokens.js';
 
 export interface AccountDeps {
@@ -32,6 +32,8 @@ export interface ClientMeta {
   readonly userAgent: string;
   /** DPoP mode: the thumbprint of the key whose proof the request carried (verified by the pipeline). */
   readonly dpopJkt?: string | null;
+  /** The request's connection: a login's or registration's hash is dropped unstarted once it is gone. */
+  readonly client?: HashClient;
 }
 
 export interface TokenPair {

@@ -1,6 +1,6 @@
 // The account operations the gateway terminates: register, login, refresh, logout and profile.
 // HTTP parsing and replies live in endpoints.ts, types in account-types.ts; storage behind UserStore and StateStore.
-import { GatewayError } from '../errors.js';
+import { GatewayError, isErrorCode } from '../errors.js';
 import { tokenError } from '../pipeline/authenticate.js';
 import type { SessionRecord } from '../state/state-store.js';
 import { canonicalEmail, validateEmail } from '../users/email.js';
@@ -25,13 +25,18 @@ import { createRefresh } from './refresh.js';
 import { newRefreshToken } from './refresh-tokens.js';
 import { createSessionRecheck } from './session-recheck.js';
 import type { AccessClaims } from './tokens.js';
+import { keptUserAgent } from './user-agent.js';
 
 export * from './account-types.js';
 
 const NO_LOGIN_INPUT: LoginInput = { email: '', password: '', device_token: undefined };
 
 /** Under `on_state_error: allow`, a login whose lock or session cannot be recorded goes on without them. */
-const NO_ATTEMPT: Attempt = { succeeded: async () => undefined, failed: async () => false };
+const NO_ATTEMPT: Attempt = {
+  succeeded: async () => undefined,
+  failed: async () => false,
+  withdrawn: async () => undefined,
+};
 const NO_SESSION = { ok: true, evicted: [] } as const;
 
 const invalidCredentials = (): GatewayError => new GatewayError('invalid_credentials');
@@ -99,7 +104,7 @@ export function createAccounts(deps: AccountDeps) {
         user_id,
         email: canonical,
         ip: meta.ip,
-        user_agent: meta.userAgent,
+        user_agent: keptUserAgent(meta.userAgent),
         success: reason === null,
         reason,
       });
@@ -138,10 +143,18 @@ export function createAccounts(deps: AccountDeps) {
     const usable = user?.is_active === true && !user.is_deleted;
     // Unknown, disabled and deleted accounts cost one hash like a wrong password: no enumeration by timing.
     const tooLong = [...input.password].length > config.passwords.max_length;
-    const ok =
-      usable && !tooLong
-        ? await hasher.verify(user.password_hash, input.password)
-        : await hasher.verifyDummy(input.password);
+    let ok: boolean;
+    try {
+      ok =
+        usable && !tooLong
+          ? await hasher.verify(user.password_hash, input.password, meta.client)
+          : await hasher.verifyDummy(input.password, meta.client);
+    } catch (err) {
+      // Not checked (the client left, or the threads are too far behind): the attempt is not counted.
+      if (isErrorCode(err, 'overloaded'))
+        await orSkip('brute-force refund', () => attempt.withdrawn(), undefined);
+      throw err;
+    }
     if (!ok || user === null) {
       const locked = await orSkip('brute-force count', () => attempt.failed(), false);
       const reason = user === null ? 'unknown_email' : usable ? 'bad_password' : 'inactive';
@@ -208,7 +221,7 @@ export function createAccounts(deps: AccountDeps) {
       active: true,
       device,
       ip: meta.ip,
-      user_agent: meta.userAgent.slice(0, 512),
+      user_agent: keptUserAgent(meta.userAgent),
       created_at: now,
       last_seen: now,
       expires_at: now + config.tokens.refresh_ttl,
@@ -312,7 +325,7 @@ export function createAccounts(deps: AccountDeps) {
         email: input.email.trim(),
         first_name: input.first_name.trim(),
         last_name: input.last_name.trim(),
-        password_hash: await hasher.hash(input.password),
+        password_hash: await hasher.hash(input.password, meta.client),
       });
       audit.record({ type: 'register', user_id: user.id, ip: meta.ip });
       deps.hooks?.registered(user, meta);

@@ -44,7 +44,12 @@ export function reservedPaths(config: GatewayConfig): readonly string[] {
 }
 
 function meta(ctx: RequestContext): ClientMeta {
-  return { ip: ctx.clientIp, userAgent: ctx.req.headers['user-agent'] ?? '', dpopJkt: ctx.dpopJkt };
+  return {
+    ip: ctx.clientIp,
+    userAgent: ctx.req.headers['user-agent'] ?? '',
+    dpopJkt: ctx.dpopJkt,
+    client: ctx,
+  };
 }
 
 /**

@@ -35,6 +35,8 @@ export interface Attempt {
   succeeded(): Promise<void>;
   /** The password was wrong: returns true when this failure locked the pair or the account. */
   failed(): Promise<boolean>;
+  /** The password was never checked (503 overloaded): both counts are given back. */
+  withdrawn(): Promise<void>;
 }
 
 function tooMany(code: 'rate_limited' | 'account_locked', states: readonly LimitState[]): GatewayError {
@@ -92,6 +94,9 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
           bf.reset_on_success ? pairs.reset(key) : pairs.refund(key),
           account === null ? undefined : accounts.refund(email),
         ]);
+      },
+      async withdrawn() {
+        await Promise.all([pairs.refund(key), account === null ? undefined : accounts.refund(email)]);
       },
       async failed() {
         let locked = false;

@@ -22,21 +22,31 @@ export interface Argon2Params {
   readonly parallelism: number;
 }
 
+/**
+ * A hash a client is waiting for (a login, a registration): it is dropped unstarted once the client has
+ * left, and refused `503 overloaded` when it waited longer than MAX_QUEUE_WAIT_MS for a thread. Hashes
+ * without one (a rehash, a login's second look, the CLI) always run.
+ */
+export interface HashClient {
+  gone(): boolean;
+}
+
 export interface PasswordHasher {
   /** A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) with a fresh 16-byte salt. */
-  hash(password: string): Promise<string>;
+  hash(password: string, client?: HashClient): Promise<string>;
   /**
    * False for a wrong password and for a stored hash that cannot be parsed. Rejects only when the
-   * hashing itself failed (a worker thread died, the hasher is closed): that is not a wrong password.
+   * hashing itself failed (a worker thread died, the hasher is closed) or `client` had it dropped:
+   * that is not a wrong password.
    */
-  verify(storedHash: string, password: string): Promise<boolean>;
+  verify(storedHash: string, password: string, client?: HashClient): Promise<boolean>;
   /** True when the stored hash was not made with exactly the configured algorithm and parameters. */
   needsRehash(storedHash: string): boolean;
   /**
    * Verifies against a hash made once with the configured parameters and always answers false, so
    * a login for an unknown email costs the same time as a wrong password (no account enumeration).
    */
-  verifyDummy(password: string): Promise<false>;
+  verifyDummy(password: string, client?: HashClient): Promise<false>;
   /** Stops the worker threads; hashes still waiting or running reject. */
   close(): Promise<void>;
 }
@@ -44,6 +54,16 @@ export interface PasswordHasher {
 /** After close (shutdown outlasted its timeout): the request is answered 503 shutting_down. */
 const hasherClosed = (): GatewayError =>
   new GatewayError('shutting_down', { cause: new Error('password hasher is closed') });
+
+/**
+ * The longest a client's hash waits for a thread. Beyond it the hashing threads are behind by more than
+ * any client should wait (a flood of logins from many addresses): answering 503 at once keeps the queue
+ * from growing without bound, and the hashes still queued from before the flood are refused in turn
+ * without being computed, so the threads catch up within this long of the flood's end.
+ */
+export const MAX_QUEUE_WAIT_MS = 10_000;
+
+const refused = (why: string): GatewayError => new GatewayError('overloaded', { cause: new Error(why) });
 
 /** One hashing thread, for tests and diagnostics. */
 export interface HashThread {
@@ -58,6 +78,10 @@ export interface PasswordHasherOptions {
   readonly log?: Pick<Logger, 'warn' | 'error'>;
   /** A thread with nothing to hash for this long stops (ms, default 10 s); the next hash starts one. */
   readonly idleMs?: number;
+  /** Hashing threads (default or 0: one per core, `os.availableParallelism()`). */
+  readonly threads?: number;
+  /** The longest a client's hash waits for a thread (ms, default MAX_QUEUE_WAIT_MS). */
+  readonly maxQueueWaitMs?: number;
 }
 
 // The package's enums are `const enum`s that exist only as types: their runtime objects are empty,
@@ -128,6 +152,8 @@ type Reply =
 interface Job {
   readonly id: number;
   readonly message: JobMessage;
+  readonly client: HashClient | undefined;
+  readonly queuedAt: number;
   resolve(value: string | boolean): void;
   reject(err: Error): void;
 }
@@ -145,7 +171,7 @@ interface Slot {
 }
 
 interface HashPool {
-  run(message: JobMessage): Promise<string | boolean>;
+  run(message: JobMessage, client: HashClient | undefined): Promise<string | boolean>;
   threads(): readonly HashThread[];
   close(): Promise<void>;
 }
@@ -153,7 +179,12 @@ interface HashPool {
 // One thread per core: more only take CPU from each other without hashing any faster. Waiting hashes
 // queue here in order. A thread is held (ref) only while it computes, so an idle pool never keeps
 // the process alive, and a CLI awaiting a hash is not cut short.
-function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs: number): HashPool {
+function createHashPool(
+  size: number,
+  log: PasswordHasherOptions['log'],
+  idleMs: number,
+  maxWaitMs: number,
+): HashPool {
   const slots: Slot[] = Array.from({ length: size }, () => ({
     worker: null,
     jobs: [],
@@ -232,14 +263,26 @@ function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs:
     void worker.terminate();
   }
 
+  /** The oldest waiting job that still has a client waiting for it in time; the others are refused. */
+  function nextJob(): Job | undefined {
+    for (;;) {
+      const job = queue.shift();
+      if (job?.client === undefined) return job;
+      if (job.client.gone()) job.reject(refused('the client left before its hash started'));
+      else if (performance.now() - job.queuedAt > maxWaitMs)
+        job.reject(refused(`the hash waited over ${maxWaitMs} ms for a thread`));
+      else return job;
+    }
+  }
+
   // Each thread gets one hash, then (when more wait) a second one to start the moment the first ends:
   // a thread that had to wait for the event loop between hashes would idle while logins are queued.
   function dispatch(): void {
     for (let depth = 1; depth <= THREAD_QUEUE; depth++) {
       for (const slot of slots) {
-        if (queue.length === 0) return;
         if (slot.jobs.length >= depth) continue;
-        const job = queue.shift()!;
+        const job = nextJob();
+        if (job === undefined) return;
         if (slot.idle !== null) clearTimeout(slot.idle);
         slot.idle = null;
         slot.worker ??= spawn(slot);
@@ -251,10 +294,10 @@ function createHashPool(size: number, log: PasswordHasherOptions['log'], idleMs:
   }
 
   return {
-    run(message) {
+    run(message, client) {
       if (closed) return Promise.reject(hasherClosed());
       return new Promise((resolve, reject) => {
-        queue.push({ id: nextId++, message, resolve, reject });
+        queue.push({ id: nextId++, message, client, queuedAt: performance.now(), resolve, reject });
         dispatch();
       });
     },
@@ -305,18 +348,23 @@ export function createPasswordHasher(
     parallelism: params.parallelism,
     outputLen: OUTPUT_BYTES,
   };
-  const pool = createHashPool(Math.max(1, availableParallelism()), opts.log, opts.idleMs ?? IDLE_MS);
+  const pool = createHashPool(
+    opts.threads || Math.max(1, availableParallelism()),
+    opts.log,
+    opts.idleMs ?? IDLE_MS,
+    opts.maxQueueWaitMs ?? MAX_QUEUE_WAIT_MS,
+  );
 
-  async function hash(password: string): Promise<string> {
-    const value = await pool.run({ op: 'hash', password, options });
+  async function hash(password: string, client?: HashClient): Promise<string> {
+    const value = await pool.run({ op: 'hash', password, options }, client);
     if (typeof value !== 'string') throw new Error('password hashing thread answered a non-string hash');
     return value;
   }
 
   // The algorithm and parameters come from the stored hash itself, so hashes made under older
   // settings still verify, once, and are then upgraded (needsRehash).
-  async function verify(storedHash: string, password: string): Promise<boolean> {
-    return (await pool.run({ op: 'verify', hash: storedHash, password })) === true;
+  async function verify(storedHash: string, password: string, client?: HashClient): Promise<boolean> {
+    return (await pool.run({ op: 'verify', hash: storedHash, password }, client)) === true;
   }
 
   // Made in the background at start-up; the first unknown-email login waits for it at most once. It
@@ -351,8 +399,8 @@ export function createPasswordHasher(
         return true;
       }
     },
-    async verifyDummy(password) {
-      await verify(await (dummyHash ?? makeDummy()), password);
+    async verifyDummy(password, client) {
+      await verify(await (dummyHash ?? makeDummy()), password, client);
       return false;
     },
     close: () => pool.close(),

@@ -7,6 +7,14 @@ const MAX_REMEMBERED = 1_000;
 const MAX_UA_LENGTH = 512;
 const remembered = new Map<string, string>();
 
+/**
+ * The User-Agent as kept in records (login history, sessions, audit details): its first 512 characters.
+ * A client may send 16 KB in every login, and nothing prunes login records.
+ */
+export function keptUserAgent(ua: string): string {
+  return ua.length <= MAX_UA_LENGTH ? ua : ua.slice(0, MAX_UA_LENGTH);
+}
+
 export function userAgentHash(ua: string): string {
   const known = remembered.get(ua);
   if (known !== undefined) return known;

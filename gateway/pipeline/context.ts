@@ -93,4 +93,9 @@ export class RequestContext {
     this.upgrade = upgrade;
     this.startedAt = startedAt;
   }
+
+  /** The client has closed its connection: no answer can reach it (work only it waits for can be dropped). */
+  gone(): boolean {
+    return this.req.socket.destroyed;
+  }
 }

@@ -6,7 +6,7 @@ import type { GatewayConfig } from '../../config/types.js';
 import type { AuditLog } from '../audit.js';
 import { dpopError } from '../auth/dpop.js';
 import type { AccessClaims } from '../auth/tokens.js';
-import { userAgentHash } from '../auth/user-agent.js';
+import { keptUserAgent, userAgentHash } from '../auth/user-agent.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { StateStore } from '../state/state-store.js';
@@ -58,7 +58,7 @@ export function createDeviceBinding(
       type: 'device_mismatch',
       user_id: claims.sub,
       ip: ctx.clientIp,
-      details: { sid: claims.sid, action, user_agent: ctx.req.headers['user-agent'] ?? '' },
+      details: { sid: claims.sid, action, user_agent: keptUserAgent(ctx.req.headers['user-agent'] ?? '') },
     });
     throw tokenError('device_mismatch');
   }

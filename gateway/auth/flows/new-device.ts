@@ -6,7 +6,7 @@ import { linkTo, newDeviceAlert } from '../../mail/messages.js';
 import type { SessionRecord } from '../../state/state-store.js';
 import type { User } from '../../users/user-store.js';
 import type { ClientMeta } from '../accounts.js';
-import { userAgentHash } from '../user-agent.js';
+import { keptUserAgent, userAgentHash } from '../user-agent.js';
 import { type FlowDeps, type Links, linkBase, sendLater } from './context.js';
 import type { PasswordReset } from './password-reset.js';
 
@@ -48,7 +48,8 @@ export function createNewDevice(deps: FlowDeps, links: Links, reset: PasswordRes
       }
       // A first login has nothing to compare with: every account would be alerted on its first use.
       if (previous.length === 0) return;
-      const device = userAgentHash(meta.userAgent);
+      // Compared as kept: a User-Agent over 512 characters is recorded cut short.
+      const device = userAgentHash(keptUserAgent(meta.userAgent));
       const range = ipRange(meta.ip);
       if (previous.some((r) => userAgentHash(r.user_agent) === device && ipRange(r.ip) === range)) return;
       const at = new Date(deps.now());

@@ -7,7 +7,7 @@ import type { User } from '../../users/user-store.js';
 import type { ClientMeta, LimitReporter } from '../accounts.js';
 import { dpopDevice } from '../binding.js';
 import type { AccessClaims } from '../tokens.js';
-import { userAgentHash } from '../user-agent.js';
+import { keptUserAgent, userAgentHash } from '../user-agent.js';
 import { checkLimits, type FlowDeps, failClosed, usable } from './context.js';
 import { reauthenticate } from './reauthenticate.js';
 import { matchTotp, newTotpSecret, TOTP_REPLAY_TTL_MS, totpUri } from './totp.js';
@@ -185,7 +185,7 @@ export function createTwoFactor(deps: FlowDeps) {
           user_id: user.id,
           email: user.email_canonical,
           ip: meta.ip,
-          user_agent: meta.userAgent.slice(0, 512),
+          user_agent: keptUserAgent(meta.userAgent),
           success: false,
           reason: 'invalid_code',
         });

@@ -5,7 +5,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { getPriority } from 'node:os';
+import { availableParallelism, getPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPasswordHasher } from '../../../gateway/auth/passwords.js';
@@ -312,6 +312,48 @@ describe('hashing threads', () => {
       closing.verify('$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA', 'late'),
     ).rejects.toMatchObject(closed);
     expect(closing.threads()).toEqual([]);
+  });
+
+  it('threads (passwords.hashing_threads) bounds the hashes computed at once, each holding memory_kib', async () => {
+    const one = createPasswordHasher(DEFAULTS, { threads: 1 });
+    pools.push(one);
+    const hashes = Array.from({ length: 4 }, (_, i) => one.hash(`one at a time ${i}`));
+    expect(one.threads()).toHaveLength(1);
+    await Promise.all(hashes);
+    expect(one.threads()).toHaveLength(1);
+  });
+
+  /** Hashes without a client that take every thread and its next slot: whatever comes next waits. */
+  const occupy = (pool: ReturnType<typeof make>): Promise<string>[] =>
+    Array.from({ length: availableParallelism() * 2 }, (_, i) => pool.hash(`occupying ${i}`));
+  const overloaded = (why: string) => ({ code: 'overloaded', status: 503, cause: { message: why } });
+
+  it("security: a login's or registration's hash is dropped unstarted once its client has left (a flood of abandoned logins computed every hash)", async () => {
+    const pool = make(DEFAULTS);
+    let left = false;
+    const leaving = { gone: () => left };
+    const busy = occupy(pool);
+    const dropped = [pool.hash('abandoned', leaving), pool.verify(FIXTURES.argon2i, 'abandoned', leaving)];
+    left = true;
+    for (const outcome of await Promise.all(dropped.map((p) => p.catch((e: unknown) => e)))) {
+      expect(outcome).toBeInstanceOf(GatewayError);
+      expect(outcome).toMatchObject(overloaded('the client left before its hash started'));
+    }
+    await Promise.all(busy);
+  });
+
+  it('a hash whose client still waits is refused 503 overloaded once it waited maxQueueWaitMs; one without a client waits as long as it takes', async () => {
+    const pool = createPasswordHasher(DEFAULTS, { maxQueueWaitMs: 1 });
+    pools.push(pool);
+    const busy = occupy(pool);
+    const waiting = { gone: () => false };
+    const refused = [pool.hash('too late', waiting), pool.verifyDummy('too late', waiting)];
+    const patient = pool.hash('no client');
+    for (const outcome of await Promise.all(refused.map((p) => p.catch((e: unknown) => e)))) {
+      expect(outcome).toMatchObject(overloaded('the hash waited over 1 ms for a thread'));
+    }
+    expect(await pool.verify(await patient, 'no client')).toBe(true);
+    await Promise.all(busy);
   });
 
   // --input-type=module also checks that the threads' eval'd program does not depend on the parent's

@@ -174,6 +174,15 @@ describe('login records', () => {
     expect(records(`nobody.${user.email}`)).toEqual([{ success: 0, reason: 'unknown_email' }]);
   });
 
+  it('security: a 16 KB User-Agent is kept as its first 512 characters in the login record (records are never pruned)', async () => {
+    const user = newUser();
+    expect((await register(gw, user)).status).toBe(201);
+    const ua = `Mozilla/5.0 ${'x'.repeat(16_000)}`;
+    await login(gw, user.email, 'wrong-password-here-1', { ua });
+    const [row] = db(gw, 'SELECT user_agent FROM login_records WHERE email = ?', user.email);
+    expect(row).toEqual({ user_agent: ua.slice(0, 512) });
+  });
+
   it('a login refused for too many sessions (reject_new) is recorded as a failure, and issues nothing', async () => {
     const user = newUser();
     expect((await register(gw, user)).status).toBe(201);
