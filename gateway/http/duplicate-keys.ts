@@ -1,9 +1,11 @@
-// Finds a key that one object of a JSON text repeats (JSON.parse keeps the last; "Parse errors deny"
-// refuses the body instead). It only scans text that JSON.parse has already accepted: no grammar here.
+// Scans of a JSON body's structure, without building it: how deep and how many values (before
+// JSON.parse, which spends seconds on a megabyte nested 500,000 deep), and a key that one object repeats
+// (after it: JSON.parse keeps the last; "Parse errors deny" refuses the body instead). No grammar here.
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
+const COMMA = 0x2c;
 const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
@@ -55,6 +57,32 @@ export function firstDuplicateKey(text: string): string | null {
     else if (c === OPEN_ARRAY) open.push(ARRAY);
     else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) open.pop();
     i++;
+  }
+  return null;
+}
+
+/** Deepest nesting a body of the gateway's own endpoints or admin API may have (theirs is 1 or 2). */
+export const MAX_DEPTH = 32;
+/** Most values (members and array items) such a body may hold (theirs hold a few dozen at most). */
+export const MAX_VALUES = 1_000;
+
+/**
+ * Why `text` is refused before it is parsed (nested deeper than MAX_DEPTH, or more than MAX_VALUES
+ * values), or null. Any text: strings are skipped as JSON reads them, and a malformed text that passes
+ * is left to JSON.parse to refuse. Values are counted by their separators (`,` and `:`).
+ */
+export function shapeProblem(text: string): string | null {
+  let depth = 0;
+  let separators = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) i = stringEnd(text, i);
+    else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+      if (++depth > MAX_DEPTH) return `Request body nests deeper than ${MAX_DEPTH} levels`;
+    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) depth--;
+    else if ((c === COMMA || c === COLON) && ++separators > MAX_VALUES)
+      return `Request body holds more than ${MAX_VALUES} values`;
   }
   return null;
 }

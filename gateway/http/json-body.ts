@@ -3,7 +3,7 @@
 // no key, and an object, else 400. It does not decide which endpoints take a body (own-endpoints does).
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
-import { firstDuplicateKey } from './duplicate-keys.js';
+import { firstDuplicateKey, shapeProblem } from './duplicate-keys.js';
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 // fatal: invalid bytes are a parse error, never U+FFFD (two different byte strings must not read as one
@@ -105,6 +105,12 @@ export function parseJsonObject(bytes: Buffer): Record<string, unknown> {
   try {
     // Decoded once, whole: a character split across network chunks is read as one.
     text = UTF8.decode(bytes);
+  } catch (err) {
+    throw new GatewayError('invalid_json', { cause: err });
+  }
+  const shape = shapeProblem(text);
+  if (shape !== null) throw new GatewayError('validation_failed', { message: shape });
+  try {
     value = JSON.parse(text);
   } catch (err) {
     throw new GatewayError('invalid_json', { cause: err });

@@ -2,7 +2,7 @@
 // unescaping, at any depth), and it never flags a text whose objects all have distinct keys.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { firstDuplicateKey } from '../../gateway/http/duplicate-keys.js';
+import { firstDuplicateKey, MAX_DEPTH, MAX_VALUES, shapeProblem } from '../../gateway/http/duplicate-keys.js';
 
 describe('firstDuplicateKey', () => {
   it.each([
@@ -71,3 +71,26 @@ function escapedKey(key: string): string {
   for (let i = 0; i < key.length; i++) out += `\\u${key.charCodeAt(i).toString(16).padStart(4, '0')}`;
   return `${out}"`;
 }
+
+describe('shapeProblem (before JSON.parse)', () => {
+  it.each([
+    ['brackets and commas inside strings are text', `{"a":"${'[{,:'.repeat(2_000)}"}`, null],
+    ['an escaped quote does not end a string', `{"a":"\\"[[[[","b":1}`, null],
+    ['the deepest allowed', `${'['.repeat(MAX_DEPTH)}${']'.repeat(MAX_DEPTH)}`, null],
+    [
+      'one level more',
+      `${'['.repeat(MAX_DEPTH + 1)}${']'.repeat(MAX_DEPTH + 1)}`,
+      `Request body nests deeper than ${MAX_DEPTH} levels`,
+    ],
+    ['unclosed, deep', '{'.repeat(100), `Request body nests deeper than ${MAX_DEPTH} levels`],
+    ['the most values allowed', `[${'1,'.repeat(MAX_VALUES)}1]`, null],
+    ['one more', `[${'1,'.repeat(MAX_VALUES + 1)}1]`, `Request body holds more than ${MAX_VALUES} values`],
+    [
+      'members count as values',
+      `{${Array.from({ length: 600 }, (_, i) => `"k${i}":1`).join(',')}}`,
+      `Request body holds more than ${MAX_VALUES} values`,
+    ],
+  ])('%s', (_name, text, problem) => {
+    expect(shapeProblem(text)).toBe(problem);
+  });
+});
