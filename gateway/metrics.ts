@@ -85,8 +85,8 @@ export function instrumentStateStore(store: StateStore, metrics: GatewayMetrics)
     ),
     touchSession: (userId, sid, at) => store.touchSession(userId, sid, at),
     revokeJti: timed('revokeJti', (userId, jti, expiresAt) => store.revokeJti(userId, jti, expiresAt)),
-    rotateRefresh: timed('rotateRefresh', async (presented, next, now, graceMs, ttlMs, device) => {
-      const result = await store.rotateRefresh(presented, next, now, graceMs, ttlMs, device);
+    rotateRefresh: timed('rotateRefresh', async (presented, next, now, graceMs, ttlMs, device, rolesOf) => {
+      const result = await store.rotateRefresh(presented, next, now, graceMs, ttlMs, device, rolesOf);
       if (result.kind === 'rotated' || result.kind === 'grace') seen(result.session);
       else if (result.kind === 'reused') live.delete(result.session.sid);
       return result;

@@ -5,7 +5,7 @@ import type { LoginGuard } from './auth/login-guard.js';
 import type { PasswordPolicy } from './auth/password-policy.js';
 import type { PasswordHasher } from './auth/passwords.js';
 import { GatewayError, isErrorCode } from './errors.js';
-import type { StateStore } from './state/state-store.js';
+import { FAILURE_PAUSE_MS, type StateStore } from './state/state-store.js';
 import { validateEmail } from './users/email.js';
 import { nameError } from './users/names.js';
 import type { User, UserStore } from './users/user-store.js';
@@ -34,6 +34,14 @@ export function checkRoles(roles: unknown): string[] {
   }
   return [...new Set(roles as string[])];
 }
+
+/** Pushes of one role change at most before it leaves the rest to the next refresh (pushStoredRoles). */
+const MAX_PUSHES = 4;
+
+const sameRoles = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && a.every((role, i) => role === b[i]);
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const REFUSED_WHEN_DELETED = {
   enable: 'enabled',
@@ -65,6 +73,48 @@ export function createOperations(deps: OperationsDeps) {
     } catch (err) {
       await undo().catch(() => undefined);
       throw err;
+    }
+  }
+
+  /**
+   * Makes the sessions hold the roles the user store holds: pushes `pushed` (null: read first), then
+   * reads the store again after every push, and pushes again while the read differs from the push.
+   *
+   * Why the sessions end with the stored roles whatever the interleaving of role changes on any number
+   * of processes: take the last push P to land in the state store. Its caller read the store after P
+   * landed (P's reply came after it landed) and found what P carried, or it would have pushed again
+   * and P would not be last. Any role change written after that read pushes after it, so after P:
+   * none was. So that read saw the final roles, and P carried them. A refresh's write of roles is
+   * refused once a push landed after its read (state-store.ts, rotateRefresh), so it cannot land last
+   * with an older read either. Only reads and replies matter: which write reached which store first does
+   * not, nor does a push whose reply was lost, since its caller's next push on the same connection lands
+   * after it. Past MAX_PUSHES (changes arriving faster than they apply), or when a store fails and
+   * repairRoles cannot finish the job either, the next refresh of each session repairs it.
+   */
+  async function pushStoredRoles(userId: string, pushed: readonly string[] | null): Promise<User | null> {
+    let last = pushed;
+    for (let push = 0; ; push++) {
+      const user = await users.findById(userId);
+      if (user === null || (last !== null && sameRoles(user.roles, last)) || push === MAX_PUSHES) return user;
+      await state.updateUserSessions(userId, { roles: user.roles });
+      last = user.roles;
+    }
+  }
+
+  /**
+   * After a failed push, best effort: the sessions get what the store holds now. A push that timed out
+   * may still run (it was sent); the next one on the same connection lands after it. The state store
+   * refuses commands for a moment after a timeout, hence a second try once that moment is over.
+   */
+  async function repairRoles(userId: string): Promise<void> {
+    for (const wait of [0, FAILURE_PAUSE_MS + 100]) {
+      await pause(wait);
+      try {
+        await pushStoredRoles(userId, null);
+        return;
+      } catch {
+        // the next try, or the next refresh of each session, repairs
+      }
     }
   }
 
@@ -103,15 +153,24 @@ export function createOperations(deps: OperationsDeps) {
       const checked = checkRoles(roles);
       const before = await existing(userId);
       refuseIfDeleted(before, 'roles');
-      const user = (await users.setRoles(userId, checked))!;
+      const written = await users.setRoles(userId, checked);
+      if (written === null) throw new GatewayError('user_not_found');
       // Sessions carry the roles the pipeline uses: the change applies on the very next request. If they
       // cannot be changed, neither is the user: an error means nothing changed, and the operator retries.
-      await undoUnless(state.updateUserSessions(userId, { roles: checked }), () =>
-        users.setRoles(userId, before.roles),
-      );
+      // The undo only replaces this call's own value (another change since stands), and the sessions
+      // then get whatever the store holds, even if this call's push still lands.
+      let user: User | null;
+      try {
+        await state.updateUserSessions(userId, { roles: written.roles });
+        user = await pushStoredRoles(userId, written.roles);
+      } catch (err) {
+        await users.setRolesIf(userId, written.roles, before.roles).catch(() => undefined);
+        await repairRoles(userId);
+        throw err;
+      }
       await state.dropProfile(userId).catch(() => undefined); // the cache entry expires by itself
       audit.record({ type: 'admin_set_roles', user_id: userId, actor, details: { roles: checked } });
-      return user;
+      return user ?? written;
     },
 
     async setActive(userId: string, active: boolean, actor: string): Promise<User> {

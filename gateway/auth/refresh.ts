@@ -1,8 +1,10 @@
 // Refresh: rotates the presented refresh token (once; a token spent within the grace gets a new pair,
 // one spent earlier revokes the session), checks the session's device binding, and issues a new access
-// token with the user's current roles. Part of the account operations (accounts.ts).
+// token with the user's current roles, which the rotation also writes into the session record. Part of
+// the account operations (accounts.ts).
 import { isErrorCode } from '../errors.js';
 import { tokenError } from '../pipeline/authenticate.js';
+import type { RolesOf } from '../state/state-store.js';
 import type { User } from '../users/user-store.js';
 import type { AccountDeps, ClientMeta, TokenPair } from './account-types.js';
 import { isDpopDevice, presentedDevice } from './binding.js';
@@ -28,6 +30,23 @@ export function createRefresh(
     const next = newRefreshToken();
     const device = deviceOf(meta);
     const t = config.tokens;
+    // The account, read by the rotation once it knows whose token this is (its only user-store read).
+    // If the user store fails, the session record answers: it holds the roles and active flag every
+    // request is checked against, and the rotation leaves them as they are.
+    let asked = false;
+    let account: Pick<User, 'roles' | 'is_active' | 'is_deleted'> | null | undefined;
+    const read = async (userId: string) => {
+      asked = true;
+      account = await users.findById(userId).catch((err: unknown) => {
+        if (!isErrorCode(err, 'users_unavailable')) throw err;
+        log.warn({ err, user: userId }, 'refresh: user store failed; roles taken from the session');
+        return undefined;
+      });
+      return account;
+    };
+    // The session gets the stored roles (any divergence from the user store ends here), unless a role
+    // change reached the sessions after this read: that one is newer (state-store.ts, rotateRefresh).
+    const rolesOf: RolesOf = async (userId) => (await read(userId))?.roles ?? null;
     const rotate = (presenting: string) =>
       state.rotateRefresh(
         hashRefreshToken(presented),
@@ -36,6 +55,7 @@ export function createRefresh(
         t.refresh_reuse_grace,
         t.refresh_ttl,
         presenting,
+        rolesOf,
       );
     let result = await rotate(device);
     // A proof sent with the refresh of a session its login did not bind to a key (a mismatch changes
@@ -77,19 +97,17 @@ export function createRefresh(
     }
     const session = result.session;
     // The presented token is spent now: failing here would turn the client's retry, once the grace
-    // is over, into refresh_reused. If the user store fails, the session record answers: it holds
-    // the roles and active flag every request is checked against.
-    const user = await users.findById(session.user_id).catch((err: unknown) => {
-      if (!isErrorCode(err, 'users_unavailable')) throw err;
-      log.warn({ err, user: session.user_id }, 'refresh: user store failed; roles taken from the session');
-      return { id: session.user_id, roles: session.roles, is_active: session.active, is_deleted: false };
-    });
+    // is over, into refresh_reused. `account` is undefined when the user store failed.
+    if (!asked) await read(session.user_id); // a store that rotated without asking rolesOf
+    const user = account ?? { is_active: session.active, is_deleted: false };
     if (user === null || !user.is_active || user.is_deleted) {
       await state.endSession(session.user_id, session.sid, 'token_revoked');
       throw tokenError('token_revoked');
     }
+    // The session's roles after the rotation: the stored ones, or a newer change's. The token says
+    // what every request of this session is authorized by.
     return {
-      access: await issueAccess(user, session.sid, session.device),
+      access: await issueAccess({ id: session.user_id, roles: session.roles }, session.sid, session.device),
       refresh: next.token,
       token_type: tokenTypeOf(session.device),
       expires_in: expiresIn,

@@ -8,7 +8,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limite
 import type { Rate } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
 import { userTag } from './redis-codec.js';
-import type { CounterHit, CounterSpec } from './state-store.js';
+import { type CounterHit, type CounterSpec, FAILURE_PAUSE_MS } from './state-store.js';
 
 export interface LimitState {
   readonly allowed: boolean;
@@ -268,7 +268,7 @@ export interface RedisConnection {
 }
 
 /** How long after a store failure commands skip Redis (DESIGN.md's bound on an unreachable store). */
-const BREAKER_MS = 1000;
+const BREAKER_MS = FAILURE_PAUSE_MS;
 
 /**
  * A frozen Redis answers nothing: every command waits for its 1 s timeout. A login makes several

@@ -7,6 +7,7 @@ import {
   type EndReason,
   MAX_CURRENT_REFRESH,
   MAX_SPENT_REFRESH,
+  type RolesOf,
   type RotateResult,
   type SessionLimit,
   type SessionRecord,
@@ -66,6 +67,8 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
   const refreshIndex = new Map<string, Expiring<Owner>>();
   const profiles = new Map<string, Expiring<string>>();
   const seen = new Map<string, number>();
+  /** Role changes pushed per user (updateUserSessions): what rotateRefresh's `rolesOf` is checked against. */
+  const roleChanges = new Map<string, number>();
 
   function live(sid: string, at = now()): LiveSession | null {
     const s = sessions.get(sid);
@@ -110,6 +113,15 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
     for (const [k, v] of refreshIndex) if (v.expires <= at) refreshIndex.delete(k);
     for (const [k, v] of profiles) if (v.expires <= at) profiles.delete(k);
     for (const [k, v] of seen) if (v <= at) seen.delete(k);
+    // A user without sessions has no rotation in flight whose roles could be stale.
+    for (const k of roleChanges.keys()) if (!byUser.has(k)) roleChanges.delete(k);
+  }
+
+  /** rolesOf's answer, or null when it is null or a role change was pushed while it was read. */
+  async function currentRoles(userId: string, rolesOf: RolesOf): Promise<readonly string[] | null> {
+    const before = roleChanges.get(userId) ?? 0;
+    const roles = await rolesOf(userId);
+    return roles !== null && (roleChanges.get(userId) ?? 0) === before ? Object.freeze([...roles]) : null;
   }
   const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
   timer.unref();
@@ -169,6 +181,7 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
     },
 
     async updateUserSessions(userId, change): Promise<number> {
+      if (change.roles !== undefined) roleChanges.set(userId, (roleChanges.get(userId) ?? 0) + 1);
       const all = userSessions(userId);
       for (const s of all) {
         s.record = Object.freeze({
@@ -194,7 +207,11 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
       return entry === undefined || entry.expires <= now() ? null : entry.value;
     },
 
-    async rotateRefresh(presented, next, at, graceMs, ttlMs, device): Promise<RotateResult> {
+    async rotateRefresh(presented, next, at, graceMs, ttlMs, device, rolesOf): Promise<RotateResult> {
+      const owner = refreshIndex.get(presented);
+      if (owner === undefined || owner.expires <= at) return { kind: 'unknown', reason: null };
+      const roles = rolesOf === undefined ? null : await currentRoles(owner.value.userId, rolesOf);
+      // From here on nothing awaits: the rotation is atomic, on the index and session as they are now.
       const entry = refreshIndex.get(presented);
       if (entry === undefined || entry.expires <= at) return { kind: 'unknown', reason: null };
       const s = live(entry.value.sid, at);
@@ -203,11 +220,13 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
         return { kind: 'device_mismatch', session: s.record };
       // The rule is RotateResult's (state-store.ts); redis-scripts.ts's `rotate` is the same, step by step.
       const expires = at + ttlMs;
+      const withRoles = (r: SessionRecord): SessionRecord =>
+        roles === null ? r : Object.freeze({ ...r, roles });
       if (s.current.delete(presented)) {
         // The spent token stays indexed so a later replay is recognised as reuse, not as unknown.
         s.spent.set(presented, at);
         keepBounded(s, at, graceMs, next);
-        s.record = Object.freeze({ ...s.record, expires_at: expires, last_seen: at });
+        s.record = withRoles(Object.freeze({ ...s.record, expires_at: expires, last_seen: at }));
         refreshIndex.set(next, { value: entry.value, expires });
         refreshIndex.set(presented, { value: entry.value, expires });
         return { kind: 'rotated', session: s.record };
@@ -215,6 +234,7 @@ export function createMemoryStateStore(options: MemoryStoreOptions): StateStore 
       const spentAt = s.spent.get(presented);
       if (spentAt !== undefined && at - spentAt < graceMs) {
         keepBounded(s, at, graceMs, next);
+        s.record = withRoles(s.record);
         refreshIndex.set(next, { value: entry.value, expires });
         return { kind: 'grace', session: s.record };
       }

@@ -7,6 +7,8 @@
 //   pc:{u:<uid>}:j:<jti>     individually revoked access token, until the token's exp
 //   pc:{u:<uid>}:sessions    sorted set of the user's sids by created_at (stale members pruned by scripts)
 //   pc:{u:<uid>}:profile     cached profile JSON
+//   pc:{u:<uid>}:rv          count of role changes pushed to the user's sessions (redis-scripts.ts: update,
+//                            rotate), kept a day after the last one
 //   pc:r:<refresh hash>      refresh index: JSON [uid, sid]; in any slot, so no script ever touches it
 //   pc:seen:<key>            firstSeen markers (DPoP proof jti)
 //   pc:rl:<limiter>:<key>    rate-limiter-flexible counters (limiter.ts); per-user ones have the key
@@ -29,6 +31,7 @@ export const redisKeys = {
   jti: (uid: string, jti: string): string => `${user(uid)}j:${jti}`,
   sessions: (uid: string): string => `${user(uid)}sessions`,
   profile: (uid: string): string => `${user(uid)}profile`,
+  roleChanges: (uid: string): string => `${user(uid)}rv`,
   refresh: (hash: string): string => `${KEY_PREFIX}r:${hash}`,
   seen: (key: string): string => `${KEY_PREFIX}seen:${key}`,
 };

@@ -15,6 +15,13 @@
 // hash tag, so on Cluster they are in the slot of KEYS[1] (Redis allows undeclared same-slot keys).
 import { MAX_CURRENT_REFRESH, MAX_SPENT_REFRESH } from './state-store.js';
 
+/**
+ * How long the user's role-change count (`rv`) outlives its last change: far longer than any refresh
+ * takes from reading it to rotating (seconds at most), so it never expires and restarts under a
+ * refresh in flight (which would then compare equal to a count read before a change).
+ */
+const ROLE_CHANGES_TTL_MS = 86_400_000;
+
 const PRELUDE = `
 local function live_sids(zkey, prefix)
   local out = {}
@@ -248,10 +255,18 @@ return out
 `,
 };
 
-/** KEYS: sessions zset. ARGV: prefix, roles JSON ('' = keep), active ('' = keep). Returns the count. */
+/**
+ * KEYS: sessions zset. ARGV: prefix, roles JSON ('' = keep), active ('' = keep). Returns the count. A
+ * change of roles counts one more role change (`rv`), live sessions or not: a refresh that read the
+ * user's roles before it must not write them (rotate).
+ */
 const update: ScriptDef = {
   numberOfKeys: 1,
   lua: `${PRELUDE}
+if ARGV[2] ~= '' then
+  redis.call('INCR', ARGV[1] .. 'rv')
+  redis.call('PEXPIRE', ARGV[1] .. 'rv', ${ROLE_CHANGES_TTL_MS})
+end
 local live = live_sids(KEYS[1], ARGV[1])
 for _, sid in ipairs(live) do
   local skey = ARGV[1] .. 's:' .. sid
@@ -272,14 +287,16 @@ return 0
 };
 
 /**
- * KEYS: session, tombstone, sessions zset. ARGV: presented hash, next hash, now, grace ms, new expiry,
- * tombstone ms, sid, presenting device. Returns {kind, rec, roles, active, exp, seen[, cur]}; for
- * 'unknown', {kind, tombstone}. The rule and the bounds are state-store.ts's (RotateResult); the memory
- * store's rotateRefresh is the same, step by step. A device mismatch changes nothing: a thief must not
- * spend the owner's token.
+ * KEYS: session, tombstone, sessions zset, the user's role-change count (rv). ARGV: presented hash, next
+ * hash, now, grace ms, new expiry, tombstone ms, sid, presenting device, roles JSON ('' = keep), the
+ * role-change count read before those roles were ('' = none). Returns {kind, rec, roles, active, exp,
+ * seen[, cur]}; for 'unknown', {kind, tombstone}. The rule and the bounds are state-store.ts's
+ * (RotateResult); the memory store's rotateRefresh is the same, step by step. A device mismatch changes
+ * nothing: a thief must not spend the owner's token. `rotated` and `grace` write the roles given unless
+ * a role change was pushed since they were read (the count moved): that push is newer than the read.
  */
 const rotate: ScriptDef = {
-  numberOfKeys: 3,
+  numberOfKeys: 4,
   lua: `${PRELUDE}
 local f = redis.call('HMGET', KEYS[1], 'rec', 'roles', 'active', 'exp', 'seen', 'cur', 'spent', 'par', 'pat', 'dev')
 if not f[1] then return {'unknown', redis.call('GET', KEYS[2])} end
@@ -307,6 +324,8 @@ if not current then
   end
 end
 if current then spent[#spent + 1] = {presented, ARGV[3]} end
+local roles = f[2]
+if ARGV[9] ~= '' and (redis.call('GET', KEYS[4]) or '') == ARGV[10] then roles = ARGV[9] end
 -- Forget spent hashes the grace or longer ago (and a par an older gateway also wrote into spent), then
 -- the oldest beyond the bounds; dropped hashes keep their index entries: presented, they are reuse.
 local kept, seen = {}, {}
@@ -324,15 +343,19 @@ end
 cur[#cur + 1] = ARGV[2]
 local first = math.max(1, #cur - ${MAX_CURRENT_REFRESH} + 1)
 local fields = {'cur', table.concat(cur, ' ', first), 'spent', table.concat(out, ' ')}
+if roles ~= f[2] then
+  fields[#fields + 1] = 'roles'
+  fields[#fields + 1] = roles
+end
 if f[8] or f[9] then redis.call('HDEL', KEYS[1], 'par', 'pat') end
 if not current then
   redis.call('HSET', KEYS[1], unpack(fields))
-  return {'grace', f[1], f[2], f[3], f[4], f[5]}
+  return {'grace', f[1], roles, f[3], f[4], f[5]}
 end
 redis.call('HSET', KEYS[1], 'exp', ARGV[5], 'seen', ARGV[3], unpack(fields))
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 keep_until(KEYS[3], ARGV[5], now)
-return {'rotated', f[1], f[2], f[3], ARGV[5], ARGV[3]}
+return {'rotated', f[1], roles, f[3], ARGV[5], ARGV[3]}
 `,
 };
 

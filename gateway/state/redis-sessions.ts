@@ -6,7 +6,10 @@
 //   1. GET pc:r:<presented> → [uid, sid] (none: `unknown`).
 //   2. SET pc:r:<next> → [uid, sid] with the new expiry, BEFORE the rotation, so a rotation that happens
 //      is always resolvable. If anything fails later, this entry names a hash no client was ever given.
-//   3. The rotate script on the user's slot decides rotated / grace / reused / device_mismatch / unknown.
+//      With `rolesOf`, at the same time: GET the user's role-change count, THEN ask rolesOf (the user
+//      store), so a role change pushed after the read moves the count and the script keeps its roles.
+//   3. The rotate script on the user's slot decides rotated / grace / reused / device_mismatch / unknown,
+//      and writes the roles read unless the count moved.
 //   4. Afterwards, best effort: rotated → extend pc:r:<presented> to the new expiry (a later replay is
 //      then recognised as reuse); otherwise → delete the entries of hashes that can no longer work.
 // Failure cases: if step 3's reply is lost (timeout) the caller gets state_unavailable though the
@@ -34,6 +37,7 @@ import type {
   AccessCheck,
   CounterHit,
   CounterSpec,
+  RolesOf,
   RotateResult,
   SessionRecord,
   StateStore,
@@ -200,6 +204,14 @@ export function createRedisSessions(
     return { text, uid: parsed[0], sid: parsed[1] };
   }
 
+  /** rolesOf's answer as JSON and the role-change count read before it ('' for either: none). */
+  async function readRoles(uid: string, rolesOf: RolesOf | undefined): Promise<[string, string]> {
+    if (rolesOf === undefined) return ['', ''];
+    const count = (await cmd.get(redisKeys.roleChanges(uid))) ?? '';
+    const roles = await rolesOf(uid);
+    return roles === null ? ['', ''] : [JSON.stringify(roles), count];
+  }
+
   async function rotateRefresh(
     presented: string,
     next: string,
@@ -207,6 +219,7 @@ export function createRedisSessions(
     graceMs: number,
     ttlMs: number,
     device: string,
+    rolesOf?: RolesOf,
   ): Promise<RotateResult> {
     if (!isHash(next)) throw badHash();
     if (!isHash(presented)) return { kind: 'unknown', reason: null };
@@ -214,13 +227,18 @@ export function createRedisSessions(
     if (owner === null) return { kind: 'unknown', reason: null };
     const { uid, sid } = owner;
     const expires = at(now + ttlMs);
-    await cmd.setUntil(redisKeys.refresh(next), owner.text, expires);
+    // Side by side: the count's GET leaves with the SET, and the user store's read overlaps it.
+    const [, [roles, count]] = await Promise.all([
+      cmd.setUntil(redisKeys.refresh(next), owner.text, expires),
+      readRoles(uid, rolesOf),
+    ]);
     const reply = asArray(
       await cmd.script(
         'pcRotate',
         redisKeys.session(uid, sid),
         redisKeys.tombstone(uid, sid),
         redisKeys.sessions(uid),
+        redisKeys.roleChanges(uid),
         presented,
         next,
         at(now),
@@ -229,6 +247,8 @@ export function createRedisSessions(
         tombMs,
         sid,
         device,
+        roles,
+        count,
       ),
     );
     const kind = reply[0];

@@ -113,8 +113,8 @@ export function publishingStore(store: StateStore, events: SessionEvents, log: L
       if (count > 0) publish({ kind: 'changed', userId });
       return count;
     },
-    async rotateRefresh(presented, next, now, graceMs, ttlMs, device) {
-      const result = await store.rotateRefresh(presented, next, now, graceMs, ttlMs, device);
+    async rotateRefresh(presented, next, now, graceMs, ttlMs, device, rolesOf) {
+      const result = await store.rotateRefresh(presented, next, now, graceMs, ttlMs, device, rolesOf);
       if (result.kind === 'reused') ended(result.session.user_id, [result.session.sid], 'token_revoked');
       return result;
     },

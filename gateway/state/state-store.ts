@@ -97,6 +97,13 @@ export type RotateResult =
   | { readonly kind: 'reused' | 'device_mismatch'; readonly session: SessionRecord }
   | { readonly kind: 'unknown'; readonly reason: EndReason | null };
 
+/**
+ * For rotateRefresh: the roles the user holds now, read from the user store; null leaves the session's
+ * roles as they are (the user store failed). The store calls it once it knows whose token it is, after
+ * it noted the user's last role change (updateUserSessions) and before the rotation.
+ */
+export type RolesOf = (userId: string) => Promise<readonly string[] | null>;
+
 export interface StateStore {
   /** 'memory' or 'redis': the shared test suite and readiness report it. */
   readonly kind: string;
@@ -124,7 +131,10 @@ export interface StateStore {
   /** Ends every session of the user; returns the ids ended. */
   endUserSessions(userId: string, reason: EndReason): Promise<string[]>;
   listUserSessions(userId: string): Promise<SessionRecord[]>;
-  /** Rewrites the roles / active flag in every live session of the user (takes effect next request). */
+  /**
+   * Rewrites the roles / active flag in every live session of the user (takes effect next request). A
+   * change of roles also counts as the user's latest role change for rotateRefresh's `rolesOf`.
+   */
   updateUserSessions(
     userId: string,
     change: { roles?: readonly string[]; active?: boolean },
@@ -138,6 +148,10 @@ export interface StateStore {
    * presenting device's binding value; when the session has a non-empty `device` that differs,
    * nothing rotates and the answer is `device_mismatch` (a thief's attempt must not spend the
    * owner's token).
+   * With `rolesOf`, a `rotated` or `grace` rotation also sets the session's roles to its answer, unless
+   * updateUserSessions changed the user's roles after the store called it (that change is newer than
+   * the read); the session in the result holds the roles the session has afterwards. So a refresh
+   * repairs a session whose roles differ from the user store's, and never undoes a newer change.
    */
   rotateRefresh(
     presentedHash: string,
@@ -146,6 +160,7 @@ export interface StateStore {
     graceMs: number,
     ttlMs: number,
     device: string,
+    rolesOf?: RolesOf,
   ): Promise<RotateResult>;
   /**
    * The user and session a refresh token (current or spent) was issued to, as long as its index entry
@@ -163,6 +178,12 @@ export interface StateStore {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * After a timeout or a lost connection a store may refuse every command, unsent, for this long
+ * (limiter.ts's breaker), so a request that needs several commands answers 503 in ~1 s.
+ */
+export const FAILURE_PAUSE_MS = 1000;
 
 /** How long a tombstone explains a vanished session: at least as long as any access token lives. */
 export function tombstoneTtl(accessTtlMs: number): number {

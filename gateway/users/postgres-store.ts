@@ -148,6 +148,15 @@ export async function createPostgresUserStore(
     findById: (id) => guarded(() => one(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [id])),
     updatePasswordHash: (id, hash) => update('password_hash = $1', [hash], id),
     setRoles: (id, roles) => update('roles = $1', [JSON.stringify([...roles])], id),
+    // jsonb equality: the same elements in the same order, whatever the stored text's spacing.
+    setRolesIf: (id, expected, roles) =>
+      guarded(() =>
+        one(
+          `UPDATE users SET roles = $1, updated_at = $2 WHERE id = $3 AND roles = $4::jsonb
+             RETURNING ${USER_COLUMNS}`,
+          [JSON.stringify([...roles]), now(), id, JSON.stringify([...expected])],
+        ),
+      ),
     setActive: (id, active) => update('is_active = $1', [active], id),
     softDelete: (id) => update('is_deleted = $1', [true], id),
     searchUsers: (query) =>

@@ -203,6 +203,10 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
     setRoles: db.prepare<[string, number, string], UserRow>(
       'UPDATE users SET roles = ?, updated_at = ? WHERE id = ? RETURNING *',
     ),
+    // json(): both sides minified, so a row written with other spacing (an import) still compares.
+    setRolesIf: db.prepare<[string, number, string, string], UserRow>(
+      'UPDATE users SET roles = ?, updated_at = ? WHERE id = ? AND json(roles) = json(?) RETURNING *',
+    ),
     setActive: db.prepare<[number, number, string], UserRow>(
       'UPDATE users SET is_active = ?, updated_at = ? WHERE id = ? RETURNING *',
     ),
@@ -318,6 +322,10 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
     findById: (id) => guarded(() => updated(sql.byId.get(id))),
     updatePasswordHash: (id, hash) => guarded(() => updated(sql.setHash.get(hash, now(), id))),
     setRoles: (id, roles) => guarded(() => updated(sql.setRoles.get(JSON.stringify([...roles]), now(), id))),
+    setRolesIf: (id, expected, roles) =>
+      guarded(() =>
+        updated(sql.setRolesIf.get(JSON.stringify([...roles]), now(), id, JSON.stringify([...expected]))),
+      ),
     setActive: (id, active) => guarded(() => updated(sql.setActive.get(active ? 1 : 0, now(), id))),
     softDelete: (id) => guarded(() => updated(sql.softDelete.get(now(), id))),
     searchUsers: (query) =>

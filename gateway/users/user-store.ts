@@ -114,6 +114,12 @@ export interface UserStore {
   /** Each returns the updated user, or null for an unknown id, and bumps updated_at. */
   updatePasswordHash(id: string, hash: string): Promise<User | null>;
   setRoles(id: string, roles: readonly string[]): Promise<User | null>;
+  /**
+   * Compare-and-set: sets the roles only while the stored ones are `expected` (the same names in the
+   * same order), in one statement. The updated user, or null when the id is unknown or the roles differ.
+   * For undoing a change only if no later change replaced it (operations.ts).
+   */
+  setRolesIf(id: string, expected: readonly string[], roles: readonly string[]): Promise<User | null>;
   setActive(id: string, active: boolean): Promise<User | null>;
   /** The email stays reserved: a deleted account's address cannot be registered again. */
   softDelete(id: string): Promise<User | null>;

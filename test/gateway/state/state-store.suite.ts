@@ -317,6 +317,57 @@ export function runStateStoreSuite(name: string, make: MakeStore): void {
         });
       });
 
+      it('a rotation with rolesOf gives the session the roles read (rotated and grace alike)', async () => {
+        const { rec, hash: h0 } = await login({ roles: ['user', 'admin'] });
+        const asked: string[] = [];
+        const rolesOf = (roles: readonly string[] | null) => async (userId: string) => {
+          asked.push(userId);
+          return roles;
+        };
+        const h1 = id();
+        const rotated = await store.rotateRefresh(h0, h1, clock.now(), GRACE, LONG, DEV, rolesOf(['user']));
+        expect(rotated).toMatchObject({ kind: 'rotated', session: { sid: rec.sid, roles: ['user'] } });
+        expect(await store.checkAccess(uid, rec.sid, id())).toMatchObject({ session: { roles: ['user'] } });
+        const grace = await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, DEV, rolesOf(['ops']));
+        expect(grace).toMatchObject({ kind: 'grace', session: { roles: ['ops'] } });
+        expect(await store.checkAccess(uid, rec.sid, id())).toMatchObject({ session: { roles: ['ops'] } });
+        // null (the user store failed): the session keeps what it has.
+        const kept = await store.rotateRefresh(h1, id(), clock.now(), GRACE, LONG, DEV, rolesOf(null));
+        expect(kept).toMatchObject({ kind: 'rotated', session: { roles: ['ops'] } });
+        expect(asked).toEqual([uid, uid, uid]);
+      });
+
+      it('a role change pushed while a rotation reads the roles wins over the read', async () => {
+        const { rec, hash } = await login({ roles: ['user', 'admin'] });
+        const result = await store.rotateRefresh(
+          hash,
+          id(),
+          clock.now(),
+          GRACE,
+          LONG,
+          DEV,
+          async (userId) => {
+            // The read saw ['user', 'admin']; a revocation lands in the sessions before the rotation.
+            await store.updateUserSessions(userId, { roles: ['user'] });
+            return ['user', 'admin'];
+          },
+        );
+        expect(result).toMatchObject({ kind: 'rotated', session: { roles: ['user'] } });
+        expect(await store.checkAccess(uid, rec.sid, id())).toMatchObject({ session: { roles: ['user'] } });
+      });
+
+      it('a refused rotation (device mismatch, reuse) leaves the roles alone', async () => {
+        const { rec, hash: h0 } = await login({ roles: ['user'] });
+        const admin = async () => ['user', 'admin'];
+        expect(
+          await store.rotateRefresh(h0, id(), clock.now(), GRACE, LONG, 'ua:other', admin),
+        ).toMatchObject({
+          kind: 'device_mismatch',
+          session: { roles: ['user'] },
+        });
+        expect(await store.checkAccess(uid, rec.sid, id())).toMatchObject({ session: { roles: ['user'] } });
+      });
+
       it('grace: a token spent less than the grace ago gets a new current token, the session lives', async () => {
         const { rec, hash: h0 } = await login();
         const [h1, h2, h3] = [id(), id(), id()];

@@ -194,6 +194,25 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
         expect(await store.findById(user.id)).toEqual(user);
       });
 
+      it('setRolesIf sets the roles only while the stored ones are the expected ones', async () => {
+        await store.setRoles(user.id, ['user', 'admin']);
+        const set = await store.setRolesIf(user.id, ['user', 'admin'], ['user']);
+        expect(set).toMatchObject({ id: user.id, roles: ['user'] });
+        expect(set?.updated_at.getTime()).toBe(T0 + 60_000);
+        expect(await store.findById(user.id)).toEqual(set);
+        // Another value, the same names in another order, or an unknown id: nothing changes.
+        for (const [id, expected] of [
+          [user.id, ['user', 'admin']],
+          [user.id, []],
+          ['f'.repeat(32), ['user']],
+        ] as const) {
+          expect(await store.setRolesIf(id, expected, ['root'])).toBeNull();
+        }
+        await store.setRoles(user.id, ['a', 'b']);
+        expect(await store.setRolesIf(user.id, ['b', 'a'], ['root'])).toBeNull();
+        expect((await store.findById(user.id))?.roles).toEqual(['a', 'b']);
+      });
+
       it('setActive(true) re-enables a disabled user', async () => {
         await store.setActive(user.id, false);
         expect((await store.setActive(user.id, true))?.is_active).toBe(true);
