@@ -1,6 +1,7 @@
 // Pure checks for the config's structured strings (route paths, upstream URLs, hosts, CIDRs, header names).
 // Each returns the normalised value or a message that never echoes the input (it may hold credentials).
 import { BlockList, isIP } from 'node:net';
+import { parseRedisUrl } from './redis-url.js';
 import type { Rate } from './types.js';
 import { formatDuration, parseDuration, parseRate, parseSize, UNIT_MESSAGES } from './units.js';
 
@@ -228,18 +229,15 @@ export function checkUsersStore(text: string): Checked<string> {
   return URL.canParse(text) ? ok(text) : bad(hint);
 }
 
-const STATE_SCHEMES = ['redis:', 'rediss:', 'redis-sentinel:', 'redis-cluster:'];
-
+/** `memory`, or a URL the Redis store can use (redis-url.ts: one host, Sentinel's and Cluster's lists). */
 export function checkStateStore(text: string): Checked<string> {
   if (text === 'memory') return ok(text);
-  const hint = 'must be memory or a redis://, rediss://, redis-sentinel:// or redis-cluster:// URL';
   try {
-    const url = new URL(text);
-    return STATE_SCHEMES.includes(url.protocol) && text.startsWith(`${url.protocol}//`)
-      ? ok(text)
-      : bad(hint);
-  } catch {
-    return bad(hint);
+    parseRedisUrl(text);
+    return ok(text);
+  } catch (err) {
+    // Its messages name the key (storage.state: …), which the report already does.
+    return bad(`must be memory or a Redis URL (${(err as Error).message.replace(/^storage\.state: /, '')})`);
   }
 }
 

@@ -8,7 +8,7 @@
 // is Redis's NOSCRIPT error code, which asks for a script's text); all of them are state_unavailable
 // to callers. Key layout: redis-codec.ts; rotation protocol: redis-sessions.ts.
 //
-// URLs (parsed by redis-url.ts; percent-encode reserved characters in credentials):
+// URLs (parsed by config/redis-url.ts; percent-encode reserved characters in credentials):
 //   redis://[[user:]pass@]host[:port][/db]          rediss://… the same over TLS
 //   redis-sentinel://[[user:]pass@]host1[:port],host2[:port]/master[/db][?sentinel_password=…]
 //   redis-cluster://[[user:]pass@]host1[:port],host2[:port]
@@ -17,6 +17,7 @@
 // its script cache (restart) costs a second one, answering NOSCRIPT with EVAL.
 import { createHash } from 'node:crypto';
 import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrl, type RedisTarget } from '../../config/redis-url.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
@@ -30,7 +31,6 @@ import {
 import { KEY_PREFIX, redisKeys } from './redis-codec.js';
 import { SCRIPTS, type ScriptName } from './redis-scripts.js';
 import { createRedisSessions, type RedisCommands } from './redis-sessions.js';
-import { parseRedisUrl, type RedisTarget } from './redis-url.js';
 import {
   decodeSessionEvent,
   encodeSessionEvent,

@@ -338,7 +338,7 @@ const cases: [string, readonly string[], NodeJS.ProcessEnv, readonly string[]][]
     {},
     [
       'storage.users: must be sqlite:<path> or a postgres:// URL (line 2)',
-      'storage.state: must be memory or a redis://, rediss://, redis-sentinel:// or redis-cluster:// URL (line 3)',
+      'storage.state: must be memory or a Redis URL (not a URL; expected redis://[[user:]pass@]host[:port][/db], rediss://…, redis-sentinel://[[user:]pass@]host:port,host:port/master[/db], redis-cluster://[[user:]pass@]host:port,host:port) (line 3)',
       'storage.on_state_error: must be one of deny, allow (line 4)',
     ],
   ],

@@ -90,6 +90,21 @@ describe('gateway.yaml.example', () => {
   });
 });
 
+describe('storage.state', () => {
+  // The config check used `new URL`, which refuses a host list with ports: every Sentinel and Cluster
+  // URL the README shows was refused at start and by check-config.
+  it.each([
+    'redis://127.0.0.1:6379/2',
+    'rediss://:pw@cache.internal',
+    'redis-sentinel://h1:26379,h2:26379/mymaster',
+    'redis-sentinel://u:p%40ss@h1:26379,[::1]:26380/mymaster/3?sentinel_password=sp',
+    'redis-cluster://h1:7000,h2:7001',
+    'redis-cluster://:pw@h1:7000,h2:7001,h3',
+  ])('accepts %s as the README documents it', (url) => {
+    expect(load(withSecret(`storage:\n  state: "${url}"`)).storage.state).toBe(url);
+  });
+});
+
 describe('normalisation', () => {
   it('normalises route paths, methods, hosts and upstreams', () => {
     const [route] = load(

@@ -105,7 +105,7 @@ function parseQuery(query: string | undefined, allowed: readonly string[]): Map<
 
 export function parseRedisUrl(url: string): RedisTarget {
   const m = /^([a-z-]+):\/\/(?:([^@/?#]*)@)?([^/?#]+)(\/[^?#]*)?(?:\?([^#]*))?$/.exec(url);
-  if (m === null) return fail('not a Redis URL');
+  if (m === null) return fail('not a URL');
   const [, scheme, userinfo, hosts, path = '', query] = m;
   const auth = parseAuth(userinfo);
   const segments = path.split('/').slice(1);

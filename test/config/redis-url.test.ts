@@ -1,8 +1,8 @@
 // The storage.state URL forms the Redis store accepts, and the ones it refuses without echoing secrets.
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../gateway/logger.js';
-import { createStateStore } from '../../../gateway/state/create-state-store.js';
-import { parseRedisUrl } from '../../../gateway/state/redis-url.js';
+import { parseRedisUrl } from '../../config/redis-url.js';
+import { createLogger } from '../../gateway/logger.js';
+import { createStateStore } from '../../gateway/state/create-state-store.js';
 
 const none = { username: undefined, password: undefined };
 
@@ -98,7 +98,7 @@ describe('parseRedisUrl', () => {
 
   it.each([
     ['http://h:6379', 'unknown scheme'],
-    ['redis://', 'not a Redis URL'],
+    ['redis://', 'not a URL'],
     ['redis://h:0', 'port'],
     ['redis://h:65536', 'port'],
     ['redis://h:6379/x', 'database'],
