@@ -2,12 +2,11 @@
 // gateway process: the process stays up, answers in the envelope and recovers; an admin change the
 // state store refused is not half-applied. The gateway reaches PostgreSQL through a TCP relay that can
 // be frozen (it holds every byte and closes nothing: a stopped server or a silent network path).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPem } from '../../../gateway/auth/keys.js';
 import { AUDIT_LOCK, LOCK_NAMESPACE } from '../../../gateway/users/postgres-rows.js';
 import { postgresExec } from '../../../gateway/users/postgres-store.js';
 import {
@@ -15,20 +14,19 @@ import {
   POSTGRES_ADMIN_URL,
   type TestDatabase,
 } from '../../gateway/users/postgres-harness.js';
-import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../../support/gateway.js';
+import { TEST_ADMIN_TOKEN } from '../../support/gateway.js';
 import { type FreezableRelay, startFreezableRelay } from '../../support/misbehaving.js';
 import { type RedisServer, redisCli, startRedis } from '../../support/redis.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../../support/upstreams.js';
 import { type ChildGateway, startChildGateway } from '../helpers.js';
 import {
   expectFailure,
-  FAST_ARGON2,
-  limitsYaml,
   loginOk,
   registerOk,
-  routesYaml,
   send,
+  sharedStoresYaml,
   sleep,
+  writeAssertionKey,
 } from './support.js';
 
 let redis: RedisServer;
@@ -64,20 +62,16 @@ beforeAll(async () => {
   const viaRelay = new URL(db.url);
   viaRelay.host = `127.0.0.1:${relay.port}`;
   dir = mkdtempSync(join(tmpdir(), 'pc-pg-faults-'));
-  const key = join(dir, 'assertion.pem');
-  writeFileSync(key, generateKeyPem('EdDSA'), { mode: 0o600 });
   gw = await startChildGateway({
     cwd: dir,
-    yaml: `
-server: { host: 127.0.0.1, port: 0, shutdown_timeout: 5s }
-admin: { host: 127.0.0.1, port: 0, token: ${TEST_ADMIN_TOKEN} }
-storage: { users: "${viaRelay}", state: "${redis.url}" }
-identity_headers: { assertion_key_file: "${key}" }
-tokens: { secret: "${TEST_SECRET}", refresh_reuse_grace: 1s }
-logging: { level: info }
-${FAST_ARGON2}
-${limitsYaml()}
-${routesYaml(upstream.origin)}`,
+    yaml: sharedStoresYaml({
+      users: String(viaRelay),
+      state: redis.url,
+      key: writeAssertionKey(dir),
+      upstream: upstream.origin,
+      server: 'shutdown_timeout: 5s',
+      tokens: 'refresh_reuse_grace: 1s',
+    }),
   });
 }, 60_000);
 

@@ -2,30 +2,28 @@
 // admin calls racing, a push that times out and runs later), the live sessions end with the roles the
 // user store holds, checked by requests to a route that requires a role; a refresh repairs a session
 // whose roles differ. Real child gateways (dist/), a real redis-server stalled by a busy script.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { generateKeyPem } from '../../../gateway/auth/keys.js';
 import { redisKeys } from '../../../gateway/state/redis-codec.js';
 import { createTestDatabase, type TestDatabase } from '../../gateway/users/postgres-harness.js';
-import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../../support/gateway.js';
+import { TEST_ADMIN_TOKEN } from '../../support/gateway.js';
 import { type RedisServer, redisCli, startRedis } from '../../support/redis.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../../support/upstreams.js';
 import { type ChildGateway, startReplicas } from '../helpers.js';
 import {
-  FAST_ARGON2,
-  limitsYaml,
   loginOk,
   PASSWORD,
   type Reply,
   registerOk,
-  routesYaml,
   type Session,
   send,
+  sharedStoresYaml,
   sleep,
+  writeAssertionKey,
 } from './support.js';
 
 let redis: RedisServer;
@@ -38,20 +36,14 @@ let b: ChildGateway;
 beforeAll(async () => {
   [redis, upstream, db] = await Promise.all([startRedis(), startRecordingUpstream(), createTestDatabase()]);
   dir = mkdtempSync(join(tmpdir(), 'pc-role-changes-'));
-  const key = join(dir, 'assertion.pem');
-  writeFileSync(key, generateKeyPem('EdDSA'), { mode: 0o600 });
   [a, b] = await startReplicas(
     dir,
-    `
-server: { host: 127.0.0.1, port: 0 }
-admin: { host: 127.0.0.1, port: 0, token: ${TEST_ADMIN_TOKEN} }
-storage: { users: "${db.url}", state: "${redis.url}" }
-identity_headers: { assertion_key_file: "${key}" }
-tokens: { secret: "${TEST_SECRET}" }
-logging: { level: info }
-${FAST_ARGON2}
-${limitsYaml()}
-${routesYaml(upstream.origin)}`,
+    sharedStoresYaml({
+      users: db.url,
+      state: redis.url,
+      key: writeAssertionKey(dir),
+      upstream: upstream.origin,
+    }),
   );
 }, 60_000);
 

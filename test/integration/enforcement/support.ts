@@ -1,9 +1,17 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { generateKeyPem } from '../../../gateway/auth/keys.js';
 import { createPasswordPolicy } from '../../../gateway/auth/password-policy.js';
 import { createOperations, type Operations } from '../../../gateway/operations.js';
 import { sqliteExec } from '../../../gateway/users/sqlite-store.js';
-import { type BaseOverrides, startTestGateway, type TestGateway } from '../../support/gateway.js';
+import {
+  type BaseOverrides,
+  startTestGateway,
+  TEST_ADMIN_TOKEN,
+  TEST_SECRET,
+  type TestGateway,
+} from '../../support/gateway.js';
 import type { Reply } from '../accounts/support.js';
 import { newUser, PASSWORD } from '../accounts/support.js';
 
@@ -21,6 +29,39 @@ export interface Limits {
   readonly loginIp?: string;
   readonly registerEmail?: string;
   readonly registerIp?: string;
+}
+
+/**
+ * A child gateway's config on shared stores (users in `users`, state in `state`, the assertion key
+ * file `key` that PostgreSQL requires): loopback listeners, the test secrets, cheap hashes, open limits
+ * and the enforcement routes. `server` and `tokens` add entries to those maps.
+ */
+export function sharedStoresYaml(o: {
+  readonly users: string;
+  readonly state: string;
+  readonly key: string;
+  readonly upstream: string;
+  readonly server?: string;
+  readonly tokens?: string;
+}): string {
+  const more = (extra: string | undefined): string => (extra === undefined ? '' : `, ${extra}`);
+  return `
+server: { host: 127.0.0.1, port: 0${more(o.server)} }
+admin: { host: 127.0.0.1, port: 0, token: ${TEST_ADMIN_TOKEN} }
+storage: { users: "${o.users}", state: "${o.state}" }
+identity_headers: { assertion_key_file: "${o.key}" }
+tokens: { secret: "${TEST_SECRET}"${more(o.tokens)} }
+logging: { level: info }
+${FAST_ARGON2}
+${limitsYaml()}
+${routesYaml(o.upstream)}`;
+}
+
+/** An EdDSA assertion key written to `dir`/assertion.pem (0600), for the config above. */
+export function writeAssertionKey(dir: string): string {
+  const key = join(dir, 'assertion.pem');
+  writeFileSync(key, generateKeyPem('EdDSA'), { mode: 0o600 });
+  return key;
 }
 
 /** Rate limits high enough that a test meets only the 429s it asks for. */
