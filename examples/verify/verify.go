@@ -1,5 +1,5 @@
 // Verifies a Portcullis X-Auth-Assertion (EdDSA JWT) against the gateway's JWK Set with the Go standard
-// library only (crypto/ed25519): key by kid, signature, iss, aud (= this upstream's route name), exp.
+// library only (crypto/ed25519): typ, key by kid, signature, iss, aud (= this upstream's route name), exp.
 //
 // Usage:  go run verify.go -jwks http://gateway:8080/.well-known/jwks.json -issuer portcullis \
 //                          -audience orders TOKEN             (TOKEN "-" or absent: read from stdin)
@@ -46,13 +46,25 @@ var ErrInvalid = errors.New("invalid assertion")
 
 func invalid(reason string) error { return fmt.Errorf("%w: %s", ErrInvalid, reason) }
 
+// AssertionTyp is the JOSE header typ of an assertion, exactly as the gateway writes it (access tokens
+// carry "at+jwt").
+const AssertionTyp = "JWT"
+
+const (
+	minRefetch     = 30 * time.Second
+	failureBackoff = 5 * time.Second
+)
+
 // JWKSCache holds the gateway's Ed25519 keys by kid. An unknown kid triggers one refetch (at most every
-// 30 s), which is how a rotated-in key is picked up without a restart.
+// 30 s), which is how a rotated-in key is picked up without a restart. A failed fetch is not retried for
+// 5 s, so a gateway that is down is not asked again on every request naming an unknown kid; meanwhile
+// such requests are refused with the fetch's reason.
 type JWKSCache struct {
 	URL       string
 	mu        sync.Mutex
 	keys      map[string]ed25519.PublicKey
-	fetchedAt time.Time
+	nextFetch time.Time
+	failure   error
 	client    *http.Client
 }
 
@@ -60,49 +72,58 @@ func NewJWKSCache(url string) *JWKSCache {
 	return &JWKSCache{URL: url, keys: map[string]ed25519.PublicKey{}, client: &http.Client{Timeout: 5 * time.Second}}
 }
 
-func (c *JWKSCache) refetch() error {
+func (c *JWKSCache) fetch() (map[string]ed25519.PublicKey, error) {
 	res, err := c.client.Get(c.URL)
 	if err != nil {
-		return err
+		return nil, invalid("JWKS unavailable (" + err.Error() + ")")
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("JWKS answered %d", res.StatusCode)
+		return nil, invalid(fmt.Sprintf("JWKS unavailable (HTTP %d)", res.StatusCode))
 	}
+	// Members of any type: a key with an array member (key_ops) must not make the whole set unreadable.
 	var set struct {
-		Keys []map[string]string `json:"keys"`
+		Keys []map[string]any `json:"keys"`
 	}
-	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&set); err != nil {
-		return err
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&set); err != nil || set.Keys == nil {
+		return nil, invalid("JWKS unavailable (not a JWK Set)")
 	}
 	keys := map[string]ed25519.PublicKey{}
 	for _, jwk := range set.Keys {
-		// Only Ed25519 signing keys can verify an assertion; anything else in the set is ignored.
-		if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" || jwk["kid"] == "" {
+		str := func(name string) string { s, _ := jwk[name].(string); return s }
+		// Only Ed25519 signing keys can verify an assertion; anything else in the set is ignored. The set
+		// also holds the access-token keys (tokens.algorithm: EdDSA) and nothing marks them apart: the
+		// typ check in VerifyAssertion is what keeps an access token out.
+		if str("kty") != "OKP" || str("crv") != "Ed25519" || str("kid") == "" {
 			continue
 		}
-		if (jwk["alg"] != "" && jwk["alg"] != "EdDSA") || (jwk["use"] != "" && jwk["use"] != "sig") {
+		if (str("alg") != "" && str("alg") != "EdDSA") || (str("use") != "" && str("use") != "sig") {
 			continue
 		}
-		x, err := base64.RawURLEncoding.DecodeString(jwk["x"])
+		x, err := base64.RawURLEncoding.DecodeString(str("x"))
 		if err != nil || len(x) != ed25519.PublicKeySize {
 			continue
 		}
-		keys[jwk["kid"]] = ed25519.PublicKey(x)
+		keys[str("kid")] = ed25519.PublicKey(x)
 	}
-	c.keys = keys
-	c.fetchedAt = time.Now()
-	return nil
+	return keys, nil
 }
 
-// Key returns the key for kid, or nil.
+// Key returns the key for kid, or nil; an error (wrapping ErrInvalid) when the JWK Set cannot be had.
 func (c *JWKSCache) Key(kid string) (ed25519.PublicKey, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.keys[kid]; !ok && time.Since(c.fetchedAt) >= 30*time.Second {
-		if err := c.refetch(); err != nil {
-			return nil, err
+	if _, ok := c.keys[kid]; !ok && !time.Now().Before(c.nextFetch) {
+		keys, err := c.fetch()
+		if err == nil {
+			c.keys, c.failure, c.nextFetch = keys, nil, time.Now().Add(minRefetch)
+		} else {
+			// The keys already known stay in use; only unknown kids wait for the next try.
+			c.failure, c.nextFetch = err, time.Now().Add(failureBackoff)
 		}
+	}
+	if _, ok := c.keys[kid]; !ok && c.failure != nil {
+		return nil, c.failure
 	}
 	return c.keys[kid], nil
 }
@@ -146,6 +167,7 @@ func VerifyAssertion(token string, keys *JWKSCache, issuer, audience string, now
 	}
 	var header struct {
 		Alg string `json:"alg"`
+		Typ string `json:"typ"`
 		Kid string `json:"kid"`
 	}
 	if err := decodeJSON(parts[0], &header); err != nil {
@@ -155,6 +177,14 @@ func VerifyAssertion(token string, keys *JWKSCache, issuer, audience string, now
 	if header.Alg != "EdDSA" {
 		return nil, invalid("unexpected alg")
 	}
+	// Explicit typing (RFC 8725 §3.11): the gateway's access tokens (typ at+jwt) can be signed by a key in
+	// the same JWK Set, and would otherwise pass here whenever tokens.audience is a route name.
+	if header.Typ != AssertionTyp {
+		return nil, invalid("unexpected typ")
+	}
+	if header.Kid == "" {
+		return nil, invalid("malformed header or payload")
+	}
 	key, err := keys.Key(header.Kid)
 	if err != nil {
 		return nil, err
@@ -163,7 +193,10 @@ func VerifyAssertion(token string, keys *JWKSCache, issuer, audience string, now
 		return nil, invalid("unknown kid")
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || !ed25519.Verify(key, []byte(parts[0]+"."+parts[1]), sig) {
+	if err != nil {
+		return nil, invalid("malformed base64url")
+	}
+	if !ed25519.Verify(key, []byte(parts[0]+"."+parts[1]), sig) {
 		return nil, invalid("bad signature")
 	}
 	// Claims are read only after the signature holds.

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Verifies a Portcullis X-Auth-Assertion (EdDSA JWT) against the gateway's JWK Set with node:crypto only:
-// key by kid, signature, iss, aud (= this upstream's route name), exp. No JWT library needed.
+// typ, key by kid, signature, iss, aud (= this upstream's route name), exp. No JWT library needed.
 //
 // Usage:  node verify.mjs --jwks http://gateway:8080/.well-known/jwks.json --issuer portcullis \
 //                         --audience orders TOKEN            (TOKEN "-" or absent: read from stdin)
@@ -13,39 +13,79 @@ import { pathToFileURL } from 'node:url';
 
 export class InvalidAssertion extends Error {}
 
+/** The JOSE header `typ` of an assertion, exactly as the gateway writes it (access tokens carry at+jwt). */
+export const ASSERTION_TYP = 'JWT';
+
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
 function part(text) {
-  if (typeof text !== 'string' || !B64URL.test(text)) throw new InvalidAssertion('malformed base64url');
+  // A length of 4n+1 is not base64url at all; Buffer.from would quietly drop the last character.
+  if (typeof text !== 'string' || text.length % 4 === 1 || !B64URL.test(text))
+    throw new InvalidAssertion('malformed base64url');
   return Buffer.from(text, 'base64url');
 }
 
-/** Public keys by kid; an unknown kid triggers one refetch (at most every 30 s): rotation without restarts. */
-export function createJwksCache(url, { minRefetchMs = 30_000 } = {}) {
+/** The Ed25519 keys of the JWK Set at `url`, by kid; InvalidAssertion when it cannot be had. */
+async function fetchKeys(url) {
+  let res;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+  } catch (err) {
+    throw new InvalidAssertion(`JWKS unavailable (${err.cause?.code ?? err.name})`);
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new InvalidAssertion(`JWKS unavailable (HTTP ${res.status})`);
+  }
+  const set = await res.json().catch(() => null);
+  if (!Array.isArray(set?.keys)) throw new InvalidAssertion('JWKS unavailable (not a JWK Set)');
+  const keys = new Map();
+  for (const jwk of set.keys) {
+    // Only Ed25519 signing keys can verify an assertion; anything else in the set is ignored. The set
+    // also holds the access-token keys (tokens.algorithm: EdDSA) and nothing marks them apart: the `typ`
+    // check in verifyAssertion is what keeps an access token out.
+    if (typeof jwk !== 'object' || jwk === null || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') continue;
+    if ((jwk.alg ?? 'EdDSA') !== 'EdDSA' || (jwk.use ?? 'sig') !== 'sig') continue;
+    if (typeof jwk.kid !== 'string' || typeof jwk.x !== 'string') continue;
+    try {
+      keys.set(jwk.kid, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, format: 'jwk' }));
+    } catch {
+      // Not a usable Ed25519 public key: skipped like any other key we cannot use.
+    }
+  }
+  return keys;
+}
+
+/**
+ * Public keys by kid; an unknown kid triggers one refetch (at most every 30 s): rotation without restarts.
+ * A failed fetch is not retried for `failureBackoffMs`, so a gateway that is down is not asked again on
+ * every request naming an unknown kid; meanwhile such requests are refused with the fetch's reason.
+ */
+export function createJwksCache(url, { minRefetchMs = 30_000, failureBackoffMs = 5_000 } = {}) {
   let keys = new Map();
-  let fetchedAt = -Infinity;
+  let nextFetch = -Infinity;
+  let failure = null;
   let pending = null;
   async function refetch() {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-    if (!res.ok) throw new InvalidAssertion(`JWKS answered ${res.status}`);
-    const next = new Map();
-    for (const jwk of (await res.json()).keys ?? []) {
-      // Only Ed25519 signing keys can verify an assertion; anything else in the set is ignored.
-      if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.kid !== 'string') continue;
-      if ((jwk.alg ?? 'EdDSA') !== 'EdDSA' || (jwk.use ?? 'sig') !== 'sig') continue;
-      next.set(jwk.kid, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, format: 'jwk' }));
+    try {
+      keys = await fetchKeys(url);
+      failure = null;
+      nextFetch = Date.now() + minRefetchMs;
+    } catch (err) {
+      // The keys already known stay in use; only unknown kids wait for the next try.
+      failure = err instanceof InvalidAssertion ? err : new InvalidAssertion('JWKS unavailable');
+      nextFetch = Date.now() + failureBackoffMs;
     }
-    keys = next;
-    fetchedAt = Date.now();
   }
   return {
     async key(kid) {
-      if (!keys.has(kid) && Date.now() - fetchedAt >= minRefetchMs) {
+      if (!keys.has(kid) && Date.now() >= nextFetch) {
         pending ??= refetch().finally(() => {
           pending = null;
         });
         await pending;
       }
+      if (!keys.has(kid) && failure !== null) throw new InvalidAssertion(failure.message);
       return keys.get(kid);
     },
   };
@@ -73,6 +113,11 @@ export async function verifyAssertion(
     throw new InvalidAssertion('malformed header or payload');
   // The algorithm is pinned: a token cannot choose it (no "none", no HMAC with the public key).
   if (header.alg !== 'EdDSA') throw new InvalidAssertion('unexpected alg');
+  // Explicit typing (RFC 8725 §3.11): the gateway's access tokens (typ at+jwt) can be signed by a key in
+  // the same JWK Set, and would otherwise pass here whenever tokens.audience is a route name.
+  if (header.typ !== ASSERTION_TYP) throw new InvalidAssertion('unexpected typ');
+  if (typeof header.kid !== 'string' || header.kid === '')
+    throw new InvalidAssertion('malformed header or payload');
   const key = await keys.key(header.kid);
   if (key === undefined) throw new InvalidAssertion('unknown kid');
   const signed = Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii');

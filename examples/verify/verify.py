@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-# Verifies a Portcullis X-Auth-Assertion (EdDSA JWT) against the gateway's JWK Set: key by kid, signature,
-# iss, aud (= this upstream's route name), exp. Standard library only; uses `cryptography` when installed.
+# Verifies a Portcullis X-Auth-Assertion (EdDSA JWT) against the gateway's JWK Set: typ, key by kid,
+# signature, iss, aud (= this upstream's route name), exp. Standard library only; uses `cryptography` when
+# installed.
 #
 # Usage:  python3 verify.py --jwks http://gateway:8080/.well-known/jwks.json --issuer portcullis \
 #                           --audience orders [--pure] TOKEN      (TOKEN "-" or absent: read from stdin)
@@ -9,11 +10,14 @@
 # In an upstream, import it and call `verify_assertion(request.headers["X-Auth-Assertion"], keys, ...)`
 # with one `JwksCache` per process. Never trust X-User-* alone if the network path to you is not private.
 import base64
+import binascii
 import hashlib
+import http.client
 import json
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 try:  # The fast path: OpenSSL through the `cryptography` package, when it is installed.
@@ -25,6 +29,10 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 class InvalidAssertion(Exception):
     """The assertion must not be trusted; the message says why (safe to log)."""
+
+
+# The JOSE header `typ` of an assertion, exactly as the gateway writes it (access tokens carry "at+jwt").
+ASSERTION_TYP = "JWT"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -127,9 +135,13 @@ def ed25519_verify(public, message, signature, pure=False):
 # JWT and JWK Set handling
 # ---------------------------------------------------------------------------------------------------
 def _b64url(part):
-    if not isinstance(part, str) or any(c not in _B64URL for c in part):
+    # A length of 4n+1 is not base64url at all (binascii.Error), not a short signature.
+    if not isinstance(part, str) or len(part) % 4 == 1 or any(c not in _B64URL for c in part):
         raise InvalidAssertion("malformed base64url")
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    try:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except binascii.Error:
+        raise InvalidAssertion("malformed base64url") from None
 
 
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -137,36 +149,65 @@ _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 
 class JwksCache:
     """The gateway's public keys by kid. An unknown kid triggers one refetch (at most every 30 s), which
-    is how a rotated-in key is picked up without a restart."""
+    is how a rotated-in key is picked up without a restart. A failed fetch is not retried for
+    `failure_backoff_seconds`: without that, every request naming an unknown kid would hit the gateway
+    while it is down; meanwhile such requests are refused with the fetch's reason."""
 
-    def __init__(self, url, min_refetch_seconds=30, timeout=5):
+    def __init__(self, url, min_refetch_seconds=30, failure_backoff_seconds=5, timeout=5):
         self.url = url
         self.min_refetch = min_refetch_seconds
+        self.failure_backoff = failure_backoff_seconds
         self.timeout = timeout
         self._keys = {}
-        self._fetched_at = None
+        self._next_fetch = float("-inf")
+        self._failure = None
         self._lock = threading.Lock()
 
     def _fetch(self):
-        with urllib.request.urlopen(self.url, timeout=self.timeout) as res:
-            document = json.load(res)
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as res:
+                document = json.loads(res.read(1 << 20))
+        except urllib.error.HTTPError as err:
+            raise InvalidAssertion(f"JWKS unavailable (HTTP {err.code})") from None
+        except urllib.error.URLError as err:
+            raise InvalidAssertion(f"JWKS unavailable ({err.reason})") from None
+        except (OSError, http.client.HTTPException, ValueError) as err:  # timeout, reset, not JSON
+            raise InvalidAssertion(f"JWKS unavailable ({type(err).__name__})") from None
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise InvalidAssertion("JWKS unavailable (not a JWK Set)")
         keys = {}
-        for jwk in document.get("keys", []):
+        for jwk in document["keys"]:
             # Only Ed25519 signing keys can verify an assertion; anything else in the set is ignored.
-            if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or "kid" not in jwk:
+            # The set also holds the access-token keys (tokens.algorithm: EdDSA) and nothing marks them
+            # apart: the `typ` check in verify_assertion is what keeps an access token out.
+            if not isinstance(jwk, dict) or jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
                 continue
             if jwk.get("alg", "EdDSA") != "EdDSA" or jwk.get("use", "sig") != "sig":
                 continue
-            keys[jwk["kid"]] = _b64url(jwk["x"])
-        self._keys = keys
-        self._fetched_at = time.monotonic()
+            kid, x = jwk.get("kid"), jwk.get("x")
+            if not isinstance(kid, str) or not isinstance(x, str):
+                continue
+            try:
+                public = _b64url(x)
+            except InvalidAssertion:
+                continue
+            if len(public) == 32:
+                keys[kid] = public
+        return keys
 
     def key(self, kid):
         with self._lock:
-            if kid not in self._keys and (
-                self._fetched_at is None or time.monotonic() - self._fetched_at >= self.min_refetch
-            ):
-                self._fetch()
+            if kid not in self._keys and time.monotonic() >= self._next_fetch:
+                try:
+                    self._keys = self._fetch()
+                    self._failure = None
+                    self._next_fetch = time.monotonic() + self.min_refetch
+                except InvalidAssertion as err:
+                    # The keys already known stay in use; only unknown kids wait for the next try.
+                    self._failure = str(err)
+                    self._next_fetch = time.monotonic() + self.failure_backoff
+            if kid not in self._keys and self._failure is not None:
+                raise InvalidAssertion(self._failure)
             return self._keys.get(kid)
 
 
@@ -187,7 +228,14 @@ def verify_assertion(token, keys, issuer, audience, leeway_seconds=5, pure=False
     # The algorithm is pinned: a token cannot choose it (no "none", no HMAC with the public key).
     if header.get("alg") != "EdDSA":
         raise InvalidAssertion("unexpected alg")
-    public = keys.key(header.get("kid"))
+    # Explicit typing (RFC 8725 §3.11): the gateway's access tokens (typ at+jwt) can be signed by a key in
+    # the same JWK Set, and would otherwise pass here whenever tokens.audience is a route name.
+    if header.get("typ") != ASSERTION_TYP:
+        raise InvalidAssertion("unexpected typ")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or kid == "":
+        raise InvalidAssertion("malformed header or payload")
+    public = keys.key(kid)
     if public is None:
         raise InvalidAssertion("unknown kid")
     signed = (parts[0] + "." + parts[1]).encode("ascii")

@@ -1,109 +1,23 @@
 // The upstream verification examples (examples/verify/) run against real assertions from a running
 // gateway: the Python one on its standard-library path (and on `cryptography` when installed), the Node one.
-// Go is not installed here, so verify.go is not run. Rotation: the previous key stays published and usable.
-import { spawn, spawnSync } from 'node:child_process';
-import { createPrivateKey, sign } from 'node:crypto';
-import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+// The suite must not need Go, so verify.go is not run. Rotation: the previous key stays published and usable.
+// The security cases (token confusion, malformed input, an unreachable JWK Set) are in verify-security.test.ts.
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, OPEN_LIMITS, registerAndLogin } from '../integration/accounts/support.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/upstreams.js';
-
-const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples', 'verify');
-const HAS_CRYPTOGRAPHY = spawnSync('python3', ['-c', 'import cryptography']).status === 0;
-
-interface Verifier {
-  readonly name: string;
-  readonly command: string;
-  readonly args: readonly string[];
-  /** What the verifier reports it verified with: proves the standard-library path really ran. */
-  readonly backend: string;
-}
-
-const VERIFIERS: Verifier[] = [
-  {
-    name: 'python (standard library)',
-    command: 'python3',
-    args: [join(EXAMPLES, 'verify.py'), '--pure'],
-    backend: 'pure-python',
-  },
-  ...(HAS_CRYPTOGRAPHY
-    ? [
-        {
-          name: 'python (cryptography)',
-          command: 'python3',
-          args: [join(EXAMPLES, 'verify.py')],
-          backend: 'cryptography',
-        },
-      ]
-    : []),
-  {
-    name: 'node (node:crypto)',
-    command: process.execPath,
-    args: [join(EXAMPLES, 'verify.mjs')],
-    backend: 'node:crypto',
-  },
-];
-
-interface Outcome {
-  readonly code: number | null;
-  readonly out: string;
-  readonly err: string;
-}
-
-function runVerifier(v: Verifier, gw: TestGateway, token: string, audience = 'orders'): Promise<Outcome> {
-  const args = [...v.args, '--jwks', `${gw.url}/.well-known/jwks.json`, '--issuer', 'portcullis'];
-  return new Promise((resolve) => {
-    const child = spawn(v.command, [...args, '--audience', audience, '-'], { stdio: 'pipe' });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    child.on('exit', (code) => resolve({ code, out, err }));
-    child.stdin.end(token);
-  });
-}
-
-const ROUTES = (origin: string) => `
-passwords: { argon2: { memory_kib: 1024, iterations: 1, parallelism: 1 } }
-${OPEN_LIMITS}
-identity_headers: { assertion: X-Auth-Assertion }
-routes:
-  - { name: orders, path: /api/orders, upstream: "${origin}", auth: required }
-`;
-
-/** Logs a fresh user in and returns the assertion the upstream received for one proxied request. */
-async function assertionFrom(
-  gw: TestGateway,
-  upstream: RecordingUpstream,
-): Promise<{ token: string; id: string }> {
-  const { id, pair } = await registerAndLogin(gw);
-  const reply = await call(gw, 'GET', '/api/orders/1', { token: pair.access });
-  expect(reply.status).toBe(200);
-  const token = upstream.requests.at(-1)!.headers['x-auth-assertion'];
-  expect(typeof token).toBe('string');
-  return { token: token as string, id };
-}
-
-const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
-
-/** An assertion signed with the gateway's own key but with claims of our choosing. */
-function signWithGatewayKey(gw: TestGateway, kid: string, claims: Record<string, unknown>): string {
-  const key = createPrivateKey(readFileSync(join(gw.dir, 'assertion-key.pem'), 'utf8'));
-  const input = `${b64({ alg: 'EdDSA', typ: 'JWT', kid })}.${b64(claims)}`;
-  return `${input}.${sign(null, Buffer.from(input), key).toString('base64url')}`;
-}
-
-const headerOf = (token: string): { kid: string } =>
-  JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string };
-const claimsOf = (token: string): Record<string, unknown> =>
-  JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+import {
+  assertionFrom,
+  b64,
+  claimsOf,
+  headerOf,
+  ROUTES,
+  runVerifier,
+  signWithGatewayKey,
+  VERIFIERS,
+} from './verify-support.js';
 
 describe('assertion verification examples', () => {
   let upstream: RecordingUpstream;
@@ -162,7 +76,7 @@ describe('assertion verification examples', () => {
     ],
     [
       'unknown kid',
-      (t) => `${b64({ alg: 'EdDSA', kid: 'nope' })}.${t.split('.').slice(1).join('.')}`,
+      (t) => `${b64({ alg: 'EdDSA', typ: 'JWT', kid: 'nope' })}.${t.split('.').slice(1).join('.')}`,
       'unknown kid',
     ],
   ];
@@ -182,19 +96,23 @@ describe('assertion verification examples', () => {
   });
 
   it.each(VERIFIERS)('$name refuses a validly signed but expired or foreign-issuer assertion', async (v) => {
-    const kid = headerOf(assertion).kid;
+    const header = { alg: 'EdDSA', typ: 'JWT', kid: headerOf(assertion).kid };
     const now = Math.floor(Date.now() / 1000);
     const base = { ...claimsOf(assertion), iat: now - 120, exp: now - 60 };
-    const expired = await runVerifier(v, gw, signWithGatewayKey(gw, kid, base));
+    const expired = await runVerifier(v, gw, signWithGatewayKey(gw, header, base));
     expect({ code: expired.code, err: expired.err.trim() }).toEqual({ code: 1, err: 'invalid: expired' });
-    const foreign = signWithGatewayKey(gw, kid, { ...base, iat: now, exp: now + 60, iss: 'someone-else' });
+    const foreign = signWithGatewayKey(gw, header, { ...base, iat: now, exp: now + 60, iss: 'someone-else' });
     const wrongIss = await runVerifier(v, gw, foreign);
     expect({ code: wrongIss.code, err: wrongIss.err.trim() }).toEqual({
       code: 1,
       err: 'invalid: wrong issuer',
     });
     // The control: the same key and fresh claims verify, so the refusals above are about the claims.
-    const fresh = await runVerifier(v, gw, signWithGatewayKey(gw, kid, { ...base, iat: now, exp: now + 60 }));
+    const fresh = await runVerifier(
+      v,
+      gw,
+      signWithGatewayKey(gw, header, { ...base, iat: now, exp: now + 60 }),
+    );
     expect(fresh.code).toBe(0);
   });
 });
