@@ -11,6 +11,7 @@ import { answerClientError } from '../gateway/http/client-error.js';
 import { logFailure } from '../gateway/http/failure-log.js';
 import { rateLimitHeaders } from '../gateway/http/rate-limit-headers.js';
 import { sendError, sendJson, sendSuccess } from '../gateway/http/reply.js';
+import { limitKey } from '../gateway/ip-network.js';
 import type { Logger } from '../gateway/logger.js';
 import { authorizationHeader } from '../gateway/pipeline/authenticate.js';
 import { checkRequestHead, MAX_HEADER_FIELDS } from '../gateway/pipeline/check-host.js';
@@ -28,6 +29,8 @@ export interface AdminOptions {
   readonly allowedHosts: () => readonly string[];
   /** The limiter of admin.token_failures in force: refusals at the token gate per client address and window. */
   readonly tokenGate: () => Limiter;
+  /** server.ipv6_limit_prefix in force: the gate counts an IPv6 client by this network, as the main port does. */
+  readonly ipv6LimitPrefix: () => number;
   /** The names of the dependencies that did not answer (empty: ready), and whether the gateway drains. */
   readonly readiness: () => Promise<{ readonly draining: boolean; readonly failing: readonly string[] }>;
   readonly api?: AdminApiHandler;
@@ -79,7 +82,7 @@ function readOnly(req: IncomingMessage): void {
 /** A refusal at the token gate is logged at warn: a run of them is someone guessing the admin token. */
 const GATE_CODES: ReadonlySet<string> = new Set(['missing_token', 'invalid_token']);
 
-interface GateGuard {
+export interface GateGuard {
   /** Throws 429 rate_limited while `ip` has used up its refusals for the window (a call with the right token). */
   check(ip: string): Promise<void>;
   /** Counts a refusal at the token gate against `ip`, then throws `refusal`, or 429 once they are used up. */
@@ -92,9 +95,10 @@ interface GateGuard {
  * is used up its /api/* calls are 429 until the window ends, the right token included (a guesser learns
  * nothing more, however many guesses it sends at once). One warn line says so; the 429s are logged at
  * info, so a guessing run cannot flood the log. Counted in the state store (every worker and replica
- * shares the window); a reload that changes the rate gets the limiter of the new rate.
+ * shares the window); a reload that changes the rate gets the limiter of the new rate. `ip` is the peer's
+ * address; its refusals count under its limit key (an IPv6 peer's network: its neighbours share the window).
  */
-function createGateGuard(current: () => Limiter, log: Logger): GateGuard {
+export function createGateGuard(current: () => Limiter, ipv6Prefix: () => number, log: Logger): GateGuard {
   const locked = (state: LimitState): GatewayError =>
     new GatewayError('rate_limited', {
       message: 'Too many failed admin token attempts from this address',
@@ -102,15 +106,16 @@ function createGateGuard(current: () => Limiter, log: Logger): GateGuard {
     });
   return {
     async check(ip) {
-      const state = await current().peek(ip);
+      const state = await current().peek(limitKey(ip, ipv6Prefix()));
       if (state.consumed >= state.limit) throw locked(state);
     },
     async refused(ip, refusal) {
-      const state = await current().consume(ip);
+      const key = limitKey(ip, ipv6Prefix());
+      const state = await current().consume(key);
       if (!state.allowed) throw locked(state);
       if (state.consumed === state.limit) {
         log.warn(
-          { ip, refusals: state.limit, retry_after_s: Math.max(1, Math.ceil(state.resetMs / 1000)) },
+          { ip, key, refusals: state.limit, retry_after_s: Math.max(1, Math.ceil(state.resetMs / 1000)) },
           'admin token: too many refusals from one address; its /api/* calls are refused until the window ends',
         );
       }
@@ -139,7 +144,7 @@ export function createAdminServer(options: AdminOptions): Server {
   };
   const checkToken = createTokenCheck(options.token);
   const { log } = options;
-  const guard = createGateGuard(options.tokenGate, log);
+  const guard = createGateGuard(options.tokenGate, options.ipv6LimitPrefix, log);
   if (options.token() === null)
     log.warn({}, 'admin.token is not set: the admin API is off (/api/* answers 401)');
   // The response being written on each keep-alive socket, for the clientError handler (as on the main port).

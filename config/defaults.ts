@@ -19,6 +19,8 @@ export const DEFAULTS: Defaults = {
     host: '0.0.0.0',
     port: 8080,
     trusted_proxies: [], // none: X-Forwarded-For from clients is never believed
+    // Bits: per-address limits and locks count an IPv6 client by its /64, the least one subscriber holds.
+    ipv6_limit_prefix: 64,
     body_limit: 1024 * KB, // bytes (1mb), for the endpoints the gateway terminates
     workers: 1,
     // CORS off; allowed_headers: request headers a page may send besides Authorization, Content-Type,

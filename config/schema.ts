@@ -115,6 +115,8 @@ const serverSchema = z.strictObject({
   host: leaf(fromString(checkListenHost)).default(D.server.host),
   port: port().default(D.server.port),
   trusted_proxies: z.array(leaf(fromString(checkProxy))).default(() => [...D.server.trusted_proxies]),
+  // Below /32 one key would span whole providers (a /32 is a typical allocation to one).
+  ipv6_limit_prefix: int(32, 128).default(D.server.ipv6_limit_prefix),
   body_limit: size().default(D.server.body_limit),
   workers: int(1, 256).default(D.server.workers),
   cors: z

@@ -40,6 +40,8 @@ export interface GatewayConfig {
     readonly host: string;
     readonly port: number;
     readonly trusted_proxies: readonly string[]; // CIDRs or single addresses
+    /** Per-address limits and locks count an IPv6 client by this network prefix (128: the whole address). */
+    readonly ipv6_limit_prefix: number;
     readonly body_limit: number; // bytes
     readonly workers: number;
     readonly cors: {

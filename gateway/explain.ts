@@ -261,7 +261,9 @@ export async function explainRequest(input: ExplainInput, deps: ExplainDeps): Pr
 
     // rate limits
     const g = config.rate_limits.global;
-    const who = claims === null ? 'per client IP' : 'per user';
+    const v6 = config.server.ipv6_limit_prefix;
+    const who =
+      claims === null ? `per client IP${v6 < 128 ? ` (an IPv6 client by its /${v6})` : ''}` : 'per user';
     const limits = [
       ...(route.rate_limit === null ? [] : [`route ${route.rate_limit.text}`]),
       `global ${(claims === null ? g.anonymous : g.authenticated).text}`,

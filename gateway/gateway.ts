@@ -184,6 +184,7 @@ export async function startGateway(options: StartOptions): Promise<GatewayHandle
     token: () => state.config.admin.token,
     allowedHosts: () => state.config.admin.allowed_hosts,
     tokenGate: () => state.adminGate,
+    ipv6LimitPrefix: () => state.config.server.ipv6_limit_prefix,
     readiness: async () => {
       const failing: string[] = shuttingDown ? ['shutting down'] : [];
       const probe = async (name: string, ping: () => Promise<void>): Promise<void> => {

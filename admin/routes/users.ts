@@ -2,6 +2,7 @@
 // unlock, disable, enable and delete. Every change goes through the shared operations, which audit it.
 import { GatewayError, isErrorCode } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
+import { limitKey } from '../../gateway/ip-network.js';
 import type { User } from '../../gateway/users/user-store.js';
 import type { AdminApiDeps } from '../api.js';
 import { type ApiCall, type ApiRoute, intValue, noBody, requireBody } from '../http.js';
@@ -38,16 +39,19 @@ export async function findUser(deps: AdminApiDeps, id: string | undefined): Prom
 
 export async function userDetail(deps: AdminApiDeps, user: User) {
   const { users, state } = deps.services;
-  const guard = deps.current().guard;
+  const { guard, config } = deps.current();
   const email = user.email_canonical;
   const [sessions, logins, account] = await Promise.all([
     state.listUserSessions(user.id),
     users.recentLogins(user.id, LOGIN_WINDOW),
     guard.lockState(email, null),
   ]);
-  const ips = [...new Set(logins.filter((l) => !l.success).map((l) => l.ip))].slice(0, MAX_SOURCES);
+  // A source is what the lock counts under: an IPv6 address's network (server.ipv6_limit_prefix), shown
+  // once however many of its addresses failed.
+  const prefix = config.server.ipv6_limit_prefix;
+  const keys = [...new Set(logins.filter((l) => !l.success).map((l) => limitKey(l.ip, prefix)))];
   const pairs = await Promise.all(
-    ips.map(async (ip) => ({ ip, state: (await guard.lockState(email, ip)).pair })),
+    keys.slice(0, MAX_SOURCES).map(async (ip) => ({ ip, state: (await guard.lockState(email, ip)).pair })),
   );
   return {
     user: userView(user),

@@ -29,6 +29,8 @@ export interface AccountDeps {
 
 export interface ClientMeta {
   readonly ip: string;
+  /** What per-address limits and locks count under (RequestContext.clientIpKey): never recorded as the IP. */
+  readonly ipKey: string;
   readonly userAgent: string;
   /** DPoP mode: the thumbprint of the key whose proof the request carried (verified by the pipeline). */
   readonly dpopJkt?: string | null;

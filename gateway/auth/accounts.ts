@@ -121,7 +121,7 @@ export function createAccounts(deps: AccountDeps) {
   ): Promise<{ user: User; known: boolean; attempt: Attempt }> {
     const canonical = canonicalEmail(input.email);
     const known = tokens.deviceTokens.isKnownDevice(input.device_token, canonical);
-    const limits = await guard.limitLogin(canonical, meta.ip, known);
+    const limits = await guard.limitLogin(canonical, meta.ipKey, known);
     reportLimits(limits.states);
     const loginRecord = recorder(canonical, meta);
     let attempt: Attempt;
@@ -306,7 +306,7 @@ export function createAccounts(deps: AccountDeps) {
   const api = {
     async register(input: RegisterInput, meta: ClientMeta, reportLimits: LimitReporter): Promise<PublicUser> {
       const canonical = canonicalEmail(input.email);
-      reportLimits(await guard.limitRegister(canonical, meta.ip));
+      reportLimits(await guard.limitRegister(canonical, meta.ipKey));
       const emailProblem = validateEmail(input.email);
       if (emailProblem !== null) throw new GatewayError('validation_failed', { message: emailProblem });
       const nameProblem =

@@ -46,6 +46,7 @@ export function reservedPaths(config: GatewayConfig): readonly string[] {
 function meta(ctx: RequestContext): ClientMeta {
   return {
     ip: ctx.clientIp,
+    ipKey: ctx.clientIpKey,
     userAgent: ctx.req.headers['user-agent'] ?? '',
     dpopJkt: ctx.dpopJkt,
     client: ctx,

@@ -1,6 +1,7 @@
 // Login and register protections, in the contract's order: rate limits per email and per IP first
 // (they protect the hashing CPU), then the brute-force lock. Attempts are counted before the password
-// is checked, so concurrent guesses can never try more passwords than the limit allows.
+// is checked, so concurrent guesses can never try more passwords than the limit allows. Every "ip" here is
+// the client's limit key (RequestContext.clientIpKey): an IPv6 client is counted by its network.
 import type { GatewayConfig, Rate } from '../../config/types.js';
 import { GatewayError } from '../errors.js';
 import { rateLimitHeaders } from '../http/rate-limit-headers.js';
@@ -13,12 +14,12 @@ export interface LoginGuard {
    * device token for this email) is not counted per email: strangers filling that limit would
    * otherwise keep the owner out with five requests a minute, which the lock's design refuses to allow.
    */
-  limitLogin(email: string, ip: string, knownDevice: boolean): Promise<LoginLimits>;
-  limitRegister(email: string, ip: string): Promise<readonly LimitState[]>;
+  limitLogin(email: string, ipKey: string, knownDevice: boolean): Promise<LoginLimits>;
+  limitRegister(email: string, ipKey: string): Promise<readonly LimitState[]>;
   /** Clears every counter and lock of the email (admin unlock). */
   unlock(email: string): Promise<void>;
-  /** Lock state of an email from one IP, and account-wide (admin detail). */
-  lockState(email: string, ip: string | null): Promise<{ pair: LimitState | null; account: LimitState }>;
+  /** Lock state of an email from one client (its limit key), and account-wide (admin detail). */
+  lockState(email: string, ipKey: string | null): Promise<{ pair: LimitState | null; account: LimitState }>;
 }
 
 export interface LoginLimits {
@@ -62,9 +63,9 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
   // it would vanish with it, however recent (a lock made just before the epoch's expiry would end early).
   // One small counter per email an operator ever unlocked.
   const epochs = limiters.create('bf-epoch', { text: '', points: 2 ** 30, duration_ms: 0 }, locks);
-  const pairKey = async (email: string, ip: string): Promise<string> => {
+  const pairKey = async (email: string, ipKey: string): Promise<string> => {
     const epoch = await epochs.peek(email);
-    return `${epoch.limit - epoch.remaining}|${email}|${ip}`;
+    return `${epoch.limit - epoch.remaining}|${email}|${ipKey}`;
   };
 
   function checked(states: readonly LimitState[]): readonly LimitState[] {
@@ -115,27 +116,27 @@ export function createLoginGuard(config: GatewayConfig, limiters: LimiterBackend
   }
 
   return {
-    async limitLogin(email, ip, knownDevice) {
+    async limitLogin(email, ipKey, knownDevice) {
       // The epoch is only read: it goes out with the limits' counts instead of after them. A failure to
       // read it is begin()'s to report (the limits alone may still answer, from memory).
-      const key = pairKey(email, ip);
+      const key = pairKey(email, ipKey);
       key.catch(() => undefined);
       const states = knownDevice
-        ? await checked([await loginIp.consume(ip)])
-        : await checked(await Promise.all([loginEmail.consume(email), loginIp.consume(ip)]));
+        ? await checked([await loginIp.consume(ipKey)])
+        : await checked(await Promise.all([loginEmail.consume(email), loginIp.consume(ipKey)]));
       return { states, begin: async (knownDevice) => beginAttempt(email, await key, knownDevice) };
     },
-    limitRegister: async (email, ip) =>
-      checked(await Promise.all([registerEmail.consume(email), registerIp.consume(ip)])),
+    limitRegister: async (email, ipKey) =>
+      checked(await Promise.all([registerEmail.consume(email), registerIp.consume(ipKey)])),
 
     async unlock(email) {
       await epochs.consume(email);
       await accounts.reset(email);
     },
 
-    async lockState(email, ip) {
+    async lockState(email, ipKey) {
       const account = await accounts.peek(email);
-      const pair = ip === null ? null : await pairs.peek(await pairKey(email, ip));
+      const pair = ipKey === null ? null : await pairs.peek(await pairKey(email, ipKey));
       return { pair, account };
     },
   };

@@ -2,6 +2,7 @@
 // X-Forwarded-* is believed only hop by hop, right to left, while each hop is a trusted proxy.
 import { BlockList, isIP } from 'node:net';
 import { GatewayError } from '../errors.js';
+import { limitKey } from '../ip-network.js';
 import { normalizeHost } from '../routing/host.js';
 import type { RequestContext, Stage } from './context.js';
 
@@ -109,7 +110,8 @@ function forwardedHost(value: string | undefined, hostHeader: string): string {
   return value;
 }
 
-export function createClientIp(trusted: BlockList | null): Stage {
+/** `ipv6Prefix`: server.ipv6_limit_prefix, the network an IPv6 client's limits and locks count under. */
+export function createClientIp(trusted: BlockList | null, ipv6Prefix: number): Stage {
   return function clientIp(ctx: RequestContext): void {
     const { req } = ctx;
     const peer = normalizeIp(req.socket.remoteAddress ?? '');
@@ -118,6 +120,7 @@ export function createClientIp(trusted: BlockList | null): Stage {
     const hostHeader = req.headers.host ?? '';
     if (trusted === null || !isTrusted(trusted, peer)) {
       ctx.clientIp = peer;
+      ctx.clientIpKey = limitKey(peer, ipv6Prefix);
       ctx.forwardedFor = peer;
       ctx.forwardedHost = hostHeader;
       return;
@@ -136,6 +139,7 @@ export function createClientIp(trusted: BlockList | null): Stage {
       chain.unshift(hop);
     }
     ctx.clientIp = client;
+    ctx.clientIpKey = limitKey(client, ipv6Prefix);
     ctx.forwardedFor = chain.join(', ');
     // Schemes are case-insensitive (RFC 3986 §3.1); anything but http(s) says nothing we could forward.
     const proto = lastValue(req.headers['x-forwarded-proto'])?.toLowerCase();

@@ -39,6 +39,11 @@ export class RequestContext {
   readonly startedAt: number;
   reqId = '';
   clientIp = '';
+  /**
+   * What per-address limits and locks count this client under: clientIp, or for IPv6 its network
+   * (`server.ipv6_limit_prefix`). Decided once, with clientIp; never logged or forwarded in its place.
+   */
+  clientIpKey = '';
   forwardedFor = '';
   forwardedProto = 'http';
   forwardedHost = '';

@@ -47,7 +47,8 @@ export function createStages(
   const challenge = dpop === null ? (stage: Stage) => stage : withDpopChallenge;
   const stages: Array<Stage | null> = [
     createRequestId(), // first: every log line and every error reply carries the id
-    createClientIp(compileTrustedProxies(config.server.trusted_proxies)), // before anything keys on the client
+    // Before anything keys on the client: the address, and the key its limits count under.
+    createClientIp(compileTrustedProxies(config.server.trusted_proxies), config.server.ipv6_limit_prefix),
     createCheckHost(), // zero or two Host headers are garbage before any routing decision
     createCors(config, router), // preflights carry no credentials and ask about another method: before matching
     createMatchRoute(router), // the canonical path is decided once; the route says what auth it needs

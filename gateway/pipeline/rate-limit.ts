@@ -1,4 +1,5 @@
-// Route limit, then the global limit: per user when a verified token is presented, else per client IP.
+// Route limit, then the global limit: per user when a verified token is presented, else per client IP
+// (ctx.clientIpKey: an IPv6 client by its network, server.ipv6_limit_prefix).
 // Every answer that passed a limit carries RateLimit-* headers; a refusal is 429 with Retry-After.
 // Per user, the state store counts both in the session check's round trip (state-checks.ts). A request
 // refused before the limits (bad path, no route, a bad token) counts against the global limit too
@@ -97,7 +98,7 @@ export function createRateLimit(
   }
 
   function rateLimit(ctx: RequestContext, userId: string | undefined): void | Promise<void> {
-    const key = userId === undefined ? ctx.clientIp : userId;
+    const key = userId === undefined ? ctx.clientIpKey : userId;
     const route = perRoute.get(ctx.match!.entry.config.name);
     // Per user, the counters are in the user's hash slot (userKey), the route's shared with the global.
     const userCounter = userId === undefined ? undefined : userKey(userId);
@@ -192,12 +193,12 @@ export function createRefusalCount(
     // must say the hour, or the client retries into another 429).
     if (err.limits !== undefined && ctx.limits.length !== 0) return withEveryLimit(ctx.limits, err);
     // Counted already (the limits were judged), or nothing to key on yet, or not the request's fault.
-    if (ctx.limits.length !== 0 || ctx.clientIp === '' || UNCOUNTED.has(err.code)) return err;
+    if (ctx.limits.length !== 0 || ctx.clientIpKey === '' || UNCOUNTED.has(err.code)) return err;
     // A verified token's subject is authentic (its signature was checked): that user's counter, as for
     // the requests that pass, unless its session has ended (then the token is no longer the user's);
     // anything else (no token, a bad one, a dead session's) counts against the client's address.
     const userId = ctx.sessionEnded ? undefined : ctx.claims?.sub;
-    const key = userId ?? ctx.clientIp;
+    const key = userId ?? ctx.clientIpKey;
     let counted: LimitState | Promise<LimitState>;
     try {
       counted = userId === undefined ? anonymous.consume(key) : authenticated.consume(userKey(userId));

@@ -439,6 +439,18 @@ const cases: [string, readonly string[], NodeJS.ProcessEnv, readonly string[]][]
     ['server.max_header_size: must be from 1kb to 1mb (line 4)'],
   ],
   [
+    'ipv6_limit_prefix below 32',
+    ['tokens:', `  secret: ${SECRET}`, 'server: { ipv6_limit_prefix: 16 }'],
+    {},
+    ['server.ipv6_limit_prefix: must be at least 32 (line 3)'],
+  ],
+  [
+    'ipv6_limit_prefix beyond 128',
+    ['tokens:', `  secret: ${SECRET}`, 'server:', '  ipv6_limit_prefix: 129'],
+    {},
+    ['server.ipv6_limit_prefix: must be at most 128 (line 4)'],
+  ],
+  [
     'a huge port is reported once',
     ['tokens:', `  secret: ${SECRET}`, 'server:', '  port: 99999999999999999999', 'admin:', '  port: 1.5'],
     {},

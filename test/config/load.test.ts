@@ -268,6 +268,12 @@ describe('listeners', () => {
     ).toBe(0);
   });
 
+  it('ipv6_limit_prefix: 64 by default, 32 and 128 (the bounds) accepted', () => {
+    expect(load(withSecret('')).server.ipv6_limit_prefix).toBe(64);
+    expect(load(withSecret('server: { ipv6_limit_prefix: 32 }')).server.ipv6_limit_prefix).toBe(32);
+    expect(load(withSecret('server: { ipv6_limit_prefix: 128 }')).server.ipv6_limit_prefix).toBe(128);
+  });
+
   it('max_header_size takes 1kb and 1mb, the bounds', () => {
     expect(load(withSecret('server: { max_header_size: 1kb }')).server.max_header_size).toBe(1024);
     expect(load(withSecret('server: { max_header_size: 1mb }')).server.max_header_size).toBe(1024 * 1024);

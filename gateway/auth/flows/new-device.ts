@@ -1,7 +1,7 @@
 // New-device alerts: a login from a (device, network) pair the account's login records have never shown
 // mails the owner the time, IP and User-Agent with a one-click "not me" link, which ends every session and
 // blocks logins until a password reset. It does not block the login itself (the password was right).
-import { isIPv4, isIPv6 } from 'node:net';
+import { ipNetwork } from '../../ip-network.js';
 import { linkTo, newDeviceAlert } from '../../mail/messages.js';
 import type { SessionRecord } from '../../state/state-store.js';
 import type { User } from '../../users/user-store.js';
@@ -14,22 +14,7 @@ import type { PasswordReset } from './password-reset.js';
 const HISTORY = 200;
 
 /** The network a client is in: its IPv4 /24 or IPv6 /64 (an IPv4-mapped IPv6 address counts as IPv4). */
-export function ipRange(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  const v4 = mapped?.[1] ?? ip;
-  if (isIPv4(v4)) return `${v4.split('.').slice(0, 3).join('.')}.0/24`;
-  if (!isIPv6(ip)) return ip;
-  const [head = '', tail = ''] = ip.toLowerCase().split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = ip.includes('::') && tail !== '' ? tail.split(':') : [];
-  const groups = ip.includes('::')
-    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
-    : left;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
-}
+export const ipRange = (ip: string): string => ipNetwork(ip, 24, 64);
 
 export function createNewDevice(deps: FlowDeps, links: Links, reset: PasswordReset) {
   const { config, users, data, state, audit, log } = deps;

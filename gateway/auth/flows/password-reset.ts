@@ -31,7 +31,7 @@ export function createPasswordReset(deps: FlowDeps, links: Links, update: Passwo
      * has an account or not. Only the limits refuse, and they count every address alike.
      */
     async request(email: string, meta: ClientMeta, report: LimitReport): Promise<void> {
-      const canonical = await limitMailRequest(email, meta.ip, { perEmail, perIp }, report);
+      const canonical = await limitMailRequest(email, meta.ipKey, { perEmail, perIp }, report);
       sendLater(deps, 'password_reset', async () => {
         const user = await users.findByEmail(canonical);
         if (!usable(user)) return null;

@@ -23,7 +23,7 @@ export async function reauthenticate(
   // Counted per email too (unlike a login from a known device): a stolen access token must not buy
   // unlimited guesses from many addresses. A signed-in device is a known device for the lock: only its
   // own (email, IP) counter applies, not the account-wide lock.
-  const limits = await guard.limitLogin(user.email_canonical, meta.ip, false);
+  const limits = await guard.limitLogin(user.email_canonical, meta.ipKey, false);
   report(limits.states);
   const attempt = await limits.begin(true);
   const tooLong = [...password].length > config.passwords.max_length;

@@ -50,7 +50,7 @@ export function createVerification(deps: FlowDeps, links: Links) {
      * limits (counted the same for every address) can refuse. The lookup runs after the answer.
      */
     async resend(email: string, meta: ClientMeta, report: LimitReport): Promise<void> {
-      const canonical = await limitMailRequest(email, meta.ip, { perEmail, perIp }, report);
+      const canonical = await limitMailRequest(email, meta.ipKey, { perEmail, perIp }, report);
       sendLater(deps, 'verification', async () => {
         const user = await users.findByEmail(canonical);
         if (!usable(user)) return null;

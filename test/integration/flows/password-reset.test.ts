@@ -203,6 +203,22 @@ describe('password reset limits', () => {
       await f.stop();
     }
   });
+
+  it('security: per client IP counts an IPv6 client by its /64 (server.ipv6_limit_prefix)', async () => {
+    const f = await startFlowsGateway({
+      limits: 'password_reset: { per_email: 100/h, per_ip: 2/h }',
+      server: 'trusted_proxies: [127.0.0.1]',
+    });
+    try {
+      const from = (ip: string) => ({ 'x-forwarded-for': ip });
+      for (const ip of ['2001:db8:5:6::1', '2001:db8:5:6::2'])
+        expect((await request(f, newUser().email, from(ip))).status).toBe(202);
+      expectFailure(await request(f, newUser().email, from('2001:db8:5:6:a::3')), 429, 'rate_limited');
+      expect((await request(f, newUser().email, from('2001:db8:5:7::1'))).status).toBe(202);
+    } finally {
+      await f.stop();
+    }
+  });
 });
 
 /** Alternating requests for `known` and fresh unknown addresses from a child process: [known, unknown] ms. */
