@@ -2,6 +2,7 @@
 // are queued and written in order by one writer, retried while the store is busy, never thrown at a request.
 // A login's answer waits (bounded) until its records are written (`written`): whoever reads the login
 // history after an answer finds that login in it.
+import { GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { LoginAttempt, RecordEntry, UserStore } from './users/user-store.js';
 
@@ -67,6 +68,13 @@ export interface AuditStats {
 
 export interface AuditLog {
   record(event: AuditRecord): void;
+  /**
+   * Queues the event like `record` and resolves once it is written. An operator's change waits for its
+   * event: it rejects with `audit_unwritten` (the change stands, its event does not) when the event is
+   * dropped (queue full, refused on every retry, shutdown) or not written within `timeoutMs`; then
+   * the event stays queued and may still be written. Either way the event is logged at `error`.
+   */
+  recordWritten(event: AuditRecord, timeoutMs?: number): Promise<void>;
   /** Login records go through the same ordered, retried queue: a busy database never fails a login. */
   recordLogin(attempt: LoginAttempt): void;
   /**
@@ -93,6 +101,11 @@ const MAX_ATTEMPTS = 20;
 const RETRY_MS = 250;
 /** How long a login's answer waits for its records at most (`written`). */
 const WRITTEN_WAIT_MS = 1_000;
+/**
+ * How long an operator's change waits for its event (`recordWritten`): past a PostgreSQL statement
+ * timeout (5 s) and a retry, so a lock held for seconds delays the answer instead of failing it.
+ */
+const OPERATOR_WAIT_MS = 15_000;
 
 export function createAuditLog(
   users: UserStore,
@@ -109,8 +122,17 @@ export function createAuditLog(
   let queuedCount = 0;
   let doneCount = 0;
   const waiters: { readonly upTo: number; readonly resolve: () => void }[] = [];
+  // Entries someone waits on by sequence number (queuedCount when queued): told whether each was written.
+  const outcomes = new Map<number, (written: boolean) => void>();
 
-  function done(n: number): void {
+  function done(n: number, written: boolean): void {
+    for (let seq = doneCount + 1; seq <= doneCount + n && outcomes.size > 0; seq++) {
+      const tell = outcomes.get(seq);
+      if (tell !== undefined) {
+        outcomes.delete(seq);
+        tell(written);
+      }
+    }
     doneCount += n;
     while (waiters.length > 0 && waiters[0]!.upTo <= doneCount) waiters.shift()!.resolve();
   }
@@ -122,9 +144,9 @@ export function createAuditLog(
     // Entries of a failed batch, retried one at a time: one the store refuses must not hold back or drop the rest.
     let solo = 0;
     /** The head `n` entries are done with: written, or dropped after their retries. */
-    const settle = (n: number): void => {
+    const settle = (n: number, written: boolean): void => {
       queue.splice(0, n);
-      done(n);
+      done(n, written);
       attempts = 0;
       solo = Math.max(0, solo - n);
     };
@@ -132,7 +154,7 @@ export function createAuditLog(
       const batch = queue.slice(0, solo > 0 ? 1 : BATCH);
       try {
         await users.appendRecords(batch);
-        settle(batch.length);
+        settle(batch.length, true);
       } catch (err) {
         if (batch.length > 1) {
           solo = batch.length;
@@ -146,7 +168,7 @@ export function createAuditLog(
         }
         log.error({ err, kind: batch[0]!.kind }, 'audit write failed repeatedly: event dropped');
         droppedTotal++;
-        settle(1);
+        settle(1, false);
       }
     }
     running = null;
@@ -156,33 +178,62 @@ export function createAuditLog(
     while (running !== null) await running;
   }
 
-  function enqueue(entry: RecordEntry): void {
+  /** Queues the entry; returns its sequence number, or null when it was refused (closed, queue full). */
+  function enqueue(entry: RecordEntry): number | null {
     if (closed) {
       droppedTotal++;
-      return;
+      return null;
     }
     if (queue.length >= MAX_QUEUE) {
       // Bounded: a store that stopped answering must not grow memory without limit.
       droppedTotal++;
       if (refusedFull++ % 1000 === 0) log.error({ dropped: refusedFull }, 'audit queue full: events dropped');
-      return;
+      return null;
     }
     queue.push(entry);
     queuedCount++;
     running ??= drain();
+    return queuedCount;
   }
+
+  const auditEntry = (event: AuditRecord): RecordEntry => ({
+    kind: 'audit',
+    event: {
+      type: event.type,
+      user_id: event.user_id ?? null,
+      actor: event.actor ?? null,
+      ip: event.ip ?? null,
+      details: event.details ?? {},
+    },
+  });
 
   return {
     record(event) {
-      enqueue({
-        kind: 'audit',
-        event: {
-          type: event.type,
-          user_id: event.user_id ?? null,
-          actor: event.actor ?? null,
-          ip: event.ip ?? null,
-          details: event.details ?? {},
-        },
+      enqueue(auditEntry(event));
+    },
+    recordWritten(event, timeoutMs = OPERATOR_WAIT_MS) {
+      const entry = auditEntry(event);
+      const seq = enqueue(entry);
+      const unwritten = (why: string): GatewayError => {
+        log.error({ event: entry.kind === 'audit' ? entry.event : null, why }, 'operator change not audited');
+        return new GatewayError('audit_unwritten', {
+          message:
+            why === 'timeout'
+              ? 'The change was made, but its audit event is not written yet (still queued)'
+              : 'The change was made, but its audit event could not be written',
+        });
+      };
+      if (seq === null) return Promise.reject(unwritten('refused'));
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          outcomes.delete(seq);
+          reject(unwritten('timeout'));
+        }, timeoutMs);
+        outcomes.set(seq, (written) => {
+          clearTimeout(timer);
+          if (written) resolve();
+          else reject(unwritten('dropped'));
+        });
       });
     },
     recordLogin(attempt) {
@@ -219,7 +270,7 @@ export function createAuditLog(
       if (queue.length > 0) {
         log.error({ lost: queue.length }, 'shutdown: audit records not written in time are lost');
         droppedTotal += queue.length;
-        done(queue.length);
+        done(queue.length, false);
         queue.length = 0;
       }
     },

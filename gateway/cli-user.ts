@@ -192,7 +192,33 @@ export async function runUserCommand(
   } catch (err) {
     return failure(io, label, err);
   }
-  const { users, state, audit, ops } = stores;
+  const { users, state, audit } = stores;
+  let status: number;
+  try {
+    status = await run(command, stores, io);
+  } finally {
+    await audit.flush();
+    await state.close();
+    await users.close();
+  }
+  // Whatever the command was, an event it queued and the store never took is a change nobody can see
+  // in the log: the operator must hear of it (the operation itself says so when it waited for it).
+  const { dropped } = audit.stats();
+  if (status === 0 && dropped > 0) {
+    io.stderr.write(
+      `portcullis ${label}: audit_unwritten: the change was made, but ${dropped} audit event(s) could not be written\n`,
+    );
+    return EXIT_FAILED;
+  }
+  return status;
+}
+
+async function run(
+  command: UserCommand,
+  { users, state, ops }: Awaited<ReturnType<typeof open>>,
+  io: CliIo,
+): Promise<number> {
+  const label = `user ${command.action}`;
   try {
     switch (command.action) {
       case 'create': {
@@ -258,10 +284,6 @@ export async function runUserCommand(
     return 0;
   } catch (err) {
     return failure(io, label, err);
-  } finally {
-    await audit.flush();
-    await state.close();
-    await users.close();
   }
 }
 

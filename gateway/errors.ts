@@ -41,6 +41,7 @@ export const ERROR_TABLE = {
   rate_limited: { status: 429, message: 'Too many requests' },
   headers_too_large: { status: 431, message: 'Request headers are too large' },
   internal_error: { status: 500, message: 'Internal server error' },
+  audit_unwritten: { status: 500, message: 'The change was made, but its audit event could not be written' },
   upstream_unavailable: { status: 502, message: 'Upstream is unavailable' },
   state_unavailable: { status: 503, message: 'Session state store is unavailable' },
   users_unavailable: { status: 503, message: 'User store is unavailable; try again later' },

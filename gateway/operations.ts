@@ -145,7 +145,7 @@ export function createOperations(deps: OperationsDeps) {
         password_hash: await deps.hasher.hash(input.password),
         ...(roles === undefined ? {} : { roles }),
       });
-      audit.record({ type: 'admin_create_user', user_id: user.id, actor });
+      await audit.recordWritten({ type: 'admin_create_user', user_id: user.id, actor });
       return user;
     },
 
@@ -169,7 +169,12 @@ export function createOperations(deps: OperationsDeps) {
         throw err;
       }
       await state.dropProfile(userId).catch(() => undefined); // the cache entry expires by itself
-      audit.record({ type: 'admin_set_roles', user_id: userId, actor, details: { roles: checked } });
+      await audit.recordWritten({
+        type: 'admin_set_roles',
+        user_id: userId,
+        actor,
+        details: { roles: checked },
+      });
       return user ?? written;
     },
 
@@ -184,7 +189,7 @@ export function createOperations(deps: OperationsDeps) {
         );
       }
       await state.dropProfile(userId).catch(() => undefined); // the cache entry expires by itself
-      audit.record({ type: active ? 'admin_enable' : 'admin_disable', user_id: userId, actor });
+      await audit.recordWritten({ type: active ? 'admin_enable' : 'admin_disable', user_id: userId, actor });
       return user;
     },
 
@@ -192,18 +197,28 @@ export function createOperations(deps: OperationsDeps) {
       const user = await existing(userId);
       refuseIfDeleted(user, 'unlock');
       await deps.guard().unlock(user.email_canonical);
-      audit.record({ type: 'unlock', user_id: userId, actor });
+      await audit.recordWritten({ type: 'unlock', user_id: userId, actor });
       return user;
     },
 
     async revokeSessions(userId: string, actor: string): Promise<string[]> {
       // Sessions live in the state store: they can be ended while the user store is down (an incident is
       // when this matters most). An id that names no user then ends no session.
+      let storeDown = false;
       await existing(userId).catch((err: unknown) => {
         if (!isErrorCode(err, 'users_unavailable')) throw err;
+        storeDown = true;
       });
       const ended = await state.endUserSessions(userId, 'token_revoked');
-      audit.record({ type: 'session_revoked', user_id: userId, actor, details: { sessions: ended } });
+      const event = {
+        type: 'session_revoked',
+        user_id: userId,
+        actor,
+        details: { sessions: ended },
+      } as const;
+      // Its event cannot be written now: queued and retried, it does not hold back what only takes access away.
+      if (storeDown) audit.record(event);
+      else await audit.recordWritten(event);
       return ended;
     },
 
@@ -221,18 +236,26 @@ export function createOperations(deps: OperationsDeps) {
     ): Promise<{ readonly user: User; readonly earlier: boolean }> {
       const before = await existing(userId);
       let user = before;
+      let audited: Promise<void> = Promise.resolve();
       if (!before.is_deleted) {
         const ended = await state.endUserSessions(userId, 'token_revoked');
         const deleted = await users.softDelete(userId);
         if (deleted === null) throw new GatewayError('user_not_found');
         user = deleted;
         // Recorded once the row says deleted: from here the deletion stands, whatever follows fails.
-        audit.record({ type: 'user_deleted', user_id: userId, actor, details: { sessions: ended } });
+        audited = audit.recordWritten({
+          type: 'user_deleted',
+          user_id: userId,
+          actor,
+          details: { sessions: ended },
+        });
+        audited.catch(() => undefined); // awaited below, after the second sweep, which must run regardless
       }
       // Again, after the row changed: a login that read the account before and wrote its session after
       // the first call would otherwise keep it (its own second look, session-recheck.ts, may be too early).
       await state.endUserSessions(userId, 'token_revoked');
       await state.dropProfile(userId).catch(() => undefined); // the cache entry expires by itself
+      await audited;
       return { user, earlier: before.is_deleted };
     },
   };

@@ -41,7 +41,7 @@ export function sessionRoutes(deps: AdminApiDeps): ApiRoute[] {
           const ended = SESSION_ID.test(sid) && (await state.endSession(userId, sid, 'token_revoked'));
           if (!ended) throw new GatewayError('not_found', { message: 'Session not found' });
           // The same event the revoke-all operation writes, naming the one session.
-          audit.record({
+          await audit.recordWritten({
             type: 'session_revoked',
             user_id: userId,
             actor: ADMIN_ACTOR,

@@ -15,7 +15,7 @@ export function systemRoutes(deps: AdminApiDeps): ApiRoute[] {
         POST: async ({ req, res }) => {
           await noBody(req);
           const result = await deps.reload();
-          deps.services.audit.record({
+          const event = {
             type: 'admin_reload',
             actor: ADMIN_ACTOR,
             details: result.ok
@@ -26,7 +26,10 @@ export function systemRoutes(deps: AdminApiDeps): ApiRoute[] {
                   admin_token_changed: result.adminTokenChanged,
                 }
               : { ok: false, reason: result.reason },
-          });
+          } as const;
+          // A reload that took effect waits for its event, as every operator change (operations.ts).
+          if (result.ok) await deps.services.audit.recordWritten(event);
+          else deps.services.audit.record(event);
           if (!result.ok) {
             // The operator needs to know why; config errors name keys and lines, never secret values. A
             // refused file is the request's problem (400); a worker that did not answer is the gateway's.

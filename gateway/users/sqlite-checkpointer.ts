@@ -148,6 +148,9 @@ export function createCheckpointer(db: CheckpointedDatabase, options: Checkpoint
       const running = current;
       current = null;
       if (running === null) return;
+      // Unref'd while it runs; waited for now: a process with nothing else to do (a CLI command) would
+      // otherwise exit, status 0, in the middle of its close, and whatever came after never ran.
+      running.worker.ref();
       running.worker.postMessage('stop');
       await running.exited;
     },

@@ -10,6 +10,7 @@ import { createAuditLog } from '../../gateway/audit.js';
 import { createLogger } from '../../gateway/logger.js';
 import { createSqliteUserStore, sqliteExec } from '../../gateway/users/sqlite-store.js';
 import type { LoginAttempt, RecordEntry, UserStore } from '../../gateway/users/user-store.js';
+import { holdWriteLock } from '../support/sqlite-lock.js';
 
 const attempt = (email: string | null): LoginAttempt =>
   ({
@@ -183,5 +184,40 @@ describe('audit log queue', () => {
     await audit.close(60_000);
     expect(batches).toEqual([1]);
     expect(logged).not.toContain('lost');
+  });
+
+  it('recordWritten resolves once its event is in the store, not before', async () => {
+    const audit = createAuditLog(counted, logger());
+    await audit.recordWritten({ type: 'admin_set_roles', actor: 'admin', details: { roles: ['ops'] } });
+    expect((await store.listAudit({ limit: 10 })).map((e) => e.type)).toEqual(['admin_set_roles']);
+  });
+
+  it('security: recordWritten rejects with audit_unwritten when its event is dropped, and logs it', async () => {
+    const audit = createAuditLog(counted, logger(), { retryMs: 1 });
+    await store.close(); // every write fails: the event is dropped after its retries
+    await expect(
+      audit.recordWritten({ type: 'admin_disable', user_id: 'u1', actor: 'cli' }),
+    ).rejects.toMatchObject({ code: 'audit_unwritten', status: 500 });
+    expect(logged).toContain('operator change not audited');
+    expect(logged).toContain('admin_disable');
+    // Refused at once by a closed queue.
+    await audit.close(0);
+    await expect(audit.recordWritten({ type: 'unlock' })).rejects.toMatchObject({ code: 'audit_unwritten' });
+    store = createSqliteUserStore(join(dir, 'users.db')); // for afterEach
+  });
+
+  it('recordWritten rejects after its timeout while the event is still queued; it is written later', async () => {
+    const audit = createAuditLog(counted, logger(), { retryMs: 20 });
+    const lock = await holdWriteLock(join(dir, 'users.db'));
+    try {
+      await expect(audit.recordWritten({ type: 'unlock' }, 300)).rejects.toMatchObject({
+        code: 'audit_unwritten',
+        message: expect.stringContaining('not written yet'),
+      });
+    } finally {
+      await lock.release();
+    }
+    await audit.flush();
+    expect((await store.listAudit({ limit: 10 })).map((e) => e.type)).toEqual(['unlock']);
   });
 });
