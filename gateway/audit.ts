@@ -110,7 +110,14 @@ const OPERATOR_WAIT_MS = 15_000;
 export function createAuditLog(
   users: UserStore,
   log: Logger,
-  { retryMs = RETRY_MS }: { readonly retryMs?: number } = {},
+  {
+    retryMs = RETRY_MS,
+    now = Date.now,
+  }: {
+    readonly retryMs?: number;
+    /** Milliseconds since the epoch: when each record happened. */
+    readonly now?: () => number;
+  } = {},
 ): AuditLog {
   const queue: RecordEntry[] = [];
   let running: Promise<void> | null = null;
@@ -196,8 +203,10 @@ export function createAuditLog(
     return queuedCount;
   }
 
+  // The time is taken here, when it happened: the write may wait seconds behind a lock or a retry.
   const auditEntry = (event: AuditRecord): RecordEntry => ({
     kind: 'audit',
+    at: now(),
     event: {
       type: event.type,
       user_id: event.user_id ?? null,
@@ -237,7 +246,7 @@ export function createAuditLog(
       });
     },
     recordLogin(attempt) {
-      enqueue({ kind: 'login', attempt });
+      enqueue({ kind: 'login', at: now(), attempt });
     },
     written(timeoutMs = WRITTEN_WAIT_MS) {
       const upTo = queuedCount;

@@ -78,7 +78,7 @@ export async function createPostgresUserStore(
       ),
     );
 
-  const insertLogin = async (q: Queryable, attempt: LoginAttempt): Promise<void> => {
+  const insertLogin = async (q: Queryable, attempt: LoginAttempt, at: number): Promise<void> => {
     await q.query(`INSERT INTO login_records (${LOGIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
       attempt.user_id,
       // The address as typed at login (NUL included): evidence kept, what PostgreSQL refuses as U+FFFD.
@@ -87,7 +87,7 @@ export async function createPostgresUserStore(
       attempt.user_agent,
       attempt.success,
       attempt.reason,
-      now(),
+      at,
     ]);
   };
 
@@ -102,8 +102,13 @@ export async function createPostgresUserStore(
   }
 
   /** Appends one event after `head`; returns the new head. */
-  async function insertAudit(tx: Queryable, head: ChainHead, event: AuditInput): Promise<ChainHead> {
-    const content = { ...event, id: head.id + 1, at: now(), details: toPlainJson(event.details) };
+  async function insertAudit(
+    tx: Queryable,
+    head: ChainHead,
+    event: AuditInput,
+    at: number,
+  ): Promise<ChainHead> {
+    const content = { ...event, id: head.id + 1, at, details: toPlainJson(event.details) };
     const { details, hash } = sealEvent(head.hash, content);
     const { type, user_id, actor, ip } = content;
     await tx.query(
@@ -188,10 +193,11 @@ export async function createPostgresUserStore(
         transaction(pool, async (tx) => {
           let head: ChainHead | null = null; // the chain's lock is taken at the batch's first event
           for (const entry of entries) {
-            if (entry.kind === 'login') await insertLogin(tx, entry.attempt);
+            const at = entry.at ?? now();
+            if (entry.kind === 'login') await insertLogin(tx, entry.attempt, at);
             else {
               head ??= await chainHead(tx);
-              head = await insertAudit(tx, head, entry.event);
+              head = await insertAudit(tx, head, entry.event, at);
             }
           }
         }),

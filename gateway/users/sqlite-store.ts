@@ -242,16 +242,16 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
 
   // Audit ids are assigned inside the write lock because each id is part of the hashed content: only
   // ever called inside a transaction, with the chain's head as it stands in it; returns the new head.
-  const auditRow = (head: ChainHead, event: AuditInput): ChainHead => {
-    const content = { ...event, id: head.id + 1, at: now(), details: toPlainJson(event.details) };
+  const auditRow = (head: ChainHead, event: AuditInput, at: number): ChainHead => {
+    const content = { ...event, id: head.id + 1, at, details: toPlainJson(event.details) };
     const sealed = sealEvent(head.hash, content);
     sql.insertAudit.run({ ...content, details: sealed.details, prev_hash: head.hash, hash: sealed.hash });
     return { id: content.id, hash: sealed.hash };
   };
-  const loginRow = (attempt: LoginAttempt): void => {
+  const loginRow = (attempt: LoginAttempt, at: number): void => {
     // The address as typed at login: evidence kept, what no store can hold as U+FFFD (storable.ts).
     const email = toStorable(attempt.email);
-    sql.insertLogin.run({ ...attempt, email, success: attempt.success ? 1 : 0, at: now() });
+    sql.insertLogin.run({ ...attempt, email, success: attempt.success ? 1 : 0, at });
   };
   // One commit for many rows: a commit costs more than the rows it carries. The chain's head is read
   // once, at the batch's first event: nobody else writes inside the transaction.
@@ -260,8 +260,8 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
     for (const entry of entries) {
       if (entry.kind === 'audit') {
         head ??= sql.lastAudit.get() ?? { id: 0, hash: GENESIS_HASH };
-        head = auditRow(head, entry.event);
-      } else loginRow(entry.attempt);
+        head = auditRow(head, entry.event, entry.at ?? now());
+      } else loginRow(entry.attempt, entry.at ?? now());
     }
   });
 

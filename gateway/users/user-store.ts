@@ -96,10 +96,14 @@ export interface UserStoreOptions {
   readonly now?: () => number;
 }
 
-/** One entry of appendRecords: a login attempt or an audit event. */
+/**
+ * One entry of appendRecords: a login attempt or an audit event. `at` is when it happened (ms since the
+ * epoch), taken by the audit queue when it was recorded: a write held back by a lock or a retry must not
+ * move it. Without it (tooling, tests) the store's clock at the write.
+ */
 export type RecordEntry =
-  | { readonly kind: 'audit'; readonly event: AuditInput }
-  | { readonly kind: 'login'; readonly attempt: LoginAttempt };
+  | { readonly kind: 'audit'; readonly event: AuditInput; readonly at?: number }
+  | { readonly kind: 'login'; readonly attempt: LoginAttempt; readonly at?: number };
 
 /**
  * Every method is async so a networked backend can implement the same contract.

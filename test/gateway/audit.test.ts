@@ -220,4 +220,24 @@ describe('audit log queue', () => {
     await audit.flush();
     expect((await store.listAudit({ limit: 10 })).map((e) => e.type)).toEqual(['unlock']);
   });
+
+  it('security: an event and a login record held behind a write lock keep the time they happened', async () => {
+    const audit = createAuditLog(counted, logger(), { retryMs: 20 });
+    const lock = await holdWriteLock(join(dir, 'users.db'));
+    const happened = Date.now();
+    audit.recordLogin(attempt('f@example.com'));
+    audit.record({ type: 'login_failure' });
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const released = Date.now();
+    await lock.release();
+    await audit.flush();
+    const [event] = await store.listAudit({ limit: 1 });
+    const [login] = sqliteExec(join(dir, 'users.db'), 'SELECT at FROM login_records');
+    for (const at of [event!.at.getTime(), Number(login!.at)]) {
+      expect(at).toBeGreaterThanOrEqual(happened);
+      expect(at).toBeLessThan(happened + 100); // not the write's time, 700 ms later
+      expect(at).toBeLessThan(released);
+    }
+    expect(await store.verifyAudit()).toEqual({ ok: true });
+  });
 });

@@ -2,6 +2,8 @@
 // (migrations under a lock, two replicas racing, a bounded pool, lost connections). A fresh database per test.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAuditLog } from '../../../gateway/audit.js';
+import { createLogger } from '../../../gateway/logger.js';
 import { POSTGRES_MIGRATIONS } from '../../../gateway/users/postgres-migrations.js';
 import { AUDIT_LOCK, LOCK_NAMESPACE } from '../../../gateway/users/postgres-rows.js';
 import {
@@ -143,6 +145,35 @@ describe('postgres user store: shared by replicas', () => {
     expect(Date.now() - started).toBeLessThan(900);
     await holder;
     expect(await store.verifyAudit()).toEqual({ ok: true });
+  });
+
+  it('security: an event and a login record held behind the chain lock keep the time they happened', async () => {
+    const store = await open();
+    const audit = createAuditLog(store, createLogger({ level: 'fatal', format: 'json' }));
+    // Another replica holding the chain lock for 1.5 s.
+    const holder = postgresExec(
+      db.url,
+      `SELECT pg_advisory_xact_lock(${LOCK_NAMESPACE}, ${AUDIT_LOCK}), pg_sleep(1.5)`,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const happened = Date.now();
+    audit.recordLogin({
+      user_id: null,
+      email: 'g@example.com',
+      ip: '203.0.113.7',
+      user_agent: 'UA/1',
+      success: false,
+      reason: 'unknown_email',
+    });
+    audit.record({ type: 'login_failure' });
+    await holder;
+    await audit.flush();
+    const [event] = await store.listAudit({ limit: 1 });
+    const [login] = await postgresExec(db.url, 'SELECT at FROM login_records');
+    for (const at of [event!.at.getTime(), Number(login!.at)]) {
+      expect(at).toBeGreaterThanOrEqual(happened);
+      expect(at).toBeLessThan(happened + 200); // not the write's time, after the lock went
+    }
   });
 
   it('keeps the pool bounded under a burst', async () => {
