@@ -10,6 +10,7 @@ import { GatewayError } from '../errors.js';
 import { createAccountData, type SqlRunner } from './account-data.js';
 import { type ChainHead, createChainVerifier, GENESIS_HASH, sealEvent, toPlainJson } from './audit-chain.js';
 import { canonicalEmail } from './email.js';
+import { createAuditReader } from './sqlite-audit-reader.js';
 import { type CheckpointOptions, createCheckpointer } from './sqlite-checkpointer.js';
 import { type Migration, SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
@@ -126,6 +127,10 @@ export const AUDIT_OF_USER_SQL = `SELECT * FROM audit_events
   WHERE user_id = @user AND (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
   ORDER BY id DESC LIMIT @limit`;
 
+const AUDIT_SQL = `SELECT * FROM audit_events
+  WHERE (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
+  ORDER BY id DESC LIMIT @limit`;
+
 function isSqliteError(err: unknown): err is InstanceType<typeof Database.SqliteError> {
   return err instanceof Database.SqliteError;
 }
@@ -186,6 +191,11 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
           },
           options,
         );
+  // Listings off the event loop (sqlite-audit-reader.ts); an in-memory database has no file to share.
+  const reader =
+    path === ':memory:'
+      ? null
+      : createAuditReader({ path, library: BETTER_SQLITE3_PATH, busyMs: BUSY_TIMEOUT_MS });
   // Search folds names the way emails are canonicalised, so `Zoë`, `ZOË` and `ｚｏｅ̈` find each other.
   db.function('portcullis_fold', { deterministic: true }, (value: unknown) =>
     typeof value === 'string' ? canonicalEmail(value) : value,
@@ -233,9 +243,7 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
     // Newest first: one user's events from their index (AUDIT_OF_USER_SQL); the others read backwards
     // from the newest row until `limit` of them match.
     listAuditOfUser: db.prepare<[Record<string, string | number | null>], AuditRow>(AUDIT_OF_USER_SQL),
-    listAudit: db.prepare<[Record<string, string | number | null>], AuditRow>(`SELECT * FROM audit_events
-      WHERE (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
-      ORDER BY id DESC LIMIT @limit`),
+    listAudit: db.prepare<[Record<string, string | number | null>], AuditRow>(AUDIT_SQL),
     allAudit: db.prepare<[], AuditRow>('SELECT * FROM audit_events ORDER BY id'),
     ping: db.prepare('SELECT 1'),
   };
@@ -281,9 +289,9 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
     }
   }
 
-  async function guarded<T>(work: () => T): Promise<T> {
+  async function guarded<T>(work: () => T | Promise<T>): Promise<T> {
     try {
-      return work();
+      return await work();
     } catch (err) {
       if (err instanceof GatewayError) throw err;
       // Another connection holds the write lock past the busy timeout: the store cannot answer now.
@@ -350,16 +358,17 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
       return guarded(() => relaxed(() => appendRecords.immediate(entries)));
     },
     listAudit: (query) =>
-      guarded(() => {
+      guarded(async () => {
         const filter = {
           type: query.type ?? null,
           since: query.since?.getTime() ?? null,
           limit: checkLimit(query.limit),
         };
-        const rows =
+        const [text, statement, params] =
           query.user === undefined
-            ? sql.listAudit.all(filter)
-            : sql.listAuditOfUser.all({ ...filter, user: query.user });
+            ? [AUDIT_SQL, sql.listAudit, filter]
+            : [AUDIT_OF_USER_SQL, sql.listAuditOfUser, { ...filter, user: query.user }];
+        const rows = reader === null ? statement.all(params) : await reader.all<AuditRow>(text, params);
         return rows.map(toAuditEvent);
       }),
     verifyAudit: () =>
@@ -382,7 +391,7 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
         sql.ping.get();
       }),
     close: async () => {
-      await checkpointer?.stop();
+      await Promise.all([checkpointer?.stop(), reader?.close()]);
       if (db.open) db.close();
     },
     accountData: createAccountData(sqliteRunner(db), now),
