@@ -69,7 +69,9 @@ export async function runAuditCommand(
   const label = `audit ${command.action}`;
   let users: Awaited<ReturnType<typeof openUserStore>>['users'];
   try {
-    ({ users } = await openUserStore(config.storage.users));
+    // Read-only: a mistyped path is refused, never created as an empty log that verifies, and the
+    // file read is not migrated by a reader (PostgreSQL: the store's own open, as the gateway's).
+    ({ users } = await openUserStore(config.storage.users, undefined, { readOnly: true }));
   } catch (err) {
     return failure(io, label, err);
   }
@@ -78,6 +80,10 @@ export async function runAuditCommand(
       const result = await users.verifyAudit();
       if (result.ok) {
         io.stdout.write('audit chain intact\n');
+        // Nothing to check is no evidence: a wiped table or the wrong database verify too.
+        if ((await users.listAudit({ limit: 1 })).length === 0) {
+          io.stderr.write('warning: the audit log is empty: is it the database the gateway writes?\n');
+        }
         return EXIT_OK;
       }
       io.stdout.write(`audit chain broken at event ${result.first_bad_id}\n`);

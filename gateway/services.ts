@@ -40,10 +40,12 @@ export interface Services {
 export async function openUserStore(
   url: string,
   log?: Logger,
+  { readOnly = false }: { readonly readOnly?: boolean } = {},
 ): Promise<{ users: UserStore; dataDir: string }> {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     const users = createSqliteUserStore(path, {
+      readOnly,
       onCheckpointError: (err) =>
         log?.warn(
           { err },

@@ -2,7 +2,7 @@
 // thread of its own, sqlite-checkpointer.ts), synchronous=FULL, versioned migrations on open. Not for
 // several replicas or workers > 1: that needs the PostgreSQL store.
 
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -39,7 +39,7 @@ import {
 // on the event loop, so the wait is short: a longer lock is an error (the audit writer retries).
 const BUSY_TIMEOUT_MS = 250;
 
-function open(path: string, fileMustExist: boolean): Database.Database {
+function open(path: string, fileMustExist: boolean, readonly = false): Database.Database {
   let db: Database.Database;
   try {
     if (path !== ':memory:' && !fileMustExist) {
@@ -53,9 +53,10 @@ function open(path: string, fileMustExist: boolean): Database.Database {
         // SQLite's open below says what is wrong with the path, in the words the operator expects.
       }
     }
-    db = new Database(path, { fileMustExist, timeout: BUSY_TIMEOUT_MS });
-    // The first read: a file that is not a database is found here, not at the first query.
-    db.pragma('journal_mode = WAL');
+    db = new Database(path, { fileMustExist, readonly, timeout: BUSY_TIMEOUT_MS });
+    // The first read: a file that is not a database is found here, not at the first query. A read-only
+    // connection cannot change the mode: it reads what the gateway left (WAL).
+    db.pragma(readonly ? 'journal_mode' : 'journal_mode = WAL');
   } catch (err) {
     // SQLite's own messages ("unable to open database file") do not say which file.
     const reason = err instanceof Error ? err.message : String(err);
@@ -64,9 +65,32 @@ function open(path: string, fileMustExist: boolean): Database.Database {
   // FULL syncs the WAL on every commit: an acknowledged registration survives power loss, not only
   // a process crash. Registrations are rare enough that the fsync is worth it. Login records and audit
   // events are written `relaxed` (below).
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
+  if (!readonly) {
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+  }
   return db;
+}
+
+/** A read-only store reads the schema as it is: an older one is the gateway's to migrate, not a reader's. */
+function checkSchema(db: Database.Database, migrations: readonly Migration[]): void {
+  const known = migrations.at(-1)?.version ?? 0;
+  const hasTable = db
+    .prepare<[], number>(
+      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+    )
+    .pluck()
+    .get();
+  const found = hasTable
+    ? (db.prepare<[], number | null>('SELECT max(version) FROM schema_migrations').pluck().get() ?? 0)
+    : 0;
+  if (found !== known) {
+    throw new Error(
+      found === 0
+        ? 'it holds no user database (no schema): is it the file storage.users names?'
+        : `its schema version ${found} is not this gateway's (${known}): start the matching gateway once to migrate it`,
+    );
+  }
 }
 
 function migrate(db: Database.Database, migrations: readonly Migration[], now: number): void {
@@ -162,23 +186,36 @@ function sqliteRunner(db: Database.Database): SqlRunner {
   };
 }
 
-export interface SqliteStoreOptions extends UserStoreOptions, CheckpointOptions {}
+export interface SqliteStoreOptions extends UserStoreOptions, CheckpointOptions {
+  /**
+   * For readers (`portcullis audit`): the file must exist, is opened read-only and never migrated
+   * (a schema not this gateway's is refused); no checkpoint or reader thread. Writes fail.
+   */
+  readonly readOnly?: boolean;
+}
 
 const BETTER_SQLITE3_PATH = createRequire(import.meta.url).resolve('better-sqlite3');
 
 /** `path` is a file path (the `sqlite:` prefix already removed) or `:memory:`. */
 export function createSqliteUserStore(path: string, options: SqliteStoreOptions = {}): UserStore {
   const now = options.now ?? Date.now;
-  const db = open(path, false);
+  const readOnly = options.readOnly === true;
+  if (readOnly && !existsSync(path)) {
+    throw new Error(`cannot read the user store at ${path}: no such file`);
+  }
+  const db = open(path, readOnly, readOnly);
   try {
-    migrate(db, SQLITE_MIGRATIONS, now());
+    if (readOnly) checkSchema(db, SQLITE_MIGRATIONS);
+    else migrate(db, SQLITE_MIGRATIONS, now());
   } catch (err) {
     db.close();
-    throw err;
+    if (!readOnly) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`cannot read the user store at ${path}: ${reason}`, { cause: err });
   }
-  // An in-memory database has no WAL to checkpoint.
+  // An in-memory database has no WAL to checkpoint; a read-only one writes nothing.
   const checkpointer =
-    path === ':memory:'
+    path === ':memory:' || readOnly
       ? null
       : createCheckpointer(
           {
@@ -193,7 +230,7 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
         );
   // Listings off the event loop (sqlite-audit-reader.ts); an in-memory database has no file to share.
   const reader =
-    path === ':memory:'
+    path === ':memory:' || readOnly
       ? null
       : createAuditReader({ path, library: BETTER_SQLITE3_PATH, busyMs: BUSY_TIMEOUT_MS });
   // Search folds names the way emails are canonicalised, so `Zoë`, `ZOË` and `ｚｏｅ̈` find each other.
