@@ -16,10 +16,11 @@ export const AUDIT_TIME_FORMS =
 /**
  * RFC 3339's profile of ISO-8601 (seconds and fraction optional), or a date alone. Never a time without
  * a zone: Date.parse would read it in the server's own time zone, so one link would mean different
- * instants on different replicas.
+ * instants on different replicas. A space where the offset's sign goes is `+`: a query string decodes
+ * an unencoded `+` (`?since=2026-12-02T09:00+01:00`, as typed) to a space, and no other reading exists.
  */
 const ISO_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:(Z)|([+-])(\d{2}):(\d{2})))?$/;
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:(Z)|([+ -])(\d{2}):(\d{2})))?$/;
 
 function daysIn(year: number, month: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;

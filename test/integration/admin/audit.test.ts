@@ -85,6 +85,27 @@ describe('since', () => {
     expect(await ids(String(ms + 1))).not.toContain(event.id);
   });
 
+  it("takes a '+' offset left unencoded in the URL (README's own example), which decodes to a space", async () => {
+    const { event, ms } = await newest();
+    const plus = atOffset(ms, 60);
+    expect(plus).toContain('+01:00');
+    // As typed in a shell or a browser bar: `+` unencoded, so the query string decodes it to a space.
+    expect((await events(`since=${plus}&limit=500`)).map((e) => e.id)).toContain(event.id);
+    expect((await events(`since=${atOffset(ms + 1, 60)}&limit=500`)).map((e) => e.id)).not.toContain(
+      event.id,
+    );
+    expectFailure(
+      await admin(fx.gw, 'GET', '/api/audit?since=2026-12-02T09:00%20%2001:00'),
+      400,
+      'validation_failed',
+    );
+    expectFailure(
+      await admin(fx.gw, 'GET', '/api/audit?since=2026-12-02%2009:00Z'),
+      400,
+      'validation_failed',
+    );
+  });
+
   it('takes seconds or minutes left out, and more fraction digits than milliseconds', async () => {
     const { event, ms } = await newest();
     const minute = new Date(ms - (ms % 60_000)).toISOString();
