@@ -145,7 +145,12 @@ export function createOperations(deps: OperationsDeps) {
         password_hash: await deps.hasher.hash(input.password),
         ...(roles === undefined ? {} : { roles }),
       });
-      await audit.recordWritten({ type: 'admin_create_user', user_id: user.id, actor });
+      await audit.recordWritten({
+        type: 'admin_create_user',
+        user_id: user.id,
+        actor,
+        details: { roles: [...user.roles] },
+      });
       return user;
     },
 

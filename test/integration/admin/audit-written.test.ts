@@ -13,7 +13,7 @@ import { postgresExec } from '../../../gateway/users/postgres-store.js';
 import { createTestDatabase } from '../../gateway/users/postgres-harness.js';
 import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../../support/gateway.js';
 import { db, expectFailure, registerAndLogin } from '../accounts/support.js';
-import { FAST_ARGON2, registerOk } from '../enforcement/support.js';
+import { FAST_ARGON2, operations, registerOk } from '../enforcement/support.js';
 import { childBaseYaml, runCli, startChildGateway } from '../helpers.js';
 import { type AdminFixture, admin, startAdminFixture } from './support.js';
 
@@ -68,6 +68,22 @@ describe('security: operator changes wait for their audit event', () => {
     expect(r.err).toContain('portcullis user set-roles: audit_unwritten: The change was made');
     expect(eventsOf(id, 'admin_set_roles')).toEqual([]);
   }, 30_000);
+});
+
+describe('what operator events record', () => {
+  it('admin_create_user records the roles granted at creation (the default ones too)', async () => {
+    const ops = operations(fx.gw);
+    const input = { password: 'violet-harbour-kettle-93', first_name: 'Ada', last_name: 'Lovelace' };
+    const admin = await ops.createUser(
+      { ...input, email: 'boss@example.com', roles: ['admin', 'ops'] },
+      'cli',
+    );
+    const plain = await ops.createUser({ ...input, email: 'plain@example.com' }, 'cli');
+    const details = (id: string) =>
+      eventsOf(id, 'admin_create_user').map((e) => JSON.parse(String(e.details)));
+    expect(details(admin.id)).toEqual([{ roles: ['admin', 'ops'] }]);
+    expect(details(plain.id)).toEqual([{ roles: ['user'] }]);
+  });
 });
 
 describe('security: on PostgreSQL, PUT roles waits while the audit chain lock is held', () => {
