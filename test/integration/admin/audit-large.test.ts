@@ -40,7 +40,9 @@ describe('security: a large SQLite audit log does not stall the gateway', () => 
     expect((await listing).events).toEqual([]);
     const scanMs = listed - started;
     expect(latencies.length).toBeGreaterThan(3); // the scan took long enough to be probed
-    expect(Math.max(...latencies), `scan ${Math.round(scanMs)} ms`).toBeLessThan(150);
+    // Relative to the scan, not a fixed bound (a loaded CI machine slows both): before, the one probe
+    // sent waited for the whole scan.
+    expect(Math.max(...latencies), `scan ${Math.round(scanMs)} ms`).toBeLessThan(scanMs / 2);
     // The listing itself still answers: the newest rows, with a type filter that matches.
     const newest = (await adminOk(fx.gw, 'GET', '/api/audit?type=login_success&limit=2')).events as {
       id: number;
