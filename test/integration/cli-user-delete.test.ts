@@ -103,7 +103,10 @@ ${limitsYaml()}
     expect(await deletedEvents(account.id)).toEqual([expect.objectContaining({ actor: 'cli' })]);
   });
 
-  it('a repeat exits 0 and changes nothing; enable, set-roles and unlock are refused (exit 2); the email stays taken', async () => {
+  // Eight CLI processes, each a few seconds on a loaded two-core CI machine: past the default 30 s once.
+  it('a repeat exits 0 and changes nothing; enable, set-roles and unlock are refused (exit 2); the email stays taken', {
+    timeout: 90_000,
+  }, async () => {
     const account = await registerOk(gw);
     expect((await user('delete', account.id)).code).toBe(0);
     const again = await user('delete', account.email);
