@@ -1,5 +1,6 @@
 // How an audit listing is asked for, shared by the admin API (GET /api/audit) and `portcullis audit list`:
-// the time and type filters and the largest page. It parses only; the user store runs the query.
+// the time and type filters, the page cursor and the largest page. It parses only; the user store runs
+// the query.
 
 import { MAX_SEARCH_LIMIT } from './users/user-store.js';
 
@@ -50,6 +51,21 @@ export function parseAuditTime(raw: string): Date | null {
   const m = ISO_TIME.exec(raw);
   const at = m === null ? null : isoInstant(m);
   return at === null ? null : new Date(at);
+}
+
+/** A `before` cursor: a positive integer in decimal (an event id); null for anything else. */
+export function parseAuditId(raw: string): number | null {
+  if (!/^[1-9]\d{0,15}$/.test(raw)) return null;
+  const id = Number(raw);
+  return Number.isSafeInteger(id) ? id : null;
+}
+
+/**
+ * The cursor of the page after `events` (newest first): the last id when the page is full, null when
+ * it is not, so a full last page is followed by one empty page rather than costing a look-ahead row.
+ */
+export function nextBefore(events: readonly { readonly id: number }[], limit: number): number | null {
+  return events.length < limit ? null : (events.at(-1)?.id ?? null);
 }
 
 /** Looks like an event type (`login_failure`); an unknown but well-formed one simply matches nothing. */

@@ -3,20 +3,30 @@
 import { extraArgument, type Invocation, parseCommandLine, UsageError } from '../config/cli-args.js';
 import type { GatewayConfig } from '../config/types.js';
 import { parseCount } from '../config/units.js';
-import { AUDIT_LIST_MAX, AUDIT_TIME_FORMS, isEventType, parseAuditTime } from './audit-query.js';
+import {
+  AUDIT_LIST_MAX,
+  AUDIT_TIME_FORMS,
+  isEventType,
+  nextBefore,
+  parseAuditId,
+  parseAuditTime,
+} from './audit-query.js';
 import { type CliIo, EXIT_FAILED, EXIT_OK, failure } from './cli-io.js';
 import { openUserStore } from './services.js';
 import type { AuditQuery } from './users/user-store.js';
 
 export const AUDIT_USAGE = `usage: portcullis audit verify
-       portcullis audit list [--user ID] [--type T] [--since TIME] [--limit N]
-TIME is ISO-8601 or milliseconds since the epoch; N is 1-${AUDIT_LIST_MAX} (default 50). Options: --config FILE.
+       portcullis audit list [--user ID] [--type T] [--since TIME] [--until TIME] [--before ID] [--limit N]
+TIME is ISO-8601 or milliseconds since the epoch; N is 1-${AUDIT_LIST_MAX} (default 50); --before ID lists
+the events older than event ID (a full page ends with the next one on stderr). Options: --config FILE.
 `;
 
 const SPEC = {
   user: { type: 'string' },
   type: { type: 'string' },
   since: { type: 'string' },
+  until: { type: 'string' },
+  before: { type: 'string' },
   limit: { type: 'string' },
   config: { type: 'string' },
 } as const;
@@ -49,6 +59,10 @@ export function parseAuditCommand(argv: readonly string[]): Invocation<AuditComm
   if (limit === null) throw fail(`--limit must be an integer from 1 to ${AUDIT_LIST_MAX}`);
   const since = values.since === undefined ? undefined : parseAuditTime(values.since);
   if (since === null) throw fail(`--since must be ${AUDIT_TIME_FORMS}`);
+  const until = values.until === undefined ? undefined : parseAuditTime(values.until);
+  if (until === null) throw fail(`--until must be ${AUDIT_TIME_FORMS}`);
+  const before = values.before === undefined ? undefined : parseAuditId(values.before);
+  if (before === null) throw fail('--before must be a positive integer (an event id)');
   if (values.type !== undefined && !isEventType(values.type)) {
     throw fail('--type must be an event type like login_failure');
   }
@@ -56,6 +70,8 @@ export function parseAuditCommand(argv: readonly string[]): Invocation<AuditComm
     ...(values.user === undefined ? {} : { user: values.user }),
     ...(values.type === undefined ? {} : { type: values.type }),
     ...(since === undefined ? {} : { since }),
+    ...(until === undefined ? {} : { until }),
+    ...(before === undefined ? {} : { before }),
     limit,
   };
   return { help: false, config, args: { action, query } };
@@ -91,6 +107,9 @@ export async function runAuditCommand(
     }
     const events = await users.listAudit(command.query);
     for (const e of events) io.stdout.write(`${JSON.stringify(e)}\n`);
+    // stdout stays one event per line; the cursor the API answers as next_before goes to stderr.
+    const next = nextBefore(events, command.query.limit);
+    if (next !== null) io.stderr.write(`more: the next page is --before ${next}\n`);
     return EXIT_OK;
   } catch (err) {
     return failure(io, label, err);

@@ -1,8 +1,9 @@
-// The audit log view: newest events first, filtered by user id, event type and start time. The types
-// offered are the gateway's own list; one from a link that is not in it is kept and marked, never
-// dropped for "any type". Details are shown as JSON text, never interpreted.
+// The audit log view: newest events first, filtered by user id, event type and start time, one page at a
+// time: "Older" opens the page below the last event shown (before=<its id>, the API's next_before), with
+// the same filters. The types offered are the gateway's own list; one from a link that is not in it is
+// kept and marked, never dropped for "any type". Details are shown as JSON text, never interpreted.
 import { api, query } from './api.js';
-import { h, mount, table, time } from './dom.js';
+import { actionButton, h, mount, table, time } from './dom.js';
 
 /** The event types the gateway writes, asked once per page load (GET /api/audit/types). */
 let knownTypes = null;
@@ -34,17 +35,38 @@ export async function auditView(view, params) {
   const limit = h('input', { name: 'limit', type: 'number', min: 1, max: 500 });
   limit.value = params.get('limit') ?? '100';
 
-  const apply = (event) => {
-    event.preventDefault();
-    const next = `#/audit${query({ user: user.value.trim(), type: type.value, since: since.value, limit: limit.value })}`;
+  const before = params.get('before') ?? '';
+  const filters = () => ({
+    user: user.value.trim(),
+    type: type.value,
+    since: since.value,
+    limit: limit.value,
+  });
+  const open = (next) => {
     if (location.hash === next) window.dispatchEvent(new HashChangeEvent('hashchange'));
     else location.hash = next;
   };
+  // A new filter starts again from the newest event.
+  const apply = (event) => {
+    event.preventDefault();
+    open(`#/audit${query(filters())}`);
+  };
 
   const sinceValue = since.value === '' ? '' : new Date(since.value).toISOString();
-  const data = await api(
-    'GET',
-    `/api/audit${query({ user: user.value.trim(), type: type.value, since: sinceValue, limit: limit.value })}`,
+  const data = await api('GET', `/api/audit${query({ ...filters(), since: sinceValue, before })}`);
+  const paging = h(
+    'p',
+    { class: 'paging' },
+    before === '' ? null : h('a', { href: `#/audit${query(filters())}` }, 'Newest'),
+    data.next_before === null
+      ? null
+      : actionButton(
+          'Older',
+          async () => open(`#/audit${query({ ...filters(), before: data.next_before })}`),
+          {
+            kind: 'ghost',
+          },
+        ),
   );
   mount(
     view,
@@ -86,8 +108,9 @@ export async function auditView(view, params) {
             ),
           ),
         ),
-        'No event matches.',
+        before === '' ? 'No event matches.' : 'No older event matches.',
       ),
+      paging,
     ),
   );
 }

@@ -30,6 +30,7 @@ import {
 import { storable, toStorable } from './storable.js';
 import {
   type AuditInput,
+  auditBefore,
   checkLimit,
   decodeCursor,
   type LoginAttempt,
@@ -207,9 +208,17 @@ export async function createPostgresUserStore(
         const rows = await db.query<PgAuditRow>(
           `SELECT ${AUDIT_COLUMNS} FROM audit_events
            WHERE ($1::text IS NULL OR user_id = $1) AND ($2::text IS NULL OR type = $2)
-             AND ($3::bigint IS NULL OR at >= $3)
+             AND ($3::bigint IS NULL OR at >= $3) AND ($5::bigint IS NULL OR at < $5) AND id < $6
            ORDER BY id DESC LIMIT $4`,
-          [query.user ?? null, query.type ?? null, query.since?.getTime() ?? null, checkLimit(query.limit)],
+          [
+            query.user ?? null,
+            query.type ?? null,
+            query.since?.getTime() ?? null,
+            checkLimit(query.limit),
+            query.until?.getTime() ?? null,
+            // Always bound, as in SQLite: the primary key's range starts the scan at the page.
+            auditBefore(query.before),
+          ],
         );
         return rows.map((row) => {
           const { prev_hash: _p, hash: _h, ...event } = toStoredAuditEvent(row);

@@ -24,6 +24,7 @@ import {
 import { storable, toStorable } from './storable.js';
 import {
   type AuditInput,
+  auditBefore,
   checkLimit,
   decodeCursor,
   type LoginAttempt,
@@ -148,11 +149,18 @@ export function sqliteExec(path: string, sql: string, ...params: unknown[]): Rec
  * Exported for the test that asks SQLite for its plan.
  */
 export const AUDIT_OF_USER_SQL = `SELECT * FROM audit_events
-  WHERE user_id = @user AND (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
+  WHERE user_id = @user AND id < @before AND (@type IS NULL OR type = @type)
+    AND (@since IS NULL OR at >= @since) AND (@until IS NULL OR at < @until)
   ORDER BY id DESC LIMIT @limit`;
 
-const AUDIT_SQL = `SELECT * FROM audit_events
-  WHERE (@type IS NULL OR type = @type) AND (@since IS NULL OR at >= @since)
+/**
+ * The other listings read backwards by rowid. `before` is always bound (MAX_SAFE_INTEGER for the first
+ * page), so a page deep in the log starts there instead of skipping every newer row. Exported for the
+ * plan test.
+ */
+export const AUDIT_SQL = `SELECT * FROM audit_events
+  WHERE id < @before AND (@type IS NULL OR type = @type)
+    AND (@since IS NULL OR at >= @since) AND (@until IS NULL OR at < @until)
   ORDER BY id DESC LIMIT @limit`;
 
 function isSqliteError(err: unknown): err is InstanceType<typeof Database.SqliteError> {
@@ -399,6 +407,8 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
         const filter = {
           type: query.type ?? null,
           since: query.since?.getTime() ?? null,
+          until: query.until?.getTime() ?? null,
+          before: auditBefore(query.before),
           limit: checkLimit(query.limit),
         };
         const [text, statement, params] =

@@ -84,6 +84,10 @@ export interface AuditQuery {
   readonly type?: string;
   /** Events at or after this instant. */
   readonly since?: Date;
+  /** Events before this instant (not at it), so since and until of adjacent ranges never overlap. */
+  readonly until?: Date;
+  /** Events whose id is below this one: the last id of a page asks for the page after it. */
+  readonly before?: number;
   /** 1..MAX_SEARCH_LIMIT. */
   readonly limit: number;
 }
@@ -211,6 +215,18 @@ export function newUserRecord(input: NewUser, at: number): User {
 
 export const DEFAULT_ROLES: readonly string[] = Object.freeze(['user']);
 export const MAX_SEARCH_LIMIT = 500;
+
+/**
+ * The id bound of an audit listing: `before` when it is a positive integer, else no bound at all
+ * (MAX_SAFE_INTEGER, always bound so the stores seek to the page by primary key).
+ */
+export function auditBefore(before: number | undefined): number {
+  if (before === undefined) return Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(before) || before < 1) {
+    throw new GatewayError('validation_failed', { message: 'before must be a positive integer' });
+  }
+  return before;
+}
 
 export function checkLimit(limit: number): number {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SEARCH_LIMIT) {

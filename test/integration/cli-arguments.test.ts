@@ -380,6 +380,56 @@ describe('portcullis audit: arguments', () => {
     expect(future.out).toBe('');
   });
 
+  it.each([['0'], ['1e3'], ['x'], ['1.5'], ['01']])('refuses --before %s', async (before) => {
+    expectUsageError(
+      await cli('audit', 'list', '--before', before, '--config', file),
+      'audit list',
+      '--before must be a positive integer (an event id)',
+    );
+  });
+
+  it('refuses an --until that is no time', async () => {
+    expectUsageError(
+      await cli('audit', 'list', '--until', '2026-12-02T08:00', '--config', file),
+      'audit list',
+      `--until must be an ISO-8601 date-time with Z or an offset (2026-12-02T08:00:00Z, ` +
+        '2026-12-02T09:00+01:00), a date (2026-12-02, midnight UTC) or milliseconds since the epoch',
+    );
+  });
+
+  it('pages with --before (a full page names the next one on stderr) and bounds the time with --until', async () => {
+    const lines = (out: string) =>
+      out
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((line) => JSON.parse(line) as { id: number; at: string });
+    const all = await cli('audit', 'list', '--limit', '500', '--config', file);
+    expect(all.code, all.err).toBe(0);
+    const events = lines(all.out);
+    expect(events.length).toBeGreaterThan(2);
+    const first = await cli('audit', 'list', '--limit', '2', '--config', file);
+    expect(first.code, first.err).toBe(0);
+    expect(lines(first.out)).toEqual(events.slice(0, 2));
+    expect(first.err).toBe(`more: the next page is --before ${events[1]!.id}\n`);
+    const rest = await cli(
+      'audit',
+      'list',
+      '--before',
+      String(events[1]!.id),
+      '--limit',
+      '500',
+      '--config',
+      file,
+    );
+    expect(rest.code, rest.err).toBe(0);
+    expect(lines(rest.out)).toEqual(events.slice(2));
+    expect(rest.err).toBe('');
+    const until = await cli('audit', 'list', '--until', events[0]!.at, '--limit', '500', '--config', file);
+    expect(until.code, until.err).toBe(0);
+    expect(lines(until.out)).toEqual(events.filter((e) => e.at < events[0]!.at));
+  });
+
   it('lists only the events of --user and --type', async () => {
     const all = await cli('audit', 'list', '--limit', '500', '--config', file);
     expect(all.code, all.err).toBe(0);

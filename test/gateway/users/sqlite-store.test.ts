@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SQLITE_MIGRATIONS } from '../../../gateway/users/sqlite-migrations.js';
 import {
   AUDIT_OF_USER_SQL,
+  AUDIT_SQL,
   createSqliteUserStore,
   migrateSqliteFile,
   sqliteExec,
@@ -94,9 +95,27 @@ describe('sqlite user store: the file', () => {
       user: 'u',
       type: null,
       since: null,
+      until: null,
+      before: Number.MAX_SAFE_INTEGER,
       limit: 5,
     });
-    expect(plan.map((r) => r.detail).join('\n')).toMatch(/USING INDEX audit_events_user \(user_id=\?\)/);
+    // The page's cursor is part of the index search: a page deep in one user's events starts there.
+    expect(plan.map((r) => r.detail).join('\n')).toMatch(
+      /USING INDEX audit_events_user \(user_id=\? AND id<\?\)/,
+    );
+  });
+
+  it('a listing without a user starts its backwards read at the page cursor (rowid range), not the newest row', () => {
+    const file = join(folder(), 'users.db');
+    migrateSqliteFile(file);
+    const plan = sqliteExec(file, `EXPLAIN QUERY PLAN ${AUDIT_SQL}`, {
+      type: 'lockout',
+      since: null,
+      until: null,
+      before: 1000,
+      limit: 5,
+    });
+    expect(plan.map((r) => r.detail).join('\n')).toMatch(/USING INTEGER PRIMARY KEY \(rowid<\?\)/);
   });
 
   it('a database from before migration 3 loses the two unused audit indexes and keeps its events', async () => {

@@ -393,6 +393,52 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
         expect(await store.listAudit({ user: 'c'.repeat(32), limit: 10 })).toEqual([]);
       });
 
+      it('pages older events with before (ids below it) and bounds them with until (before that instant)', async () => {
+        const ids: number[] = [];
+        for (let i = 0; i < 7; i++) {
+          ids.push((await event(i % 2 === 0 ? 'user_disabled' : 'user_enabled', 'b'.repeat(32))).id);
+          clock += 1000;
+        }
+        const listed = (q: Omit<Parameters<UserStore['listAudit']>[0], 'limit'>, limit = 3) =>
+          store.listAudit({ ...q, limit }).then((l) => l.map((e) => e.id));
+        const newestFirst = [...ids].reverse();
+        // Walking the pages with the last id of each reaches every event once, oldest included.
+        const pages: number[][] = [];
+        let before: number | undefined;
+        for (;;) {
+          const page = await listed(before === undefined ? {} : { before });
+          if (page.length === 0) break;
+          pages.push(page);
+          before = page.at(-1);
+        }
+        expect(pages).toEqual([newestFirst.slice(0, 3), newestFirst.slice(3, 6), newestFirst.slice(6)]);
+        // The same filters apply with the cursor, on the per-user path too.
+        expect(await listed({ before: ids[5]!, type: 'user_disabled' }, 10)).toEqual([
+          ids[4],
+          ids[2],
+          ids[0],
+        ]);
+        expect(await listed({ before: ids[5]!, user: 'b'.repeat(32) }, 2)).toEqual([ids[4], ids[3]]);
+        expect(await listed({ before: ids[0]! }, 10)).toEqual([]);
+        expect(await listed({ before: ids[6]! + 1000 }, 1)).toEqual([ids[6]]);
+        // until is exclusive: [since, until) ranges side by side never share an event.
+        expect(await listed({ until: new Date(T0 + 3000) }, 10)).toEqual([ids[2], ids[1], ids[0]]);
+        expect(await listed({ since: new Date(T0 + 3000), until: new Date(T0 + 5000) }, 10)).toEqual([
+          ids[4],
+          ids[3],
+        ]);
+        expect(await listed({ user: 'b'.repeat(32), until: new Date(T0 + 1), before: ids[1]! }, 10)).toEqual([
+          ids[0],
+        ]);
+        expect(await listed({ until: new Date(T0) }, 10)).toEqual([]);
+      });
+
+      it.each([0, -1, 1.5, Number.NaN, 2 ** 53])('refuses before %s as validation_failed', async (before) => {
+        expect(await rejection(store.listAudit({ before, limit: 10 }))).toMatchObject({
+          code: 'validation_failed',
+        });
+      });
+
       it('verifies an empty log and a sound chain, also after concurrent appends', async () => {
         expect(await store.verifyAudit()).toEqual({ ok: true });
         await Promise.all(Array.from({ length: 15 }, (_, i) => event('login', null, { i })));

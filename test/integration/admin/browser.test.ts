@@ -1,6 +1,6 @@
 // The admin page in headless Chromium (Debian's, via playwright-core): sign in with the token, find a
 // user, revoke their session from the page, then prove on the main listener that the token is dead;
-// the audit view's type filter.
+// the audit view's type filter and its paging.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,6 +136,41 @@ describe('admin page in Chromium', () => {
     expect(problems.filter((p) => !p.includes('401'))).toEqual([]);
     expect(problems.filter((p) => p.includes('401')).length).toBeLessThanOrEqual(1);
   });
+
+  it('the audit view pages back with Older (before=<last id>, filters kept) to the oldest event', async () => {
+    const { id, user } = await registerAndLogin(fx.gw);
+    for (let i = 0; i < 2; i++)
+      expect((await login(fx.gw, user.email, `${PASSWORD}-wrong`)).status).toBe(401);
+    await fx.gw.services.audit.flush();
+    const all = await call({ url: fx.gw.adminUrl }, 'GET', `/api/audit?user=${id}&limit=500`, {
+      token: TEST_ADMIN_TOKEN,
+    });
+    const expected = (all.body!.data!.events as Array<{ id: number }>).map((e) => String(e.id));
+    expect(expected.length).toBeGreaterThanOrEqual(4);
+
+    const ids = () => page.locator('#view tbody tr td:nth-child(1)').allTextContents();
+    const older = page.getByRole('button', { name: 'Older' });
+    await page.goto(`${fx.gw.adminUrl}/#/audit?user=${id}&limit=2`);
+    await expect.poll(ids).toEqual(expected.slice(0, 2));
+    const seen = [...(await ids())];
+    while (seen.length < expected.length) {
+      const last = seen.at(-1);
+      await older.click();
+      await page.waitForURL(new RegExp(`before=${last}$`));
+      await expect.poll(async () => (await ids())[0]).not.toBe(last);
+      seen.push(...(await ids()));
+      expect(page.url()).toContain(`user=${id}`);
+    }
+    expect(seen).toEqual(expected);
+    // The last page (two events, full) still offers Older, which opens an empty page; then none.
+    if ((await older.count()) > 0) {
+      await older.click();
+      await page.getByText('No older event matches.').waitFor();
+    }
+    expect(await older.count()).toBe(0);
+    await page.getByRole('link', { name: 'Newest' }).click();
+    await expect.poll(ids).toEqual(expected.slice(0, 2));
+  }, 60_000);
 
   it('an answer for a view the admin already left never replaces the view they are on', async () => {
     const heading = page.locator('#view h1');
