@@ -10,7 +10,7 @@ import { createPasswordHasher } from './auth/passwords.js';
 import { type CliIo, EXIT_FAILED, failure } from './cli-io.js';
 import { GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
-import { createOperations } from './operations.js';
+import { CLI_ACTOR, createOperations } from './operations.js';
 import { openStateStore, openUserStore } from './services.js';
 import { canonicalEmail } from './users/email.js';
 import type { User, UserStore } from './users/user-store.js';
@@ -230,20 +230,20 @@ async function run(
             last_name: command.last_name,
             ...(command.roles === undefined ? {} : { roles: command.roles }),
           },
-          'cli',
+          CLI_ACTOR,
         );
         io.stdout.write(describe(user));
         break;
       }
       case 'set-roles': {
         const user = await findUser(users, command.ref);
-        io.stdout.write(describe(await ops.setRoles(user.id, command.roles, 'cli')));
+        io.stdout.write(describe(await ops.setRoles(user.id, command.roles, CLI_ACTOR)));
         break;
       }
       case 'disable':
       case 'enable': {
         const user = await findUser(users, command.ref);
-        io.stdout.write(describe(await ops.setActive(user.id, command.action === 'enable', 'cli')));
+        io.stdout.write(describe(await ops.setActive(user.id, command.action === 'enable', CLI_ACTOR)));
         break;
       }
       case 'unlock': {
@@ -256,16 +256,16 @@ async function run(
           );
           return EXIT_FAILED;
         }
-        io.stdout.write(describe(await ops.unlock(user.id, 'cli')));
+        io.stdout.write(describe(await ops.unlock(user.id, CLI_ACTOR)));
         break;
       }
       case 'revoke-sessions': {
-        const ended = await ops.revokeSessions((await findUser(users, command.ref)).id, 'cli');
+        const ended = await ops.revokeSessions((await findUser(users, command.ref)).id, CLI_ACTOR);
         io.stdout.write(`${JSON.stringify({ revoked: ended.length })}\n`);
         break;
       }
       case 'delete': {
-        const { user, earlier } = await ops.deleteUser((await findUser(users, command.ref)).id, 'cli');
+        const { user, earlier } = await ops.deleteUser((await findUser(users, command.ref)).id, CLI_ACTOR);
         if (earlier)
           io.stderr.write('note: the account was already deleted: only its sessions were ended again\n');
         io.stdout.write(describe(user));

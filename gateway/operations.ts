@@ -20,6 +20,20 @@ export interface OperationsDeps {
   readonly guard: () => LoginGuard;
 }
 
+/**
+ * Who makes an operator change, as its audit event names them: `actor` is the name ('admin', 'cli') and
+ * `ip` the caller's address when one is known (the admin API's peer; the command line has none).
+ */
+export interface Actor {
+  readonly name: string;
+  readonly ip: string | null;
+}
+
+export const CLI_ACTOR: Actor = Object.freeze({ name: 'cli', ip: null });
+
+/** The audit event fields that name the actor. */
+export const actorFields = (actor: Actor) => ({ actor: actor.name, ip: actor.ip });
+
 const ROLE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export function checkRoles(roles: unknown): string[] {
@@ -127,7 +141,7 @@ export function createOperations(deps: OperationsDeps) {
   return {
     async createUser(
       input: { email: string; password: string; first_name: string; last_name: string; roles?: string[] },
-      actor: string,
+      actor: Actor,
     ): Promise<User> {
       const problem = validateEmail(input.email);
       if (problem !== null) throw new GatewayError('validation_failed', { message: problem });
@@ -148,13 +162,13 @@ export function createOperations(deps: OperationsDeps) {
       await audit.recordWritten({
         type: 'admin_create_user',
         user_id: user.id,
-        actor,
+        ...actorFields(actor),
         details: { roles: [...user.roles] },
       });
       return user;
     },
 
-    async setRoles(userId: string, roles: unknown, actor: string): Promise<User> {
+    async setRoles(userId: string, roles: unknown, actor: Actor): Promise<User> {
       const checked = checkRoles(roles);
       const before = await existing(userId);
       refuseIfDeleted(before, 'roles');
@@ -177,13 +191,13 @@ export function createOperations(deps: OperationsDeps) {
       await audit.recordWritten({
         type: 'admin_set_roles',
         user_id: userId,
-        actor,
+        ...actorFields(actor),
         details: { roles: checked },
       });
       return user ?? written;
     },
 
-    async setActive(userId: string, active: boolean, actor: string): Promise<User> {
+    async setActive(userId: string, active: boolean, actor: Actor): Promise<User> {
       const before = await existing(userId);
       if (active) refuseIfDeleted(before, 'enable');
       const user = (await users.setActive(userId, active))!;
@@ -194,19 +208,23 @@ export function createOperations(deps: OperationsDeps) {
         );
       }
       await state.dropProfile(userId).catch(() => undefined); // the cache entry expires by itself
-      await audit.recordWritten({ type: active ? 'admin_enable' : 'admin_disable', user_id: userId, actor });
+      await audit.recordWritten({
+        type: active ? 'admin_enable' : 'admin_disable',
+        user_id: userId,
+        ...actorFields(actor),
+      });
       return user;
     },
 
-    async unlock(userId: string, actor: string): Promise<User> {
+    async unlock(userId: string, actor: Actor): Promise<User> {
       const user = await existing(userId);
       refuseIfDeleted(user, 'unlock');
       await deps.guard().unlock(user.email_canonical);
-      await audit.recordWritten({ type: 'unlock', user_id: userId, actor });
+      await audit.recordWritten({ type: 'unlock', user_id: userId, ...actorFields(actor) });
       return user;
     },
 
-    async revokeSessions(userId: string, actor: string): Promise<string[]> {
+    async revokeSessions(userId: string, actor: Actor): Promise<string[]> {
       // Sessions live in the state store: they can be ended while the user store is down (an incident is
       // when this matters most). An id that names no user then ends no session.
       let storeDown = false;
@@ -218,7 +236,7 @@ export function createOperations(deps: OperationsDeps) {
       const event = {
         type: 'session_revoked',
         user_id: userId,
-        actor,
+        ...actorFields(actor),
         details: { sessions: ended },
       } as const;
       // Its event cannot be written now: queued and retried, it does not hold back what only takes access away.
@@ -237,7 +255,7 @@ export function createOperations(deps: OperationsDeps) {
      */
     async deleteUser(
       userId: string,
-      actor: string,
+      actor: Actor,
     ): Promise<{ readonly user: User; readonly earlier: boolean }> {
       const before = await existing(userId);
       let user = before;
@@ -251,7 +269,7 @@ export function createOperations(deps: OperationsDeps) {
         audited = audit.recordWritten({
           type: 'user_deleted',
           user_id: userId,
-          actor,
+          ...actorFields(actor),
           details: { sessions: ended },
         });
         audited.catch(() => undefined); // awaited below, after the second sweep, which must run regardless

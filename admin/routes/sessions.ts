@@ -3,10 +3,11 @@
 // while the user store is down: the sessions are the state store's.
 import { GatewayError } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
+import { actorFields } from '../../gateway/operations.js';
 import type { AdminApiDeps } from '../api.js';
 import { type ApiRoute, noBody } from '../http.js';
 import { sessionView } from '../views.js';
-import { ADMIN_ACTOR, sessionOwner } from './users.js';
+import { adminActor, sessionOwner } from './users.js';
 
 const SESSION_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -25,7 +26,7 @@ export function sessionRoutes(deps: AdminApiDeps): ApiRoute[] {
         DELETE: async ({ params, req, res }) => {
           const userId = await sessionOwner(deps, params.id);
           await noBody(req);
-          const revoked = await deps.operations.revokeSessions(userId, ADMIN_ACTOR);
+          const revoked = await deps.operations.revokeSessions(userId, adminActor(req));
           sendSuccess(res, 200, 'Sessions revoked', { revoked });
         },
       },
@@ -44,7 +45,7 @@ export function sessionRoutes(deps: AdminApiDeps): ApiRoute[] {
           await audit.recordWritten({
             type: 'session_revoked',
             user_id: userId,
-            actor: ADMIN_ACTOR,
+            ...actorFields(adminActor(req)),
             details: { sessions: [sid] },
           });
           sendSuccess(res, 200, 'Session revoked', { revoked: [sid] });

@@ -2,10 +2,11 @@
 // has), the current route table and live counters for the admin page. Prometheus scrapes /metrics instead.
 import { GatewayError } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
+import { actorFields } from '../../gateway/operations.js';
 import type { AdminApiDeps } from '../api.js';
 import { type ApiRoute, noBody } from '../http.js';
 import { routeTable } from '../views.js';
-import { ADMIN_ACTOR } from './users.js';
+import { adminActor } from './users.js';
 
 export function systemRoutes(deps: AdminApiDeps): ApiRoute[] {
   return [
@@ -17,7 +18,7 @@ export function systemRoutes(deps: AdminApiDeps): ApiRoute[] {
           const result = await deps.reload();
           const event = {
             type: 'admin_reload',
-            actor: ADMIN_ACTOR,
+            ...actorFields(adminActor(req)),
             details: result.ok
               ? {
                   ok: true,

@@ -1,15 +1,25 @@
 // Admin API on accounts: search, detail (roles, lock state per source, sessions, logins), roles,
 // unlock, disable, enable and delete. Every change goes through the shared operations, which audit it.
+import type { IncomingMessage } from 'node:http';
 import { GatewayError, isErrorCode } from '../../gateway/errors.js';
 import { sendSuccess } from '../../gateway/http/reply.js';
 import { limitKey } from '../../gateway/ip-network.js';
+import type { Actor } from '../../gateway/operations.js';
+import { normalizeIp } from '../../gateway/pipeline/client-ip.js';
 import type { User } from '../../gateway/users/user-store.js';
 import type { AdminApiDeps } from '../api.js';
 import { type ApiCall, type ApiRoute, intValue, noBody, requireBody } from '../http.js';
 import { lockView, loginView, sessionView, userView } from '../views.js';
 
-/** Who the audit log names for actions taken through the admin API. */
-export const ADMIN_ACTOR = 'admin';
+/**
+ * Who the audit log names for an action taken through the admin API: `admin`, from the peer's address.
+ * The admin listener is reached directly (loopback, a private network or a tunnel), so no forwarded
+ * header is read: the peer is the caller, as in the `admin request` log line.
+ */
+export function adminActor(req: IncomingMessage): Actor {
+  const peer = req.socket.remoteAddress;
+  return { name: 'admin', ip: peer === undefined ? null : normalizeIp(peer) };
+}
 const USER_ID = /^[0-9a-f]{32}$/;
 /** Failed logins looked at to find the sources whose (email, IP) lock state is shown. */
 const LOGIN_WINDOW = 100;
@@ -96,7 +106,7 @@ export function userRoutes(deps: AdminApiDeps): ApiRoute[] {
         DELETE: async (call) => {
           const user = await findUser(deps, call.params.id);
           await noBody(call.req);
-          const { user: deleted, earlier } = await operations.deleteUser(user.id, ADMIN_ACTOR);
+          const { user: deleted, earlier } = await operations.deleteUser(user.id, adminActor(call.req));
           await answer(call, earlier ? 'User already deleted' : 'User deleted', deleted);
         },
       },
@@ -111,7 +121,7 @@ export function userRoutes(deps: AdminApiDeps): ApiRoute[] {
           if (extra !== undefined) {
             throw new GatewayError('validation_failed', { message: `${extra}: unknown field` });
           }
-          const updated = await operations.setRoles(user.id, body.roles, ADMIN_ACTOR);
+          const updated = await operations.setRoles(user.id, body.roles, adminActor(call.req));
           await answer(call, 'Roles updated', updated);
         },
       },
@@ -122,7 +132,7 @@ export function userRoutes(deps: AdminApiDeps): ApiRoute[] {
         POST: async (call) => {
           const user = await findUser(deps, call.params.id);
           await noBody(call.req);
-          await answer(call, 'User unlocked', await operations.unlock(user.id, ADMIN_ACTOR));
+          await answer(call, 'User unlocked', await operations.unlock(user.id, adminActor(call.req)));
         },
       },
     },
@@ -132,7 +142,7 @@ export function userRoutes(deps: AdminApiDeps): ApiRoute[] {
         POST: async (call: ApiCall) => {
           const user = await findUser(deps, call.params.id);
           await noBody(call.req);
-          const updated = await operations.setActive(user.id, action === 'enable', ADMIN_ACTOR);
+          const updated = await operations.setActive(user.id, action === 'enable', adminActor(call.req));
           await answer(call, action === 'enable' ? 'User enabled' : 'User disabled', updated);
         },
       },

@@ -3,6 +3,7 @@
 // or bidi characters name the field, and the password policy names the rule. A refused registration
 // never leaves a row behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_ACTOR } from '../../../gateway/operations.js';
 import type { TestGateway } from '../../support/gateway.js';
 import { operations } from '../enforcement/support.js';
 import {
@@ -296,7 +297,7 @@ describe('names set by an operator (portcullis user create)', () => {
     const before = userCount(gw);
     const { email, password, first_name, last_name } = newUser();
     const input = { email, password, first_name, last_name, [field]: value };
-    const err: unknown = await ops.createUser(input, 'cli').catch((e: unknown) => e);
+    const err: unknown = await ops.createUser(input, CLI_ACTOR).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'validation_failed' });
     expect((err as Error).message).toContain(field);
     expect(userCount(gw)).toBe(before);

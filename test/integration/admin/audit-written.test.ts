@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPem } from '../../../gateway/auth/keys.js';
+import { CLI_ACTOR } from '../../../gateway/operations.js';
 import { AUDIT_LOCK, LOCK_NAMESPACE } from '../../../gateway/users/postgres-rows.js';
 import { postgresExec } from '../../../gateway/users/postgres-store.js';
 import { createTestDatabase } from '../../gateway/users/postgres-harness.js';
@@ -76,14 +77,53 @@ describe('what operator events record', () => {
     const input = { password: 'violet-harbour-kettle-93', first_name: 'Ada', last_name: 'Lovelace' };
     const admin = await ops.createUser(
       { ...input, email: 'boss@example.com', roles: ['admin', 'ops'] },
-      'cli',
+      CLI_ACTOR,
     );
-    const plain = await ops.createUser({ ...input, email: 'plain@example.com' }, 'cli');
+    const plain = await ops.createUser({ ...input, email: 'plain@example.com' }, CLI_ACTOR);
     const details = (id: string) =>
       eventsOf(id, 'admin_create_user').map((e) => JSON.parse(String(e.details)));
     expect(details(admin.id)).toEqual([{ roles: ['admin', 'ops'] }]);
     expect(details(plain.id)).toEqual([{ roles: ['user'] }]);
   });
+});
+
+describe('the address operator events record', () => {
+  const ipsOf = (id: string | null, type: string) =>
+    (id === null
+      ? db(fx.gw, 'SELECT actor, ip FROM audit_events WHERE type = ? ORDER BY id DESC LIMIT 1', type)
+      : db(fx.gw, 'SELECT actor, ip FROM audit_events WHERE user_id = ? AND type = ?', id, type)
+    ).map((e) => [e.actor, e.ip]);
+
+  it('every change made through the admin API records the caller (the peer) as ip', async () => {
+    const { id } = await registerAndLogin(fx.gw);
+    const ok = async (method: string, path: string, json?: unknown) => {
+      const reply = await admin(fx.gw, method, path, json === undefined ? {} : { json });
+      expect(reply.status, reply.text).toBe(200);
+      return reply.body?.data as Record<string, unknown>;
+    };
+    const [session] = (await ok('GET', `/api/users/${id}/sessions`)).sessions as Array<{ sid: string }>;
+    await ok('DELETE', `/api/users/${id}/sessions/${session!.sid}`);
+    await ok('DELETE', `/api/users/${id}/sessions`);
+    await ok('PUT', `/api/users/${id}/roles`, { roles: ['ops'] });
+    await ok('POST', `/api/users/${id}/unlock`);
+    await ok('POST', `/api/users/${id}/disable`);
+    await ok('POST', `/api/users/${id}/enable`);
+    await ok('DELETE', `/api/users/${id}`);
+    await ok('POST', '/api/reload');
+    const admin127 = ['admin', '127.0.0.1'];
+    expect(ipsOf(id, 'session_revoked')).toEqual([admin127, admin127]);
+    for (const type of ['admin_set_roles', 'unlock', 'admin_disable', 'admin_enable', 'user_deleted']) {
+      expect(ipsOf(id, type), type).toEqual([admin127]);
+    }
+    expect(ipsOf(null, 'admin_reload')).toEqual([admin127]);
+  });
+
+  it('the command line has no caller address: its events keep ip null', async () => {
+    const { id } = await registerAndLogin(fx.gw);
+    const r = await runCli('user', 'disable', id, '--config', cliConfig);
+    expect(r.code, r.err).toBe(0);
+    expect(ipsOf(id, 'admin_disable')).toEqual([['cli', null]]);
+  }, 30_000);
 });
 
 describe('security: on PostgreSQL, PUT roles waits while the audit chain lock is held', () => {

@@ -179,7 +179,7 @@ describe('tokens and device binding', () => {
   it('admin revocation (operations.revokeSessions) makes every token of the user 401 token_revoked', async () => {
     const { id, email } = await registerOk(gw);
     const s = await loginOk(gw, email);
-    expect(await operations(gw).revokeSessions(id, 'test')).toHaveLength(1);
+    expect(await operations(gw).revokeSessions(id, { name: 'test', ip: null })).toHaveLength(1);
     expectFailure(await send(gw, 'GET', '/api/orders/ar', { token: s.access }), 401, 'token_revoked');
     expect((await send(gw, 'POST', '/api/auth/refresh', { json: { refresh: s.refresh } })).status).toBe(401);
   });
@@ -415,12 +415,12 @@ describe('profile cache', () => {
     expect(cached.body!.data).toMatchObject({ first_name: 'Ada' });
 
     // An operator change drops the cached copy: the next /me shows it (and the DB change too).
-    await operations(gw).setRoles(id, ['user', 'admin'], 'test');
+    await operations(gw).setRoles(id, ['user', 'admin'], { name: 'test', ip: null });
     const changed = await send(gw, 'GET', '/api/users/me', { token: s.access });
     expect(changed.body!.data).toMatchObject({ roles: ['user', 'admin'], first_name: 'Changed' });
     expect((await send(gw, 'GET', '/api/admin', { token: s.access })).status).toBe(200);
 
-    await operations(gw).setActive(id, false, 'test');
+    await operations(gw).setActive(id, false, { name: 'test', ip: null });
     expect(await redisCli(redis.port, '-n', '0', 'EXISTS', redisKeys.profile(id))).toBe('0\n');
     expectFailure(await send(gw, 'GET', '/api/users/me', { token: s.access }), 401, 'token_revoked');
   });

@@ -207,7 +207,7 @@ describe('account-wide limit (failure_limit 3, account_failure_limit 8)', () => 
       expectFailure(await loginFrom(g, email, WRONG, { from }), 401, 'invalid_credentials');
     expectLocked(await loginFrom(g, email, PASSWORD, { from: '127.0.0.31' }), 3600);
     expectLocked(await loginFrom(g, email, PASSWORD, { from: '127.0.0.33' }), 3600);
-    await operations(g).unlock(id, 'test');
+    await operations(g).unlock(id, { name: 'test', ip: null });
     await loginOk(g, email, PASSWORD, { from: '127.0.0.31' });
     await loginOk(g, email, PASSWORD, { from: '127.0.0.33' });
   });
@@ -218,7 +218,7 @@ describe('unlock does not shorten later locks', () => {
     const g = await gateway(3, 'failure_limit: 2, cooloff: 2s');
     const { id, email } = await registerOk(g);
     const ops = operations(g);
-    await ops.unlock(id, 'test');
+    await ops.unlock(id, { name: 'test', ip: null });
     // The unlock's bookkeeping must not expire under a lock made later (here: 3 s after it).
     await sleep(2_700);
     for (let i = 0; i < 2; i++)
