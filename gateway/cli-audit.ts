@@ -13,6 +13,7 @@ import {
 } from './audit-query.js';
 import { type CliIo, EXIT_FAILED, EXIT_OK, failure } from './cli-io.js';
 import { openUserStore } from './services.js';
+import type { ChainBreak } from './users/audit-chain.js';
 import type { AuditQuery } from './users/user-store.js';
 
 export const AUDIT_USAGE = `usage: portcullis audit verify
@@ -77,6 +78,16 @@ export function parseAuditCommand(argv: readonly string[]): Invocation<AuditComm
   return { help: false, config, args: { action, query } };
 }
 
+/** Where the chain breaks, naming deleted events as missing rather than the event after them. */
+function brokenAt({ first_bad_id: id, missing }: ChainBreak): string {
+  if (missing === null) return ` at event ${id}`;
+  const gone =
+    missing.from === missing.to
+      ? `event ${missing.from} is missing`
+      : `events ${missing.from} to ${missing.to} are missing`;
+  return `: ${gone} (the chain breaks before event ${id})`;
+}
+
 export async function runAuditCommand(
   command: AuditCommand,
   config: GatewayConfig,
@@ -102,7 +113,7 @@ export async function runAuditCommand(
         }
         return EXIT_OK;
       }
-      io.stdout.write(`audit chain broken at event ${result.first_bad_id}\n`);
+      io.stdout.write(`audit chain broken${brokenAt(result)}\n`);
       return EXIT_FAILED;
     }
     const events = await users.listAudit(command.query);

@@ -79,15 +79,30 @@ export interface StoredChainRow extends ChainedContent {
   readonly hash: string;
 }
 
+/** Where the chain breaks: the first event that does not follow the one before it. */
+export interface ChainBreak {
+  readonly first_bad_id: number;
+  /**
+   * The ids skipped just before it (events deleted: ids are given one by one under the store's write
+   * lock, so a gap is never the log's own doing), or null when the event itself or its link is wrong.
+   */
+  readonly missing: { readonly from: number; readonly to: number } | null;
+}
+
 /**
- * Feeds rows in id order; returns the id of the first row that does not link to the one before
- * it or whose content does not match its hash, or null when all rows seen so far are sound.
+ * Feeds rows in id order; returns where the chain breaks at the first row that does not come right
+ * after the one before it (its id, its link or its content), or null while all rows seen are sound.
  */
-export function createChainVerifier(): (row: StoredChainRow) => number | null {
+export function createChainVerifier(): (row: StoredChainRow) => ChainBreak | null {
   let expectedPrev = GENESIS_HASH;
+  let expectedId = 1;
   return (row) => {
-    if (row.prev_hash !== expectedPrev || chainHash(row.prev_hash, row) !== row.hash) return row.id;
+    const missing = row.id > expectedId ? { from: expectedId, to: row.id - 1 } : null;
+    if (missing !== null || row.prev_hash !== expectedPrev || chainHash(row.prev_hash, row) !== row.hash) {
+      return { first_bad_id: row.id, missing };
+    }
     expectedPrev = row.hash;
+    expectedId = row.id + 1;
     return null;
   };
 }

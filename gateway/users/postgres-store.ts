@@ -239,10 +239,10 @@ export async function createPostgresUserStore(
             try {
               details = JSON.parse(row.details);
             } catch {
-              return { ok: false, first_bad_id: Number(row.id) } as const;
+              return { ok: false, first_bad_id: Number(row.id), missing: null } as const;
             }
             const bad = verify({ ...row, id: Number(row.id), at: Number(row.at), details });
-            if (bad !== null) return { ok: false, first_bad_id: bad } as const;
+            if (bad !== null) return { ok: false, ...bad } as const;
           }
           if (rows.length < 1000) return { ok: true } as const;
           after = Number(rows.at(-1)?.id);

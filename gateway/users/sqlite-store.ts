@@ -426,10 +426,10 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
           try {
             details = JSON.parse(row.details);
           } catch {
-            return { ok: false, first_bad_id: row.id };
+            return { ok: false, first_bad_id: row.id, missing: null };
           }
           const bad = verify({ ...row, details });
-          if (bad !== null) return { ok: false, first_bad_id: bad };
+          if (bad !== null) return { ok: false, ...bad };
         }
         return { ok: true };
       }),

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { AccountData } from './account-data.js';
+import type { ChainBreak } from './audit-chain.js';
 import { canonicalEmail } from './email.js';
 
 export interface User {
@@ -92,7 +93,7 @@ export interface AuditQuery {
   readonly limit: number;
 }
 
-export type AuditVerification = { readonly ok: true } | { readonly ok: false; readonly first_bad_id: number };
+export type AuditVerification = { readonly ok: true } | ({ readonly ok: false } & ChainBreak);
 
 /** Options every backend accepts, so the shared test suite can freeze the clock. */
 export interface UserStoreOptions {

@@ -68,6 +68,11 @@ describe('audit chain hash', () => {
     expect(rows.map((r) => verify(r))).toEqual([null, null, null]);
     const again = createChainVerifier();
     expect(again(rows[0]!)).toBeNull();
-    expect(again({ ...rows[1]!, details: { n: 99 } })).toBe(2);
+    expect(again({ ...rows[1]!, details: { n: 99 } })).toEqual({ first_bad_id: 2, missing: null });
+    // A deleted event is named as missing, not as the event after it.
+    const gap = createChainVerifier();
+    expect(gap(rows[0]!)).toBeNull();
+    expect(gap(rows[2]!)).toEqual({ first_bad_id: 3, missing: { from: 2, to: 2 } });
+    expect(createChainVerifier()(rows[2]!)).toEqual({ first_bad_id: 3, missing: { from: 1, to: 2 } });
   });
 });

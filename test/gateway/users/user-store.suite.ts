@@ -510,15 +510,29 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
         ['type rewritten', "UPDATE audit_events SET type = 'login' WHERE id = 2", 2],
         ['time moved', 'UPDATE audit_events SET at = at + 1 WHERE id = 2', 2],
         ['actor erased', 'UPDATE audit_events SET actor = NULL WHERE id = 2', 2],
-        ['event removed', 'DELETE FROM audit_events WHERE id = 2', 3],
-        ['first event removed', 'DELETE FROM audit_events WHERE id = 1', 2],
+        ['event removed', 'DELETE FROM audit_events WHERE id = 2', 3, [2, 2]],
+        ['first event removed', 'DELETE FROM audit_events WHERE id = 1', 2, [1, 1]],
+        ['two events removed', 'DELETE FROM audit_events WHERE id IN (2, 3)', 4, [2, 3]],
+        // Renumbered to hide the gap: the ids are hashed, so the moved event no longer matches its hash.
+        [
+          'event removed, the next renumbered',
+          'DELETE FROM audit_events WHERE id = 2; UPDATE audit_events SET id = 2 WHERE id = 3',
+          2,
+        ],
         ['hash replaced', `UPDATE audit_events SET hash = '${'f'.repeat(64)}' WHERE id = 3`, 3],
-      ])('security: verifyAudit finds the first tampered event (%s)', async (_, sql, badId) => {
-        for (let i = 0; i < 4; i++) await event('user_disabled', null, { reason: `r${i}` });
-        expect((await store.listAudit({ limit: 10 })).map((e) => e.id).sort()).toEqual([1, 2, 3, 4]);
-        await harness.exec(sql);
-        expect(await store.verifyAudit()).toEqual({ ok: false, first_bad_id: badId });
-      });
+      ] as Array<[string, string, number, [number, number]?]>)(
+        'security: verifyAudit finds the first tampered event (%s), naming deleted ones as missing',
+        async (_, sql, badId, missing) => {
+          for (let i = 0; i < 4; i++) await event('user_disabled', null, { reason: `r${i}` });
+          expect((await store.listAudit({ limit: 10 })).map((e) => e.id).sort()).toEqual([1, 2, 3, 4]);
+          for (const statement of sql.split('; ')) await harness.exec(statement);
+          expect(await store.verifyAudit()).toEqual({
+            ok: false,
+            first_bad_id: badId,
+            missing: missing === undefined ? null : { from: missing[0], to: missing[1] },
+          });
+        },
+      );
     });
 
     describe('health', () => {

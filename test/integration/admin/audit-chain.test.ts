@@ -74,7 +74,7 @@ describe('tamper evidence', () => {
     expect(intact, intact.out).toMatchObject({ code: 0 });
     expect(intact.out).toContain('audit chain intact');
 
-    const [row] = db(fx.gw, "SELECT id FROM audit_events WHERE type = 'admin_set_roles'");
+    const [row] = db(fx.gw, "SELECT id, details FROM audit_events WHERE type = 'admin_set_roles'");
     const target = Number(row!.id);
     // An insider hides a privilege grant: the recorded roles are rewritten.
     db(fx.gw, 'UPDATE audit_events SET details = ? WHERE id = ?', '{"roles":["user"]}', target);
@@ -87,5 +87,21 @@ describe('tamper evidence', () => {
       details: unknown;
     }>;
     expect(events.find((e) => e.id === target)?.details).toEqual({ roles: ['user'] });
+    // Put back, the chain verifies again.
+    db(fx.gw, 'UPDATE audit_events SET details = ? WHERE id = ?', row!.details, target);
+    expect(verify()).toMatchObject({ code: 0 });
+  });
+
+  it('audit verify names a deleted event as missing, not the event after it', async () => {
+    await fx.gw.services.audit.flush();
+    const [row] = db(fx.gw, "SELECT id FROM audit_events WHERE type = 'unlock'");
+    const target = Number(row!.id);
+    // An insider removes the record of an unlock.
+    db(fx.gw, 'DELETE FROM audit_events WHERE id = ?', target);
+    const broken = verify();
+    expect(broken.code).toBe(1);
+    expect(broken.out).toContain(
+      `audit chain broken: event ${target} is missing (the chain breaks before event ${target + 1})`,
+    );
   });
 });
