@@ -1,7 +1,8 @@
 // The audit log's hash chain, shared by every UserStore backend: each event stores
 // SHA-256(previous hash + its own canonical content). It does not read or write any storage.
 // The chain makes a changed, removed or reordered event detectable; it cannot detect the newest
-// events being cut off the end, nor stop someone who can rewrite the whole table from recomputing it.
+// events being cut off the end, nor stop someone who can rewrite the whole table from recomputing it,
+// unless the head was recorded elsewhere and is checked against the log (`audit verify --expect-head`).
 
 import { hash } from 'node:crypto';
 
@@ -89,20 +90,50 @@ export interface ChainBreak {
   readonly missing: { readonly from: number; readonly to: number } | null;
 }
 
-/**
- * Feeds rows in id order; returns where the chain breaks at the first row that does not come right
- * after the one before it (its id, its link or its content), or null while all rows seen are sound.
- */
-export function createChainVerifier(): (row: StoredChainRow) => ChainBreak | null {
+/** A sound chain walked to its end. */
+export interface ChainIntact {
+  /** The newest event (null for an empty log): what an operator records to detect a cut or a rewrite later. */
+  readonly head: ChainHead | null;
+  /**
+   * Asked with a head recorded earlier: whether the log still holds that event with that hash. `missing`
+   * when it is gone (the newest events cut off, the log emptied or replaced), `differs` when another
+   * event has its id (cut off and written again, or the chain rewritten from there on).
+   */
+  readonly expected_head?: 'matches' | 'missing' | 'differs';
+}
+
+export interface ChainVerifier {
+  /**
+   * Feeds rows in id order; returns where the chain breaks at the first row that does not come right
+   * after the one before it (its id, its link or its content), or null while all rows seen are sound.
+   */
+  feed(row: StoredChainRow): ChainBreak | null;
+  /** After the last row, when none broke the chain. */
+  intact(): ChainIntact;
+}
+
+export function createChainVerifier(expectHead?: ChainHead): ChainVerifier {
   let expectedPrev = GENESIS_HASH;
   let expectedId = 1;
-  return (row) => {
-    const missing = row.id > expectedId ? { from: expectedId, to: row.id - 1 } : null;
-    if (missing !== null || row.prev_hash !== expectedPrev || chainHash(row.prev_hash, row) !== row.hash) {
-      return { first_bad_id: row.id, missing };
-    }
-    expectedPrev = row.hash;
-    expectedId = row.id + 1;
-    return null;
+  let head: ChainHead | null = null;
+  let hashAtExpected: string | null = null;
+  return {
+    feed(row) {
+      const missing = row.id > expectedId ? { from: expectedId, to: row.id - 1 } : null;
+      if (missing !== null || row.prev_hash !== expectedPrev || chainHash(row.prev_hash, row) !== row.hash) {
+        return { first_bad_id: row.id, missing };
+      }
+      expectedPrev = row.hash;
+      expectedId = row.id + 1;
+      head = { id: row.id, hash: row.hash };
+      if (row.id === expectHead?.id) hashAtExpected = row.hash;
+      return null;
+    },
+    intact() {
+      if (expectHead === undefined) return { head };
+      const expected =
+        hashAtExpected === null ? 'missing' : hashAtExpected === expectHead.hash ? 'matches' : 'differs';
+      return { head, expected_head: expected };
+    },
   };
 }

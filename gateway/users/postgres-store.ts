@@ -225,9 +225,9 @@ export async function createPostgresUserStore(
           return event;
         });
       }),
-    verifyAudit: () =>
+    verifyAudit: (expectHead) =>
       guarded(async () => {
-        const verify = createChainVerifier();
+        const verify = createChainVerifier(expectHead);
         let after = 0;
         for (;;) {
           const rows = await db.query<PgAuditRow>(
@@ -241,10 +241,10 @@ export async function createPostgresUserStore(
             } catch {
               return { ok: false, first_bad_id: Number(row.id), missing: null } as const;
             }
-            const bad = verify({ ...row, id: Number(row.id), at: Number(row.at), details });
+            const bad = verify.feed({ ...row, id: Number(row.id), at: Number(row.at), details });
             if (bad !== null) return { ok: false, ...bad } as const;
           }
-          if (rows.length < 1000) return { ok: true } as const;
+          if (rows.length < 1000) return { ok: true, ...verify.intact() } as const;
           after = Number(rows.at(-1)?.id);
         }
       }),

@@ -418,9 +418,9 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
         const rows = reader === null ? statement.all(params) : await reader.all<AuditRow>(text, params);
         return rows.map(toAuditEvent);
       }),
-    verifyAudit: () =>
+    verifyAudit: (expectHead) =>
       guarded(() => {
-        const verify = createChainVerifier();
+        const verify = createChainVerifier(expectHead);
         for (const row of sql.allAudit.iterate()) {
           let details: unknown;
           try {
@@ -428,10 +428,10 @@ export function createSqliteUserStore(path: string, options: SqliteStoreOptions 
           } catch {
             return { ok: false, first_bad_id: row.id, missing: null };
           }
-          const bad = verify({ ...row, details });
+          const bad = verify.feed({ ...row, details });
           if (bad !== null) return { ok: false, ...bad };
         }
-        return { ok: true };
+        return { ok: true, ...verify.intact() };
       }),
     ping: () =>
       guarded(() => {

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { AccountData } from './account-data.js';
-import type { ChainBreak } from './audit-chain.js';
+import type { ChainBreak, ChainHead, ChainIntact } from './audit-chain.js';
 import { canonicalEmail } from './email.js';
 
 export interface User {
@@ -93,7 +93,7 @@ export interface AuditQuery {
   readonly limit: number;
 }
 
-export type AuditVerification = { readonly ok: true } | ({ readonly ok: false } & ChainBreak);
+export type AuditVerification = ({ readonly ok: true } & ChainIntact) | ({ readonly ok: false } & ChainBreak);
 
 /** Options every backend accepts, so the shared test suite can freeze the clock. */
 export interface UserStoreOptions {
@@ -143,8 +143,11 @@ export interface UserStore {
   appendRecords(entries: readonly RecordEntry[]): Promise<void>;
   /** Newest first. */
   listAudit(query: AuditQuery): Promise<AuditEvent[]>;
-  /** Walks the whole chain from the first event. */
-  verifyAudit(): Promise<AuditVerification>;
+  /**
+   * Walks the whole chain from the first event; when it is sound, gives its head and, with `expectHead`
+   * (a head recorded earlier), whether the log still holds that event with that hash.
+   */
+  verifyAudit(expectHead?: ChainHead): Promise<AuditVerification>;
   /** Resolves when the store answers; rejects otherwise (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SQLITE_MIGRATIONS } from '../../gateway/users/sqlite-migrations.js';
-import { migrateSqliteFile, sqliteExec } from '../../gateway/users/sqlite-store.js';
+import { createSqliteUserStore, migrateSqliteFile, sqliteExec } from '../../gateway/users/sqlite-store.js';
+import { appendAudit } from '../support/records.js';
 import { runCliWith } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pc-cli-audit-'));
@@ -57,4 +58,63 @@ describe('security: audit commands on a SQLite path', () => {
     expect(r.out).toContain('audit chain intact');
     expect(r.err).toContain('warning: the audit log is empty');
   });
+});
+
+describe('security: audit verify --expect-head (a head recorded elsewhere)', () => {
+  /** Appends `n` events to the log in `file` through the store, as the gateway writes them. */
+  async function append(file: string, n: number): Promise<void> {
+    const store = createSqliteUserStore(file);
+    try {
+      for (let i = 0; i < n; i++) {
+        await appendAudit(store, { type: 'unlock', user_id: null, actor: 'admin', ip: null, details: { i } });
+      }
+    } finally {
+      await store.close();
+    }
+  }
+  const headOf = (out: string): string => /^head (\d+:[0-9a-f]{64})$/m.exec(out)?.[1] ?? '';
+
+  it('prints the head; a recorded head fails once the tail is cut off or written again', async () => {
+    const file = join(dir, 'head.db');
+    await append(file, 3);
+    const first = await audit(file, 'verify');
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/^audit chain intact\nhead 3:[0-9a-f]{64}\n$/);
+    const recorded = headOf(first.out);
+    expect((await audit(file, 'verify', '--expect-head', recorded)).code).toBe(0);
+    expect((await audit(file, 'verify', '--expect-head', recorded.toUpperCase())).code).toBe(0);
+    await append(file, 1);
+    const later = await audit(file, 'verify', '--expect-head', recorded);
+    expect(later.code, later.out).toBe(0);
+    expect(headOf(later.out)).toMatch(/^4:/);
+
+    // An insider removes the newest events: the rest of the chain is sound, so only the head shows it.
+    sqliteExec(file, 'DELETE FROM audit_events WHERE id >= 3');
+    expect((await audit(file, 'verify')).code).toBe(0);
+    const cut = await audit(file, 'verify', '--expect-head', recorded);
+    expect(cut.code).toBe(1);
+    expect(cut.out).toContain(
+      'audit chain broken: the recorded head, event 3, is missing: the log ends at event 2',
+    );
+    // ... then lets the gateway write again: event 3 exists, with another hash.
+    await append(file, 2);
+    const rewritten = await audit(file, 'verify', '--expect-head', recorded);
+    expect(rewritten.code).toBe(1);
+    expect(rewritten.out).toContain('audit chain broken: event 3 does not have the recorded hash');
+    sqliteExec(file, 'DELETE FROM audit_events');
+    const emptied = await audit(file, 'verify', '--expect-head', recorded);
+    expect(emptied.code).toBe(1);
+    expect(emptied.out).toContain('is missing: the log is empty');
+  }, 60_000);
+
+  it.each(['3', '3:abc', `0:${'a'.repeat(64)}`, `x:${'a'.repeat(64)}`, `3:${'g'.repeat(64)}`])(
+    'refuses --expect-head %s (exit 2)',
+    async (value) => {
+      const file = join(dir, 'empty-for-args.db');
+      migrateSqliteFile(file);
+      const r = await audit(file, 'verify', '--expect-head', value);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain('portcullis audit verify: --expect-head must be ID:HASH');
+    },
+  );
 });

@@ -65,14 +65,28 @@ describe('audit chain hash', () => {
       prev = hash;
       return row;
     });
-    expect(rows.map((r) => verify(r))).toEqual([null, null, null]);
+    expect(rows.map((r) => verify.feed(r))).toEqual([null, null, null]);
+    expect(verify.intact()).toEqual({ head: { id: 3, hash: rows[2]!.hash } });
     const again = createChainVerifier();
-    expect(again(rows[0]!)).toBeNull();
-    expect(again({ ...rows[1]!, details: { n: 99 } })).toEqual({ first_bad_id: 2, missing: null });
+    expect(again.feed(rows[0]!)).toBeNull();
+    expect(again.feed({ ...rows[1]!, details: { n: 99 } })).toEqual({ first_bad_id: 2, missing: null });
     // A deleted event is named as missing, not as the event after it.
     const gap = createChainVerifier();
-    expect(gap(rows[0]!)).toBeNull();
-    expect(gap(rows[2]!)).toEqual({ first_bad_id: 3, missing: { from: 2, to: 2 } });
-    expect(createChainVerifier()(rows[2]!)).toEqual({ first_bad_id: 3, missing: { from: 1, to: 2 } });
+    expect(gap.feed(rows[0]!)).toBeNull();
+    expect(gap.feed(rows[2]!)).toEqual({ first_bad_id: 3, missing: { from: 2, to: 2 } });
+    expect(createChainVerifier().feed(rows[2]!)).toEqual({ first_bad_id: 3, missing: { from: 1, to: 2 } });
+    // A head recorded earlier: still there, gone (the tail cut off), or another event in its place.
+    const expecting = (id: number, hash: string, fed = rows) => {
+      const v = createChainVerifier({ id, hash });
+      for (const r of fed) expect(v.feed(r)).toBeNull();
+      return v.intact().expected_head;
+    };
+    expect(expecting(2, rows[1]!.hash)).toBe('matches');
+    expect(expecting(3, rows[2]!.hash, rows.slice(0, 2))).toBe('missing');
+    expect(expecting(2, rows[2]!.hash)).toBe('differs');
+    expect(createChainVerifier({ id: 1, hash: rows[0]!.hash }).intact()).toEqual({
+      head: null,
+      expected_head: 'missing',
+    });
   });
 });

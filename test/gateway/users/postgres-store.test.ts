@@ -121,8 +121,8 @@ describe('postgres user store: shared by replicas', () => {
         }),
       ),
     );
-    expect(await a.verifyAudit()).toEqual({ ok: true });
-    expect(await b.verifyAudit()).toEqual({ ok: true });
+    expect(await a.verifyAudit()).toMatchObject({ ok: true });
+    expect(await b.verifyAudit()).toMatchObject({ ok: true });
     const ids = await postgresExec(db.url, 'SELECT id::int AS id FROM audit_events ORDER BY id');
     expect(ids.map((r) => r.id)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
@@ -144,7 +144,7 @@ describe('postgres user store: shared by replicas', () => {
     expect(err.cause).toMatchObject({ code: '57014' }); // query_canceled by statement_timeout
     expect(Date.now() - started).toBeLessThan(900);
     await holder;
-    expect(await store.verifyAudit()).toEqual({ ok: true });
+    expect(await store.verifyAudit()).toMatchObject({ ok: true });
   });
 
   it('security: an event and a login record held behind the chain lock keep the time they happened', async () => {

@@ -440,11 +440,38 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
       });
 
       it('verifies an empty log and a sound chain, also after concurrent appends', async () => {
-        expect(await store.verifyAudit()).toEqual({ ok: true });
+        expect(await store.verifyAudit()).toMatchObject({ ok: true });
         await Promise.all(Array.from({ length: 15 }, (_, i) => event('login', null, { i })));
-        expect(await store.verifyAudit()).toEqual({ ok: true });
+        expect(await store.verifyAudit()).toMatchObject({ ok: true });
         const ids = (await store.listAudit({ limit: 100 })).map((e) => e.id).sort((x, y) => x - y);
         expect(ids).toEqual(Array.from({ length: 15 }, (_, i) => ids[0]! + i));
+      });
+
+      it('gives the head of a sound chain, and tells a recorded head kept from one cut off or written again', async () => {
+        expect(await store.verifyAudit()).toEqual({ ok: true, head: null });
+        for (let i = 0; i < 4; i++) await event('user_disabled', null, { reason: `r${i}` });
+        const result = await store.verifyAudit();
+        if (!result.ok || result.head === null) throw new Error('expected a sound chain with a head');
+        const head = result.head;
+        expect(head.id).toBe(4);
+        expect(head.hash).toMatch(/^[0-9a-f]{64}$/);
+        expect(await store.verifyAudit(head)).toEqual({ ok: true, head, expected_head: 'matches' });
+        await event('user_enabled', null);
+        // Later events leave a recorded head where it was.
+        expect(await store.verifyAudit(head)).toMatchObject({ ok: true, expected_head: 'matches' });
+        // The newest events cut off: the chain that is left is sound, only the recorded head shows it.
+        await harness.exec('DELETE FROM audit_events WHERE id >= 4');
+        expect(await store.verifyAudit()).toMatchObject({ ok: true, head: { id: 3 } });
+        expect(await store.verifyAudit(head)).toMatchObject({ ok: true, expected_head: 'missing' });
+        // ... and written again past it: another event now has the recorded id.
+        await event('user_enabled', null);
+        expect(await store.verifyAudit(head)).toMatchObject({
+          ok: true,
+          head: { id: 4 },
+          expected_head: 'differs',
+        });
+        await harness.exec('DELETE FROM audit_events');
+        expect(await store.verifyAudit(head)).toEqual({ ok: true, head: null, expected_head: 'missing' });
       });
 
       it('appendRecords writes login records and events in order, the events extending the chain', async () => {
@@ -474,10 +501,10 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
           [first.id, 'user_disabled'],
         ]);
         expect((await store.recentLogins(dave.id, 10)).map((r) => r.success).sort()).toEqual([false, true]);
-        expect(await store.verifyAudit()).toEqual({ ok: true });
+        expect(await store.verifyAudit()).toMatchObject({ ok: true });
         // Batches and single appends share one chain.
         await event('user_enabled', dave.id);
-        expect(await store.verifyAudit()).toEqual({ ok: true });
+        expect(await store.verifyAudit()).toMatchObject({ ok: true });
       });
 
       it('appendRecords is all or nothing: a batch with one bad entry leaves no row', async () => {
@@ -498,7 +525,7 @@ export function runUserStoreSuite(name: string, makeStore: MakeStore): void {
         expect(err.code).toBe('internal_error');
         expect(await store.listAudit({ limit: 10 })).toEqual(before);
         expect(await store.recentLogins(dave.id, 10)).toEqual([]);
-        expect(await store.verifyAudit()).toEqual({ ok: true });
+        expect(await store.verifyAudit()).toMatchObject({ ok: true });
       });
 
       it.each([
