@@ -72,12 +72,17 @@ export async function expectAuthChecks(origin, { valid, sample = [], revoke, rep
       );
     return n;
   };
-  const first = await remaining();
-  const second = await remaining();
-  if (second >= first)
-    throw new Error(
-      `rate limit: RateLimit-Remaining went from ${first} to ${second}; the request was not counted`,
-    );
+  // The lifted limits count per second: two requests may straddle a window's end (under callgrind each
+  // takes long), and the count then starts over. Three pairs that all straddle one are not a chance.
+  for (let attempt = 1; ; attempt++) {
+    const first = await remaining();
+    const second = await remaining();
+    if (second < first) break;
+    if (attempt === 3)
+      throw new Error(
+        `rate limit: RateLimit-Remaining went from ${first} to ${second} three times; the request was not counted`,
+      );
+  }
   expect401('no token', await get(origin, '/'));
   expect401('forged token', await get(origin, '/', forgeToken(valid.token)));
   expect401('revoked token', await get(origin, '/', await revoke()));
